@@ -1,0 +1,51 @@
+# `make run` serves the embedded default (SQLite + ./audio); `make test` runs the suite.
+# Each target sets up what it needs and can be run again safely.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-sqlite test-postgres lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+.env: | $(VENV)/.installed
+	$(BIN)/podpass init-env
+
+run: $(VENV)/.installed .env
+	$(BIN)/podpass migrate
+	$(BIN)/podpass seed
+	@grep -q '^PODPASS_ADMIN_KEY=' .env && echo "Admin key: PODPASS_ADMIN_KEY in $(CURDIR)/.env" || true
+	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check app tests migrations
+	$(BIN)/ruff format --check app tests migrations
+	$(BIN)/mypy app tests
+
+test-sqlite: $(VENV)/.installed
+	$(BIN)/pytest
+
+# PostgreSQL runs when reachable; CI sets REQUIRE_POSTGRES=1 so it can never be skipped.
+test-postgres: $(VENV)/.installed
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
+		PODPASS_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest; \
+	elif [ -n "$$REQUIRE_POSTGRES" ]; then \
+		echo "PostgreSQL is not reachable at $(PG_TEST_URL), and REQUIRE_POSTGRES is set." >&2; exit 1; \
+	else \
+		echo "PostgreSQL not reachable at $(PG_TEST_URL): skipping the PostgreSQL run."; \
+	fi
+
+test: lint test-sqlite test-postgres
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Podpass: a private podcast feed server."""

@@ -1,0 +1,90 @@
+"""Audio inspection: the only module that imports mutagen."""
+
+
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import mutagen
+from mutagen.mp3 import MP3
+from mutagen.mp4 import MP4, Atoms
+
+from app.errors import InvalidInput, UnsupportedAudio
+from app.text import strip_unrepresentable
+
+ACCEPTED = "MP3 or M4A (AAC/ALAC)"
+# Xing/Info headers state the stream's length; a file holding clearly less than that was cut
+# short. The slack covers encoder delay and padding, which the stated length leaves out.
+_TRUNCATION_SLACK = 0.97
+
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    mime: str
+    extension: str
+    duration_seconds: float
+    bitrate: int
+    title: str | None
+
+
+def probe(fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
+    if size == 0:
+        raise InvalidInput(f"{filename} is empty: upload the episode's audio file.")
+    fileobj.seek(0)
+    try:
+        parsed = mutagen.File(fileobj)
+    except mutagen.MutagenError as exc:
+        raise InvalidInput(
+            f"{filename} could not be read as audio ({exc or 'damaged file'}); "
+            "it may be truncated or corrupt. Upload the complete file."
+        ) from exc
+    if isinstance(parsed, MP3):
+        info = _mp3(parsed, size, filename)
+    elif isinstance(parsed, MP4):
+        info = _mp4(parsed, fileobj, size, filename)
+    else:
+        kind = type(parsed).__name__ if parsed is not None else "not audio Podpass can read"
+        raise UnsupportedAudio(f"{filename} is {kind}; upload {ACCEPTED}.")
+    if info.duration_seconds <= 0:
+        raise InvalidInput(f"{filename} holds no audio (its duration is zero).")
+    return info
+
+
+def _mp3(parsed: MP3, size: int, filename: str) -> AudioInfo:
+    stream = parsed.info
+    tag_size = parsed.tags.size if parsed.tags is not None else 0
+    if not stream.sketchy and stream.bitrate:
+        stated_bytes = stream.bitrate / 8 * stream.length
+        if size - tag_size < stated_bytes * _TRUNCATION_SLACK:
+            raise InvalidInput(
+                f"{filename} is truncated: its header promises {stream.length:.1f} s of audio "
+                f"but the file ends early ({size} bytes). Upload the complete file."
+            )
+    title = _text(parsed.tags.get("TIT2")) if parsed.tags is not None else None
+    return AudioInfo("audio/mpeg", "mp3", stream.length, stream.bitrate, title)
+
+
+def _mp4(parsed: MP4, fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
+    codec = parsed.info.codec
+    if not (codec.startswith("mp4a") or codec == "alac"):
+        raise UnsupportedAudio(f"{filename} is MP4 with codec {codec!r}; upload {ACCEPTED}.")
+    fileobj.seek(0)
+    last = Atoms(fileobj).atoms[-1]
+    if last.offset + last.length > size:
+        raise InvalidInput(
+            f"{filename} is truncated: its '{last.name.decode('latin-1')}' box needs "
+            f"{last.offset + last.length} bytes but the file has {size}. "
+            "Upload the complete file."
+        )
+    title = _text(parsed.tags.get("\xa9nam")) if parsed.tags is not None else None
+    return AudioInfo("audio/x-m4a", "m4a", parsed.info.length, parsed.info.bitrate, title)
+
+
+def _text(frame: object) -> str | None:
+    """First value of a tag frame, minus characters XML cannot carry."""
+    if frame is None:
+        return None
+    values = getattr(frame, "text", frame)
+    first = values[0] if isinstance(values, list) and values else values
+    text = strip_unrepresentable(str(first)).strip()
+    return text or None

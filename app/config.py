@@ -1,0 +1,88 @@
+"""Every setting, read from the environment (and an optional `.env` file) in one place."""
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_LENGTH = 32
+_UNSAFE_SECRETS = {"changeme", "change-me", "secret", "development", "test"}
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class StorageBackend(StrEnum):
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class DatabaseSettings(BaseSettings):
+    """What migrations need: the database, and nothing secret."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PODPASS_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        populate_by_name=True,
+    )
+
+    database_url: str = Field(
+        default="sqlite:///./podpass.db", validation_alias="DATABASE_URL"
+    )
+
+
+class Settings(DatabaseSettings):
+    env: Environment = Environment.DEVELOPMENT
+    base_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""
+    admin_key: str = ""
+    renew_url: str = ""
+    owner_email: str = "podcasts@example.com"
+
+    storage: StorageBackend = StorageBackend.LOCAL
+    audio_dir: Path = Path("audio")
+    max_upload_mb: int = Field(default=1024, ge=1)
+
+    s3_bucket: str = ""
+    s3_region: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_path_style: bool = False
+    s3_presign_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def public_base_url(self) -> str:
+        return self.base_url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _enforce_safe_secrets(self) -> Self:
+        for name in ("secret_key", "admin_key"):
+            value: str = getattr(self, name)
+            env_var = f"PODPASS_{name.upper()}"
+            if not value:
+                raise ValueError(
+                    f"{env_var} is not set. Generate one with "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'` "
+                    "(or run `make run`, which writes a .env with fresh keys)."
+                )
+            unsafe = value.lower() in _UNSAFE_SECRETS or len(value) < MIN_SECRET_LENGTH
+            if unsafe and self.env is Environment.PRODUCTION:
+                raise ValueError(
+                    f"{env_var} is unsafe for production: use at least "
+                    f"{MIN_SECRET_LENGTH} random characters."
+                )
+        if self.storage is StorageBackend.S3 and not self.s3_bucket:
+            raise ValueError("PODPASS_STORAGE=s3 needs PODPASS_S3_BUCKET.")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,54 @@
+"""Annotated dependencies: resources built once in the lifespan, and the admin check."""
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.config import Settings
+from app.errors import Unauthorized
+from app.feeds.service import FeedCache
+from app.storage import Storage
+from app.tokens import FeedTokens
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+def _tokens(request: Request) -> FeedTokens:
+    tokens: FeedTokens = request.app.state.tokens
+    return tokens
+
+
+def _feed_cache(request: Request) -> FeedCache:
+    cache: FeedCache = request.app.state.feed_cache
+    return cache
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+StorageDep = Annotated[Storage, Depends(_storage)]
+TokensDep = Annotated[FeedTokens, Depends(_tokens)]
+FeedCacheDep = Annotated[FeedCache, Depends(_feed_cache)]
+
+_bearer = HTTPBearer(auto_error=False, description="The admin key (PODPASS_ADMIN_KEY).")
+
+
+def require_admin(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    if credentials is None:
+        raise Unauthorized("Send the admin key as `Authorization: Bearer <PODPASS_ADMIN_KEY>`.")
+    if not hmac.compare_digest(credentials.credentials.encode(), settings.admin_key.encode()):
+        raise Unauthorized("The admin key is wrong.")
+
+
+AdminDep = Depends(require_admin)

@@ -1,0 +1,66 @@
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, UploadFile
+
+from app.db import SessionDep
+from app.deps import AdminDep, SettingsDep, StorageDep
+from app.episodes import service
+from app.episodes.schemas import EpisodeOut, EpisodeUpdate, EpisodeUpload, PublishRequest
+from app.models import Episode
+from app.shows.router import ShowDep
+
+router = APIRouter(prefix="/admin", tags=["episodes"], dependencies=[AdminDep])
+
+
+def episode_by_id(episode_id: int, session: SessionDep) -> Episode:
+    return service.get(session, episode_id)
+
+
+EpisodeDep = Annotated[Episode, Depends(episode_by_id)]
+
+
+@router.post("/shows/{slug}/episodes", status_code=201)
+def upload_episode(
+    show: ShowDep, audio: UploadFile, fields: Annotated[EpisodeUpload, Form()],
+    session: SessionDep, storage: StorageDep, settings: SettingsDep,
+) -> EpisodeOut:
+    """Upload an episode: multipart with the audio file (MP3 or M4A) plus its fields."""
+    episode = service.upload(
+        session, storage, show, source=audio.file, size=audio.size or 0,
+        filename=audio.filename or "the upload", fields=fields,
+        max_bytes=settings.max_upload_bytes,
+    )
+    return EpisodeOut.model_validate(episode)
+
+
+@router.get("/shows/{slug}/episodes")
+def list_episodes(show: ShowDep, session: SessionDep) -> list[EpisodeOut]:
+    episodes: Sequence[Episode] = service.list_for_show(session, show)
+    return [EpisodeOut.model_validate(e) for e in episodes]
+
+
+@router.get("/episodes/{episode_id}")
+def read_episode(episode: EpisodeDep) -> EpisodeOut:
+    return EpisodeOut.model_validate(episode)
+
+
+@router.patch("/episodes/{episode_id}")
+def update_episode(episode: EpisodeDep, data: EpisodeUpdate, session: SessionDep) -> EpisodeOut:
+    return EpisodeOut.model_validate(service.update(session, episode, data))
+
+
+@router.post("/episodes/{episode_id}/publish")
+def publish_episode(episode: EpisodeDep, session: SessionDep,
+                    data: PublishRequest | None = None) -> EpisodeOut:
+    return EpisodeOut.model_validate(service.publish(session, episode, data or PublishRequest()))
+
+
+@router.post("/episodes/{episode_id}/unpublish")
+def unpublish_episode(episode: EpisodeDep, session: SessionDep) -> EpisodeOut:
+    return EpisodeOut.model_validate(service.unpublish(session, episode))
+
+
+@router.delete("/episodes/{episode_id}", status_code=204)
+def delete_episode(episode: EpisodeDep, session: SessionDep, storage: StorageDep) -> None:
+    service.delete(session, storage, episode)

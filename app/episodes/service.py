@@ -1,0 +1,106 @@
+from collections.abc import Sequence
+from typing import BinaryIO
+from uuid import uuid4
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audio
+from app.db import after_commit, after_rollback, utcnow
+from app.errors import InvalidInput, NotFound, PayloadTooLarge
+from app.episodes.schemas import EpisodeFields, EpisodeUpload, PublishRequest
+from app.models import Episode, EpisodeStatus, Show
+from app.shows import service as shows
+from app.storage import Storage
+
+
+def get(session: Session, episode_id: int) -> Episode:
+    episode = session.get(Episode, episode_id)
+    if episode is None:
+        raise NotFound(f"No episode with id {episode_id}.")
+    return episode
+
+
+def list_for_show(session: Session, show: Show) -> Sequence[Episode]:
+    return session.scalars(
+        select(Episode).where(Episode.show_id == show.id)
+        .order_by(Episode.published_at.desc().nulls_first(), Episode.id.desc())
+    ).all()
+
+
+def _field_values(fields: EpisodeFields) -> dict[str, object]:
+    return fields.model_dump(
+        include=set(EpisodeFields.model_fields), exclude_unset=True, exclude_none=True,
+        mode="json",
+    )
+
+
+def upload(session: Session, storage: Storage, show: Show, *, source: BinaryIO, size: int,
+           filename: str, fields: EpisodeUpload, max_bytes: int) -> Episode:
+    if size > max_bytes:
+        raise PayloadTooLarge(
+            f"{filename} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB "
+            "(PODPASS_MAX_UPLOAD_MB).")
+    info = audio.probe(source, size, filename)
+    title = fields.title or info.title
+    if not title:
+        raise InvalidInput(f"{filename} has no title tag: send a title field.")
+    key = f"{show.slug}/{uuid4().hex}.{info.extension}"
+    storage.save(key, source, info.mime)
+    after_rollback(session, lambda: storage.delete(key))
+    episode = Episode(
+        show_id=show.id, **(_field_values(fields) | {"title": title}),
+        audio_key=key, audio_mime=info.mime, audio_size=size,
+        duration_seconds=info.duration_seconds, bitrate=info.bitrate,
+    )
+    session.add(episode)
+    if fields.publish or fields.published_at is not None:
+        _publish(episode, fields.published_at)
+    shows.touch(show)
+    session.flush()
+    return episode
+
+
+def update(session: Session, episode: Episode, fields: EpisodeFields) -> Episode:
+    for name, value in _field_values(fields).items():
+        setattr(episode, name, value)
+    _changed(session, episode)
+    return episode
+
+
+def _publish(episode: Episode, at: object) -> None:
+    episode.status = EpisodeStatus.PUBLISHED
+    if at is not None:
+        episode.published_at = at  # type: ignore[assignment]
+    elif episode.published_at is None:
+        episode.published_at = utcnow()
+
+
+def publish(session: Session, episode: Episode, request: PublishRequest) -> Episode:
+    _publish(episode, request.published_at)
+    _changed(session, episode)
+    return episode
+
+
+def unpublish(session: Session, episode: Episode) -> Episode:
+    episode.status = EpisodeStatus.DRAFT
+    _changed(session, episode)
+    return episode
+
+
+def delete(session: Session, storage: Storage, episode: Episode) -> None:
+    key = episode.audio_key
+    session.delete(episode)
+    _touch_show(session, episode.show_id)
+    session.flush()
+    after_commit(session, lambda: storage.delete(key))
+
+
+def _changed(session: Session, episode: Episode) -> None:
+    episode.updated_at = utcnow()
+    _touch_show(session, episode.show_id)
+    session.flush()
+
+
+def _touch_show(session: Session, show_id: int) -> None:
+    shows.touch(session.get_one(Show, show_id))

@@ -1,0 +1,99 @@
+"""Public endpoints at a subscriber's secret URL: the feed and its audio."""
+
+import gzip
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Path as PathParam, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
+
+from app.db import SessionDep, utcnow
+from app.deps import FeedCacheDep, SettingsDep, StorageDep, TokensDep
+from app.errors import NotFound
+from app.feeds import service
+from app.feeds.service import PreparedFeed
+
+router = APIRouter(tags=["subscriber feeds"])
+
+Token = Annotated[str, PathParam(description="The subscriber's secret feed token.")]
+RSS_TYPE = "application/rss+xml; charset=utf-8"
+
+
+def _accepts_gzip(request: Request) -> bool:
+    for part in request.headers.get("accept-encoding", "").split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip"):
+            return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def _opaque(tag: str) -> str:
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def _not_modified(request: Request, etag: str, last_modified: datetime) -> bool:
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        wanted = _opaque(etag)
+        return any(t.strip() == "*" or _opaque(t) == wanted for t in if_none_match.split(","))
+    if_modified_since = request.headers.get("if-modified-since")
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+        if since.tzinfo is None:
+            return False
+        return int(last_modified.timestamp()) <= int(since.timestamp())
+    return False
+
+
+def _validators(feed: PreparedFeed) -> dict[str, str]:
+    return {
+        "ETag": feed.etag,
+        "Last-Modified": format_datetime(feed.last_modified, usegmt=True),
+        "Cache-Control": "private, no-cache",
+        "Vary": "Accept-Encoding",
+        "X-Robots-Tag": "noindex, nofollow",
+    }
+
+
+@router.api_route("/p/{token}/feed.xml", methods=["GET", "HEAD"], response_class=Response,
+                  summary="A subscriber's private RSS feed")
+def get_feed(token: Token, request: Request, session: SessionDep, tokens: TokensDep,
+             cache: FeedCacheDep, settings: SettingsDep) -> Response:
+    now = utcnow()
+    access = service.resolve(session, tokens, token)
+    feed = service.prepared_feed(session, cache, access, base_url=settings.public_base_url,
+                                 renew_url=settings.renew_url, now=now)
+    headers = _validators(feed)
+    if _not_modified(request, feed.etag, feed.last_modified):
+        return Response(status_code=304, headers=headers)
+    body = feed.body(token)
+    if _accepts_gzip(request):
+        body = gzip.compress(body, compresslevel=6, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(body))
+        return Response(media_type=RSS_TYPE, headers=headers)
+    return Response(body, media_type=RSS_TYPE, headers=headers)
+
+
+@router.api_route("/p/{token}/{episode_id}.{extension}", methods=["GET", "HEAD"],
+                  response_class=Response, summary="An episode's audio, for a subscriber")
+def get_enclosure(token: Token, episode_id: int, extension: str, session: SessionDep,
+                  tokens: TokensDep, storage: StorageDep) -> Response:
+    access = service.resolve(session, tokens, token)
+    episode = service.authorize_enclosure(session, access, episode_id, utcnow())
+    if Path(episode.audio_key).suffix != f".{extension}":
+        raise NotFound("No such episode in this feed.")
+    location = storage.locate(episode.audio_key)
+    headers = {"Cache-Control": "private, max-age=3600", "X-Robots-Tag": "noindex"}
+    if isinstance(location, Path):
+        if not location.is_file():
+            raise NotFound("This episode's audio is missing from storage.")
+        return FileResponse(location, media_type=episode.audio_mime, headers=headers)
+    return RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})

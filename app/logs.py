@@ -1,0 +1,29 @@
+"""Access logs name a feed by the first characters of its token, never the whole secret."""
+
+import logging
+import re
+
+from app.tokens import TOKEN_LENGTH, redact
+
+_TOKEN_IN_PATH = re.compile(rf"(?<=/p/)[A-Za-z0-9_-]{{{TOKEN_LENGTH}}}(?=/|$|\?)")
+
+
+def redact_tokens(text: str) -> str:
+    return _TOKEN_IN_PATH.sub(lambda m: redact(m.group()), text)
+
+
+class RedactTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_tokens(arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        record.msg = redact_tokens(str(record.msg))
+        return True
+
+
+def install_token_redaction() -> None:
+    for name in ("uvicorn.access", "uvicorn.error", "app"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())

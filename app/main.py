@@ -1,0 +1,61 @@
+"""The application factory: `uvicorn --factory app.main:create_app`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.config import Settings, StorageBackend, get_settings
+from app.db import Database, build_engine
+from app.episodes.router import router as episodes_router
+from app.errors import install_error_handlers
+from app.feeds.router import router as feeds_router
+from app.feeds.service import FeedCache
+from app.logs import install_token_redaction
+from app.shows.router import router as shows_router
+from app.storage import Storage
+from app.storage.local import LocalStorage
+from app.storage.s3 import S3Storage
+from app.subscribers.router import router as subscribers_router
+from app.tokens import FeedTokens
+
+MULTIPART_OVERHEAD = 1024 * 1024
+
+
+def build_storage(settings: Settings) -> Storage:
+    if settings.storage is StorageBackend.S3:
+        return S3Storage.from_settings(settings)
+    return LocalStorage(settings.audio_dir)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    install_token_redaction()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = build_engine(settings.database_url)
+        app.state.settings = settings
+        app.state.db = Database(engine)
+        app.state.storage = build_storage(settings)
+        app.state.tokens = FeedTokens(settings.secret_key)
+        app.state.feed_cache = FeedCache()
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Podpass",
+        summary="Private podcast feeds: a secret URL per subscriber per show.",
+        version="0.1.0",
+        lifespan=lifespan,
+        max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD,
+    )
+    install_error_handlers(app)
+    for router in (shows_router, episodes_router, subscribers_router, feeds_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness check")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,142 @@
+"""Every ORM model."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, UTCDateTime, utcnow
+
+
+class EpisodeStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+
+
+class EpisodeKind(StrEnum):
+    EPISODE = "episode"
+    ARTICLE = "article"
+
+
+class EpisodeType(StrEnum):
+    FULL = "full"
+    TRAILER = "trailer"
+    BONUS = "bonus"
+
+
+class SubscriberStatus(StrEnum):
+    ACTIVE = "active"
+    LAPSED = "lapsed"
+    REVOKED = "revoked"
+
+
+def _one_of(column: str, enum: type[StrEnum]) -> CheckConstraint:
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return CheckConstraint(f"{column} IN ({values})", name=column)
+
+
+class Show(Base):
+    __tablename__ = "shows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(255))
+    owner_name: Mapped[str] = mapped_column(String(255))
+    owner_email: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(64))
+    subcategory: Mapped[str | None] = mapped_column(String(64))
+    explicit: Mapped[bool] = mapped_column(Boolean, default=False)
+    link: Mapped[str] = mapped_column(String(2048))
+    artwork_key: Mapped[str | None] = mapped_column(String(512))
+    # Bumped by every change that alters the show's feeds; feeds are cached per version.
+    feed_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Episode(Base):
+    __tablename__ = "episodes"
+    __table_args__ = (
+        _one_of("status", EpisodeStatus),
+        _one_of("kind", EpisodeKind),
+        _one_of("episode_type", EpisodeType),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="RESTRICT"), index=True)
+    guid: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: str(uuid.uuid4()))
+    title: Mapped[str] = mapped_column(String(500))
+    show_notes: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=EpisodeStatus.DRAFT)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    free: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(16), default=EpisodeKind.EPISODE)
+    article_url: Mapped[str | None] = mapped_column(String(2048))
+    article_text: Mapped[str | None] = mapped_column(Text)
+    episode_type: Mapped[str] = mapped_column(String(16), default=EpisodeType.FULL)
+    season: Mapped[int | None] = mapped_column(Integer)
+    number: Mapped[int | None] = mapped_column(Integer)
+    explicit: Mapped[bool] = mapped_column(Boolean, default=False)
+    audio_key: Mapped[str] = mapped_column(String(512))
+    audio_mime: Mapped[str] = mapped_column(String(64))
+    audio_size: Mapped[int] = mapped_column(BigInteger)
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    bitrate: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    show: Mapped[Show] = relationship(lazy="raise")
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+    __table_args__ = (_one_of("status", SubscriberStatus),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=SubscriberStatus.ACTIVE)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    feeds: Mapped[list["FeedAccess"]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", lazy="selectin",
+        order_by="FeedAccess.show_id",
+    )
+
+
+class FeedAccess(Base):
+    """A subscriber's private feed for one show: the token's public half, and whether the
+    subscriber is currently entitled to the show. The token's secret half is an HMAC of
+    `token_id` under the server key, so the database alone cannot rebuild a feed URL."""
+
+    __tablename__ = "feed_access"
+    __table_args__ = (UniqueConstraint("subscriber_id", "show_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE")
+    )
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="RESTRICT"))
+    token_id: Mapped[str] = mapped_column(String(32), unique=True)
+    entitled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="feeds", lazy="raise")
+    show: Mapped[Show] = relationship(lazy="joined")

@@ -1,0 +1,106 @@
+"""Audio in S3 or any S3-compatible store: the only module that imports boto3."""
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, BinaryIO
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app.config import Settings
+from app.errors import StorageUnavailable
+from app.storage import StoredObject
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
+# Multipart in 8 MiB parts, two at a time: memory stays bounded whatever the file size.
+_TRANSFER = TransferConfig(
+    multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024,
+    max_concurrency=2, use_threads=True,
+)
+# A presigned URL is reused for this share of its lifetime, so a player that hits the
+# enclosure on every seek is not re-signed each time, and never gets a URL about to expire.
+_REUSE_FRACTION = 0.5
+
+
+class S3Storage:
+    def __init__(self, client: "S3Client", bucket: str, presign_seconds: int) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.presign_seconds = presign_seconds
+        self._urls: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "S3Storage":
+        config = Config(
+            s3={"addressing_style": "path" if settings.s3_path_style else "auto"},
+            signature_version="s3v4",
+            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=5, read_timeout=60,
+        )
+        client = boto3.client(
+            "s3", region_name=settings.s3_region, endpoint_url=settings.s3_endpoint_url,
+            config=config,
+        )
+        return cls(client, settings.s3_bucket, settings.s3_presign_seconds)
+
+    def save(self, key: str, source: BinaryIO, content_type: str) -> None:
+        source.seek(0)
+        try:
+            self.client.upload_fileobj(
+                source, self.bucket, key, ExtraArgs={"ContentType": content_type},
+                Config=_TRANSFER,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            # A failed multipart upload is aborted by the transfer manager; a single PUT
+            # either lands whole or not at all. Delete anyway in case it landed just before
+            # the error was reported.
+            self._delete_quietly(key)
+            raise StorageUnavailable(
+                f"The audio store did not accept the upload ({_describe(exc)}). Nothing was "
+                "saved; try again when the store is reachable."
+            ) from exc
+
+    def _delete_quietly(self, key: str) -> None:
+        try:
+            self.delete(key)
+        except (BotoCoreError, ClientError):
+            pass
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._urls.pop(key, None)
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def locate(self, key: str) -> str:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._urls.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        url = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key},
+            ExpiresIn=self.presign_seconds,
+        )
+        with self._lock:
+            self._urls[key] = (url, now + self.presign_seconds * _REUSE_FRACTION)
+        return url
+
+    def objects(self) -> Iterator[StoredObject]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket):
+            for item in page.get("Contents", []):
+                yield StoredObject(key=item["Key"], size=item["Size"],
+                                   modified=item["LastModified"])
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')}".strip(": ")
+    return type(exc).__name__

@@ -1,0 +1,44 @@
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints
+
+from app.shows.schemas import Slug
+
+
+def _normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                              max_length=255)]
+
+
+class SubscriberCreate(BaseModel):
+    email: Email
+    external_id: ExternalId | None = Field(
+        default=None, description="The billing system's customer id.")
+    shows: list[Slug] = Field(default_factory=list,
+                              description="Slugs of the shows they are entitled to.")
+
+
+class EntitlementsUpdate(BaseModel):
+    shows: list[Slug] = Field(description="The complete set of shows they are entitled to.")
+
+
+class FeedOut(BaseModel):
+    show: str
+    title: str
+    entitled: bool
+    feed_url: str
+
+
+class SubscriberOut(BaseModel):
+    id: int
+    email: str
+    external_id: str | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    feeds: list[FeedOut]

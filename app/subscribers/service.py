@@ -1,0 +1,90 @@
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.errors import Conflict, NotFound
+from app.models import FeedAccess, Show, Subscriber, SubscriberStatus
+from app.shows import service as shows
+from app.subscribers.schemas import SubscriberCreate
+from app.tokens import new_token_id
+
+
+def get(session: Session, subscriber_id: int) -> Subscriber:
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise NotFound(f"No subscriber with id {subscriber_id}.")
+    return subscriber
+
+
+def list_some(session: Session, *, email: str | None, status: SubscriberStatus | None,
+              limit: int, offset: int) -> Sequence[Subscriber]:
+    query = select(Subscriber).order_by(Subscriber.id).limit(limit).offset(offset)
+    if email:
+        query = query.where(Subscriber.email == email.strip().lower())
+    if status:
+        query = query.where(Subscriber.status == status)
+    return session.scalars(query).all()
+
+
+def create(session: Session, data: SubscriberCreate) -> Subscriber:
+    if session.scalar(select(Subscriber.id).where(Subscriber.email == data.email)):
+        raise Conflict(f"A subscriber with email {data.email} already exists.")
+    if data.external_id and session.scalar(
+        select(Subscriber.id).where(Subscriber.external_id == data.external_id)
+    ):
+        raise Conflict(f"A subscriber with external_id {data.external_id!r} already exists.")
+    entitled = shows.get_many(session, data.shows)
+    subscriber = Subscriber(email=data.email, external_id=data.external_id,
+                            status=SubscriberStatus.ACTIVE)
+    session.add(subscriber)
+    _entitle(subscriber, entitled)
+    session.flush()
+    return subscriber
+
+
+def set_shows(session: Session, subscriber: Subscriber, slugs: Sequence[str]) -> Subscriber:
+    _entitle(subscriber, shows.get_many(session, slugs))
+    return _changed(session, subscriber)
+
+
+def _entitle(subscriber: Subscriber, entitled: Sequence[Show]) -> None:
+    """Entitle exactly these shows. A feed that is no longer entitled keeps its URL, which
+    then shows the 'inactive' notice, so re-entitling later restores the same URL."""
+    wanted = {show.id: show for show in entitled}
+    for feed in subscriber.feeds:
+        feed.entitled = feed.show_id in wanted
+        wanted.pop(feed.show_id, None)
+    for show in wanted.values():
+        subscriber.feeds.append(FeedAccess(show=show, token_id=new_token_id(), entitled=True))
+
+
+def set_status(session: Session, subscriber: Subscriber, status: SubscriberStatus
+               ) -> Subscriber:
+    if status is SubscriberStatus.REVOKED:
+        # A revoked subscriber's URLs must never work again, even if later reinstated.
+        for feed in subscriber.feeds:
+            _rotate(feed)
+    subscriber.status = status
+    return _changed(session, subscriber)
+
+
+def rotate(session: Session, subscriber: Subscriber, slug: str) -> Subscriber:
+    show = shows.get(session, slug)
+    feed = next((f for f in subscriber.feeds if f.show_id == show.id), None)
+    if feed is None:
+        raise NotFound(f"Subscriber {subscriber.id} has no feed for {slug!r}.")
+    _rotate(feed)
+    return _changed(session, subscriber)
+
+
+def _rotate(feed: FeedAccess) -> None:
+    feed.token_id = new_token_id()
+    feed.rotated_at = utcnow()
+
+
+def _changed(session: Session, subscriber: Subscriber) -> Subscriber:
+    subscriber.updated_at = utcnow()
+    session.flush()
+    return subscriber

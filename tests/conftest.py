@@ -1,0 +1,115 @@
+"""Fixtures: a migrated database (SQLite, or PostgreSQL when PODPASS_TEST_DATABASE_URL
+says so), a real app with its lifespan, and real audio files."""
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from alembic import command
+from alembic.config import Config
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from app.cli import ROOT
+from app.config import Settings
+from app.db import Base, build_engine
+from app.main import create_app
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MP3 = FIXTURES / "episode.mp3"
+M4A = FIXTURES / "episode.m4a"
+ADMIN_KEY = secrets.token_urlsafe(32)
+SECRET_KEY = secrets.token_urlsafe(32)
+
+
+def alembic_config(url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["configure_logging"] = False
+    config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("PODPASS_TEST_DATABASE_URL") or (
+        f"sqlite:///{tmp_path_factory.mktemp('db') / 'podpass.db'}"
+    )
+    config = alembic_config(url)
+    command.downgrade(config, "base")
+    command.upgrade(config, "head")
+    return url
+
+
+def _empty_tables(url: str) -> None:
+    engine = build_engine(url)
+    with engine.begin() as connection:
+        tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(text(f"DELETE FROM {table}"))
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Iterator[Settings]:
+    yield Settings(
+        database_url=database_url, secret_key=SECRET_KEY, admin_key=ADMIN_KEY,
+        base_url="http://testserver", audio_dir=tmp_path / "audio", max_upload_mb=2,
+        renew_url="https://example.com/renew",
+    )
+    _empty_tables(database_url)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin(client: TestClient) -> TestClient:
+    client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+    return client
+
+
+@pytest.fixture
+def show(admin: TestClient) -> dict[str, Any]:
+    response = admin.post("/admin/shows", json={
+        "slug": "sharp-tech", "title": "Sharp Tech", "description": "Tech, sharply.",
+        "author": "Ben & Andrew", "owner_name": "Stratechery",
+        "owner_email": "podcasts@example.com", "link": "https://example.com/sharp-tech",
+    })
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def upload(admin: TestClient, slug: str, path: Path = MP3, *, content: bytes | None = None,
+           filename: str | None = None, **fields: Any) -> httpx.Response:
+    data = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items()}
+    files = {"audio": (filename or path.name, content if content is not None
+                       else path.read_bytes(), "application/octet-stream")}
+    return admin.post(f"/admin/shows/{slug}/episodes", data=data, files=files)
+
+
+def subscribe(admin: TestClient, email: str, *shows: str) -> dict[str, Any]:
+    response = admin.post("/admin/subscribers", json={"email": email, "shows": list(shows)})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def feed_path(subscriber: dict[str, Any], slug: str) -> str:
+    url: str = next(f["feed_url"] for f in subscriber["feeds"] if f["show"] == slug)
+    return url.removeprefix("http://testserver")
+
+
+def stored_files(settings: Settings) -> list[Path]:
+    root = settings.audio_dir
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
