@@ -1,12 +1,11 @@
 """Audio inspection: the only module that imports mutagen."""
 
-
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, cast
 
 import mutagen
 from mutagen.mp3 import MP3
-from mutagen.mp4 import MP4, Atoms
+from mutagen.mp4 import MP4, Atoms, MP4Info  # type: ignore[attr-defined]
 
 from app.errors import InvalidInput, UnsupportedAudio
 from app.text import strip_unrepresentable
@@ -16,6 +15,11 @@ ACCEPTED = "MP3 or M4A (AAC/ALAC)"
 # short. The slack covers encoder delay and padding, which the stated length leaves out.
 _TRUNCATION_SLACK = 0.97
 
+
+class _MPEGStream(Protocol):  # what mutagen's MPEGInfo has, which its annotations omit
+    length: float
+    bitrate: int
+    sketchy: bool
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def probe(fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
 
 
 def _mp3(parsed: MP3, size: int, filename: str) -> AudioInfo:
-    stream = parsed.info
+    stream = cast(_MPEGStream, parsed.info)
     tag_size = parsed.tags.size if parsed.tags is not None else 0
     if not stream.sketchy and stream.bitrate:
         stated_bytes = stream.bitrate / 8 * stream.length
@@ -65,7 +69,8 @@ def _mp3(parsed: MP3, size: int, filename: str) -> AudioInfo:
 
 
 def _mp4(parsed: MP4, fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
-    codec = parsed.info.codec
+    stream = cast(MP4Info, parsed.info)
+    codec = stream.codec
     if not (codec.startswith("mp4a") or codec == "alac"):
         raise UnsupportedAudio(f"{filename} is MP4 with codec {codec!r}; upload {ACCEPTED}.")
     fileobj.seek(0)
@@ -77,7 +82,7 @@ def _mp4(parsed: MP4, fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
             "Upload the complete file."
         )
     title = _text(parsed.tags.get("\xa9nam")) if parsed.tags is not None else None
-    return AudioInfo("audio/x-m4a", "m4a", parsed.info.length, parsed.info.bitrate, title)
+    return AudioInfo("audio/x-m4a", "m4a", stream.length, stream.bitrate, title)
 
 
 def _text(frame: object) -> str | None:

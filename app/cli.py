@@ -42,8 +42,9 @@ def seed() -> None:
     settings = get_settings()
     db = Database(build_engine(settings.database_url))
     with transaction(db.writer) as session:
-        created = shows.seed(session, base_url=settings.public_base_url,
-                             owner_email=settings.owner_email)
+        created = shows.seed(
+            session, base_url=settings.public_base_url, owner_email=settings.owner_email
+        )
     db.engine.dispose()
     print(f"Seeded shows: {', '.join(created)}." if created else "Shows already seeded.")
 

@@ -26,13 +26,14 @@ class DatabaseSettings(BaseSettings):
     """What migrations need: the database, and nothing secret."""
 
     model_config = SettingsConfigDict(
-        env_prefix="PODPASS_", env_file=".env", env_file_encoding="utf-8", extra="ignore",
+        env_prefix="PODPASS_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
         populate_by_name=True,
     )
 
-    database_url: str = Field(
-        default="sqlite:///./podpass.db", validation_alias="DATABASE_URL"
-    )
+    database_url: str = Field(default="sqlite:///./podpass.db", validation_alias="DATABASE_URL")
 
 
 class Settings(DatabaseSettings):

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from app.config import Settings, StorageBackend, get_settings
 from app.db import Database, build_engine
 from app.episodes.router import router as episodes_router
-from app.errors import install_error_handlers
+from app.errors import LimitBodySize, install_error_handlers
 from app.feeds.router import router as feeds_router
 from app.feeds.service import FeedCache
 from app.logs import install_token_redaction
@@ -48,9 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Private podcast feeds: a secret URL per subscriber per show.",
         version="0.1.0",
         lifespan=lifespan,
-        max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD,
     )
     install_error_handlers(app)
+    app.add_middleware(LimitBodySize, max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD)
     for router in (shows_router, episodes_router, subscribers_router, feeds_router):
         app.include_router(router)
 

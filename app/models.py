@@ -115,7 +115,9 @@ class Subscriber(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     feeds: Mapped[list["FeedAccess"]] = relationship(
-        back_populates="subscriber", cascade="all, delete-orphan", lazy="selectin",
+        back_populates="subscriber",
+        cascade="all, delete-orphan",
+        lazy="selectin",
         order_by="FeedAccess.show_id",
     )
 
@@ -129,9 +131,7 @@ class FeedAccess(Base):
     __table_args__ = (UniqueConstraint("subscriber_id", "show_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    subscriber_id: Mapped[int] = mapped_column(
-        ForeignKey("subscribers.id", ondelete="CASCADE")
-    )
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="RESTRICT"))
     token_id: Mapped[str] = mapped_column(String(32), unique=True)
     entitled: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -24,6 +24,7 @@ def _reject_unrepresentable(text: str) -> str:
 
 FeedText = Annotated[str, AfterValidator(_reject_unrepresentable)]
 Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
     AfterValidator(_reject_unrepresentable),
 ]

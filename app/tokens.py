@@ -27,7 +27,9 @@ def new_token_id() -> str:
 class FeedTokens:
     def __init__(self, secret_key: str) -> None:
         self._signer = Signer(
-            secret_key, salt="podpass.feed-token", digest_method=hashlib.sha256,
+            secret_key,
+            salt="podpass.feed-token",
+            digest_method=hashlib.sha256,
             key_derivation="hmac",
         )
 

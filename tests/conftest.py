@@ -12,7 +12,6 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from app.cli import ROOT
 from app.config import Settings
@@ -47,20 +46,20 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def _empty_tables(url: str) -> None:
     engine = build_engine(url)
     with engine.begin() as connection:
-        tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-        if engine.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(text(f"DELETE FROM {table}"))
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
     engine.dispose()
 
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Iterator[Settings]:
     yield Settings(
-        database_url=database_url, secret_key=SECRET_KEY, admin_key=ADMIN_KEY,
-        base_url="http://testserver", audio_dir=tmp_path / "audio", max_upload_mb=2,
+        database_url=database_url,
+        secret_key=SECRET_KEY,
+        admin_key=ADMIN_KEY,
+        base_url="http://testserver",
+        audio_dir=tmp_path / "audio",
+        max_upload_mb=2,
         renew_url="https://example.com/renew",
     )
     _empty_tables(database_url)
@@ -80,21 +79,40 @@ def admin(client: TestClient) -> TestClient:
 
 @pytest.fixture
 def show(admin: TestClient) -> dict[str, Any]:
-    response = admin.post("/admin/shows", json={
-        "slug": "sharp-tech", "title": "Sharp Tech", "description": "Tech, sharply.",
-        "author": "Ben & Andrew", "owner_name": "Stratechery",
-        "owner_email": "podcasts@example.com", "link": "https://example.com/sharp-tech",
-    })
+    response = admin.post(
+        "/admin/shows",
+        json={
+            "slug": "sharp-tech",
+            "title": "Sharp Tech",
+            "description": "Tech, sharply.",
+            "author": "Ben & Andrew",
+            "owner_name": "Stratechery",
+            "owner_email": "podcasts@example.com",
+            "link": "https://example.com/sharp-tech",
+        },
+    )
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
-def upload(admin: TestClient, slug: str, path: Path = MP3, *, content: bytes | None = None,
-           filename: str | None = None, **fields: Any) -> httpx.Response:
+def upload(
+    admin: TestClient,
+    slug: str,
+    path: Path = MP3,
+    *,
+    content: bytes | None = None,
+    filename: str | None = None,
+    **fields: Any,
+) -> httpx.Response:
     data = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items()}
-    files = {"audio": (filename or path.name, content if content is not None
-                       else path.read_bytes(), "application/octet-stream")}
+    files = {
+        "audio": (
+            filename or path.name,
+            content if content is not None else path.read_bytes(),
+            "application/octet-stream",
+        )
+    }
     return admin.post(f"/admin/shows/{slug}/episodes", data=data, files=files)
 
 

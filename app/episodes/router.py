@@ -22,13 +22,22 @@ EpisodeDep = Annotated[Episode, Depends(episode_by_id)]
 
 @router.post("/shows/{slug}/episodes", status_code=201)
 def upload_episode(
-    show: ShowDep, audio: UploadFile, fields: Annotated[EpisodeUpload, Form()],
-    session: SessionDep, storage: StorageDep, settings: SettingsDep,
+    show: ShowDep,
+    audio: UploadFile,
+    fields: Annotated[EpisodeUpload, Form()],
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
 ) -> EpisodeOut:
     """Upload an episode: multipart with the audio file (MP3 or M4A) plus its fields."""
     episode = service.upload(
-        session, storage, show, source=audio.file, size=audio.size or 0,
-        filename=audio.filename or "the upload", fields=fields,
+        session,
+        storage,
+        show,
+        source=audio.file,
+        size=audio.size or 0,
+        filename=audio.filename or "the upload",
+        fields=fields,
         max_bytes=settings.max_upload_bytes,
     )
     return EpisodeOut.model_validate(episode)
@@ -51,8 +60,9 @@ def update_episode(episode: EpisodeDep, data: EpisodeUpdate, session: SessionDep
 
 
 @router.post("/episodes/{episode_id}/publish")
-def publish_episode(episode: EpisodeDep, session: SessionDep,
-                    data: PublishRequest | None = None) -> EpisodeOut:
+def publish_episode(
+    episode: EpisodeDep, session: SessionDep, data: PublishRequest | None = None
+) -> EpisodeOut:
     return EpisodeOut.model_validate(service.publish(session, episode, data or PublishRequest()))
 
 

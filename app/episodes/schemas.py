@@ -11,7 +11,8 @@ class EpisodeFields(BaseModel):
     """Everything about an episode except its audio; all optional so PATCH can reuse it."""
 
     title: Title | None = Field(
-        default=None, description="Defaults to the audio file's own title tag on upload.")
+        default=None, description="Defaults to the audio file's own title tag on upload."
+    )
     show_notes: FeedText | None = Field(default=None, description="HTML.")
     free: bool | None = None
     kind: EpisodeKind | None = None
@@ -32,7 +33,8 @@ class EpisodeFields(BaseModel):
 class EpisodeUpload(EpisodeFields):
     publish: bool = Field(default=False, description="Publish now (or at published_at).")
     published_at: AwareDatetime | None = Field(
-        default=None, description="With a time zone. A future time schedules the episode.")
+        default=None, description="With a time zone. A future time schedules the episode."
+    )
 
 
 class EpisodeUpdate(EpisodeFields):
@@ -41,7 +43,8 @@ class EpisodeUpdate(EpisodeFields):
 
 class PublishRequest(BaseModel):
     published_at: AwareDatetime | None = Field(
-        default=None, description="Defaults to now, or the time already set.")
+        default=None, description="Defaults to now, or the time already set."
+    )
 
 
 class EpisodeOut(BaseModel):

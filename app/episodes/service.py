@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from app import audio
 from app.db import after_commit, after_rollback, utcnow
-from app.errors import InvalidInput, NotFound, PayloadTooLarge
 from app.episodes.schemas import EpisodeFields, EpisodeUpload, PublishRequest
+from app.errors import InvalidInput, NotFound, PayloadTooLarge
 from app.models import Episode, EpisodeStatus, Show
 from app.shows import service as shows
 from app.storage import Storage
@@ -23,24 +23,37 @@ def get(session: Session, episode_id: int) -> Episode:
 
 def list_for_show(session: Session, show: Show) -> Sequence[Episode]:
     return session.scalars(
-        select(Episode).where(Episode.show_id == show.id)
+        select(Episode)
+        .where(Episode.show_id == show.id)
         .order_by(Episode.published_at.desc().nulls_first(), Episode.id.desc())
     ).all()
 
 
 def _field_values(fields: EpisodeFields) -> dict[str, object]:
     return fields.model_dump(
-        include=set(EpisodeFields.model_fields), exclude_unset=True, exclude_none=True,
+        include=set(EpisodeFields.model_fields),
+        exclude_unset=True,
+        exclude_none=True,
         mode="json",
     )
 
 
-def upload(session: Session, storage: Storage, show: Show, *, source: BinaryIO, size: int,
-           filename: str, fields: EpisodeUpload, max_bytes: int) -> Episode:
+def upload(
+    session: Session,
+    storage: Storage,
+    show: Show,
+    *,
+    source: BinaryIO,
+    size: int,
+    filename: str,
+    fields: EpisodeUpload,
+    max_bytes: int,
+) -> Episode:
     if size > max_bytes:
         raise PayloadTooLarge(
             f"{filename} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB "
-            "(PODPASS_MAX_UPLOAD_MB).")
+            "(PODPASS_MAX_UPLOAD_MB)."
+        )
     info = audio.probe(source, size, filename)
     title = fields.title or info.title
     if not title:
@@ -49,9 +62,13 @@ def upload(session: Session, storage: Storage, show: Show, *, source: BinaryIO, 
     storage.save(key, source, info.mime)
     after_rollback(session, lambda: storage.delete(key))
     episode = Episode(
-        show_id=show.id, **(_field_values(fields) | {"title": title}),
-        audio_key=key, audio_mime=info.mime, audio_size=size,
-        duration_seconds=info.duration_seconds, bitrate=info.bitrate,
+        show_id=show.id,
+        **(_field_values(fields) | {"title": title}),
+        audio_key=key,
+        audio_mime=info.mime,
+        audio_size=size,
+        duration_seconds=info.duration_seconds,
+        bitrate=info.bitrate,
     )
     session.add(episode)
     if fields.publish or fields.published_at is not None:

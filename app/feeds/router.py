@@ -6,7 +6,8 @@ from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Path as PathParam, Request, Response
+from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse
 
 from app.db import SessionDep, utcnow
@@ -61,14 +62,30 @@ def _validators(feed: PreparedFeed) -> dict[str, str]:
     }
 
 
-@router.api_route("/p/{token}/feed.xml", methods=["GET", "HEAD"], response_class=Response,
-                  summary="A subscriber's private RSS feed")
-def get_feed(token: Token, request: Request, session: SessionDep, tokens: TokensDep,
-             cache: FeedCacheDep, settings: SettingsDep) -> Response:
+@router.head("/p/{token}/feed.xml", include_in_schema=False)
+@router.get(
+    "/p/{token}/feed.xml",
+    response_class=Response,
+    summary="A subscriber's private RSS feed",
+)
+def get_feed(
+    token: Token,
+    request: Request,
+    session: SessionDep,
+    tokens: TokensDep,
+    cache: FeedCacheDep,
+    settings: SettingsDep,
+) -> Response:
     now = utcnow()
     access = service.resolve(session, tokens, token)
-    feed = service.prepared_feed(session, cache, access, base_url=settings.public_base_url,
-                                 renew_url=settings.renew_url, now=now)
+    feed = service.prepared_feed(
+        session,
+        cache,
+        access,
+        base_url=settings.public_base_url,
+        renew_url=settings.renew_url,
+        now=now,
+    )
     headers = _validators(feed)
     if _not_modified(request, feed.etag, feed.last_modified):
         return Response(status_code=304, headers=headers)
@@ -82,10 +99,20 @@ def get_feed(token: Token, request: Request, session: SessionDep, tokens: Tokens
     return Response(body, media_type=RSS_TYPE, headers=headers)
 
 
-@router.api_route("/p/{token}/{episode_id}.{extension}", methods=["GET", "HEAD"],
-                  response_class=Response, summary="An episode's audio, for a subscriber")
-def get_enclosure(token: Token, episode_id: int, extension: str, session: SessionDep,
-                  tokens: TokensDep, storage: StorageDep) -> Response:
+@router.head("/p/{token}/{episode_id}.{extension}", include_in_schema=False)
+@router.get(
+    "/p/{token}/{episode_id}.{extension}",
+    response_class=Response,
+    summary="An episode's audio, for a subscriber",
+)
+def get_enclosure(
+    token: Token,
+    episode_id: int,
+    extension: str,
+    session: SessionDep,
+    tokens: TokensDep,
+    storage: StorageDep,
+) -> Response:
     access = service.resolve(session, tokens, token)
     episode = service.authorize_enclosure(session, access, episode_id, utcnow())
     if Path(episode.audio_key).suffix != f".{extension}":

@@ -45,8 +45,11 @@ def resolve(session: Session, tokens: FeedTokens, token: str) -> Access:
         raise NotFound(NO_FEED)
     row = session.execute(
         select(
-            FeedAccess.subscriber_id, FeedAccess.entitled, Subscriber.status,
-            Show.id, Show.feed_version,
+            FeedAccess.subscriber_id,
+            FeedAccess.entitled,
+            Subscriber.status,
+            Show.id,
+            Show.feed_version,
         )
         .join(Subscriber, Subscriber.id == FeedAccess.subscriber_id)
         .join(Show, Show.id == FeedAccess.show_id)
@@ -58,8 +61,9 @@ def resolve(session: Session, tokens: FeedTokens, token: str) -> Access:
     if status == SubscriberStatus.REVOKED:
         raise Gone("This feed has been switched off. Contact the publisher for access.")
     active = entitled and status == SubscriberStatus.ACTIVE
-    return Access(token, subscriber_id, show_id, version,
-                  Variant.ACTIVE if active else Variant.INACTIVE)
+    return Access(
+        token, subscriber_id, show_id, version, Variant.ACTIVE if active else Variant.INACTIVE
+    )
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,10 @@ class FeedCache:
         self._guard = threading.Lock()
 
     def get(
-        self, key: tuple[int, Variant], version: int, now: datetime,
+        self,
+        key: tuple[int, Variant],
+        version: int,
+        now: datetime,
         build: Callable[[], PreparedFeed],
     ) -> PreparedFeed:
         feed = self._feeds.get(key)
@@ -123,8 +130,9 @@ def _etag(*parts: object) -> str:
     return f'W/"{digest}"'
 
 
-def _build(session: Session, access: Access, base_url: str, renew_url: str, now: datetime
-           ) -> PreparedFeed:
+def _build(
+    session: Session, access: Access, base_url: str, renew_url: str, now: datetime
+) -> PreparedFeed:
     show = session.get_one(Show, access.show_id, populate_existing=True)
     placeholder = _placeholder()
     links = FeedLinks(
@@ -132,11 +140,23 @@ def _build(session: Session, access: Access, base_url: str, renew_url: str, now:
         enclosure_url=lambda episode: enclosure_url(base_url, placeholder, episode),
     )
     if access.variant is Variant.INACTIVE:
-        xml = render_inactive(show, links, renew_url=renew_url or show.link,
-                              since=show.updated_at, guid=f"podpass-inactive-{show.id}")
-        return PreparedFeed(show.id, show.feed_version, access.variant, xml,
-                            placeholder.encode(), _etag(show.id, show.feed_version, "inactive"),
-                            show.updated_at, None)
+        xml = render_inactive(
+            show,
+            links,
+            renew_url=renew_url or show.link,
+            since=show.updated_at,
+            guid=f"podpass-inactive-{show.id}",
+        )
+        return PreparedFeed(
+            show.id,
+            show.feed_version,
+            access.variant,
+            xml,
+            placeholder.encode(),
+            _etag(show.id, show.feed_version, "inactive"),
+            show.updated_at,
+            None,
+        )
     published = session.scalars(
         select(Episode)
         .where(Episode.show_id == show.id, Episode.status == EpisodeStatus.PUBLISHED)
@@ -147,22 +167,37 @@ def _build(session: Session, access: Access, base_url: str, renew_url: str, now:
     xml = render_feed(show, visible, links, private=True)
     last_modified = max([show.updated_at, *(e.published_at for e in visible[:1] if e.published_at)])
     return PreparedFeed(
-        show.id, show.feed_version, access.variant, xml, placeholder.encode(),
+        show.id,
+        show.feed_version,
+        access.variant,
+        xml,
+        placeholder.encode(),
         _etag(show.id, show.feed_version, "active", len(visible)),
-        last_modified, min(upcoming, default=None),
+        last_modified,
+        min(upcoming, default=None),
     )
 
 
-def prepared_feed(session: Session, cache: FeedCache, access: Access, *, base_url: str,
-                  renew_url: str, now: datetime) -> PreparedFeed:
+def prepared_feed(
+    session: Session,
+    cache: FeedCache,
+    access: Access,
+    *,
+    base_url: str,
+    renew_url: str,
+    now: datetime,
+) -> PreparedFeed:
     return cache.get(
-        (access.show_id, access.variant), access.show_version, now,
+        (access.show_id, access.variant),
+        access.show_version,
+        now,
         lambda: _build(session, access, base_url, renew_url, now),
     )
 
 
-def authorize_enclosure(session: Session, access: Access, episode_id: int, now: datetime
-                        ) -> Episode:
+def authorize_enclosure(
+    session: Session, access: Access, episode_id: int, now: datetime
+) -> Episode:
     episode = session.get(Episode, episode_id)
     if (
         episode is None
@@ -173,6 +208,8 @@ def authorize_enclosure(session: Session, access: Access, episode_id: int, now: 
     ):
         raise NotFound("No such episode in this feed.")
     if access.variant is Variant.INACTIVE and not episode.free:
-        raise Forbidden("This subscription is inactive, so paid episodes can't be played. "
-                        "Renew it and this link works again.")
+        raise Forbidden(
+            "This subscription is inactive, so paid episodes can't be played. "
+            "Renew it and this link works again."
+        )
     return episode

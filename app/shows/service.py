@@ -10,21 +10,37 @@ from app.models import Show
 from app.shows.schemas import ShowCreate, ShowUpdate
 
 SEED_SHOWS: list[dict[str, Any]] = [
-    {"slug": "update", "title": "Stratechery Update",
-     "description": "Daily updates on the business and strategy of technology, plus "
-                    "narrations of every Stratechery article.",
-     "author": "Ben Thompson", "category": "Technology"},
-    {"slug": "sharp-tech", "title": "Sharp Tech",
-     "description": "A podcast about how technology works, and why.",
-     "author": "Ben Thompson and Andrew Sharp", "category": "Technology"},
-    {"slug": "sharp-china", "title": "Sharp China",
-     "description": "China, its politics and its economy, explained twice a week.",
-     "author": "Bill Bishop and Andrew Sharp", "category": "News",
-     "subcategory": "Politics"},
-    {"slug": "goat", "title": "Greatest of All Talk",
-     "description": "Basketball, and everything around it.",
-     "author": "Ben Thompson and Andrew Sharp", "category": "Sports",
-     "subcategory": "Basketball"},
+    {
+        "slug": "update",
+        "title": "Stratechery Update",
+        "description": "Daily updates on the business and strategy of technology, plus "
+        "narrations of every Stratechery article.",
+        "author": "Ben Thompson",
+        "category": "Technology",
+    },
+    {
+        "slug": "sharp-tech",
+        "title": "Sharp Tech",
+        "description": "A podcast about how technology works, and why.",
+        "author": "Ben Thompson and Andrew Sharp",
+        "category": "Technology",
+    },
+    {
+        "slug": "sharp-china",
+        "title": "Sharp China",
+        "description": "China, its politics and its economy, explained twice a week.",
+        "author": "Bill Bishop and Andrew Sharp",
+        "category": "News",
+        "subcategory": "Politics",
+    },
+    {
+        "slug": "goat",
+        "title": "Greatest of All Talk",
+        "description": "Basketball, and everything around it.",
+        "author": "Ben Thompson and Andrew Sharp",
+        "category": "Sports",
+        "subcategory": "Basketball",
+    },
 ]
 
 
@@ -45,8 +61,9 @@ def get_many(session: Session, slugs: Sequence[str]) -> list[Show]:
     found = {s.slug: s for s in session.scalars(select(Show).where(Show.slug.in_(slugs)))}
     missing = sorted(set(slugs) - found.keys())
     if missing:
-        raise NotFound(f"No show with slug {', '.join(map(repr, missing))}. "
-                       "GET /admin/shows lists them.")
+        raise NotFound(
+            f"No show with slug {', '.join(map(repr, missing))}. GET /admin/shows lists them."
+        )
     return [found[slug] for slug in dict.fromkeys(slugs)]
 
 
@@ -64,8 +81,7 @@ def create(session: Session, data: ShowCreate) -> Show:
 
 
 def update(session: Session, show: Show, data: ShowUpdate) -> Show:
-    for name, value in data.model_dump(exclude_unset=True, exclude_none=True,
-                                       mode="json").items():
+    for name, value in data.model_dump(exclude_unset=True, exclude_none=True, mode="json").items():
         setattr(show, name, value)
     touch(show)
     session.flush()
@@ -79,10 +95,16 @@ def seed(session: Session, *, base_url: str, owner_email: str) -> list[str]:
     for spec in SEED_SHOWS:
         if spec["slug"] in existing:
             continue
-        session.add(Show(
-            **spec, owner_name=spec["author"], owner_email=owner_email, language="en",
-            explicit=False, link=f"{base_url}/shows/{spec['slug']}",
-        ))
+        session.add(
+            Show(
+                **spec,
+                owner_name=spec["author"],
+                owner_email=owner_email,
+                language="en",
+                explicit=False,
+                link=f"{base_url}/shows/{spec['slug']}",
+            )
+        )
         created.append(spec["slug"])
     session.flush()
     return created

@@ -1,5 +1,6 @@
 """Audio in S3 or any S3-compatible store: the only module that imports boto3."""
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +20,10 @@ if TYPE_CHECKING:
 
 # Multipart in 8 MiB parts, two at a time: memory stays bounded whatever the file size.
 _TRANSFER = TransferConfig(
-    multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024,
-    max_concurrency=2, use_threads=True,
+    multipart_threshold=8 * 1024 * 1024,
+    multipart_chunksize=8 * 1024 * 1024,
+    max_concurrency=2,
+    use_threads=True,
 )
 # A presigned URL is reused for this share of its lifetime, so a player that hits the
 # enclosure on every seek is not re-signed each time, and never gets a URL about to expire.
@@ -41,10 +44,13 @@ class S3Storage:
             s3={"addressing_style": "path" if settings.s3_path_style else "auto"},
             signature_version="s3v4",
             retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=5, read_timeout=60,
+            connect_timeout=5,
+            read_timeout=60,
         )
         client = boto3.client(
-            "s3", region_name=settings.s3_region, endpoint_url=settings.s3_endpoint_url,
+            "s3",
+            region_name=settings.s3_region,
+            endpoint_url=settings.s3_endpoint_url,
             config=config,
         )
         return cls(client, settings.s3_bucket, settings.s3_presign_seconds)
@@ -53,7 +59,10 @@ class S3Storage:
         source.seek(0)
         try:
             self.client.upload_fileobj(
-                source, self.bucket, key, ExtraArgs={"ContentType": content_type},
+                source,
+                self.bucket,
+                key,
+                ExtraArgs={"ContentType": content_type},
                 Config=_TRANSFER,
             )
         except (BotoCoreError, ClientError) as exc:
@@ -67,10 +76,8 @@ class S3Storage:
             ) from exc
 
     def _delete_quietly(self, key: str) -> None:
-        try:
+        with contextlib.suppress(BotoCoreError, ClientError):
             self.delete(key)
-        except (BotoCoreError, ClientError):
-            pass
 
     def delete(self, key: str) -> None:
         with self._lock:
@@ -84,7 +91,8 @@ class S3Storage:
         if cached is not None and cached[1] > now:
             return cached[0]
         url = self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key},
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": key},
             ExpiresIn=self.presign_seconds,
         )
         with self._lock:
@@ -95,8 +103,9 @@ class S3Storage:
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket):
             for item in page.get("Contents", []):
-                yield StoredObject(key=item["Key"], size=item["Size"],
-                                   modified=item["LastModified"])
+                yield StoredObject(
+                    key=item["Key"], size=item["Size"], modified=item["LastModified"]
+                )
 
 
 def _describe(exc: Exception) -> str:

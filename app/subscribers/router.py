@@ -33,12 +33,19 @@ class Presenter:
 
     def __call__(self, subscriber: Subscriber) -> SubscriberOut:
         return SubscriberOut(
-            id=subscriber.id, email=subscriber.email, external_id=subscriber.external_id,
-            status=subscriber.status, created_at=subscriber.created_at,
+            id=subscriber.id,
+            email=subscriber.email,
+            external_id=subscriber.external_id,
+            status=subscriber.status,
+            created_at=subscriber.created_at,
             updated_at=subscriber.updated_at,
             feeds=[
-                FeedOut(show=f.show.slug, title=f.show.title, entitled=f.entitled,
-                        feed_url=feed_url(self.base_url, self.tokens.token_for(f.token_id)))
+                FeedOut(
+                    show=f.show.slug,
+                    title=f.show.title,
+                    entitled=f.entitled,
+                    feed_url=feed_url(self.base_url, self.tokens.token_for(f.token_id)),
+                )
                 for f in subscriber.feeds
             ],
         )
@@ -48,16 +55,20 @@ PresenterDep = Annotated[Presenter, Depends()]
 
 
 @router.post("", status_code=201)
-def create_subscriber(data: SubscriberCreate, session: SessionDep, present: PresenterDep
-                      ) -> SubscriberOut:
+def create_subscriber(
+    data: SubscriberCreate, session: SessionDep, present: PresenterDep
+) -> SubscriberOut:
     return present(service.create(session, data))
 
 
 @router.get("")
 def list_subscribers(
-    session: SessionDep, present: PresenterDep,
-    email: str | None = None, status: SubscriberStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+    session: SessionDep,
+    present: PresenterDep,
+    email: str | None = None,
+    status: SubscriberStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[SubscriberOut]:
     found = service.list_some(session, email=email, status=status, limit=limit, offset=offset)
     return [present(s) for s in found]
@@ -69,18 +80,25 @@ def read_subscriber(subscriber: SubscriberDep, present: PresenterDep) -> Subscri
 
 
 @router.put("/{subscriber_id}/shows")
-def set_entitlements(subscriber: SubscriberDep, data: EntitlementsUpdate, session: SessionDep,
-                     present: PresenterDep) -> SubscriberOut:
+def set_entitlements(
+    subscriber: SubscriberDep, data: EntitlementsUpdate, session: SessionDep, present: PresenterDep
+) -> SubscriberOut:
     return present(service.set_shows(session, subscriber, data.shows))
 
 
 def _status_route(status: SubscriberStatus, summary: str) -> None:
-    def change_status(subscriber: SubscriberDep, session: SessionDep, present: PresenterDep
-                      ) -> SubscriberOut:
+    def change_status(
+        subscriber: SubscriberDep, session: SessionDep, present: PresenterDep
+    ) -> SubscriberOut:
         return present(service.set_status(session, subscriber, status))
 
-    router.add_api_route(f"/{{subscriber_id}}/{summary}", change_status, methods=["POST"],
-                         summary=f"{summary.capitalize()} a subscriber", name=summary)
+    router.add_api_route(
+        f"/{{subscriber_id}}/{summary}",
+        change_status,
+        methods=["POST"],
+        summary=f"{summary.capitalize()} a subscriber",
+        name=summary,
+    )
 
 
 _status_route(SubscriberStatus.LAPSED, "lapse")
@@ -89,9 +107,8 @@ _status_route(SubscriberStatus.REVOKED, "revoke")
 
 
 @router.post("/{subscriber_id}/shows/{slug}/rotate")
-def rotate_feed(subscriber: SubscriberDep, slug: str, session: SessionDep,
-                present: PresenterDep) -> SubscriberOut:
+def rotate_feed(
+    subscriber: SubscriberDep, slug: str, session: SessionDep, present: PresenterDep
+) -> SubscriberOut:
     """Give the subscriber a new URL for one show; the old one stops working at once."""
     return present(service.rotate(session, subscriber, slug))
-
-

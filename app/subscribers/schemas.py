@@ -11,16 +11,17 @@ def _normalise_email(email: str) -> str:
 
 
 Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
-ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                              max_length=255)]
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 
 
 class SubscriberCreate(BaseModel):
     email: Email
     external_id: ExternalId | None = Field(
-        default=None, description="The billing system's customer id.")
-    shows: list[Slug] = Field(default_factory=list,
-                              description="Slugs of the shows they are entitled to.")
+        default=None, description="The billing system's customer id."
+    )
+    shows: list[Slug] = Field(
+        default_factory=list, description="Slugs of the shows they are entitled to."
+    )
 
 
 class EntitlementsUpdate(BaseModel):

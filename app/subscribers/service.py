@@ -18,8 +18,9 @@ def get(session: Session, subscriber_id: int) -> Subscriber:
     return subscriber
 
 
-def list_some(session: Session, *, email: str | None, status: SubscriberStatus | None,
-              limit: int, offset: int) -> Sequence[Subscriber]:
+def list_some(
+    session: Session, *, email: str | None, status: SubscriberStatus | None, limit: int, offset: int
+) -> Sequence[Subscriber]:
     query = select(Subscriber).order_by(Subscriber.id).limit(limit).offset(offset)
     if email:
         query = query.where(Subscriber.email == email.strip().lower())
@@ -36,8 +37,9 @@ def create(session: Session, data: SubscriberCreate) -> Subscriber:
     ):
         raise Conflict(f"A subscriber with external_id {data.external_id!r} already exists.")
     entitled = shows.get_many(session, data.shows)
-    subscriber = Subscriber(email=data.email, external_id=data.external_id,
-                            status=SubscriberStatus.ACTIVE)
+    subscriber = Subscriber(
+        email=data.email, external_id=data.external_id, status=SubscriberStatus.ACTIVE
+    )
     session.add(subscriber)
     _entitle(subscriber, entitled)
     session.flush()
@@ -60,8 +62,7 @@ def _entitle(subscriber: Subscriber, entitled: Sequence[Show]) -> None:
         subscriber.feeds.append(FeedAccess(show=show, token_id=new_token_id(), entitled=True))
 
 
-def set_status(session: Session, subscriber: Subscriber, status: SubscriberStatus
-               ) -> Subscriber:
+def set_status(session: Session, subscriber: Subscriber, status: SubscriberStatus) -> Subscriber:
     if status is SubscriberStatus.REVOKED:
         # A revoked subscriber's URLs must never work again, even if later reinstated.
         for feed in subscriber.feeds:

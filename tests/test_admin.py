@@ -1,0 +1,155 @@
+"""The admin API: authentication, shows, episodes, subscribers."""
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.db import Database, build_engine, transaction
+from app.shows import service as shows
+from tests.conftest import feed_path, stored_files, subscribe, upload
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-key", "Basic abc"])
+def test_admin_api_requires_the_key(client: TestClient, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    for method, path in [
+        ("GET", "/admin/shows"),
+        ("POST", "/admin/subscribers"),
+        ("GET", "/admin/subscribers/1"),
+    ]:
+        response = client.request(method, path, headers=headers, json={})
+        assert response.status_code == 401, (method, path)
+        assert response.json()["error"] == "unauthorized"
+
+
+def test_openapi_documents_the_admin_api(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/admin/shows/{slug}/episodes" in spec["paths"]
+    assert "/admin/subscribers/{subscriber_id}/revoke" in spec["paths"]
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_show_crud(admin: TestClient, show: dict[str, Any]) -> None:
+    assert show["slug"] == "sharp-tech"
+    assert admin.get("/admin/shows/sharp-tech").json()["title"] == "Sharp Tech"
+    updated = admin.patch("/admin/shows/sharp-tech", json={"title": "Sharp Tech 2"})
+    assert updated.json()["title"] == "Sharp Tech 2"
+    assert updated.json()["feed_version"] > show["feed_version"]
+    assert [s["slug"] for s in admin.get("/admin/shows").json()] == ["sharp-tech"]
+    again = admin.post("/admin/shows", json={**show, "link": "https://example.com"})
+    assert again.status_code == 409
+    assert admin.get("/admin/shows/nope").status_code == 404
+
+
+def test_episode_lifecycle(admin: TestClient, show: dict[str, Any], settings: Settings) -> None:
+    created = upload(
+        admin,
+        "sharp-tech",
+        title="Draft one",
+        season=2,
+        number=7,
+        episode_type="bonus",
+        explicit=True,
+    )
+    assert created.status_code == 201, created.text
+    episode = created.json()
+    assert episode["status"] == "draft"
+    assert (episode["season"], episode["number"], episode["episode_type"]) == (2, 7, "bonus")
+    assert episode["duration_seconds"] == pytest.approx(3.1, abs=0.2)
+    assert episode["bitrate"] > 0
+    assert len(stored_files(settings)) == 1
+
+    patched = admin.patch(
+        f"/admin/episodes/{episode['id']}", json={"title": "Renamed", "show_notes": "<b>hi</b>"}
+    )
+    assert patched.json()["title"] == "Renamed"
+    assert patched.json()["guid"] == episode["guid"]
+
+    published = admin.post(f"/admin/episodes/{episode['id']}/publish")
+    assert published.json()["status"] == "published"
+    assert published.json()["published_at"] is not None
+    listed = admin.get("/admin/shows/sharp-tech/episodes").json()
+    assert [e["id"] for e in listed] == [episode["id"]]
+
+    assert admin.delete(f"/admin/episodes/{episode['id']}").status_code == 204
+    assert admin.get(f"/admin/episodes/{episode['id']}").status_code == 404
+    assert stored_files(settings) == []
+
+
+def test_article_narration_needs_its_url(admin: TestClient, show: dict[str, Any]) -> None:
+    missing = upload(admin, "sharp-tech", title="Post", kind="article")
+    assert missing.status_code == 422
+    made = upload(
+        admin,
+        "sharp-tech",
+        title="Post",
+        kind="article",
+        article_url="https://example.com/post",
+        article_text="Full text.",
+    )
+    assert made.status_code == 201
+    assert made.json()["article_url"] == "https://example.com/post"
+
+
+def test_subscriber_lifecycle(admin: TestClient, show: dict[str, Any]) -> None:
+    created = subscribe(admin, "Mixed@Example.COM", "sharp-tech")
+    assert created["email"] == "mixed@example.com"
+    assert created["status"] == "active"
+    (feed,) = created["feeds"]
+    assert feed["show"] == "sharp-tech"
+    assert feed["entitled"] is True
+    assert feed["feed_url"].startswith("http://testserver/p/")
+    fetched = admin.get(f"/admin/subscribers/{created['id']}").json()
+    assert fetched["feeds"] == created["feeds"]
+    by_email = admin.get("/admin/subscribers", params={"email": "MIXED@example.com"}).json()
+    assert [s["id"] for s in by_email] == [created["id"]]
+    assert admin.get("/admin/subscribers", params={"status": "lapsed"}).json() == []
+    for action, status in [("lapse", "lapsed"), ("reinstate", "active"), ("revoke", "revoked")]:
+        changed = admin.post(f"/admin/subscribers/{created['id']}/{action}")
+        assert changed.json()["status"] == status
+    revoked = admin.get(f"/admin/subscribers/{created['id']}").json()
+    assert feed_path(revoked, "sharp-tech") != feed_path(created, "sharp-tech")
+
+
+def test_reinstated_after_revoke_gets_new_urls_only(
+    admin: TestClient, show: dict[str, Any]
+) -> None:
+    created = subscribe(admin, "again@example.com", "sharp-tech")
+    admin.post(f"/admin/subscribers/{created['id']}/revoke")
+    revoked_path = feed_path(admin.get(f"/admin/subscribers/{created['id']}").json(), "sharp-tech")
+    assert admin.get(revoked_path).status_code == 410
+    back = admin.post(f"/admin/subscribers/{created['id']}/reinstate").json()
+    assert admin.get(feed_path(created, "sharp-tech")).status_code == 404
+    assert admin.get(feed_path(back, "sharp-tech")).status_code == 200
+
+
+def test_duplicate_email_is_a_conflict(admin: TestClient, show: dict[str, Any]) -> None:
+    subscribe(admin, "dup@example.com", "sharp-tech")
+    again = admin.post("/admin/subscribers", json={"email": "DUP@example.com", "shows": []})
+    assert again.status_code == 409
+    assert "dup@example.com" in again.json()["detail"]
+    assert len(admin.get("/admin/subscribers").json()) == 1
+
+
+def test_unknown_show_in_entitlements(admin: TestClient, show: dict[str, Any]) -> None:
+    response = admin.post(
+        "/admin/subscribers", json={"email": "x@example.com", "shows": ["sharp-tech", "nope"]}
+    )
+    assert response.status_code == 404
+    assert "'nope'" in response.json()["detail"]
+    assert admin.get("/admin/subscribers").json() == []
+
+
+def test_seeding_is_idempotent(admin: TestClient, settings: Settings) -> None:
+    db = Database(build_engine(settings.database_url))
+    for expected in (["update", "sharp-tech", "sharp-china", "goat"], []):
+        with transaction(db.writer) as session:
+            created = shows.seed(
+                session, base_url="https://example.com", owner_email="owner@example.com"
+            )
+        assert created == expected
+    db.engine.dispose()
+    slugs = [s["slug"] for s in admin.get("/admin/shows").json()]
+    assert slugs == ["update", "sharp-tech", "sharp-china", "goat"]

@@ -1,0 +1,221 @@
+"""Bad input gets a clear 4xx and leaves nothing behind: no row, no stored file."""
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import feedparser
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from app.config import Settings
+from app.db import build_engine
+from app.logs import RedactTokens
+from app.main import create_app
+from tests.conftest import M4A, MP3, feed_path, stored_files, subscribe, upload
+
+
+def assert_nothing_left(admin: TestClient, settings: Settings) -> None:
+    assert admin.get("/admin/shows/sharp-tech/episodes").json() == []
+    assert stored_files(settings) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "filename", "status", "phrase"),
+    [
+        (b"%PDF-1.4 this is not audio at all" * 10, "notes.pdf", 415, "upload MP3 or M4A"),
+        (MP3.read_bytes()[: MP3.stat().st_size // 2], "cut.mp3", 422, "truncated"),
+        (M4A.read_bytes()[: M4A.stat().st_size // 2], "cut.m4a", 422, "truncated"),
+        (MP3.read_bytes()[:64], "stub.mp3", 422, "could not be read as audio"),
+        (b"", "empty.mp3", 422, "empty"),
+    ],
+)
+def test_rejected_uploads(
+    admin: TestClient,
+    show: dict[str, Any],
+    settings: Settings,
+    content: bytes,
+    filename: str,
+    status: int,
+    phrase: str,
+) -> None:
+    response = upload(admin, "sharp-tech", content=content, filename=filename, title="T")
+    assert response.status_code == status, response.text
+    assert phrase in response.json()["detail"]
+    assert filename in response.json()["detail"]
+    assert_nothing_left(admin, settings)
+
+
+def test_upload_over_the_limit_is_413(
+    admin: TestClient, show: dict[str, Any], settings: Settings
+) -> None:
+    # Just over the file limit (2 MiB in tests): the service measures the file.
+    over = MP3.read_bytes() + b"\0" * (settings.max_upload_bytes)
+    response = upload(admin, "sharp-tech", content=over, filename="big.mp3", title="Big")
+    assert response.status_code == 413
+    assert "PODPASS_MAX_UPLOAD_MB" in response.json()["detail"]
+    # Far over: the body is cut off while it streams in, before it is all on disk.
+    huge = b"\0" * (settings.max_upload_bytes * 3)
+    response = upload(admin, "sharp-tech", content=huge, filename="huge.mp3", title="Huge")
+    assert response.status_code == 413
+    assert "PODPASS_MAX_UPLOAD_MB" in response.json()["detail"]
+    assert_nothing_left(admin, settings)
+
+
+def test_unknown_show(admin: TestClient, settings: Settings) -> None:
+    response = upload(admin, "no-such-show", title="T")
+    assert response.status_code == 404
+    assert "no-such-show" in response.json()["detail"]
+    assert stored_files(settings) == []
+
+
+def test_file_without_a_title_tag_needs_a_title(
+    admin: TestClient, show: dict[str, Any], settings: Settings
+) -> None:
+    data = M4A.read_bytes().replace(b"M4A Tagged Title", b"\0" * 16)
+    response = upload(admin, "sharp-tech", content=data, filename="untitled.m4a")
+    if response.status_code == 201:  # the zeroed tag is dropped as empty
+        pytest.fail("an empty title must not be accepted")
+    assert response.status_code == 422
+    assert "title" in response.json()["detail"]
+    assert_nothing_left(admin, settings)
+
+
+ODD_TITLES = [
+    "Q&A: <script>alert(1)</script> ]]> & more",
+    "Emoji 🎧🇺🇸 and ZWJ 👩‍💻",
+    "עברית و العربية mixed with English",
+    "Ünïcödé ñ ß 漢字",
+]
+
+
+@pytest.mark.parametrize("title", ODD_TITLES)
+def test_odd_unicode_keeps_the_feed_valid(
+    admin: TestClient, show: dict[str, Any], title: str
+) -> None:
+    notes = f"<p>{title}</p><![CDATA[ tricky ]]>"
+    created = upload(admin, "sharp-tech", title=title, show_notes=notes, publish=True)
+    assert created.status_code == 201, created.text
+    subscriber = subscribe(admin, "odd@example.com", "sharp-tech")
+    parsed = feedparser.parse(admin.get(feed_path(subscriber, "sharp-tech")).content)
+    assert not parsed.bozo, parsed.bozo_exception
+    assert parsed.entries[0].title == title
+
+
+@pytest.mark.parametrize("bad", ["Bell\x07", "Null\x00byte", "Escape\x1b[31m"])
+def test_control_characters_are_refused(
+    admin: TestClient, show: dict[str, Any], settings: Settings, bad: str
+) -> None:
+    response = upload(admin, "sharp-tech", title=bad)
+    assert response.status_code == 422
+    assert "control character" in str(response.json()["detail"])
+    assert_nothing_left(admin, settings)
+    patched = admin.patch("/admin/shows/sharp-tech", json={"description": bad})
+    assert patched.status_code == 422
+
+
+def test_storage_failure_mid_upload_is_503(
+    admin: TestClient, show: dict[str, Any], settings: Settings
+) -> None:
+    # The show's folder is blocked by a file: the write fails like a full or broken disk.
+    blocker = settings.audio_dir / "sharp-tech"
+    blocker.write_bytes(b"")
+    response = upload(admin, "sharp-tech", title="T")
+    assert response.status_code == 503
+    assert "Nothing was saved" in response.json()["detail"]
+    assert admin.get("/admin/shows/sharp-tech/episodes").json() == []
+    assert stored_files(settings) == [blocker]
+
+
+@pytest.fixture
+def failing_episode_inserts(settings: Settings) -> Iterator[None]:
+    engine = build_engine(settings.database_url)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                    "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON episodes "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON episodes "
+                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+    yield
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "DROP TRIGGER refuse"
+                + (" ON episodes" if engine.dialect.name == "postgresql" else "")
+            )
+        )
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("DROP FUNCTION refuse()"))
+    engine.dispose()
+
+
+@pytest.mark.usefixtures("failing_episode_inserts")
+def test_database_failure_after_storing_removes_the_object(
+    settings: Settings, show: dict[str, Any], admin: TestClient
+) -> None:
+    response = upload(admin, "sharp-tech", title="T")
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal_error"
+    assert stored_files(settings) == []
+
+
+def test_tokens_never_reach_the_access_log(
+    admin: TestClient, show: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    token = feed_path(subscribe(admin, "log@example.com", "sharp-tech"), "sharp-tech")
+    token = token.split("/")[2]
+    access = logging.getLogger("uvicorn.access")
+    assert any(isinstance(f, RedactTokens) for f in access.filters)
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        access.info(
+            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/p/{token}/feed.xml", "1.1", 200
+        )
+    assert token not in caplog.text
+    assert f"/p/{token[:6]}…/feed.xml" in caplog.text
+
+
+def test_unsafe_secrets_fail_fast_in_production(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="PODPASS_SECRET_KEY is unsafe"):
+        Settings(env="production", secret_key="changeme", admin_key="x" * 40)
+    with pytest.raises(ValueError, match="PODPASS_ADMIN_KEY is not set"):
+        Settings(secret_key="x" * 40, admin_key="")
+    create_app(settings)  # the test settings are fine
+
+
+def test_chunked_upload_is_cut_off_at_the_limit(
+    admin: TestClient, show: dict[str, Any], settings: Settings
+) -> None:
+    head = (
+        b'--b\r\nContent-Disposition: form-data; name="audio"; filename="a.mp3"\r\n'
+        b"Content-Type: audio/mpeg\r\n\r\n"
+    )
+
+    def body() -> Iterator[bytes]:  # no Content-Length: sent chunked
+        yield head
+        for _ in range(settings.max_upload_mb * 4):
+            yield b"\0" * 1024 * 1024
+
+    response = admin.post(
+        "/admin/shows/sharp-tech/episodes",
+        content=body(),
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert response.status_code == 413
+    assert "PODPASS_MAX_UPLOAD_MB" in response.json()["detail"]
+    assert_nothing_left(admin, settings)

@@ -1,0 +1,265 @@
+"""The private feed and its audio: validators, compression, token states."""
+
+import gzip
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import feedparser
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import M4A, MP3, feed_path, subscribe, upload
+
+
+@pytest.fixture
+def published(admin: TestClient, show: dict[str, Any]) -> list[dict[str, Any]]:
+    episodes = []
+    for path in (MP3, M4A):
+        response = upload(admin, "sharp-tech", path, title=f"Episode {path.suffix}", publish=True)
+        assert response.status_code == 201, response.text
+        episodes.append(response.json())
+    return episodes
+
+
+@pytest.fixture
+def subscriber(admin: TestClient, published: list[dict[str, Any]]) -> dict[str, Any]:
+    return subscribe(admin, "fan@example.com", "sharp-tech")
+
+
+def titles(body: bytes) -> list[str]:
+    parsed = feedparser.parse(body)
+    assert not parsed.bozo, parsed.bozo_exception
+    return [entry.title for entry in parsed.entries]
+
+
+def enclosure_paths(body: bytes) -> list[str]:
+    parsed = feedparser.parse(body)
+    return [e.enclosures[0].href.removeprefix("http://testserver") for e in parsed.entries]
+
+
+def test_conditional_get_answers_304(client: TestClient, subscriber: dict[str, Any]) -> None:
+    path = feed_path(subscriber, "sharp-tech")
+    first = client.get(path)
+    etag, last_modified = first.headers["etag"], first.headers["last-modified"]
+    assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
+    assert client.get(path, headers={"If-None-Match": f'"other", {etag}'}).status_code == 304
+    assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+    not_modified = client.get(path, headers={"If-Modified-Since": last_modified})
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    assert not_modified.headers["etag"] == etag
+    earlier = format_datetime(datetime.now(UTC) - timedelta(days=1), usegmt=True)
+    assert client.get(path, headers={"If-Modified-Since": earlier}).status_code == 200
+
+
+def test_etag_changes_when_the_show_changes(
+    admin: TestClient, subscriber: dict[str, Any], published: list[dict[str, Any]]
+) -> None:
+    path = feed_path(subscriber, "sharp-tech")
+    etag = admin.get(path).headers["etag"]
+    assert admin.post(f"/admin/episodes/{published[0]['id']}/unpublish").status_code == 200
+    after = admin.get(path, headers={"If-None-Match": etag})
+    assert after.status_code == 200
+    assert titles(after.content) == ["Episode .m4a"]
+
+
+def test_head_and_gzip(client: TestClient, subscriber: dict[str, Any]) -> None:
+    path = feed_path(subscriber, "sharp-tech")
+    plain = client.get(path, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    raw = client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert raw.headers["content-encoding"] == "gzip"
+    assert raw.content == plain.content  # the client decoded it
+    head = client.head(path, headers={"Accept-Encoding": "identity"})
+    assert head.status_code == 200
+    assert head.content == b""
+    assert int(head.headers["content-length"]) == len(plain.content)
+    assert head.headers["etag"] == plain.headers["etag"]
+
+
+def test_gzip_body_is_a_single_valid_member(client: TestClient, subscriber: dict[str, Any]) -> None:
+    path = feed_path(subscriber, "sharp-tech")
+    plain = client.get(path, headers={"Accept-Encoding": "identity"}).content
+    with client.stream("GET", path, headers={"Accept-Encoding": "gzip"}) as response:
+        compressed = b"".join(response.iter_raw())
+    assert gzip.decompress(compressed) == plain
+
+
+def test_every_subscriber_sees_the_same_guids_and_their_own_token(
+    admin: TestClient, subscriber: dict[str, Any]
+) -> None:
+    other = subscribe(admin, "other@example.com", "sharp-tech")
+    mine = admin.get(feed_path(subscriber, "sharp-tech")).content
+    theirs = admin.get(feed_path(other, "sharp-tech")).content
+    assert [e.id for e in feedparser.parse(mine).entries] == [
+        e.id for e in feedparser.parse(theirs).entries
+    ]
+    my_token = feed_path(subscriber, "sharp-tech").split("/")[2]
+    their_token = feed_path(other, "sharp-tech").split("/")[2]
+    assert my_token in mine.decode()
+    assert their_token not in mine.decode()
+    assert all(my_token in p for p in enclosure_paths(mine))
+
+
+def test_enclosure_ranges(client: TestClient, subscriber: dict[str, Any]) -> None:
+    body = client.get(feed_path(subscriber, "sharp-tech")).content
+    paths = dict(zip(titles(body), enclosure_paths(body), strict=True))
+    mp3_path, data = paths["Episode .mp3"], MP3.read_bytes()
+    size = len(data)
+
+    full = client.get(mp3_path)
+    assert full.status_code == 200
+    assert full.content == data
+    assert full.headers["content-type"] == "audio/mpeg"
+    assert full.headers["accept-ranges"] == "bytes"
+
+    opened = client.get(mp3_path, headers={"Range": "bytes=100-"})
+    assert opened.status_code == 206
+    assert opened.content == data[100:]
+    assert opened.headers["content-range"] == f"bytes 100-{size - 1}/{size}"
+
+    suffix = client.get(mp3_path, headers={"Range": "bytes=-100"})
+    assert suffix.status_code == 206
+    assert suffix.content == data[-100:]
+
+    past = client.get(mp3_path, headers={"Range": f"bytes={size}-"})
+    assert past.status_code == 416
+    assert past.headers["content-range"] == f"bytes */{size}"
+
+    head = client.head(mp3_path)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(size)
+
+    m4a = client.get(paths["Episode .m4a"], headers={"Range": "bytes=0-1"})
+    assert m4a.status_code == 206
+    assert m4a.headers["content-type"] == "audio/x-m4a"
+    assert m4a.content == M4A.read_bytes()[:2]
+
+
+def test_rotation_kills_the_old_url_and_keeps_guids(
+    admin: TestClient, subscriber: dict[str, Any]
+) -> None:
+    old_path = feed_path(subscriber, "sharp-tech")
+    old_body = admin.get(old_path).content
+    old_audio = enclosure_paths(old_body)[0]
+    rotated = admin.post(f"/admin/subscribers/{subscriber['id']}/shows/sharp-tech/rotate")
+    assert rotated.status_code == 200
+    new_path = feed_path(rotated.json(), "sharp-tech")
+    assert new_path != old_path
+    assert admin.get(old_path).status_code == 404
+    assert admin.get(old_audio).status_code == 404
+    new_body = admin.get(new_path).content
+    assert [e.id for e in feedparser.parse(new_body).entries] == [
+        e.id for e in feedparser.parse(old_body).entries
+    ]
+    assert admin.get(enclosure_paths(new_body)[0]).status_code == 200
+
+
+def test_lapse_shows_one_notice_then_reinstate_restores(
+    admin: TestClient, subscriber: dict[str, Any], settings: Any
+) -> None:
+    path = feed_path(subscriber, "sharp-tech")
+    audio = enclosure_paths(admin.get(path).content)[0]
+    lapsed = admin.post(f"/admin/subscribers/{subscriber['id']}/lapse")
+    assert lapsed.json()["status"] == "lapsed"
+
+    inactive = admin.get(path)
+    assert inactive.status_code == 200
+    parsed = feedparser.parse(inactive.content)
+    (notice,) = parsed.entries
+    assert notice.title == f"Subscription inactive — renew at {settings.renew_url}"
+    assert not notice.get("enclosures")
+    assert admin.get(audio).status_code == 403
+
+    assert admin.post(f"/admin/subscribers/{subscriber['id']}/reinstate").status_code == 200
+    assert titles(admin.get(path).content) == ["Episode .m4a", "Episode .mp3"]
+    assert admin.get(audio).status_code == 200
+
+
+def test_free_episode_audio_stays_playable_when_lapsed(
+    admin: TestClient, show: dict[str, Any]
+) -> None:
+    free = upload(admin, "sharp-tech", title="Free one", publish=True, free=True).json()
+    subscriber = subscribe(admin, "free@example.com", "sharp-tech")
+    audio = enclosure_paths(admin.get(feed_path(subscriber, "sharp-tech")).content)[0]
+    assert audio.endswith(f"/{free['id']}.mp3")
+    admin.post(f"/admin/subscribers/{subscriber['id']}/lapse")
+    assert admin.get(audio).status_code == 200
+
+
+def test_removing_a_show_from_a_bundle_stops_it(
+    admin: TestClient, subscriber: dict[str, Any]
+) -> None:
+    path = feed_path(subscriber, "sharp-tech")
+    audio = enclosure_paths(admin.get(path).content)[0]
+    changed = admin.put(f"/admin/subscribers/{subscriber['id']}/shows", json={"shows": []})
+    assert changed.json()["feeds"][0]["entitled"] is False
+    assert len(feedparser.parse(admin.get(path).content).entries) == 1
+    assert admin.get(audio).status_code == 403
+    restored = admin.put(
+        f"/admin/subscribers/{subscriber['id']}/shows", json={"shows": ["sharp-tech"]}
+    )
+    assert feed_path(restored.json(), "sharp-tech") == path
+    assert admin.get(audio).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "short",
+        "A" * 55,
+        "A" * 54 + "!",
+        "../../etc/passwd",
+    ],
+)
+def test_forged_and_malformed_tokens_get_a_plain_404(client: TestClient, token: str) -> None:
+    response = client.get(f"/p/{token}/feed.xml")
+    assert response.status_code == 404
+    assert client.get(f"/p/{token}/1.mp3").status_code == 404
+
+
+def test_tampered_signature_is_indistinguishable_from_unknown(
+    client: TestClient, subscriber: dict[str, Any]
+) -> None:
+    token = feed_path(subscriber, "sharp-tech").split("/")[2]
+    tampered = token[:20] + ("a" if token[20] != "a" else "b") + token[21:]
+    forged = client.get(f"/p/{tampered}/feed.xml")
+    unknown = client.get(f"/p/{'x' * 55}/feed.xml")
+    assert forged.status_code == unknown.status_code == 404
+    assert forged.json() == unknown.json()
+
+
+def test_drafts_and_scheduled_episodes_stay_out(
+    admin: TestClient, subscriber: dict[str, Any]
+) -> None:
+    upload(admin, "sharp-tech", title="Draft")
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    scheduled = upload(admin, "sharp-tech", title="Tomorrow", published_at=future).json()
+    assert scheduled["status"] == "published"
+    path = feed_path(subscriber, "sharp-tech")
+    assert titles(admin.get(path).content) == ["Episode .m4a", "Episode .mp3"]
+    audio = enclosure_paths(admin.get(path).content)[0]
+    scheduled_audio = audio.rsplit("/", 1)[0] + f"/{scheduled['id']}.mp3"
+    assert admin.get(scheduled_audio).status_code == 404
+
+
+def test_audio_of_another_show_is_refused(admin: TestClient, subscriber: dict[str, Any]) -> None:
+    other_show = admin.get("/admin/shows").json()
+    assert [s["slug"] for s in other_show] == ["sharp-tech"]
+    admin.post(
+        "/admin/shows",
+        json={
+            "slug": "goat",
+            "title": "GOAT",
+            "description": "d",
+            "author": "a",
+            "owner_name": "o",
+            "owner_email": "o@example.com",
+            "link": "https://example.com/g",
+        },
+    )
+    goat_episode = upload(admin, "goat", title="Hoops", publish=True).json()
+    token = feed_path(subscriber, "sharp-tech").split("/")[2]
+    assert admin.get(f"/p/{token}/{goat_episode['id']}.mp3").status_code == 404
