@@ -46,6 +46,7 @@ def test_upload_subscribe_listen_revoke(admin: TestClient, show: dict[str, Any])
     assert {e.id for e in universal.entries} == {e["guid"] for e in episodes.values()}
     assert {e.title for e in universal.entries} == episodes.keys()
     assert universal.feed.title == "Sharp Tech"
+    assert universal.feed.link == "https://example.com/sharp-tech"
 
     audio_url = parsed["Tagged Title & <Friends> 🎙"]["enclosures"][0]["url"]
     audio_path = audio_url.removeprefix("http://testserver")

@@ -65,8 +65,9 @@ def _new_feed(show: Show, links: FeedLinks, *, private: bool) -> FeedGenerator:
     fg.load_extension("podcast")
     fg.register_extension("extras", _ChannelExtras, _ItemExtras)
     fg.title(show.title)
-    fg.link(href=show.link, rel="alternate")
+    # feedgen takes the channel's <link> from the last link given: the show's page.
     fg.link(href=links.feed_url, rel="self", type="application/rss+xml")
+    fg.link(href=show.link, rel="alternate")
     fg.description(show.description or show.title)
     fg.language(show.language)
     fg.generator(GENERATOR)
