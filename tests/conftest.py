@@ -12,6 +12,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from app.cli import ROOT
 from app.config import Settings
@@ -131,3 +132,40 @@ def feed_path(subscriber: dict[str, Any], slug: str) -> str:
 def stored_files(settings: Settings) -> list[Path]:
     root = settings.audio_dir
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@pytest.fixture
+def failing_episode_inserts(settings: Settings) -> Iterator[None]:
+    engine = build_engine(settings.database_url)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                    "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON episodes "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON episodes "
+                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+    yield
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "DROP TRIGGER refuse"
+                + (" ON episodes" if engine.dialect.name == "postgresql" else "")
+            )
+        )
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("DROP FUNCTION refuse()"))
+    engine.dispose()

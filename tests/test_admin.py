@@ -110,7 +110,8 @@ def test_subscriber_lifecycle(admin: TestClient, show: dict[str, Any]) -> None:
         changed = admin.post(f"/admin/subscribers/{created['id']}/{action}")
         assert changed.json()["status"] == status
     revoked = admin.get(f"/admin/subscribers/{created['id']}").json()
-    assert feed_path(revoked, "sharp-tech") != feed_path(created, "sharp-tech")
+    assert feed_path(revoked, "sharp-tech") == feed_path(created, "sharp-tech")
+    assert admin.get(feed_path(created, "sharp-tech")).status_code == 410
 
 
 def test_reinstated_after_revoke_gets_new_urls_only(

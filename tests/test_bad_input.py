@@ -7,10 +7,8 @@ from typing import Any
 import feedparser
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from app.config import Settings
-from app.db import build_engine
 from app.logs import RedactTokens
 from app.main import create_app
 from tests.conftest import M4A, MP3, feed_path, stored_files, subscribe, upload
@@ -126,43 +124,6 @@ def test_storage_failure_mid_upload_is_503(
     assert "Nothing was saved" in response.json()["detail"]
     assert admin.get("/admin/shows/sharp-tech/episodes").json() == []
     assert stored_files(settings) == [blocker]
-
-
-@pytest.fixture
-def failing_episode_inserts(settings: Settings) -> Iterator[None]:
-    engine = build_engine(settings.database_url)
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(
-                text(
-                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-                    "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"
-                )
-            )
-            connection.execute(
-                text(
-                    "CREATE TRIGGER refuse BEFORE INSERT ON episodes "
-                    "FOR EACH ROW EXECUTE FUNCTION refuse()"
-                )
-            )
-        else:
-            connection.execute(
-                text(
-                    "CREATE TRIGGER refuse BEFORE INSERT ON episodes "
-                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
-                )
-            )
-    yield
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "DROP TRIGGER refuse"
-                + (" ON episodes" if engine.dialect.name == "postgresql" else "")
-            )
-        )
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("DROP FUNCTION refuse()"))
-    engine.dispose()
 
 
 @pytest.mark.usefixtures("failing_episode_inserts")

@@ -63,8 +63,9 @@ def _entitle(subscriber: Subscriber, entitled: Sequence[Show]) -> None:
 
 
 def set_status(session: Session, subscriber: Subscriber, status: SubscriberStatus) -> Subscriber:
-    if status is SubscriberStatus.REVOKED:
-        # A revoked subscriber's URLs must never work again, even if later reinstated.
+    if subscriber.status == SubscriberStatus.REVOKED and status is not SubscriberStatus.REVOKED:
+        # Revoked URLs must never work again (they answer 410 so apps stop polling), so a
+        # subscriber brought back from revocation gets new ones.
         for feed in subscriber.feeds:
             _rotate(feed)
     subscriber.status = status
