@@ -4,13 +4,16 @@ import argparse
 import secrets
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
 from app.config import get_settings
-from app.db import Database, build_engine, transaction
+from app.db import Database, build_engine, transaction, utcnow
+from app.episodes import service as episodes
+from app.main import build_storage
 from app.shows import service as shows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +52,30 @@ def seed() -> None:
     print(f"Seeded shows: {', '.join(created)}." if created else "Shows already seeded.")
 
 
+def reconcile_storage(*, grace_hours: float, delete: bool) -> None:
+    settings = get_settings()
+    db = Database(build_engine(settings.database_url))
+    storage = build_storage(settings)
+    with transaction(db.reader) as session:
+        report = episodes.reconcile(
+            session, storage, grace=timedelta(hours=grace_hours), now=utcnow()
+        )
+    db.engine.dispose()
+    for obj in report.orphans:
+        age = "older than grace" if obj in report.removable else "recent, kept"
+        print(f"orphan object  {obj.key}  {obj.size} bytes  {obj.modified:%Y-%m-%d %H:%M}  ({age})")
+    for episode in report.missing:
+        print(f"missing audio  episode {episode.id} ({episode.title!r})  {episode.audio_key}")
+    if delete:
+        for obj in report.removable:
+            storage.delete(obj.key)
+        print(f"Deleted {len(report.removable)} orphan object(s).")
+    elif report.removable:
+        print(f"{len(report.removable)} orphan object(s) can go: run again with --delete.")
+    if not report.orphans and not report.missing:
+        print("Storage and database agree.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="podpass", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +83,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     env.add_argument("--path", type=Path, default=Path(".env"))
     commands.add_parser("migrate", help="apply database migrations")
     commands.add_parser("seed", help="create the default shows if missing")
+    storage = commands.add_parser("storage", help="audio storage maintenance")
+    storage_commands = storage.add_subparsers(dest="storage_command", required=True)
+    reconcile = storage_commands.add_parser(
+        "reconcile", help="list orphan objects and episodes without audio"
+    )
+    reconcile.add_argument(
+        "--grace-hours",
+        type=float,
+        default=24,
+        help="only orphans older than this may be deleted (default 24)",
+    )
+    reconcile.add_argument(
+        "--delete", action="store_true", help="delete the orphans older than the grace period"
+    )
     args = parser.parse_args(argv)
     if args.command == "init-env":
         init_env(args.path)
@@ -63,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         migrate()
     elif args.command == "seed":
         seed()
+    elif args.command == "storage":
+        reconcile_storage(grace_hours=args.grace_hours, delete=args.delete)
     return 0
 
 

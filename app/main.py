@@ -1,5 +1,6 @@
 """The application factory: `uvicorn --factory app.main:create_app`."""
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness check")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, str | int]:
+        return {"status": "ok", "worker": os.getpid()}
 
     return app

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 BIN = Path(sys.executable).parent
 ACCESS_KEY = "podpass-test"
@@ -34,13 +35,14 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 @contextmanager
-def running(command: Sequence[str], port: int, **kwargs: object) -> Iterator[str]:
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        **kwargs,  # type: ignore[call-overload]
-    )
+def running(
+    command: Sequence[str],
+    port: int,
+    *,
+    env: dict[str, str] | None = None,
+    stderr: IO[bytes] | int = subprocess.DEVNULL,
+) -> Iterator[str]:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
     try:
         wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}"

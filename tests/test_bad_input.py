@@ -116,8 +116,8 @@ def test_control_characters_are_refused(
 def test_storage_failure_mid_upload_is_503(
     admin: TestClient, show: dict[str, Any], settings: Settings
 ) -> None:
-    # The show's folder is blocked by a file: the write fails like a full or broken disk.
-    blocker = settings.audio_dir / "sharp-tech"
+    # The episodes folder is blocked by a file: the write fails like a full or broken disk.
+    blocker = settings.audio_dir / "episodes"
     blocker.write_bytes(b"")
     response = upload(admin, "sharp-tech", title="T")
     assert response.status_code == 503

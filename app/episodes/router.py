@@ -22,7 +22,7 @@ EpisodeDep = Annotated[Episode, Depends(episode_by_id)]
 
 @router.post("/shows/{slug}/episodes", status_code=201)
 def upload_episode(
-    show: ShowDep,
+    slug: str,
     audio: UploadFile,
     fields: Annotated[EpisodeUpload, Form()],
     session: SessionDep,
@@ -33,7 +33,7 @@ def upload_episode(
     episode = service.upload(
         session,
         storage,
-        show,
+        slug,
         source=audio.file,
         size=audio.size or 0,
         filename=audio.filename or "the upload",

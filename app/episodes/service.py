@@ -1,4 +1,6 @@
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import BinaryIO
 from uuid import uuid4
 
@@ -11,7 +13,7 @@ from app.episodes.schemas import EpisodeFields, EpisodeUpload, PublishRequest
 from app.errors import InvalidInput, NotFound, PayloadTooLarge
 from app.models import Episode, EpisodeStatus, Show
 from app.shows import service as shows
-from app.storage import Storage
+from app.storage import Storage, StoredObject
 
 
 def get(session: Session, episode_id: int) -> Episode:
@@ -41,7 +43,7 @@ def _field_values(fields: EpisodeFields) -> dict[str, object]:
 def upload(
     session: Session,
     storage: Storage,
-    show: Show,
+    slug: str,
     *,
     source: BinaryIO,
     size: int,
@@ -58,9 +60,12 @@ def upload(
     title = fields.title or info.title
     if not title:
         raise InvalidInput(f"{filename} has no title tag: send a title field.")
-    key = f"{show.slug}/{uuid4().hex}.{info.extension}"
+    # Store before the first query: on SQLite that query opens the write transaction, and
+    # copying a large file must not hold the database's write lock.
+    key = f"episodes/{uuid4().hex}.{info.extension}"
     storage.save(key, source, info.mime)
     after_rollback(session, lambda: storage.delete(key))
+    show = shows.get(session, slug)
     episode = Episode(
         show_id=show.id,
         **(_field_values(fields) | {"title": title}),
@@ -85,10 +90,10 @@ def update(session: Session, episode: Episode, fields: EpisodeFields) -> Episode
     return episode
 
 
-def _publish(episode: Episode, at: object) -> None:
+def _publish(episode: Episode, at: datetime | None) -> None:
     episode.status = EpisodeStatus.PUBLISHED
     if at is not None:
-        episode.published_at = at  # type: ignore[assignment]
+        episode.published_at = at
     elif episode.published_at is None:
         episode.published_at = utcnow()
 
@@ -121,3 +126,27 @@ def _changed(session: Session, episode: Episode) -> None:
 
 def _touch_show(session: Session, show_id: int) -> None:
     shows.touch(session.get_one(Show, show_id))
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    orphans: list[StoredObject]  # stored, but no episode points at them
+    missing: list[Episode]  # episodes whose audio is not in storage
+    removable: list[StoredObject]  # orphans older than the grace period
+
+
+def reconcile(
+    session: Session, storage: Storage, *, grace: timedelta, now: datetime
+) -> Reconciliation:
+    """Compare storage with the episodes. Young orphans are left alone: they may belong to
+    an upload whose transaction has not committed yet."""
+    episodes = session.scalars(select(Episode).order_by(Episode.id)).all()
+    referenced = {episode.audio_key for episode in episodes}
+    stored = list(storage.objects())
+    orphans = [obj for obj in stored if obj.key not in referenced]
+    stored_keys = {obj.key for obj in stored}
+    return Reconciliation(
+        orphans=orphans,
+        missing=[e for e in episodes if e.audio_key not in stored_keys],
+        removable=[obj for obj in orphans if obj.modified < now - grace],
+    )
