@@ -1,6 +1,5 @@
 """Public endpoints at a subscriber's secret URL: the feed and its audio."""
 
-import gzip
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -89,10 +88,11 @@ def get_feed(
     headers = _validators(feed)
     if _not_modified(request, feed.etag, feed.last_modified):
         return Response(status_code=304, headers=headers)
-    body = feed.body(token)
     if _accepts_gzip(request):
-        body = gzip.compress(body, compresslevel=6, mtime=0)
+        body = feed.gzip_body(token)
         headers["Content-Encoding"] = "gzip"
+    else:
+        body = feed.body(token)
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(body))
         return Response(media_type=RSS_TYPE, headers=headers)

@@ -5,6 +5,7 @@ comes due), with a placeholder where each subscriber's token goes. A request cos
 indexed query plus a byte substitution; revocation is never cached.
 """
 
+import gzip
 import hashlib
 import secrets
 import threading
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, Gone, NotFound
 from app.feeds.render import FeedLinks, render_feed, render_inactive
+from app.feeds.splice import SplicedGzip, build_spliced
 from app.models import Episode, EpisodeStatus, FeedAccess, Show, Subscriber, SubscriberStatus
 from app.tokens import TOKEN_LENGTH, FeedTokens
 
@@ -80,8 +82,15 @@ class PreparedFeed:
     def is_current(self, version: int, now: datetime) -> bool:
         return self.version == version and (self.valid_until is None or now < self.valid_until)
 
+    spliced: SplicedGzip | None
+
     def body(self, token: str) -> bytes:
         return self.xml.replace(self.placeholder, token.encode())
+
+    def gzip_body(self, token: str) -> bytes:
+        if self.spliced is not None:
+            return self.spliced.for_token(token.encode())
+        return gzip.compress(self.body(token), compresslevel=6, mtime=0)
 
 
 class FeedCache:
@@ -156,6 +165,7 @@ def _build(
             _etag(show.id, show.feed_version, "inactive"),
             show.updated_at,
             None,
+            build_spliced(xml, placeholder.encode()),
         )
     published = session.scalars(
         select(Episode)
@@ -175,6 +185,7 @@ def _build(
         _etag(show.id, show.feed_version, "active", len(visible)),
         last_modified,
         min(upcoming, default=None),
+        build_spliced(xml, placeholder.encode()),
     )
 
 

@@ -1,0 +1,77 @@
+"""The gzip fast path: every subscriber's compressed feed decodes to their own feed."""
+
+import gzip
+import secrets
+import subprocess
+import zlib
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.feeds.splice import WINDOW, build_spliced
+from app.tokens import TOKEN_LENGTH
+from tests.conftest import feed_path, subscribe, upload
+
+
+def token() -> bytes:
+    return secrets.token_urlsafe(TOKEN_LENGTH)[:TOKEN_LENGTH].encode()
+
+
+def gnu_gunzip(data: bytes) -> bytes:
+    result = subprocess.run(["gzip", "-dc"], input=data, capture_output=True, check=True)
+    return result.stdout
+
+
+def sample_feed(placeholder: bytes, items: int, gap: int = 0) -> bytes:
+    parts = [b"<?xml version='1.0'?><rss><channel><title>Q&amp;A (live!)</title>"]
+    for i in range(items):
+        notes = secrets.token_hex(150).encode() if i % 5 == 0 else b"Notes: more & more. " * 8
+        parts.append(
+            b"<item><title>Ep %d</title><description>%s</description><enclosure url="
+            b'"https://feeds.example.com/p/%s/%d.mp3"/></item>' % (i, notes, placeholder, i)
+        )
+        if gap and i == items // 2:
+            parts.append(b"<x>" + secrets.token_hex(gap).encode() + b"</x>")
+    return b"".join(parts) + b"</channel></rss>"
+
+
+@pytest.mark.parametrize("gap", [0, WINDOW])  # with a gap, a second stored copy is needed
+def test_spliced_gzip_matches_an_uncompressed_render(gap: int) -> None:
+    placeholder = token()
+    xml = sample_feed(placeholder, 300, gap)
+    spliced = build_spliced(xml, placeholder)
+    assert spliced is not None
+    assert len(spliced.slots) == (2 if gap else 1)
+    assert len(spliced.template) < len(gzip.compress(xml, 6)) * 1.05  # full compression
+    for _ in range(25):
+        mine = token()
+        body = spliced.for_token(mine)
+        expected = xml.replace(placeholder, mine)
+        assert zlib.decompress(body, 31) == expected
+        assert gnu_gunzip(body) == expected
+        single = zlib.decompressobj(31)
+        single.decompress(body)
+        assert single.eof  # one gzip member, nothing after it
+        assert single.unused_data == b""
+
+
+def test_feeds_that_cannot_be_spliced_fall_back() -> None:
+    placeholder = token()
+    xml = sample_feed(placeholder, 3) + b"~^`|{}[]@$*+!=;"  # every placeholder symbol in use
+    assert build_spliced(xml, placeholder) is None
+
+
+def test_served_gzip_is_each_subscribers_own_feed(admin: TestClient, show: dict[str, Any]) -> None:
+    for i in range(3):
+        notes = "<p>Ünïcode & <b>HTML</b> ]]> 🎧</p>" * (i + 1)
+        upload(admin, "sharp-tech", title=f"Ep {i}", show_notes=notes, publish=True)
+    for i in range(12):
+        path = feed_path(subscribe(admin, f"g{i}@example.com", "sharp-tech"), "sharp-tech")
+        plain = admin.get(path, headers={"Accept-Encoding": "identity"}).content
+        with admin.stream("GET", path, headers={"Accept-Encoding": "gzip"}) as response:
+            assert response.headers["content-encoding"] == "gzip"
+            compressed = b"".join(response.iter_raw())
+        assert zlib.decompress(compressed, 31) == plain
+        assert gnu_gunzip(compressed) == plain
+        assert path.split("/")[2].encode() in plain
