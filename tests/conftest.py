@@ -80,18 +80,22 @@ def admin(client: TestClient) -> TestClient:
 
 @pytest.fixture
 def show(admin: TestClient) -> dict[str, Any]:
-    response = admin.post(
-        "/admin/shows",
-        json={
-            "slug": "sharp-tech",
-            "title": "Sharp Tech",
-            "description": "Tech, sharply.",
-            "author": "Ben & Andrew",
-            "owner_name": "Stratechery",
-            "owner_email": "podcasts@example.com",
-            "link": "https://example.com/sharp-tech",
-        },
-    )
+    return create_show(admin)
+
+
+SHOW = {
+    "slug": "sharp-tech",
+    "title": "Sharp Tech",
+    "description": "Tech, sharply.",
+    "author": "Ben & Andrew",
+    "owner_name": "Stratechery",
+    "owner_email": "podcasts@example.com",
+    "link": "https://example.com/sharp-tech",
+}
+
+
+def create_show(admin: TestClient | httpx.Client) -> dict[str, Any]:
+    response = admin.post("/admin/shows", json=SHOW)
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body

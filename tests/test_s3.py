@@ -12,7 +12,7 @@ from types_boto3_s3 import S3Client
 from app.config import Settings, StorageBackend
 from app.main import create_app
 from app.storage.s3 import S3Storage
-from tests.conftest import ADMIN_KEY, MP3, feed_path, subscribe, upload
+from tests.conftest import ADMIN_KEY, MP3, create_show, feed_path, subscribe, upload
 from tests.servers import ACCESS_KEY, SECRET_KEY, moto_server, rclone_server
 from tests.test_feeds import enclosure_paths
 
@@ -78,18 +78,7 @@ def bucket(moto_url: str) -> Iterator[S3Client]:
 def s3_admin(settings: Settings, moto_url: str, bucket: S3Client) -> Iterator[TestClient]:
     with TestClient(create_app(s3_settings(settings, moto_url))) as client:
         client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
-        client.post(
-            "/admin/shows",
-            json={
-                "slug": "sharp-tech",
-                "title": "Sharp Tech",
-                "description": "d",
-                "author": "a",
-                "owner_name": "o",
-                "owner_email": "o@example.com",
-                "link": "https://example.com/st",
-            },
-        )
+        create_show(client)
         yield client
 
 
@@ -152,18 +141,7 @@ def test_store_refusing_an_upload_is_503(
     name = BUCKET if where == "unreachable" else "no-such-bucket"
     with TestClient(create_app(s3_settings(settings, endpoint, name))) as admin:
         admin.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
-        admin.post(
-            "/admin/shows",
-            json={
-                "slug": "sharp-tech",
-                "title": "T",
-                "description": "d",
-                "author": "a",
-                "owner_name": "o",
-                "owner_email": "o@example.com",
-                "link": "https://e.com",
-            },
-        )
+        create_show(admin)
         response = upload(admin, "sharp-tech", title="T")
         assert response.status_code == 503
         assert "Nothing was saved" in response.json()["detail"]

@@ -11,7 +11,7 @@ import httpx2 as httpx
 import pytest
 
 from app.config import Settings
-from tests.conftest import ADMIN_KEY, MP3, SECRET_KEY
+from tests.conftest import ADMIN_KEY, MP3, SECRET_KEY, create_show
 from tests.servers import free_port, running
 
 WORKERS = 2
@@ -55,22 +55,6 @@ def admin_client(url: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60)
 
 
-def make_show(admin: httpx.Client) -> None:
-    response = admin.post(
-        "/admin/shows",
-        json={
-            "slug": "sharp-tech",
-            "title": "Sharp Tech",
-            "description": "d",
-            "author": "a",
-            "owner_name": "o",
-            "owner_email": "o@example.com",
-            "link": "https://example.com/st",
-        },
-    )
-    assert response.status_code == 201, response.text
-
-
 def wait_for_all_workers(url: str) -> None:
     seen: set[int] = set()
     for _ in range(400):
@@ -84,7 +68,7 @@ def test_revocation_is_honoured_by_every_worker_at_once(server: tuple[str, Path]
     url, _ = server
     wait_for_all_workers(url)
     with admin_client(url) as admin:
-        make_show(admin)
+        create_show(admin)
         files = {"audio": ("a.mp3", MP3.read_bytes(), "audio/mpeg")}
         admin.post("/admin/shows/sharp-tech/episodes", data={"publish": "true"}, files=files)
         subscriber = admin.post(
@@ -99,7 +83,7 @@ def test_revocation_is_honoured_by_every_worker_at_once(server: tuple[str, Path]
 def test_concurrent_writes_and_reads_never_lock(server: tuple[str, Path]) -> None:
     url, log = server
     with admin_client(url) as admin:
-        make_show(admin)
+        create_show(admin)
         feed = admin.post(
             "/admin/subscribers", json={"email": "reader@example.com", "shows": ["sharp-tech"]}
         ).json()["feeds"][0]["feed_url"]
