@@ -139,6 +139,20 @@ def _etag(*parts: object) -> str:
     return f'W/"{digest}"'
 
 
+def visible_episodes(session: Session, show_id: int, *, now: datetime
+                     ) -> tuple[list[Episode], datetime | None]:
+    """The show's episodes a feed carries now, newest first, and when that set next changes
+    (the earliest scheduled publication)."""
+    published = session.scalars(
+        select(Episode)
+        .where(Episode.show_id == show_id, Episode.status == EpisodeStatus.PUBLISHED)
+        .order_by(Episode.published_at.desc(), Episode.id.desc())
+    ).all()
+    visible = [e for e in published if e.published_at is not None and e.published_at <= now]
+    upcoming = [e.published_at for e in published if e.published_at and e.published_at > now]
+    return visible, min(upcoming, default=None)
+
+
 def _build(
     session: Session, access: Access, base_url: str, renew_url: str, now: datetime
 ) -> PreparedFeed:
@@ -167,13 +181,7 @@ def _build(
             None,
             build_spliced(xml, placeholder.encode()),
         )
-    published = session.scalars(
-        select(Episode)
-        .where(Episode.show_id == show.id, Episode.status == EpisodeStatus.PUBLISHED)
-        .order_by(Episode.published_at.desc(), Episode.id.desc())
-    ).all()
-    visible = [e for e in published if e.published_at is not None and e.published_at <= now]
-    upcoming = [e.published_at for e in published if e.published_at and e.published_at > now]
+    visible, next_change = visible_episodes(session, show.id, now=now)
     xml = render_feed(show, visible, links, private=True)
     last_modified = max([show.updated_at, *(e.published_at for e in visible[:1] if e.published_at)])
     return PreparedFeed(
@@ -184,7 +192,7 @@ def _build(
         placeholder.encode(),
         _etag(show.id, show.feed_version, "active", len(visible)),
         last_modified,
-        min(upcoming, default=None),
+        next_change,
         build_spliced(xml, placeholder.encode()),
     )
 
