@@ -28,9 +28,9 @@ run: $(VENV)/.installed .env
 	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check app tests migrations
-	$(BIN)/ruff format --check app tests migrations
-	$(BIN)/mypy app tests
+	$(BIN)/ruff check app tests migrations bench
+	$(BIN)/ruff format --check app tests migrations bench
+	$(BIN)/mypy app tests bench
 
 test-sqlite: $(VENV)/.installed
 	$(BIN)/pytest

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, Select, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -74,11 +74,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def build_engine(url: str) -> Engine:
+    # As many pooled connections as request threads can run at once (anyio's default is 40):
+    # a connection opened past the pool is closed again after one use.
+    pool = {"pool_size": 40, "max_overflow": 10}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **pool)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 @dataclass
@@ -91,6 +94,41 @@ class Database:
         self.reader = sessionmaker(self.engine, expire_on_commit=False)
         self.writer = sessionmaker(
             self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
+        )
+
+
+class HotQuery:
+    """A SELECT compiled once for the engine's dialect and run straight on a pooled DBAPI
+    connection, with each column's own result processing. The per-request reads of the
+    feed and audio endpoints use it: it skips SQLAlchemy's execution machinery, about
+    60 µs a query on SQLite against about 10 µs."""
+
+    def __init__(self, engine: Engine, statement: Select[*tuple[Any, ...]]) -> None:
+        self.engine = engine
+        dialect = engine.dialect
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.positions = compiled.positiontup
+        self.processors = [
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in statement.selected_columns
+        ]
+
+    def one_or_none(self, **params: object) -> tuple[Any, ...] | None:
+        args = [params[name] for name in self.positions] if self.positions else params
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self.sql, args)
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            connection.close()  # back to the pool, which rolls back
+        if row is None:
+            return None
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(row, self.processors, strict=True)
         )
 
 

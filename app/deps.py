@@ -8,40 +8,43 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.config import Settings
 from app.errors import Unauthorized
-from app.feeds.service import FeedCache
+from app.feeds.service import FeedServer
 from app.storage import Storage
 from app.tokens import FeedTokens
 
+# These only read what the lifespan built: `async def` keeps them on the event loop instead
+# of costing a thread hop each on every request (FastAPI runs sync dependencies in threads).
 
-def _settings(request: Request) -> Settings:
+
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _storage(request: Request) -> Storage:
+async def _storage(request: Request) -> Storage:
     storage: Storage = request.app.state.storage
     return storage
 
 
-def _tokens(request: Request) -> FeedTokens:
+async def _tokens(request: Request) -> FeedTokens:
     tokens: FeedTokens = request.app.state.tokens
     return tokens
 
 
-def _feed_cache(request: Request) -> FeedCache:
-    cache: FeedCache = request.app.state.feed_cache
-    return cache
+async def _feed_server(request: Request) -> FeedServer:
+    server: FeedServer = request.app.state.feed_server
+    return server
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 TokensDep = Annotated[FeedTokens, Depends(_tokens)]
-FeedCacheDep = Annotated[FeedCache, Depends(_feed_cache)]
+FeedServerDep = Annotated[FeedServer, Depends(_feed_server)]
 
 _bearer = HTTPBearer(auto_error=False, description="The admin key (PODPASS_ADMIN_KEY).")
 
 
-def require_admin(
+async def require_admin(
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

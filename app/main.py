@@ -11,7 +11,7 @@ from app.db import Database, build_engine
 from app.episodes.router import router as episodes_router
 from app.errors import LimitBodySize, install_error_handlers
 from app.feeds.router import router as feeds_router
-from app.feeds.service import FeedCache
+from app.feeds.service import FeedServer
 from app.logs import install_token_redaction
 from app.shows.router import router as shows_router
 from app.storage import Storage
@@ -40,7 +40,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = Database(engine)
         app.state.storage = build_storage(settings)
         app.state.tokens = FeedTokens(settings.secret_key)
-        app.state.feed_cache = FeedCache()
+        app.state.feed_server = FeedServer(
+            app.state.db,
+            app.state.tokens,
+            app.state.storage,
+            base_url=settings.public_base_url,
+            renew_url=settings.renew_url,
+        )
         yield
         engine.dispose()
 
@@ -52,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(LimitBodySize, max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD)
-    for router in (shows_router, episodes_router, subscribers_router, feeds_router):
+    # The public feed routes first: they take nearly all the traffic.
+    for router in (feeds_router, shows_router, episodes_router, subscribers_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness check")

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse
 
-from app.db import SessionDep, utcnow
-from app.deps import FeedCacheDep, SettingsDep, StorageDep, TokensDep
+from app.db import utcnow
+from app.deps import FeedServerDep
 from app.errors import NotFound
 from app.feeds import service
 from app.feeds.service import PreparedFeed
@@ -67,24 +67,8 @@ def _validators(feed: PreparedFeed) -> dict[str, str]:
     response_class=Response,
     summary="A subscriber's private RSS feed",
 )
-def get_feed(
-    token: Token,
-    request: Request,
-    session: SessionDep,
-    tokens: TokensDep,
-    cache: FeedCacheDep,
-    settings: SettingsDep,
-) -> Response:
-    now = utcnow()
-    access = service.resolve(session, tokens, token)
-    feed = service.prepared_feed(
-        session,
-        cache,
-        access,
-        base_url=settings.public_base_url,
-        renew_url=settings.renew_url,
-        now=now,
-    )
+def get_feed(token: Token, request: Request, server: FeedServerDep) -> Response:
+    feed = server.feed(token, utcnow())
     headers = _validators(feed)
     if _not_modified(request, feed.etag, feed.last_modified):
         return Response(status_code=304, headers=headers)
@@ -106,31 +90,26 @@ def get_feed(
     summary="An episode's audio, for a subscriber",
 )
 def get_enclosure(
-    request: Request,
-    token: Token,
-    episode_id: int,
-    extension: str,
-    session: SessionDep,
-    tokens: TokensDep,
-    storage: StorageDep,
+    request: Request, token: Token, episode_id: int, extension: str, server: FeedServerDep
 ) -> Response:
-    access = service.resolve(session, tokens, token)
-    episode = service.authorize_enclosure(session, access, episode_id, utcnow())
-    if Path(episode.audio_key).suffix != f".{extension}":
-        raise NotFound("No such episode in this feed.")
-    location = storage.locate(episode.audio_key)
+    audio = server.audio(token, episode_id, utcnow())
+    if Path(audio.key).suffix != f".{extension}":
+        raise NotFound(service.NOT_IN_FEED)
+    location = server.storage.locate(audio.key)
     headers = {"Cache-Control": "private, max-age=3600", "X-Robots-Tag": "noindex"}
     if isinstance(location, Path):
-        if not location.is_file():
-            raise NotFound("This episode's audio is missing from storage.")
-        return FileResponse(location, media_type=episode.audio_mime, headers=headers)
+        try:
+            stat = location.stat()  # here, in the worker thread, not as another thread hop
+        except FileNotFoundError:
+            raise NotFound("This episode's audio is missing from storage.") from None
+        return FileResponse(location, media_type=audio.mime, headers=headers, stat_result=stat)
     if request.method == "HEAD":
         # A URL presigned for GET refuses HEAD on real S3, so answer it from what we know.
         return Response(
             headers=headers
             | {
-                "Content-Length": str(episode.audio_size),
-                "Content-Type": episode.audio_mime,
+                "Content-Length": str(audio.size),
+                "Content-Type": audio.mime,
                 "Accept-Ranges": "bytes",
             }
         )

@@ -14,22 +14,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import PurePosixPath
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from app.db import Database, HotQuery, transaction
 from app.errors import Forbidden, Gone, NotFound
 from app.feeds.render import FeedLinks, render_feed, render_inactive
 from app.feeds.splice import SplicedGzip, build_spliced
 from app.models import Episode, EpisodeStatus, FeedAccess, Show, Subscriber, SubscriberStatus
+from app.storage import Storage
 from app.tokens import TOKEN_LENGTH, FeedTokens
 
+NOT_IN_FEED = "No such episode in this feed."
 NO_FEED = "No feed at this address. Check the URL, or ask the publisher for your feed link."
 
 
 class Variant(StrEnum):
     ACTIVE = "active"
     INACTIVE = "inactive"
+
+
+Row = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -41,28 +48,28 @@ class Access:
     variant: Variant
 
 
-def resolve(session: Session, tokens: FeedTokens, token: str) -> Access:
+ACCESS = (
+    select(
+        FeedAccess.subscriber_id, FeedAccess.entitled, Subscriber.status, Show.id, Show.feed_version
+    )
+    .join(Subscriber, Subscriber.id == FeedAccess.subscriber_id)
+    .join(Show, Show.id == FeedAccess.show_id)
+    .where(FeedAccess.token_id == bindparam("token_id"))
+)
+
+
+def resolve(lookup: Callable[[str], Row | None], tokens: FeedTokens, token: str) -> Access:
+    """Who holds this token, checked against the database on every request."""
     token_id = tokens.token_id_of(token)
     if token_id is None:
         raise NotFound(NO_FEED)
-    row = session.execute(
-        select(
-            FeedAccess.subscriber_id,
-            FeedAccess.entitled,
-            Subscriber.status,
-            Show.id,
-            Show.feed_version,
-        )
-        .join(Subscriber, Subscriber.id == FeedAccess.subscriber_id)
-        .join(Show, Show.id == FeedAccess.show_id)
-        .where(FeedAccess.token_id == token_id)
-    ).one_or_none()
+    row = lookup(token_id)
     if row is None:
         raise NotFound(NO_FEED)
     subscriber_id, entitled, status, show_id, version = row
     if status == SubscriberStatus.REVOKED:
         raise Gone("This feed has been switched off. Contact the publisher for access.")
-    active = entitled and status == SubscriberStatus.ACTIVE
+    active = bool(entitled) and status == SubscriberStatus.ACTIVE
     return Access(
         token, subscriber_id, show_id, version, Variant.ACTIVE if active else Variant.INACTIVE
     )
@@ -139,8 +146,9 @@ def _etag(*parts: object) -> str:
     return f'W/"{digest}"'
 
 
-def visible_episodes(session: Session, show_id: int, *, now: datetime
-                     ) -> tuple[list[Episode], datetime | None]:
+def visible_episodes(
+    session: Session, show_id: int, *, now: datetime
+) -> tuple[list[Episode], datetime | None]:
     """The show's episodes a feed carries now, newest first, and when that set next changes
     (the earliest scheduled publication)."""
     published = session.scalars(
@@ -154,9 +162,16 @@ def visible_episodes(session: Session, show_id: int, *, now: datetime
 
 
 def _build(
+    db: Database, access: Access, base_url: str, renew_url: str, now: datetime
+) -> PreparedFeed:
+    with transaction(db.reader) as session:
+        return _render(session, access, base_url, renew_url, now)
+
+
+def _render(
     session: Session, access: Access, base_url: str, renew_url: str, now: datetime
 ) -> PreparedFeed:
-    show = session.get_one(Show, access.show_id, populate_existing=True)
+    show = session.get_one(Show, access.show_id)
     placeholder = _placeholder()
     links = FeedLinks(
         feed_url=feed_url(base_url, placeholder),
@@ -197,38 +212,76 @@ def _build(
     )
 
 
-def prepared_feed(
-    session: Session,
-    cache: FeedCache,
-    access: Access,
-    *,
-    base_url: str,
-    renew_url: str,
-    now: datetime,
-) -> PreparedFeed:
-    return cache.get(
-        (access.show_id, access.variant),
-        access.show_version,
-        now,
-        lambda: _build(session, access, base_url, renew_url, now),
-    )
+@dataclass(frozen=True)
+class Audio:
+    key: str
+    mime: str
+    size: int
+
+
+_EPISODE = select(
+    Episode.show_id,
+    Episode.status,
+    Episode.published_at,
+    Episode.free,
+    Episode.audio_key,
+    Episode.audio_mime,
+    Episode.audio_size,
+).where(Episode.id == bindparam("episode_id"))
 
 
 def authorize_enclosure(
-    session: Session, access: Access, episode_id: int, now: datetime
-) -> Episode:
-    episode = session.get(Episode, episode_id)
+    lookup: Callable[[int], Row | None], access: Access, episode_id: int, now: datetime
+) -> Audio:
+    row = lookup(episode_id)
+    if row is None:
+        raise NotFound(NOT_IN_FEED)
+    show_id, status, published_at, free, key, mime, size = row
     if (
-        episode is None
-        or episode.show_id != access.show_id
-        or episode.status != EpisodeStatus.PUBLISHED
-        or episode.published_at is None
-        or episode.published_at > now
+        show_id != access.show_id
+        or status != EpisodeStatus.PUBLISHED
+        or published_at is None
+        or published_at > now
     ):
-        raise NotFound("No such episode in this feed.")
-    if access.variant is Variant.INACTIVE and not episode.free:
+        raise NotFound(NOT_IN_FEED)
+    if access.variant is Variant.INACTIVE and not free:
         raise Forbidden(
             "This subscription is inactive, so paid episodes can't be played. "
             "Renew it and this link works again."
         )
-    return episode
+    return Audio(key, mime, size)
+
+
+class FeedServer:
+    """What the public feed endpoints need, built once in the lifespan, so a request
+    resolves a single dependency."""
+
+    def __init__(
+        self, db: Database, tokens: FeedTokens, storage: Storage, *, base_url: str, renew_url: str
+    ) -> None:
+        self.db = db
+        self.tokens = tokens
+        self.storage = storage
+        self.base_url = base_url
+        self.renew_url = renew_url
+        self.cache = FeedCache()
+        self._access = HotQuery(db.engine, ACCESS)
+        self._episode = HotQuery(db.engine, _EPISODE)
+
+    def _lookup(self, token_id: str) -> Row | None:
+        return self._access.one_or_none(token_id=token_id)
+
+    def feed(self, token: str, now: datetime) -> PreparedFeed:
+        access = resolve(self._lookup, self.tokens, token)  # the one read a poll costs
+        return self.cache.get(
+            (access.show_id, access.variant),
+            access.show_version,
+            now,
+            lambda: _build(self.db, access, self.base_url, self.renew_url, now),
+        )
+
+    def audio(self, token: str, episode_id: int, now: datetime) -> Audio:
+        access = resolve(self._lookup, self.tokens, token)
+        return authorize_enclosure(
+            lambda id_: self._episode.one_or_none(episode_id=id_), access, episode_id, now
+        )
