@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import httpx2 as httpx
 from sqlalchemy import insert
 
@@ -29,7 +30,7 @@ from app.cli import migrate
 from app.db import build_engine
 from app.models import Episode, FeedAccess, Show, Subscriber
 from app.tokens import FeedTokens, new_token_id
-from tests.servers import free_port, wait_for_port
+from tests.servers import free_port, moto_server, wait_for_port
 
 HERE = Path(__file__).parent
 SAMPLE = HERE.parent / "tests" / "fixtures" / "episode.mp3"
@@ -270,6 +271,25 @@ def rss_kib(pid: int, field: str) -> int:
     raise LookupError(field)
 
 
+def upload_growth(env: dict[str, str], port: int, audio: Path, admin: dict[str, str]) -> float:
+    """Peak RSS growth (MB) of a fresh worker while it takes one large upload."""
+    with (
+        server(env, port) as process,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=1800) as client,
+    ):
+        client.get("/healthz").raise_for_status()
+        before = rss_kib(process.pid, "VmRSS")
+        with audio.open("rb") as stream:
+            response = client.post(
+                "/admin/shows/update/episodes",
+                headers=admin,
+                files={"audio": ("big.mp3", stream, "audio/mpeg")},
+                data={"title": "Big upload"},
+            )
+        response.raise_for_status()
+        return (rss_kib(process.pid, "VmHWM") - before) / 1024
+
+
 def make_big_mp3(path: Path, megabytes: int) -> None:
     frames = SAMPLE.read_bytes()
     with path.open("wb") as out:
@@ -313,6 +333,22 @@ def main() -> int:
     admin = {"Authorization": f"Bearer {admin_key}"}
     results: list[Result] = []
 
+    def measure(name: str, path: str, **options: str) -> Result:
+        seconds = options.pop("seconds", None)
+        connections = options.pop("connections", None)
+        result = wrk(
+            name,
+            url,
+            path,
+            tokens_file,
+            seconds=int(seconds or args.seconds),
+            connections=int(connections or args.connections),
+            **options,
+        )
+        print(f"  {name:<30} {result.requests_per_second:10.1f} req/s")
+        results.append(result)
+        return result
+
     with server(env, port), httpx.Client(base_url=url, timeout=600) as client:
         first = client.get(f"/p/{tokens[0]}/feed.xml", headers={"Accept-Encoding": "gzip"})
         first.raise_for_status()
@@ -324,22 +360,6 @@ def main() -> int:
         (work / "floor").write_bytes(compressed)
         etag = first.headers["etag"]
         print(f"Feed: {raw_size / 1e6:.2f} MB of XML, {len(compressed) / 1e6:.2f} MB gzipped.\n")
-
-        def measure(name: str, path: str, **options: str) -> Result:
-            seconds = options.pop("seconds", None)
-            connections = options.pop("connections", None)
-            result = wrk(
-                name,
-                url,
-                path,
-                tokens_file,
-                seconds=int(seconds or args.seconds),
-                connections=int(connections or args.connections),
-                **options,
-            )
-            print(f"  {name:<28} {result.requests_per_second:10.1f} req/s")
-            results.append(result)
-            return result
 
         feed200 = measure("feed 200 (gzip)", "/p/%s/feed.xml")
         static = measure("floor: static gzip body", "/bench/static")
@@ -370,18 +390,33 @@ def main() -> int:
 
     big = work / "big.mp3"
     make_big_mp3(big, args.upload_mb)
-    with server(env, port) as process, httpx.Client(base_url=url, timeout=1800) as client:
-        client.get("/healthz").raise_for_status()
-        before = rss_kib(process.pid, "VmRSS")
-        with big.open("rb") as audio:
-            response = client.post(
-                "/admin/shows/update/episodes",
-                headers=admin,
-                files={"audio": ("big.mp3", audio, "audio/mpeg")},
-                data={"title": "Big upload"},
+    growth_local = upload_growth(env, port, big, admin)
+
+    with moto_server() as s3_url:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=s3_url,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench-secret",
+        )
+        s3.create_bucket(Bucket="bench")
+        s3.upload_file(str(SAMPLE), "bench", "bench/sample.mp3")
+        s3_env = env | {
+            "PODPASS_STORAGE": "s3",
+            "PODPASS_S3_BUCKET": "bench",
+            "PODPASS_S3_REGION": "us-east-1",
+            "PODPASS_S3_ENDPOINT_URL": s3_url,
+            "PODPASS_S3_PATH_STYLE": "true",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench-secret",
+        }
+        with server(s3_env, port):
+            s3_enclosure = measure(
+                "enclosure, S3 (302 redirect)", f"/p/%s/{episode_id}.mp3", range_header="bytes=0-1"
             )
-        response.raise_for_status()
-        growth_mb = (rss_kib(process.pid, "VmHWM") - before) / 1024
+            s3_empty = measure("floor: empty 200 (S3 run)", "/bench/empty")
+        growth_s3 = upload_growth(s3_env, port, big, admin)
     shutil.rmtree(work)
 
     print("\n| path | req/s | p50 ms | p99 ms | errors | vs. | ratio | target |")
@@ -390,6 +425,7 @@ def main() -> int:
         feed200.name: (static, 0.5),
         feed304.name: (empty, 0.5),
         enclosure.name: (empty, 0.5),
+        s3_enclosure.name: (s3_empty, 0.5),
     }
     for r in results:
         versus, ratio, target = "", "", ""
@@ -411,10 +447,11 @@ def main() -> int:
         f"\nRepublish of a {args.episodes}-episode show (publish → next poll has it): "
         f"{republish:.2f} s (target ≤ 1 s {'✓' if republish <= 1 else '✗'})"
     )
-    print(
-        f"Upload of {args.upload_mb} MB: worker peak RSS grew {growth_mb:.1f} MB "
-        f"(target ≤ 64 MB {'✓' if growth_mb <= 64 else '✗'})"
-    )
+    for where, growth in (("local audio/", growth_local), ("S3", growth_s3)):
+        print(
+            f"Upload of {args.upload_mb} MB to {where}: worker peak RSS grew {growth:.1f} MB "
+            f"(target ≤ 64 MB {'✓' if growth <= 64 else '✗'})"
+        )
     print(f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     return 0
 

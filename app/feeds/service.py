@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db import Database, HotQuery, transaction
@@ -219,30 +219,22 @@ class Audio:
     size: int
 
 
-_EPISODE = select(
-    Episode.show_id,
+# The token's row plus, in the same query, the episode if it belongs to the token's show.
+ACCESS_AND_EPISODE = ACCESS.add_columns(
     Episode.status,
     Episode.published_at,
     Episode.free,
     Episode.audio_key,
     Episode.audio_mime,
     Episode.audio_size,
-).where(Episode.id == bindparam("episode_id"))
+).outerjoin(
+    Episode, and_(Episode.id == bindparam("episode_id"), Episode.show_id == FeedAccess.show_id)
+)
 
 
-def authorize_enclosure(
-    lookup: Callable[[int], Row | None], access: Access, episode_id: int, now: datetime
-) -> Audio:
-    row = lookup(episode_id)
-    if row is None:
-        raise NotFound(NOT_IN_FEED)
-    show_id, status, published_at, free, key, mime, size = row
-    if (
-        show_id != access.show_id
-        or status != EpisodeStatus.PUBLISHED
-        or published_at is None
-        or published_at > now
-    ):
+def authorize_enclosure(episode: Row, access: Access, now: datetime) -> Audio:
+    status, published_at, free, key, mime, size = episode
+    if status != EpisodeStatus.PUBLISHED or published_at is None or published_at > now:
         raise NotFound(NOT_IN_FEED)
     if access.variant is Variant.INACTIVE and not free:
         raise Forbidden(
@@ -266,7 +258,7 @@ class FeedServer:
         self.renew_url = renew_url
         self.cache = FeedCache()
         self._access = HotQuery(db.engine, ACCESS)
-        self._episode = HotQuery(db.engine, _EPISODE)
+        self._audio = HotQuery(db.engine, ACCESS_AND_EPISODE)
 
     def _lookup(self, token_id: str) -> Row | None:
         return self._access.one_or_none(token_id=token_id)
@@ -281,7 +273,12 @@ class FeedServer:
         )
 
     def audio(self, token: str, episode_id: int, now: datetime) -> Audio:
-        access = resolve(self._lookup, self.tokens, token)
-        return authorize_enclosure(
-            lambda id_: self._episode.one_or_none(episode_id=id_), access, episode_id, now
-        )
+        found: Row = ()
+
+        def lookup(token_id: str) -> Row | None:  # one query for the token and the episode
+            nonlocal found
+            found = self._audio.one_or_none(token_id=token_id, episode_id=episode_id) or ()
+            return found[:5] or None
+
+        access = resolve(lookup, self.tokens, token)
+        return authorize_enclosure(found[5:], access, now)

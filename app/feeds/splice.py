@@ -38,9 +38,18 @@ class SplicedGzip:
     zero_crc: int
 
     def for_token(self, token: bytes) -> bytes:
-        body = bytearray(self.template)
+        """This token's gzip body: slices of the shared template with the token between
+        them, and the trailer with its CRC, joined in one copy."""
+        view = memoryview(self.template)
+        parts: list[bytes | memoryview] = []
+        start = 0
         for offset in self.slots:
-            body[offset : offset + len(token)] = token
+            parts += [view[start:offset], token]
+            start = offset + len(token)
+        parts += [view[start:-8], struct.pack("<I", self._crc_for(token)), view[-4:]]
+        return b"".join(parts)
+
+    def _crc_for(self, token: bytes) -> int:
         delta = bytes(a ^ b for a, b in zip(self.placeholder, token, strict=True))
         change = zlib.crc32(delta) ^ self.zero_crc
         crc = self.crc
@@ -50,8 +59,7 @@ class SplicedGzip:
                 crc ^= self.columns[bit]
             change >>= 1
             bit += 1
-        body[-8:-4] = struct.pack("<I", crc)
-        return bytes(body)
+        return crc
 
 
 def _stored_block(data: bytes) -> bytes:

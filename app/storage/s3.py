@@ -18,13 +18,15 @@ from app.storage import StoredObject
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
 
-# Multipart in 8 MiB parts, two at a time: memory stays bounded whatever the file size.
+# Multipart in 8 MiB parts, two in flight and two read ahead: memory stays bounded (about
+# 40 MB) whatever the file size. s3transfer's default read-ahead is ten parts.
 _TRANSFER = TransferConfig(
     multipart_threshold=8 * 1024 * 1024,
     multipart_chunksize=8 * 1024 * 1024,
     max_concurrency=2,
     use_threads=True,
 )
+_TRANSFER.max_in_memory_upload_chunks = 2  # an s3transfer setting boto3's __init__ omits
 # A presigned URL is reused for this share of its lifetime, so a player that hits the
 # enclosure on every seek is not re-signed each time, and never gets a URL about to expire.
 _REUSE_FRACTION = 0.5
