@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import FileResponse
 
 from app.db import utcnow
 from app.deps import FeedServerDep
@@ -93,7 +93,7 @@ def get_enclosure(
     request: Request, token: Token, episode_id: int, extension: str, server: FeedServerDep
 ) -> Response:
     audio = server.audio(token, episode_id, utcnow())
-    if Path(audio.key).suffix != f".{extension}":
+    if not audio.key.endswith(f".{extension}"):
         raise NotFound(service.NOT_IN_FEED)
     location = server.storage.locate(audio.key)
     headers = {"Cache-Control": "private, max-age=3600", "X-Robots-Tag": "noindex"}
@@ -113,4 +113,5 @@ def get_enclosure(
                 "Accept-Ranges": "bytes",
             }
         )
-    return RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})
+    # The presigned URL is already encoded; RedirectResponse would quote it again per request.
+    return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"})
