@@ -1,6 +1,7 @@
 """The private feed and its audio: validators, compression, token states."""
 
 import gzip
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -263,3 +264,32 @@ def test_audio_of_another_show_is_refused(admin: TestClient, subscriber: dict[st
     goat_episode = upload(admin, "goat", title="Hoops", publish=True).json()
     token = feed_path(subscriber, "sharp-tech").split("/")[2]
     assert admin.get(f"/p/{token}/{goat_episode['id']}.mp3").status_code == 404
+
+
+def test_a_scheduled_episode_appears_when_its_time_comes(
+    admin: TestClient, subscriber: dict[str, Any]
+) -> None:
+    path = feed_path(subscriber, "sharp-tech")
+    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    upload(admin, "sharp-tech", title="Scheduled", published_at=due.isoformat())
+    before = admin.get(path)
+    assert "Scheduled" not in titles(before.content)
+    assert admin.get(path, headers={"If-None-Match": before.headers["etag"]}).status_code == 304
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.1)
+    after = admin.get(path, headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert titles(after.content)[0] == "Scheduled"
+    assert after.headers["etag"] != before.headers["etag"]
+
+
+def test_publishing_changes_the_feed_for_every_poller(
+    admin: TestClient, subscriber: dict[str, Any]
+) -> None:
+    path = feed_path(subscriber, "sharp-tech")
+    etag = admin.get(path).headers["etag"]
+    draft = upload(admin, "sharp-tech", title="Fresh").json()
+    assert admin.get(path, headers={"If-None-Match": etag}).status_code == 304
+    admin.post(f"/admin/episodes/{draft['id']}/publish")
+    fresh = admin.get(path, headers={"If-None-Match": etag, "Accept-Encoding": "gzip"})
+    assert fresh.status_code == 200
+    assert titles(fresh.content)[0] == "Fresh"

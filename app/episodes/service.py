@@ -78,7 +78,7 @@ def upload(
     session.add(episode)
     if fields.publish or fields.published_at is not None:
         _publish(episode, fields.published_at)
-    shows.touch(show)
+        shows.touch(show)
     session.flush()
     return episode
 
@@ -86,7 +86,7 @@ def upload(
 def update(session: Session, episode: Episode, fields: EpisodeFields) -> Episode:
     for name, value in _field_values(fields).items():
         setattr(episode, name, value)
-    _changed(session, episode)
+    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED)
     return episode
 
 
@@ -100,27 +100,32 @@ def _publish(episode: Episode, at: datetime | None) -> None:
 
 def publish(session: Session, episode: Episode, request: PublishRequest) -> Episode:
     _publish(episode, request.published_at)
-    _changed(session, episode)
+    _changed(session, episode, in_feeds=True)
     return episode
 
 
 def unpublish(session: Session, episode: Episode) -> Episode:
+    was_published = episode.status == EpisodeStatus.PUBLISHED
     episode.status = EpisodeStatus.DRAFT
-    _changed(session, episode)
+    _changed(session, episode, in_feeds=was_published)
     return episode
 
 
 def delete(session: Session, storage: Storage, episode: Episode) -> None:
     key = episode.audio_key
     session.delete(episode)
-    _touch_show(session, episode.show_id)
+    if episode.status == EpisodeStatus.PUBLISHED:
+        _touch_show(session, episode.show_id)
     session.flush()
     after_commit(session, lambda: storage.delete(key))
 
 
-def _changed(session: Session, episode: Episode) -> None:
+def _changed(session: Session, episode: Episode, *, in_feeds: bool) -> None:
+    """Record a change; `in_feeds` when the show's feeds show it (drafts leave them be, so
+    pollers keep getting 304s)."""
     episode.updated_at = utcnow()
-    _touch_show(session, episode.show_id)
+    if in_feeds:
+        _touch_show(session, episode.show_id)
     session.flush()
 
 

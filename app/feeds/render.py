@@ -71,6 +71,7 @@ def _new_feed(show: Show, links: FeedLinks, *, private: bool) -> FeedGenerator:
     fg.description(show.description or show.title)
     fg.language(show.language)
     fg.generator(GENERATOR)
+    fg.lastBuildDate(show.updated_at)  # not "now": every worker renders the same bytes
     fg.podcast.itunes_author(show.author)
     fg.podcast.itunes_owner(name=show.owner_name, email=show.owner_email)
     fg.podcast.itunes_category(show.category, show.subcategory)
