@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+NODE_DEPS := tests/js/node_modules/.package-lock.json
 
 .PHONY: run test test-sqlite test-postgres lint bench clean
 
@@ -16,6 +18,13 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# podcast-partytime (the Podcast Index's feed parser) runs in Node for the feed tests.
+tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package-lock.json
+	@command -v npm >/dev/null || { echo "Installing Node.js and npm (Debian packages)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
+	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 .env: | $(VENV)/.installed
@@ -32,11 +41,11 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check app tests migrations bench
 	$(BIN)/mypy app tests bench
 
-test-sqlite: $(VENV)/.installed
+test-sqlite: $(VENV)/.installed $(NODE_DEPS)
 	$(BIN)/pytest
 
 # PostgreSQL runs when reachable; CI sets REQUIRE_POSTGRES=1 so it can never be skipped.
-test-postgres: $(VENV)/.installed
+test-postgres: $(VENV)/.installed $(NODE_DEPS)
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
 		PODPASS_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest; \
 	elif [ -n "$$REQUIRE_POSTGRES" ]; then \

@@ -7,7 +7,7 @@ import mutagen
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4, Atoms, MP4Info  # type: ignore[attr-defined]
 
-from app.errors import InvalidInput, UnsupportedAudio
+from app.errors import InvalidInput, UnsupportedMedia
 from app.text import strip_unrepresentable
 
 ACCEPTED = "MP3 or M4A (AAC/ALAC)"
@@ -23,12 +23,20 @@ class _MPEGStream(Protocol):  # what mutagen's MPEGInfo has, which its annotatio
 
 
 @dataclass(frozen=True)
+class Chapter:
+    start_seconds: float
+    title: str
+
+
+@dataclass(frozen=True)
 class AudioInfo:
     mime: str
     extension: str
     duration_seconds: float
     bitrate: int
     title: str | None
+    chapters: tuple[Chapter, ...] = ()
+    cover: bytes | None = None  # embedded cover art, unchecked
 
 
 def probe(fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
@@ -48,7 +56,7 @@ def probe(fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
         info = _mp4(parsed, fileobj, size, filename)
     else:
         kind = type(parsed).__name__ if parsed is not None else "not audio Podpass can read"
-        raise UnsupportedAudio(f"{filename} is {kind}; upload {ACCEPTED}.")
+        raise UnsupportedMedia(f"{filename} is {kind}; upload {ACCEPTED}.")
     if info.duration_seconds <= 0:
         raise InvalidInput(f"{filename} holds no audio (its duration is zero).")
     return info
@@ -64,15 +72,36 @@ def _mp3(parsed: MP3, size: int, filename: str) -> AudioInfo:
                 f"{filename} is truncated: its header promises {stream.length:.1f} s of audio "
                 f"but the file ends early ({size} bytes). Upload the complete file."
             )
-    title = _text(parsed.tags.get("TIT2")) if parsed.tags is not None else None
-    return AudioInfo("audio/mpeg", "mp3", stream.length, stream.bitrate, title)
+    tags = parsed.tags
+    if tags is None:
+        return AudioInfo("audio/mpeg", "mp3", stream.length, stream.bitrate, None)
+    chapters = sorted(
+        (
+            Chapter(
+                frame.start_time / 1000,
+                _text(frame.sub_frames.get("TIT2")) or f"Chapter {index + 1}",
+            )
+            for index, frame in enumerate(tags.getall("CHAP"))
+        ),
+        key=lambda chapter: chapter.start_seconds,
+    )
+    covers = tags.getall("APIC")
+    return AudioInfo(
+        "audio/mpeg",
+        "mp3",
+        stream.length,
+        stream.bitrate,
+        _text(tags.get("TIT2")),
+        tuple(chapters),
+        covers[0].data if covers else None,
+    )
 
 
 def _mp4(parsed: MP4, fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
     stream = cast(MP4Info, parsed.info)
     codec = stream.codec
     if not (codec.startswith("mp4a") or codec == "alac"):
-        raise UnsupportedAudio(f"{filename} is MP4 with codec {codec!r}; upload {ACCEPTED}.")
+        raise UnsupportedMedia(f"{filename} is MP4 with codec {codec!r}; upload {ACCEPTED}.")
     fileobj.seek(0)
     last = Atoms(fileobj).atoms[-1]
     if last.offset + last.length > size:
@@ -81,8 +110,22 @@ def _mp4(parsed: MP4, fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
             f"{last.offset + last.length} bytes but the file has {size}. "
             "Upload the complete file."
         )
-    title = _text(parsed.tags.get("\xa9nam")) if parsed.tags is not None else None
-    return AudioInfo("audio/x-m4a", "m4a", stream.length, stream.bitrate, title)
+    tags = parsed.tags
+    title = _text(tags.get("\xa9nam")) if tags is not None else None
+    covers = tags.get("covr") if tags is not None else None
+    chapters = tuple(
+        Chapter(chapter.start, _text(chapter.title) or f"Chapter {index + 1}")
+        for index, chapter in enumerate(parsed.chapters or ())
+    )
+    return AudioInfo(
+        "audio/x-m4a",
+        "m4a",
+        stream.length,
+        stream.bitrate,
+        title,
+        chapters,
+        bytes(covers[0]) if covers else None,
+    )
 
 
 def _text(frame: object) -> str | None:

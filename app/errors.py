@@ -57,9 +57,9 @@ class PayloadTooLarge(AppError):
     error = "payload_too_large"
 
 
-class UnsupportedAudio(AppError):
+class UnsupportedMedia(AppError):
     status_code = 415
-    error = "unsupported_audio"
+    error = "unsupported_media"
 
 
 class StorageUnavailable(AppError):

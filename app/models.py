@@ -3,8 +3,10 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -14,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -63,6 +66,15 @@ class Show(Base):
     explicit: Mapped[bool] = mapped_column(Boolean, default=False)
     link: Mapped[str] = mapped_column(String(2048))
     artwork_key: Mapped[str | None] = mapped_column(String(512))
+    itunes_type: Mapped[str] = mapped_column(
+        String(16), default="episodic", server_default="episodic"
+    )
+    # How many recent episodes the main feed carries (None: all); older ones are on archive
+    # pages (RFC 5005).
+    feed_limit: Mapped[int | None] = mapped_column(Integer)
+    people: Mapped[list[dict[str, str]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     # Bumped by every change that alters the show's feeds; feeds are cached per version.
     feed_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -97,6 +109,14 @@ class Episode(Base):
     audio_size: Mapped[int] = mapped_column(BigInteger)
     duration_seconds: Mapped[float] = mapped_column(Float)
     bitrate: Mapped[int] = mapped_column(Integer)
+    artwork_key: Mapped[str | None] = mapped_column(String(512))
+    # Podcasting 2.0 JSON chapters: {"version": "1.2.0", "chapters": [...]}
+    chapters: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    transcript: Mapped[str | None] = mapped_column(Text)
+    transcript_type: Mapped[str | None] = mapped_column(String(32))
+    people: Mapped[list[dict[str, str]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

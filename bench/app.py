@@ -47,8 +47,10 @@ def create() -> FastAPI:
         episodes, _ = service.visible_episodes(session, show.id, now=utcnow())
         base = settings.public_base_url
         links = FeedLinks(
-            feed_url=service.feed_url(base, token),
-            enclosure_url=lambda e: service.enclosure_url(base, token, e),
+            feed=service.feed_url(base, token),
+            canonical=service.public_feed_url(base, show.slug),
+            show_artwork=None,
+            episode_files=lambda e: f"{base}/p/{token}/{e.id}",
         )
         body = gzip.compress(render_feed(show, episodes, links, private=True), 6)
         return Response(body, media_type=RSS, headers={"Content-Encoding": "gzip"})

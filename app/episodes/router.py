@@ -6,9 +6,16 @@ from fastapi import APIRouter, Depends, Form, UploadFile
 from app.db import SessionDep
 from app.deps import AdminDep, SettingsDep, StorageDep
 from app.episodes import service
-from app.episodes.schemas import EpisodeOut, EpisodeUpdate, EpisodeUpload, PublishRequest
+from app.episodes.schemas import (
+    Chapters,
+    EpisodeOut,
+    EpisodeUpdate,
+    EpisodeUpload,
+    PublishRequest,
+)
+from app.errors import PayloadTooLarge
 from app.models import Episode
-from app.shows.router import ShowDep
+from app.shows.router import ShowDep, read_image
 
 router = APIRouter(prefix="/admin", tags=["episodes"], dependencies=[AdminDep])
 
@@ -74,3 +81,38 @@ def unpublish_episode(episode: EpisodeDep, session: SessionDep) -> EpisodeOut:
 @router.delete("/episodes/{episode_id}", status_code=204)
 def delete_episode(episode: EpisodeDep, session: SessionDep, storage: StorageDep) -> None:
     service.delete(session, storage, episode)
+
+
+@router.put("/episodes/{episode_id}/artwork")
+def set_episode_artwork(
+    episode: EpisodeDep, image: UploadFile, session: SessionDep, storage: StorageDep
+) -> EpisodeOut:
+    """Episode artwork (a chart for an article, say): JPEG or PNG, square, 1400-3000 px."""
+    data = read_image(image)
+    return EpisodeOut.model_validate(
+        service.set_artwork(session, storage, episode, data, image.filename or "the image")
+    )
+
+
+@router.put("/episodes/{episode_id}/chapters")
+def set_episode_chapters(
+    episode: EpisodeDep, chapters: Chapters, session: SessionDep
+) -> EpisodeOut:
+    """Chapters in the Podcasting 2.0 JSON format (they replace any read from the file)."""
+    return EpisodeOut.model_validate(service.set_chapters(session, episode, chapters))
+
+
+MAX_TRANSCRIPT_BYTES = 5 * 1024 * 1024
+
+
+@router.put("/episodes/{episode_id}/transcript")
+def set_episode_transcript(
+    episode: EpisodeDep, transcript: UploadFile, session: SessionDep
+) -> EpisodeOut:
+    """A transcript as WebVTT (.vtt), SubRip (.srt) or plain text (.txt)."""
+    data = transcript.file.read(MAX_TRANSCRIPT_BYTES + 1)
+    if len(data) > MAX_TRANSCRIPT_BYTES:
+        raise PayloadTooLarge("Transcripts are limited to 5 MB.")
+    return EpisodeOut.model_validate(
+        service.set_transcript(session, episode, data, transcript.filename or "transcript")
+    )

@@ -1,9 +1,18 @@
 from datetime import datetime
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    model_validator,
+)
 
 from app.models import EpisodeKind, EpisodeType
+from app.shows.schemas import Person
 from app.text import FeedText, Title
 
 
@@ -30,6 +39,29 @@ class EpisodeFields(BaseModel):
         return self
 
 
+class ChapterIn(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    start_time: float = Field(alias="startTime", ge=0)
+    title: Annotated[FeedText, StringConstraints(min_length=1, max_length=500)]
+    img: HttpUrl | None = None
+    url: HttpUrl | None = None
+
+
+class Chapters(BaseModel):
+    """Podcasting 2.0 JSON chapters."""
+
+    version: str = "1.2.0"
+    chapters: list[ChapterIn] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Self:
+        starts = [chapter.start_time for chapter in self.chapters]
+        if starts != sorted(starts):
+            raise ValueError("chapters must be in order of startTime")
+        return self
+
+
 class EpisodeUpload(EpisodeFields):
     publish: bool = Field(default=False, description="Publish now (or at published_at).")
     published_at: AwareDatetime | None = Field(
@@ -38,7 +70,7 @@ class EpisodeUpload(EpisodeFields):
 
 
 class EpisodeUpdate(EpisodeFields):
-    pass
+    people: list[Person] | None = Field(default=None, description="Hosts and guests.")
 
 
 class PublishRequest(BaseModel):
@@ -69,5 +101,9 @@ class EpisodeOut(BaseModel):
     audio_size: int
     duration_seconds: float
     bitrate: int
+    artwork_key: str | None
+    chapters: dict[str, Any] | None
+    transcript_type: str | None
+    people: list[dict[str, str]]
     created_at: datetime
     updated_at: datetime

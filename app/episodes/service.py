@@ -1,7 +1,8 @@
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from uuid import uuid4
 
 from sqlalchemy import select
@@ -9,11 +10,15 @@ from sqlalchemy.orm import Session
 
 from app import audio
 from app.db import after_commit, after_rollback, utcnow
-from app.episodes.schemas import EpisodeFields, EpisodeUpload, PublishRequest
-from app.errors import InvalidInput, NotFound, PayloadTooLarge
+from app.episodes.schemas import Chapters, EpisodeFields, EpisodeUpload, PublishRequest
+from app.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
+from app.feeds.render import TRANSCRIPT_TYPES
 from app.models import Episode, EpisodeStatus, Show
 from app.shows import service as shows
 from app.storage import Storage, StoredObject
+from app.text import strip_unrepresentable
+
+logger = logging.getLogger(__name__)
 
 
 def get(session: Session, episode_id: int) -> Episode:
@@ -33,10 +38,7 @@ def list_for_show(session: Session, show: Show) -> Sequence[Episode]:
 
 def _field_values(fields: EpisodeFields) -> dict[str, object]:
     return fields.model_dump(
-        include=set(EpisodeFields.model_fields),
-        exclude_unset=True,
-        exclude_none=True,
-        mode="json",
+        exclude={"publish", "published_at"}, exclude_unset=True, exclude_none=True, mode="json"
     )
 
 
@@ -74,12 +76,75 @@ def upload(
         audio_size=size,
         duration_seconds=info.duration_seconds,
         bitrate=info.bitrate,
+        chapters=_chapters_json(info.chapters),
+        artwork_key=_embedded_artwork(session, storage, info.cover, filename),
     )
     session.add(episode)
     if fields.publish or fields.published_at is not None:
         _publish(episode, fields.published_at)
         shows.touch(show)
     session.flush()
+    return episode
+
+
+def _chapters_json(chapters: Sequence[audio.Chapter]) -> dict[str, Any] | None:
+    if not chapters:
+        return None
+    return {
+        "version": "1.2.0",
+        "chapters": [{"startTime": round(c.start_seconds, 3), "title": c.title} for c in chapters],
+    }
+
+
+def _embedded_artwork(
+    session: Session, storage: Storage, cover: bytes | None, filename: str
+) -> str | None:
+    """The file's own cover art, if podcast apps would accept it; otherwise none (an
+    unusable embedded picture is no reason to refuse the episode)."""
+    if cover is None:
+        return None
+    try:
+        return shows.store_artwork(
+            session, storage, cover, f"the cover art in {filename}", replacing=None
+        )
+    except (InvalidInput, UnsupportedMedia) as exc:
+        logger.info("ignoring embedded artwork: %s", exc.detail)
+        return None
+
+
+def set_artwork(
+    session: Session, storage: Storage, episode: Episode, data: bytes, filename: str
+) -> Episode:
+    episode.artwork_key = shows.store_artwork(
+        session, storage, data, filename, replacing=episode.artwork_key
+    )
+    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED)
+    return episode
+
+
+def set_chapters(session: Session, episode: Episode, chapters: Chapters) -> Episode:
+    episode.chapters = chapters.model_dump(mode="json", by_alias=True, exclude_none=True)
+    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED)
+    return episode
+
+
+def set_transcript(session: Session, episode: Episode, data: bytes, filename: str) -> Episode:
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if extension not in TRANSCRIPT_TYPES:
+        raise UnsupportedMedia(f"{filename}: upload a transcript as .vtt, .srt or .txt.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{filename} is not UTF-8 text.") from exc
+    if not text.strip():
+        raise InvalidInput(f"{filename} is empty.")
+    if extension == "vtt" and not text.lstrip().startswith("WEBVTT"):
+        raise InvalidInput(f"{filename} is not WebVTT: it must begin with WEBVTT.")
+    if extension in ("vtt", "srt") and "-->" not in text:
+        raise InvalidInput(f"{filename} has no cue timings (00:00:01.000 --> 00:00:04.000).")
+    episode.transcript = strip_unrepresentable(text)
+    episode.transcript_type = TRANSCRIPT_TYPES[extension]
+    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED)
     return episode
 
 
@@ -147,6 +212,10 @@ def reconcile(
     an upload whose transaction has not committed yet."""
     episodes = session.scalars(select(Episode).order_by(Episode.id)).all()
     referenced = {episode.audio_key for episode in episodes}
+    referenced |= {e.artwork_key for e in episodes if e.artwork_key}
+    referenced |= set(
+        session.scalars(select(Show.artwork_key).where(Show.artwork_key.is_not(None)))
+    )
     stored = list(storage.objects())
     orphans = [obj for obj in stored if obj.key not in referenced]
     stored_keys = {obj.key for obj in stored}

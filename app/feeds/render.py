@@ -1,19 +1,28 @@
 """Feed XML: the only module that imports feedgen. Pure: ORM rows in, bytes out, no I/O."""
 
+import html
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any
+from xml.etree import ElementTree
 
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from app.models import Episode, Show
+from app.models import Episode, EpisodeKind, Show
 
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 GENERATOR = "Podpass"
+# The Podcasting 2.0 namespace's UUIDv5 namespace for podcast:guid.
+PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
+TRANSCRIPT_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip", "txt": "text/plain"}
 
 Element = tuple[str, str | None, dict[str, str]]
 
@@ -28,7 +37,7 @@ class _Extras(BaseExtension):  # type: ignore[misc]
         self.elements.append((tag, text, attrib))
 
     def extend_ns(self) -> dict[str, str]:
-        return {"podcast": PODCAST_NS}
+        return {"podcast": PODCAST_NS, "fh": HISTORY_NS}
 
     def _append_to(self, parent: Any) -> None:
         for tag, text, attrib in self.elements:
@@ -49,15 +58,44 @@ class _ItemExtras(_Extras):
 
 
 @dataclass(frozen=True)
+class Paging:
+    """RFC 5005 links: `older` is the next page back (rel="next" and "prev-archive")."""
+
+    older: str | None = None
+    newer: str | None = None  # archive pages only: the next one forward
+    current: str | None = None  # archive pages only: the subscription feed
+    is_archive: bool = False
+
+
+@dataclass(frozen=True)
 class FeedLinks:
     """The URLs a rendered feed points at (they may contain a token placeholder)."""
 
-    feed_url: str
-    enclosure_url: Callable[[Episode], str]
+    feed: str  # this document
+    canonical: str  # the show's token-less public feed: the basis of podcast:guid
+    show_artwork: str | None
+    episode_files: Callable[[Episode], str]  # prefix of an episode's audio and other files
+    paging: Paging = Paging()
 
 
-def _itunes(name: str) -> str:
-    return f"{{{ITUNES_NS}}}{name}"
+def podcast_guid(canonical_feed_url: str) -> str:
+    """podcast:guid as the Podcasting 2.0 namespace defines it."""
+    bare = canonical_feed_url.split("://", 1)[-1].rstrip("/")
+    return str(uuid.uuid5(PODCAST_GUID_NAMESPACE, bare))
+
+
+def _ns(namespace: str, name: str) -> str:
+    return f"{{{namespace}}}{name}"
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _people(extras: _Extras, people: Sequence[dict[str, str]]) -> None:
+    for person in people:
+        attrib = {k: person[k] for k in ("role", "group", "href", "img") if person.get(k)}
+        extras.add(_ns(PODCAST_NS, "person"), person["name"], **attrib)
 
 
 def _new_feed(show: Show, links: FeedLinks, *, private: bool) -> FeedGenerator:
@@ -66,7 +104,7 @@ def _new_feed(show: Show, links: FeedLinks, *, private: bool) -> FeedGenerator:
     fg.register_extension("extras", _ChannelExtras, _ItemExtras)
     fg.title(show.title)
     # feedgen takes the channel's <link> from the last link given: the show's page.
-    fg.link(href=links.feed_url, rel="self", type="application/rss+xml")
+    fg.link(href=links.feed, rel="self", type="application/rss+xml")
     fg.link(href=show.link, rel="alternate")
     fg.description(show.description or show.title)
     fg.language(show.language)
@@ -75,36 +113,93 @@ def _new_feed(show: Show, links: FeedLinks, *, private: bool) -> FeedGenerator:
     fg.podcast.itunes_author(show.author)
     fg.podcast.itunes_owner(name=show.owner_name, email=show.owner_email)
     fg.podcast.itunes_category(show.category, show.subcategory)
-    fg.podcast.itunes_type("episodic")
-    fg.extras.add(_itunes("explicit"), "true" if show.explicit else "false")
+    fg.podcast.itunes_type(show.itunes_type)
+    extras = fg.extras
+    extras.add(_ns(ITUNES_NS, "explicit"), _bool(show.explicit))
+    if links.show_artwork:
+        fg.image(url=links.show_artwork, title=show.title, link=show.link)
+        extras.add(_ns(ITUNES_NS, "image"), href=links.show_artwork)
+    extras.add(_ns(PODCAST_NS, "guid"), podcast_guid(links.canonical))
+    extras.add(_ns(PODCAST_NS, "locked"), "yes", owner=show.owner_email)
     if private:
-        fg.extras.add(_itunes("block"), "Yes")
+        extras.add(_ns(ITUNES_NS, "block"), "Yes")
+        extras.add(_ns(PODCAST_NS, "block"), "yes")
+    _people(extras, show.people or [])
+    paging = links.paging
+    if paging.older:
+        extras.add(_ns(ATOM_NS, "link"), rel="next", href=paging.older)
+        extras.add(_ns(ATOM_NS, "link"), rel="prev-archive", href=paging.older)
+    if paging.newer:
+        extras.add(_ns(ATOM_NS, "link"), rel="next-archive", href=paging.newer)
+    if paging.current:
+        extras.add(_ns(ATOM_NS, "link"), rel="current", href=paging.current)
+    if paging.is_archive:
+        extras.add(_ns(HISTORY_NS, "archive"))
     return fg
+
+
+def _paragraphs(text: str) -> str:
+    blocks = [b.strip() for b in text.replace("\r\n", "\n").split("\n\n") if b.strip()]
+    return "".join(f"<p>{html.escape(block)}</p>" for block in blocks)
 
 
 def _add_episode(fg: FeedGenerator, episode: Episode, links: FeedLinks) -> None:
     assert episode.published_at is not None
+    files = links.episode_files(episode)
     entry = fg.add_entry(order="append")
     entry.guid(episode.guid, permalink=False)
     entry.title(episode.title)
-    entry.description(episode.show_notes or episode.title)
+    notes = episode.show_notes or html.escape(episode.title)
+    entry.description(notes)
+    full = notes
+    if episode.kind == EpisodeKind.ARTICLE and episode.article_text:
+        full = _paragraphs(episode.article_text)
+    # CDATA cannot hold "]]>"; escaped text is the same HTML to every XML parser.
+    entry.content(full, type=None if "]]>" in full else "CDATA")
     if episode.article_url:
         entry.link(href=episode.article_url)
     entry.published(episode.published_at)
-    entry.enclosure(links.enclosure_url(episode), str(episode.audio_size), episode.audio_mime)
+    entry.enclosure(
+        files + PurePosixPath(episode.audio_key).suffix,
+        str(episode.audio_size),
+        episode.audio_mime,
+    )
     entry.podcast.itunes_duration(round(episode.duration_seconds))
     entry.podcast.itunes_episode_type(episode.episode_type)
     if episode.season is not None:
         entry.podcast.itunes_season(episode.season)
     if episode.number is not None:
         entry.podcast.itunes_episode(episode.number)
-    entry.extras.add(_itunes("explicit"), "true" if episode.explicit else "false")
+    extras = entry.extras
+    extras.add(_ns(ITUNES_NS, "explicit"), _bool(episode.explicit))
+    if episode.artwork_key:
+        extras.add(
+            _ns(ITUNES_NS, "image"),
+            href=f"{files}/artwork{PurePosixPath(episode.artwork_key).suffix}",
+        )
+    if episode.chapters:
+        extras.add(
+            _ns(PODCAST_NS, "chapters"),
+            url=f"{files}/chapters.json",
+            type="application/json+chapters",
+        )
+    if episode.transcript and episode.transcript_type:
+        extension = next(k for k, v in TRANSCRIPT_TYPES.items() if v == episode.transcript_type)
+        attrib = {"rel": "captions"} if extension != "txt" else {}
+        extras.add(
+            _ns(PODCAST_NS, "transcript"),
+            url=f"{files}/transcript.{extension}",
+            type=episode.transcript_type,
+            language=fg.language(),
+            **attrib,
+        )
+    _people(extras, episode.people or [])
 
 
 def render_feed(
     show: Show, episodes: Sequence[Episode], links: FeedLinks, *, private: bool
 ) -> bytes:
-    """The show's feed, newest episode first."""
+    """The show's feed (or one archive page of it), newest episode first."""
     fg = _new_feed(show, links, private=private)
     for episode in episodes:
         _add_episode(fg, episode, links)
@@ -127,3 +222,15 @@ def render_inactive(
     entry.link(href=renew_url)
     entry.published(since)
     return bytes(fg.rss_str(pretty=False))
+
+
+def render_opml(title: str, feeds: Sequence[tuple[str, str]]) -> bytes:
+    """An OPML subscription list: (show title, feed URL) pairs."""
+    opml = ElementTree.Element("opml", version="2.0")
+    head = ElementTree.SubElement(opml, "head")
+    ElementTree.SubElement(head, "title").text = title
+    body = ElementTree.SubElement(opml, "body")
+    for name, url in feeds:
+        ElementTree.SubElement(body, "outline", type="rss", text=name, title=name, xmlUrl=url)
+    document: bytes = ElementTree.tostring(opml, encoding="utf-8", xml_declaration=True)
+    return document

@@ -1,4 +1,5 @@
-"""Public endpoints at a subscriber's secret URL: the feed and its audio."""
+"""Public endpoints: a subscriber's feed and files at their secret URL, and each show's free
+feed."""
 
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -7,17 +8,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 
-from app.db import utcnow
+from app.db import SessionDep, utcnow
 from app.deps import FeedServerDep
 from app.errors import NotFound
 from app.feeds import service
-from app.feeds.service import PreparedFeed
+from app.feeds.render import TRANSCRIPT_TYPES
+from app.feeds.service import FeedServer, PreparedFeed
+from app.models import Episode
+from app.shows import service as shows
+from app.storage import Storage
 
 router = APIRouter(tags=["subscriber feeds"])
 
 Token = Annotated[str, PathParam(description="The subscriber's secret feed token.")]
+Page = Annotated[int, PathParam(ge=1, description="Archive page, 1 being the oldest.")]
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 
 
@@ -51,25 +57,15 @@ def _not_modified(request: Request, etag: str, last_modified: datetime) -> bool:
     return False
 
 
-def _validators(feed: PreparedFeed) -> dict[str, str]:
-    return {
+def _feed_response(request: Request, feed: PreparedFeed, token: str, *, private: bool) -> Response:
+    headers = {
         "ETag": feed.etag,
         "Last-Modified": format_datetime(feed.last_modified, usegmt=True),
-        "Cache-Control": "private, no-cache",
+        "Cache-Control": "private, no-cache" if private else "public, max-age=300",
         "Vary": "Accept-Encoding",
-        "X-Robots-Tag": "noindex, nofollow",
     }
-
-
-@router.head("/p/{token}/feed.xml", include_in_schema=False)
-@router.get(
-    "/p/{token}/feed.xml",
-    response_class=Response,
-    summary="A subscriber's private RSS feed",
-)
-def get_feed(token: Token, request: Request, server: FeedServerDep) -> Response:
-    feed = server.feed(token, utcnow())
-    headers = _validators(feed)
+    if private:
+        headers["X-Robots-Tag"] = "noindex, nofollow"
     if _not_modified(request, feed.etag, feed.last_modified):
         return Response(status_code=304, headers=headers)
     if _accepts_gzip(request):
@@ -83,11 +79,110 @@ def get_feed(token: Token, request: Request, server: FeedServerDep) -> Response:
     return Response(body, media_type=RSS_TYPE, headers=headers)
 
 
+def _file_response(
+    request: Request, storage: Storage, key: str, mime: str, size: int, *, private: bool
+) -> Response:
+    """Stored audio or artwork: served from the local folder, or a redirect to S3."""
+    location = storage.locate(key)
+    headers = {"Cache-Control": f"{'private' if private else 'public'}, max-age=3600"}
+    if private:
+        headers["X-Robots-Tag"] = "noindex"
+    if isinstance(location, Path):
+        try:
+            stat = location.stat()  # here, in the worker thread, not as another thread hop
+        except FileNotFoundError:
+            raise NotFound("This file is missing from storage.") from None
+        return FileResponse(location, media_type=mime, headers=headers, stat_result=stat)
+    if request.method == "HEAD":
+        # A URL presigned for GET refuses HEAD on real S3, so answer it from what we know.
+        return Response(
+            headers=headers
+            | {"Content-Length": str(size), "Content-Type": mime, "Accept-Ranges": "bytes"}
+        )
+    # The presigned URL is already encoded; RedirectResponse would quote it again per request.
+    return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def _episode_file(
+    request: Request, server: FeedServer, episode: Episode, name: str, *, private: bool
+) -> Response:
+    stem, _, extension = name.partition(".")
+    if stem == "chapters" and extension == "json" and episode.chapters:
+        return JSONResponse(episode.chapters, media_type="application/json+chapters")
+    if (
+        stem == "transcript"
+        and episode.transcript
+        and episode.transcript_type
+        and TRANSCRIPT_TYPES.get(extension) == episode.transcript_type
+    ):
+        return Response(episode.transcript, media_type=f"{episode.transcript_type}; charset=utf-8")
+    if stem == "artwork" and episode.artwork_key and episode.artwork_key.endswith(f".{extension}"):
+        mime = "image/png" if extension == "png" else "image/jpeg"
+        return _file_response(
+            request, server.storage, episode.artwork_key, mime, 0, private=private
+        )
+    raise NotFound(f"This episode has no {name}.")
+
+
+# Subscriber routes. The literal ones come before /{episode_id}.{extension}.
+
+
+@router.head("/p/{token}/feed.xml", include_in_schema=False)
+@router.get(
+    "/p/{token}/feed.xml", response_class=Response, summary="A subscriber's private RSS feed"
+)
+def get_feed(token: Token, request: Request, server: FeedServerDep) -> Response:
+    return _feed_response(request, server.feed(token, utcnow()), token, private=True)
+
+
+@router.head("/p/{token}/archive/{page}.xml", include_in_schema=False)
+@router.get(
+    "/p/{token}/archive/{page}.xml",
+    response_class=Response,
+    summary="An archive page of a subscriber's feed (RFC 5005)",
+)
+def get_archive(token: Token, page: Page, request: Request, server: FeedServerDep) -> Response:
+    return _feed_response(request, server.feed(token, utcnow(), page), token, private=True)
+
+
+@router.get(
+    "/p/{token}/all.opml",
+    response_class=Response,
+    summary="All of a subscriber's feeds, as OPML, to add a bundle in one step",
+)
+def get_opml(token: Token, server: FeedServerDep, session: SessionDep) -> Response:
+    return Response(
+        server.opml(session, token),
+        media_type="text/x-opml; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="podcasts.opml"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.get(
+    "/p/{token}/{episode_id}/{name}",
+    response_class=Response,
+    summary="An episode's chapters, transcript or artwork, for a subscriber",
+)
+def get_episode_file(
+    token: Token,
+    episode_id: int,
+    name: str,
+    request: Request,
+    server: FeedServerDep,
+    session: SessionDep,
+) -> Response:
+    episode = server.episode(session, episode_id, utcnow(), token=token)
+    return _episode_file(request, server, episode, name, private=True)
+
+
 @router.head("/p/{token}/{episode_id}.{extension}", include_in_schema=False)
 @router.get(
     "/p/{token}/{episode_id}.{extension}",
     response_class=Response,
-    summary="An episode's audio, for a subscriber",
+    summary="An episode's audio, for a subscriber (Range and HEAD too)",
 )
 def get_enclosure(
     request: Request, token: Token, episode_id: int, extension: str, server: FeedServerDep
@@ -95,23 +190,86 @@ def get_enclosure(
     audio = server.audio(token, episode_id, utcnow())
     if not audio.key.endswith(f".{extension}"):
         raise NotFound(service.NOT_IN_FEED)
-    location = server.storage.locate(audio.key)
-    headers = {"Cache-Control": "private, max-age=3600", "X-Robots-Tag": "noindex"}
-    if isinstance(location, Path):
-        try:
-            stat = location.stat()  # here, in the worker thread, not as another thread hop
-        except FileNotFoundError:
-            raise NotFound("This episode's audio is missing from storage.") from None
-        return FileResponse(location, media_type=audio.mime, headers=headers, stat_result=stat)
-    if request.method == "HEAD":
-        # A URL presigned for GET refuses HEAD on real S3, so answer it from what we know.
-        return Response(
-            headers=headers
-            | {
-                "Content-Length": str(audio.size),
-                "Content-Type": audio.mime,
-                "Accept-Ranges": "bytes",
-            }
-        )
-    # The presigned URL is already encoded; RedirectResponse would quote it again per request.
-    return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"})
+    return _file_response(request, server.storage, audio.key, audio.mime, audio.size, private=True)
+
+
+# Public routes: each show's free feed, its artwork, and its free episodes' files.
+
+
+@router.head("/shows/{slug}/feed.xml", include_in_schema=False)
+@router.get(
+    "/shows/{slug}/feed.xml",
+    response_class=Response,
+    summary="A show's public feed of free episodes",
+)
+def get_public_feed(slug: str, request: Request, server: FeedServerDep) -> Response:
+    return _feed_response(request, server.public_feed(slug, utcnow()), "", private=False)
+
+
+@router.head("/shows/{slug}/archive/{page}.xml", include_in_schema=False)
+@router.get(
+    "/shows/{slug}/archive/{page}.xml",
+    response_class=Response,
+    summary="An archive page of a show's public feed (RFC 5005)",
+)
+def get_public_archive(slug: str, page: Page, request: Request, server: FeedServerDep) -> Response:
+    feed = server.public_feed(slug, utcnow(), page)
+    return _feed_response(request, feed, "", private=False)
+
+
+@router.head("/shows/{slug}/artwork.{extension}", include_in_schema=False)
+@router.get(
+    "/shows/{slug}/artwork.{extension}", response_class=Response, summary="A show's artwork"
+)
+def get_show_artwork(
+    slug: str, extension: str, request: Request, server: FeedServerDep, session: SessionDep
+) -> Response:
+    show = shows.get(session, slug)
+    if not show.artwork_key or not show.artwork_key.endswith(f".{extension}"):
+        raise NotFound(f"{show.title} has no artwork here.")
+    mime = "image/png" if extension == "png" else "image/jpeg"
+    return _file_response(request, server.storage, show.artwork_key, mime, 0, private=False)
+
+
+@router.get(
+    "/shows/{slug}/episodes/{episode_id}/{name}",
+    response_class=Response,
+    summary="A free episode's chapters, transcript or artwork",
+)
+def get_public_episode_file(
+    slug: str,
+    episode_id: int,
+    name: str,
+    request: Request,
+    server: FeedServerDep,
+    session: SessionDep,
+) -> Response:
+    episode = server.episode(session, episode_id, utcnow(), slug=slug)
+    return _episode_file(request, server, episode, name, private=False)
+
+
+@router.head("/shows/{slug}/episodes/{episode_id}.{extension}", include_in_schema=False)
+@router.get(
+    "/shows/{slug}/episodes/{episode_id}.{extension}",
+    response_class=Response,
+    summary="A free episode's audio",
+)
+def get_public_enclosure(
+    slug: str,
+    episode_id: int,
+    extension: str,
+    request: Request,
+    server: FeedServerDep,
+    session: SessionDep,
+) -> Response:
+    episode = server.episode(session, episode_id, utcnow(), slug=slug)
+    if not episode.audio_key.endswith(f".{extension}"):
+        raise NotFound(service.NOT_IN_FEED)
+    return _file_response(
+        request,
+        server.storage,
+        episode.audio_key,
+        episode.audio_mime,
+        episode.audio_size,
+        private=False,
+    )

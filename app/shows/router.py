@@ -1,10 +1,11 @@
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, UploadFile
 
 from app.db import SessionDep
-from app.deps import AdminDep
+from app.deps import AdminDep, StorageDep
+from app.errors import PayloadTooLarge
 from app.models import Show
 from app.shows import service
 from app.shows.schemas import ShowCreate, ShowOut, ShowUpdate
@@ -38,3 +39,27 @@ def read_show(show: ShowDep) -> ShowOut:
 @router.patch("/{slug}")
 def update_show(show: ShowDep, data: ShowUpdate, session: SessionDep) -> ShowOut:
     return ShowOut.model_validate(service.update(session, show, data))
+
+
+MAX_ARTWORK_BYTES = 20 * 1024 * 1024
+
+
+def read_image(image: UploadFile) -> bytes:
+    data = image.file.read(MAX_ARTWORK_BYTES + 1)
+    if len(data) > MAX_ARTWORK_BYTES:
+        raise PayloadTooLarge(
+            "Artwork over 20 MB is more than any podcast app wants; "
+            "a 3000x3000 JPEG is usually under 2 MB."
+        )
+    return data
+
+
+@router.put("/{slug}/artwork")
+def set_show_artwork(
+    show: ShowDep, image: UploadFile, session: SessionDep, storage: StorageDep
+) -> ShowOut:
+    """Show artwork: JPEG or PNG, square, 1400 to 3000 px (Apple's rules)."""
+    data = read_image(image)
+    return ShowOut.model_validate(
+        service.set_artwork(session, storage, show, data, image.filename or "the image")
+    )

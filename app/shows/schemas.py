@@ -1,13 +1,126 @@
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    model_validator,
+)
 
 from app.text import FeedText, Title
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
 Name = Annotated[FeedText, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+
+
+# Apple Podcasts' categories and their subcategories.
+APPLE_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "Arts": ("Books", "Design", "Fashion & Beauty", "Food", "Performing Arts", "Visual Arts"),
+    "Business": (
+        "Careers",
+        "Entrepreneurship",
+        "Investing",
+        "Management",
+        "Marketing",
+        "Non-Profit",
+    ),
+    "Comedy": ("Comedy Interviews", "Improv", "Stand-Up"),
+    "Education": ("Courses", "How To", "Language Learning", "Self-Improvement"),
+    "Fiction": ("Comedy Fiction", "Drama", "Science Fiction"),
+    "Government": (),
+    "History": (),
+    "Health & Fitness": (
+        "Alternative Health",
+        "Fitness",
+        "Medicine",
+        "Mental Health",
+        "Nutrition",
+        "Sexuality",
+    ),
+    "Kids & Family": ("Education for Kids", "Parenting", "Pets & Animals", "Stories for Kids"),
+    "Leisure": (
+        "Animation & Manga",
+        "Automotive",
+        "Aviation",
+        "Crafts",
+        "Games",
+        "Hobbies",
+        "Home & Garden",
+        "Video Games",
+    ),
+    "Music": ("Music Commentary", "Music History", "Music Interviews"),
+    "News": (
+        "Business News",
+        "Daily News",
+        "Entertainment News",
+        "News Commentary",
+        "Politics",
+        "Sports News",
+        "Tech News",
+    ),
+    "Religion & Spirituality": (
+        "Buddhism",
+        "Christianity",
+        "Hinduism",
+        "Islam",
+        "Judaism",
+        "Religion",
+        "Spirituality",
+    ),
+    "Science": (
+        "Astronomy",
+        "Chemistry",
+        "Earth Sciences",
+        "Life Sciences",
+        "Mathematics",
+        "Natural Sciences",
+        "Nature",
+        "Physics",
+        "Social Sciences",
+    ),
+    "Society & Culture": (
+        "Documentary",
+        "Personal Journals",
+        "Philosophy",
+        "Places & Travel",
+        "Relationships",
+    ),
+    "Sports": (
+        "Baseball",
+        "Basketball",
+        "Cricket",
+        "Fantasy Sports",
+        "Football",
+        "Golf",
+        "Hockey",
+        "Rugby",
+        "Running",
+        "Soccer",
+        "Swimming",
+        "Tennis",
+        "Volleyball",
+        "Wilderness",
+        "Wrestling",
+    ),
+    "Technology": (),
+    "True Crime": (),
+    "TV & Film": ("After Shows", "Film History", "Film Interviews", "Film Reviews", "TV Reviews"),
+}
+
+
+class Person(BaseModel):
+    """A podcast:person: a host, co-host or guest."""
+
+    name: Name
+    role: Annotated[str, StringConstraints(pattern=r"^[a-z -]{1,40}$")] = "host"
+    group: Annotated[str, StringConstraints(pattern=r"^[a-z -]{1,40}$")] | None = None
+    href: HttpUrl | None = None
+    img: HttpUrl | None = None
 
 
 class ShowFields(BaseModel):
@@ -21,6 +134,32 @@ class ShowFields(BaseModel):
     subcategory: Name | None = None
     explicit: bool | None = None
     link: HttpUrl | None = None
+    itunes_type: Literal["episodic", "serial"] | None = None
+    feed_limit: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="Episodes in the main feed; older ones go to archive pages. 0: all.",
+    )
+    people: list[Person] | None = None
+
+    @model_validator(mode="after")
+    def _apple_category(self) -> Self:
+        if self.category is None:
+            if self.subcategory is not None:
+                raise ValueError("give category together with subcategory")
+            return self
+        if self.category not in APPLE_CATEGORIES:
+            raise ValueError(
+                f"category {self.category!r} is not one of Apple's: {', '.join(APPLE_CATEGORIES)}"
+            )
+        allowed = APPLE_CATEGORIES[self.category]
+        if self.subcategory is not None and self.subcategory not in allowed:
+            raise ValueError(
+                f"subcategory {self.subcategory!r} is not in {self.category!r}; "
+                f"choose from: {', '.join(allowed) or '(none)'}"
+            )
+        return self
 
 
 class ShowCreate(ShowFields):
@@ -55,6 +194,10 @@ class ShowOut(BaseModel):
     subcategory: str | None
     explicit: bool
     link: str
+    itunes_type: str
+    feed_limit: int | None
+    people: list[dict[str, str]]
+    artwork_key: str | None
     feed_version: int
     created_at: datetime
     updated_at: datetime

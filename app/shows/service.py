@@ -1,13 +1,17 @@
+import io
 from collections.abc import Sequence
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app import images
+from app.db import after_commit, after_rollback, utcnow
 from app.errors import Conflict, NotFound
 from app.models import Show
 from app.shows.schemas import ShowCreate, ShowUpdate
+from app.storage import Storage
 
 SEED_SHOWS: list[dict[str, Any]] = [
     {
@@ -44,6 +48,27 @@ SEED_SHOWS: list[dict[str, Any]] = [
 ]
 
 
+def store_artwork(
+    session: Session, storage: Storage, data: bytes, filename: str, *, replacing: str | None
+) -> str:
+    """Check and store podcast artwork; return its key. A new key every time, so apps that
+    cache by URL see the change; the replaced image goes once the change commits."""
+    info = images.probe_artwork(data, filename)
+    key = f"artwork/{uuid4().hex}.{info.extension}"
+    storage.save(key, io.BytesIO(data), info.mime)
+    after_rollback(session, lambda: storage.delete(key))
+    if replacing:
+        after_commit(session, lambda: storage.delete(replacing))
+    return key
+
+
+def set_artwork(session: Session, storage: Storage, show: Show, data: bytes, filename: str) -> Show:
+    show.artwork_key = store_artwork(session, storage, data, filename, replacing=show.artwork_key)
+    touch(show)
+    session.flush()
+    return show
+
+
 def touch(show: Show) -> None:
     """Mark every feed of the show as changed."""
     show.feed_version += 1
@@ -71,17 +96,24 @@ def list_all(session: Session) -> Sequence[Show]:
     return session.scalars(select(Show).order_by(Show.id)).all()
 
 
+def _values(fields: dict[str, Any]) -> dict[str, Any]:
+    if fields.get("feed_limit") == 0:
+        fields["feed_limit"] = None  # 0 means "every episode in the main feed"
+    return fields
+
+
 def create(session: Session, data: ShowCreate) -> Show:
     if session.scalar(select(Show.id).where(Show.slug == data.slug)) is not None:
         raise Conflict(f"A show with slug {data.slug!r} already exists.")
-    show = Show(**data.model_dump(mode="json"))
+    show = Show(**_values(data.model_dump(mode="json", exclude_none=True)))
     session.add(show)
     session.flush()
     return show
 
 
 def update(session: Session, show: Show, data: ShowUpdate) -> Show:
-    for name, value in data.model_dump(exclude_unset=True, exclude_none=True, mode="json").items():
+    changes = data.model_dump(exclude_unset=True, exclude_none=True, mode="json")
+    for name, value in _values(changes).items():
         setattr(show, name, value)
     touch(show)
     session.flush()
