@@ -9,6 +9,7 @@ PORT ?= 8000
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NODE_DEPS := tests/js/node_modules/.package-lock.json
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test test-sqlite test-postgres lint bench clean
 
@@ -27,6 +28,12 @@ tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The subscriber page is tested in Debian's Chromium, driven by Playwright (which cannot
+# download a browser of its own here).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
 .env: | $(VENV)/.installed
 	$(BIN)/podpass init-env
 
@@ -41,11 +48,11 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check app tests migrations bench
 	$(BIN)/mypy app tests bench
 
-test-sqlite: $(VENV)/.installed $(NODE_DEPS)
+test-sqlite: $(VENV)/.installed $(NODE_DEPS) $(CHROMIUM)
 	$(BIN)/pytest
 
 # PostgreSQL runs when reachable; CI sets REQUIRE_POSTGRES=1 so it can never be skipped.
-test-postgres: $(VENV)/.installed $(NODE_DEPS)
+test-postgres: $(VENV)/.installed $(NODE_DEPS) $(CHROMIUM)
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
 		PODPASS_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest; \
 	elif [ -n "$$REQUIRE_POSTGRES" ]; then \

@@ -43,6 +43,10 @@ class Settings(DatabaseSettings):
     admin_key: str = ""
     renew_url: str = ""
     owner_email: str = "podcasts@example.com"
+    publisher_name: str = "Podpass"
+    page_link_days: float = Field(default=7, gt=0, le=365)
+    webhook_secret: str = ""
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
 
     storage: StorageBackend = StorageBackend.LOCAL
     audio_dir: Path = Path("audio")

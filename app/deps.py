@@ -10,7 +10,7 @@ from app.config import Settings
 from app.errors import Unauthorized
 from app.feeds.service import FeedServer
 from app.storage import Storage
-from app.tokens import FeedTokens
+from app.tokens import FeedTokens, PageLinks
 
 # These only read what the lifespan built: `async def` keeps them on the event loop instead
 # of costing a thread hop each on every request (FastAPI runs sync dependencies in threads).
@@ -40,6 +40,14 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 TokensDep = Annotated[FeedTokens, Depends(_tokens)]
 FeedServerDep = Annotated[FeedServer, Depends(_feed_server)]
+
+
+async def _page_links(request: Request) -> PageLinks:
+    links: PageLinks = request.app.state.page_links
+    return links
+
+
+PageLinksDep = Annotated[PageLinks, Depends(_page_links)]
 
 _bearer = HTTPBearer(auto_error=False, description="The admin key (PODPASS_ADMIN_KEY).")
 

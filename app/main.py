@@ -6,6 +6,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.billing.router import plans as plans_router
+from app.billing.router import webhooks as webhooks_router
 from app.config import Settings, StorageBackend, get_settings
 from app.db import Database, build_engine
 from app.episodes.router import router as episodes_router
@@ -13,12 +15,13 @@ from app.errors import LimitBodySize, install_error_handlers
 from app.feeds.router import router as feeds_router
 from app.feeds.service import FeedServer
 from app.logs import install_token_redaction
+from app.portal.router import router as portal_router
 from app.shows.router import router as shows_router
 from app.storage import Storage
 from app.storage.local import LocalStorage
 from app.storage.s3 import S3Storage
 from app.subscribers.router import router as subscribers_router
-from app.tokens import FeedTokens
+from app.tokens import FeedTokens, PageLinks
 
 MULTIPART_OVERHEAD = 1024 * 1024
 
@@ -40,6 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = Database(engine)
         app.state.storage = build_storage(settings)
         app.state.tokens = FeedTokens(settings.secret_key)
+        app.state.page_links = PageLinks(
+            settings.secret_key, max_age_seconds=settings.page_link_days * 86400
+        )
         app.state.feed_server = FeedServer(
             app.state.db,
             app.state.tokens,
@@ -59,7 +65,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(LimitBodySize, max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD)
     # The public feed routes first: they take nearly all the traffic.
-    for router in (feeds_router, shows_router, episodes_router, subscribers_router):
+    routers = (
+        feeds_router,
+        shows_router,
+        episodes_router,
+        subscribers_router,
+        plans_router,
+        webhooks_router,
+        portal_router,
+    )
+    for router in routers:
         app.include_router(router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness check")

@@ -10,10 +10,12 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Float,
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -131,6 +133,9 @@ class Subscriber(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=SubscriberStatus.ACTIVE)
+    # When the billing event last applied to this subscriber happened: older events that
+    # arrive late are not applied over newer ones.
+    billing_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -160,3 +165,35 @@ class FeedAccess(Base):
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="feeds", lazy="raise")
     show: Mapped[Show] = relationship(lazy="joined")
+
+
+plan_shows = Table(
+    "plan_shows",
+    Base.metadata,
+    Column("plan_id", ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True),
+    Column("show_id", ForeignKey("shows.id", ondelete="RESTRICT"), primary_key=True),
+)
+
+
+class Plan(Base):
+    """A billing plan (as the billing system names it) and the shows it entitles to."""
+
+    __tablename__ = "plans"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    shows: Mapped[list[Show]] = relationship(
+        secondary=plan_shows, lazy="selectin", order_by=Show.id
+    )
+
+
+class WebhookEvent(Base):
+    """A billing event already applied: the same event id twice changes nothing."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(255))

@@ -1,4 +1,4 @@
-"""Feed tokens: the only module that imports itsdangerous.
+"""Feed tokens and signed page links: the only module that imports itsdangerous.
 
 A token is `token_id` (12 URL-safe characters, random, stored in the database) followed by
 an HMAC-SHA256 signature of it under the server secret (43 characters). The signature is the
@@ -10,8 +10,10 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
+from collections.abc import Callable
 
-from itsdangerous import Signer
+from itsdangerous import BadData, SignatureExpired, Signer, TimestampSigner, URLSafeTimedSerializer
 
 TOKEN_ID_LENGTH = 12
 SIGNATURE_LENGTH = 43
@@ -51,3 +53,43 @@ class FeedTokens:
 def redact(token: str) -> str:
     """What a log line may show of a token."""
     return token[:6] + "…"
+
+
+class LinkExpired(Exception):
+    pass
+
+
+class LinkInvalid(Exception):
+    pass
+
+
+class PageLinks:
+    """Signed, expiring links to a subscriber's own page, for the publisher to email."""
+
+    def __init__(
+        self, secret_key: str, *, max_age_seconds: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        class ClockSigner(TimestampSigner):
+            def get_timestamp(self) -> int:
+                return int(clock())
+
+        self.max_age = int(max_age_seconds)
+        self._clock = clock
+        self._serializer = URLSafeTimedSerializer(
+            secret_key, salt="podpass.subscriber-page", signer=ClockSigner
+        )
+
+    def make(self, subscriber_id: int) -> tuple[str, float]:
+        """The signed value, and when it expires (Unix time)."""
+        return self._serializer.dumps(subscriber_id), self._clock() + self.max_age
+
+    def subscriber_of(self, signed: str) -> int:
+        try:
+            subscriber_id = self._serializer.loads(signed, max_age=self.max_age)
+        except SignatureExpired as exc:
+            raise LinkExpired from exc
+        except BadData as exc:
+            raise LinkInvalid from exc
+        if not isinstance(subscriber_id, int):
+            raise LinkInvalid
+        return subscriber_id

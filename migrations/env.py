@@ -4,13 +4,20 @@ from alembic import context
 
 from app import models  # noqa: F401  (registers every table on Base.metadata)
 from app.config import DatabaseSettings
-from app.db import Base, build_engine
+from app.db import Base, UTCDateTime, build_engine
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 url = config.get_main_option("sqlalchemy.url") or DatabaseSettings().database_url
+
+
+def render_item(kind: str, obj: object, _context: object) -> str | bool:
+    """Autogenerate writes plain SQLAlchemy types, so revisions never import the app."""
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run_migrations_offline() -> None:
@@ -25,6 +32,7 @@ def run_migrations_online() -> None:
     engine = build_engine(url)
     with engine.connect() as connection:
         context.configure(
+            render_item=render_item,
             connection=connection,
             target_metadata=Base.metadata,
             render_as_batch=True,

@@ -24,6 +24,7 @@ MP3 = FIXTURES / "episode.mp3"
 M4A = FIXTURES / "episode.m4a"
 ADMIN_KEY = secrets.token_urlsafe(32)
 SECRET_KEY = secrets.token_urlsafe(32)
+WEBHOOK_SECRET = secrets.token_urlsafe(32)
 
 
 def alembic_config(url: str) -> Config:
@@ -62,6 +63,7 @@ def settings(database_url: str, tmp_path: Path) -> Iterator[Settings]:
         audio_dir=tmp_path / "audio",
         max_upload_mb=2,
         renew_url="https://example.com/renew",
+        webhook_secret=WEBHOOK_SECRET,
     )
     _empty_tables(database_url)
 
@@ -173,3 +175,15 @@ def failing_episode_inserts(settings: Settings) -> Iterator[None]:
         if engine.dialect.name == "postgresql":
             connection.execute(text("DROP FUNCTION refuse()"))
     engine.dispose()
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    """The environment that configures a separate server process like `settings`."""
+    return dict(os.environ) | {
+        "DATABASE_URL": settings.database_url,
+        "PODPASS_SECRET_KEY": SECRET_KEY,
+        "PODPASS_ADMIN_KEY": ADMIN_KEY,
+        "PODPASS_AUDIO_DIR": str(settings.audio_dir),
+        "PODPASS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "PODPASS_RENEW_URL": settings.renew_url,
+    }

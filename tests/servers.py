@@ -75,3 +75,31 @@ def rclone_server(root: Path) -> Iterator[str]:
     ]
     with running(command, port) as url:
         yield url
+
+
+@contextmanager
+def podpass_server(
+    env: dict[str, str], *, workers: int = 1, log: Path | None = None
+) -> Iterator[str]:
+    """The real app under uvicorn, in its own process(es), on a free port."""
+    port = free_port()
+    env = env | {"PODPASS_BASE_URL": f"http://127.0.0.1:{port}"}
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "app.main:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    if log is None:
+        with running(command, port, env=env) as url:
+            yield url
+    else:
+        with log.open("wb") as output, running(command, port, env=env, stderr=output) as url:
+            yield url

@@ -3,7 +3,7 @@
 from alembic import command
 from sqlalchemy import inspect
 
-from app.db import build_engine
+from app.db import Base, build_engine
 from tests.conftest import alembic_config
 
 
@@ -20,5 +20,6 @@ def test_downgrade_to_empty_and_back_without_drift(database_url: str) -> None:
     command.downgrade(config, "base")
     assert table_names(database_url) == set()
     command.upgrade(config, "head")
-    assert table_names(database_url) == {"shows", "episodes", "subscribers", "feed_access"}
+    assert table_names(database_url) == {t.name for t in Base.metadata.sorted_tables}
+    assert "feed_access" in table_names(database_url)
     command.check(config)  # raises if the models and the migrations disagree

@@ -1,7 +1,5 @@
 """Several uvicorn worker processes on one database, as behind a load balancer."""
 
-import os
-import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,37 +9,16 @@ import httpx2 as httpx
 import pytest
 
 from app.config import Settings
-from tests.conftest import ADMIN_KEY, MP3, SECRET_KEY, create_show
-from tests.servers import free_port, running
+from tests.conftest import ADMIN_KEY, MP3, create_show, server_env
+from tests.servers import podpass_server
 
 WORKERS = 2
 
 
 @pytest.fixture
 def server(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = free_port()
     log = tmp_path / "server.log"
-    env = os.environ | {
-        "DATABASE_URL": settings.database_url,
-        "PODPASS_SECRET_KEY": SECRET_KEY,
-        "PODPASS_ADMIN_KEY": ADMIN_KEY,
-        "PODPASS_AUDIO_DIR": str(tmp_path / "audio"),
-        "PODPASS_BASE_URL": f"http://127.0.0.1:{port}",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "app.main:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(WORKERS),
-    ]
-    with log.open("wb") as output, running(command, port, env=env, stderr=output) as url:
+    with podpass_server(server_env(settings), workers=WORKERS, log=log) as url:
         yield url, log
 
 

@@ -386,16 +386,11 @@ class FeedServer:
 
     def opml(self, session: Session, token: str) -> bytes:
         """Every feed of the token's holder, for adding a whole bundle in one step."""
-        access = self.access(token)
-        rows = session.execute(
-            select(Show.title, FeedAccess.token_id)
-            .join(Show, Show.id == FeedAccess.show_id)
-            .where(FeedAccess.subscriber_id == access.subscriber_id, FeedAccess.entitled)
-            .order_by(Show.id)
-        ).all()
+        subscriber = session.get_one(Subscriber, self.access(token).subscriber_id)
         feeds = [
-            (title, feed_url(self.base_url, self.tokens.token_for(token_id)))
-            for title, token_id in rows
+            (f.show.title, feed_url(self.base_url, self.tokens.token_for(f.token_id)))
+            for f in subscriber.feeds
+            if f.entitled
         ]
         return render_opml("My private podcast feeds", feeds)
 

@@ -1,18 +1,22 @@
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.config import Settings
 from app.db import SessionDep
-from app.deps import AdminDep, SettingsDep, TokensDep
+from app.deps import AdminDep, PageLinksDep, SettingsDep, TokensDep
 from app.feeds.service import feed_url
 from app.models import Subscriber, SubscriberStatus
 from app.subscribers import service
 from app.subscribers.schemas import (
     EntitlementsUpdate,
     FeedOut,
+    PageLink,
     SubscriberCreate,
     SubscriberOut,
 )
+from app.tokens import PageLinks
 
 router = APIRouter(prefix="/admin/subscribers", tags=["subscribers"], dependencies=[AdminDep])
 
@@ -112,3 +116,20 @@ def rotate_feed(
 ) -> SubscriberOut:
     """Give the subscriber a new URL for one show; the old one stops working at once."""
     return present(service.rotate(session, subscriber, slug))
+
+
+@router.post("/{subscriber_id}/page-link")
+def mint_page_link(
+    subscriber: SubscriberDep, links: PageLinksDep, settings: SettingsDep
+) -> PageLink:
+    """A signed link to the subscriber's own page (feeds, app buttons, URL reset), to email
+    them. It expires after PODPASS_PAGE_LINK_DAYS."""
+    return page_link(links, settings, subscriber.id)
+
+
+def page_link(links: PageLinks, settings: Settings, subscriber_id: int) -> PageLink:
+    signed, expires = links.make(subscriber_id)
+    return PageLink(
+        url=f"{settings.public_base_url}/my/{signed}",
+        expires_at=datetime.fromtimestamp(expires, UTC),
+    )

@@ -43,3 +43,8 @@ class SubscriberOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     feeds: list[FeedOut]
+
+
+class PageLink(BaseModel):
+    url: str
+    expires_at: datetime

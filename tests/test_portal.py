@@ -1,0 +1,173 @@
+"""The subscriber's page: over HTTP, and in headless Chromium driven by Playwright."""
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx2 as httpx
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from app.config import Settings
+from app.tokens import PageLinks
+from tests.conftest import ADMIN_KEY, SECRET_KEY, SHOW, server_env, subscribe
+from tests.media import image
+from tests.servers import podpass_server
+from tests.test_feed_content import show_json
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).parent.parent / "docs" / "subscriber-page.png"
+
+
+def page_link(admin: TestClient | httpx.Client, subscriber: dict[str, Any]) -> str:
+    response = admin.post(f"/admin/subscribers/{subscriber['id']}/page-link")
+    assert response.status_code == 200, response.text
+    url: str = response.json()["url"]
+    return url
+
+
+def test_page_lists_entitled_shows_only(admin: TestClient, show: dict[str, Any]) -> None:
+    admin.post("/admin/shows", json=show_json("goat", "Greatest of All Talk"))
+    subscriber = subscribe(admin, "page@example.com", "sharp-tech", "goat")
+    admin.put(f"/admin/subscribers/{subscriber['id']}/shows", json={"shows": ["goat"]})
+    response = admin.get(page_link(admin, subscriber).removeprefix("http://testserver"))
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "private, no-store"
+    assert "Greatest of All Talk" in response.text
+    assert "Sharp Tech" not in response.text
+
+
+def test_expired_tampered_and_revoked_links_get_a_friendly_page(
+    admin: TestClient, show: dict[str, Any]
+) -> None:
+    subscriber = subscribe(admin, "links@example.com", "sharp-tech")
+    eight_days_ago = PageLinks(SECRET_KEY, max_age_seconds=7 * 86400,
+                               clock=lambda: time.time() - 8 * 86400)
+    old, _ = eight_days_ago.make(subscriber["id"])
+    expired = admin.get(f"/my/{old}")
+    assert expired.status_code == 410
+    assert expired.headers["content-type"].startswith("text/html")
+    assert "This link has expired" in expired.text
+    assert "Traceback" not in expired.text
+    good = page_link(admin, subscriber).rsplit("/", 1)[1]
+    tampered = admin.get(f"/my/{good[:-3]}abc")
+    assert tampered.status_code == 404
+    assert "This link doesn&#39;t work" in tampered.text
+    admin.post(f"/admin/subscribers/{subscriber['id']}/revoke")
+    revoked = admin.get(f"/my/{good}")
+    assert revoked.status_code == 410
+    assert "Access has been switched off" in revoked.text
+
+
+def test_lapsed_subscriber_is_told_where_to_renew(admin: TestClient, show: dict[str, Any],
+                                                  settings: Settings) -> None:
+    subscriber = subscribe(admin, "lapsed@example.com", "sharp-tech")
+    admin.post(f"/admin/subscribers/{subscriber['id']}/lapse")
+    response = admin.get(page_link(admin, subscriber).removeprefix("http://testserver"))
+    assert "Your subscription has lapsed" in response.text
+    assert f'href="{settings.renew_url}"' in response.text
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[tuple[str, httpx.Client]]:
+    with podpass_server(server_env(settings)) as url, httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+    ) as admin:
+        yield url, admin
+
+
+def open_page(browser: Browser, url: str, *, width: int = 390) -> Page:
+    context = browser.new_context(viewport={"width": width, "height": 844},
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(url)
+    return page
+
+
+def test_the_page_in_a_real_browser(browser: Browser, live: tuple[str, httpx.Client]) -> None:
+    _base, admin = live
+    assert admin.post("/admin/shows", json=SHOW).status_code == 201
+    admin.post("/admin/shows", json=show_json("goat", "Greatest of All Talk"))
+    admin.put("/admin/shows/sharp-tech/artwork",
+              files={"image": ("art.png", image(1400, color="#0b5394"), "image/png")})
+    subscriber = admin.post("/admin/subscribers", json={
+        "email": "phone@example.com", "shows": ["sharp-tech", "goat"]}).json()
+    feeds = {f["show"]: f["feed_url"] for f in subscriber["feeds"]}
+    link = page_link(admin, subscriber)
+
+    page = open_page(browser, link)
+    expect(page.get_by_role("heading", level=2)).to_have_text(
+        ["Sharp Tech", "Greatest of All Talk"])
+    fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert fits, "the page scrolls sideways on a phone"
+    if os.environ.get("PODPASS_SCREENSHOT"):
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    for slug, url in feeds.items():
+        card = page.locator(f'section[data-show="{slug}"]')
+        bare, encoded = url.split("://", 1)[1], quote(url, safe="")
+        expected = {
+            "Apple Podcasts": f"podcast://{bare}",
+            "Overcast": f"overcast://x-callback-url/add?url={encoded}",
+            "Pocket Casts": f"pktc://subscribe/{bare}",
+            "Castro": f"castro://subscribe/{bare}",
+            "AntennaPod": f"https://antennapod.org/deeplink/subscribe?url={encoded}",
+            "Podcast Addict": f"podcastaddict://{bare}",
+        }
+        for name, href in expected.items():
+            expect(card.get_by_role("link", name=name)).to_have_attribute("href", href)
+        field = card.get_by_label("Any other app: copy your private feed URL")
+        expect(field).to_have_value(url)
+
+    sharp = page.locator('section[data-show="sharp-tech"]')
+    sharp.get_by_role("button", name="Copy").click()
+    expect(sharp.get_by_text("Copied.")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == feeds["sharp-tech"]
+
+    opml = page.get_by_role("link", name="Add all my shows (OPML file)")
+    assert httpx.get(opml.get_attribute("href") or "").text.count("xmlUrl=") == 2
+
+    # Reset a leaked URL: a second click confirms; the old URL dies at once.
+    assert httpx.get(feeds["sharp-tech"]).status_code == 200
+    sharp.get_by_text("Link leaked? Reset this feed URL").click()
+    sharp.get_by_role("button", name="Reset the URL for Sharp Tech").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reset the URL for Sharp Tech?")
+    page.get_by_role("button", name="Yes, reset it").click()
+    expect(page.get_by_role("status")).to_contain_text("Sharp Tech has a new private URL")
+    new_url = page.locator('section[data-show="sharp-tech"]').get_by_label(
+        "Any other app: copy your private feed URL").input_value()
+    assert new_url != feeds["sharp-tech"]
+    assert httpx.get(feeds["sharp-tech"]).status_code == 404
+    assert httpx.get(new_url).status_code == 200
+    assert httpx.get(feeds["goat"]).status_code == 200
+
+
+def test_an_expired_link_in_a_real_browser(browser: Browser, live: tuple[str, httpx.Client]
+                                           ) -> None:
+    base, admin = live
+    admin.post("/admin/shows", json=SHOW)
+    subscriber = admin.post("/admin/subscribers", json={
+        "email": "late@example.com", "shows": ["sharp-tech"]}).json()
+    stale = PageLinks(SECRET_KEY, max_age_seconds=7 * 86400,
+                      clock=lambda: time.time() - 30 * 86400)
+    page = open_page(browser, f"{base}/my/{stale.make(subscriber['id'])[0]}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("This link has expired")
+    expect(page.get_by_text("Ask for a new one")).to_be_visible()
