@@ -45,8 +45,9 @@ def test_expired_tampered_and_revoked_links_get_a_friendly_page(
     admin: TestClient, show: dict[str, Any]
 ) -> None:
     subscriber = subscribe(admin, "links@example.com", "sharp-tech")
-    eight_days_ago = PageLinks(SECRET_KEY, max_age_seconds=7 * 86400,
-                               clock=lambda: time.time() - 8 * 86400)
+    eight_days_ago = PageLinks(
+        SECRET_KEY, max_age_seconds=7 * 86400, clock=lambda: time.time() - 8 * 86400
+    )
     old, _ = eight_days_ago.make(subscriber["id"])
     expired = admin.get(f"/my/{old}")
     assert expired.status_code == 410
@@ -63,8 +64,9 @@ def test_expired_tampered_and_revoked_links_get_a_friendly_page(
     assert "Access has been switched off" in revoked.text
 
 
-def test_lapsed_subscriber_is_told_where_to_renew(admin: TestClient, show: dict[str, Any],
-                                                  settings: Settings) -> None:
+def test_lapsed_subscriber_is_told_where_to_renew(
+    admin: TestClient, show: dict[str, Any], settings: Settings
+) -> None:
     subscriber = subscribe(admin, "lapsed@example.com", "sharp-tech")
     admin.post(f"/admin/subscribers/{subscriber['id']}/lapse")
     response = admin.get(page_link(admin, subscriber).removeprefix("http://testserver"))
@@ -79,8 +81,14 @@ def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield launched
         launched.close()
@@ -88,15 +96,19 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def live(settings: Settings) -> Iterator[tuple[str, httpx.Client]]:
-    with podpass_server(server_env(settings)) as url, httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
-    ) as admin:
+    with (
+        podpass_server(server_env(settings)) as url,
+        httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+        ) as admin,
+    ):
         yield url, admin
 
 
 def open_page(browser: Browser, url: str, *, width: int = 390) -> Page:
-    context = browser.new_context(viewport={"width": width, "height": 844},
-                                  permissions=["clipboard-read", "clipboard-write"])
+    context = browser.new_context(
+        viewport={"width": width, "height": 844}, permissions=["clipboard-read", "clipboard-write"]
+    )
     page = context.new_page()
     page.goto(url)
     return page
@@ -106,16 +118,20 @@ def test_the_page_in_a_real_browser(browser: Browser, live: tuple[str, httpx.Cli
     _base, admin = live
     assert admin.post("/admin/shows", json=SHOW).status_code == 201
     admin.post("/admin/shows", json=show_json("goat", "Greatest of All Talk"))
-    admin.put("/admin/shows/sharp-tech/artwork",
-              files={"image": ("art.png", image(1400, color="#0b5394"), "image/png")})
-    subscriber = admin.post("/admin/subscribers", json={
-        "email": "phone@example.com", "shows": ["sharp-tech", "goat"]}).json()
+    admin.put(
+        "/admin/shows/sharp-tech/artwork",
+        files={"image": ("art.png", image(1400, color="#0b5394"), "image/png")},
+    )
+    subscriber = admin.post(
+        "/admin/subscribers", json={"email": "phone@example.com", "shows": ["sharp-tech", "goat"]}
+    ).json()
     feeds = {f["show"]: f["feed_url"] for f in subscriber["feeds"]}
     link = page_link(admin, subscriber)
 
     page = open_page(browser, link)
     expect(page.get_by_role("heading", level=2)).to_have_text(
-        ["Sharp Tech", "Greatest of All Talk"])
+        ["Sharp Tech", "Greatest of All Talk"]
+    )
     fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert fits, "the page scrolls sideways on a phone"
     if os.environ.get("PODPASS_SCREENSHOT"):
@@ -152,22 +168,26 @@ def test_the_page_in_a_real_browser(browser: Browser, live: tuple[str, httpx.Cli
     expect(page.get_by_role("heading", level=1)).to_have_text("Reset the URL for Sharp Tech?")
     page.get_by_role("button", name="Yes, reset it").click()
     expect(page.get_by_role("status")).to_contain_text("Sharp Tech has a new private URL")
-    new_url = page.locator('section[data-show="sharp-tech"]').get_by_label(
-        "Any other app: copy your private feed URL").input_value()
+    new_url = (
+        page.locator('section[data-show="sharp-tech"]')
+        .get_by_label("Any other app: copy your private feed URL")
+        .input_value()
+    )
     assert new_url != feeds["sharp-tech"]
     assert httpx.get(feeds["sharp-tech"]).status_code == 404
     assert httpx.get(new_url).status_code == 200
     assert httpx.get(feeds["goat"]).status_code == 200
 
 
-def test_an_expired_link_in_a_real_browser(browser: Browser, live: tuple[str, httpx.Client]
-                                           ) -> None:
+def test_an_expired_link_in_a_real_browser(
+    browser: Browser, live: tuple[str, httpx.Client]
+) -> None:
     base, admin = live
     admin.post("/admin/shows", json=SHOW)
-    subscriber = admin.post("/admin/subscribers", json={
-        "email": "late@example.com", "shows": ["sharp-tech"]}).json()
-    stale = PageLinks(SECRET_KEY, max_age_seconds=7 * 86400,
-                      clock=lambda: time.time() - 30 * 86400)
+    subscriber = admin.post(
+        "/admin/subscribers", json={"email": "late@example.com", "shows": ["sharp-tech"]}
+    ).json()
+    stale = PageLinks(SECRET_KEY, max_age_seconds=7 * 86400, clock=lambda: time.time() - 30 * 86400)
     page = open_page(browser, f"{base}/my/{stale.make(subscriber['id'])[0]}")
     expect(page.get_by_role("heading", level=1)).to_have_text("This link has expired")
     expect(page.get_by_text("Ask for a new one")).to_be_visible()
