@@ -63,5 +63,10 @@ test-postgres: $(VENV)/.installed $(NODE_DEPS) $(CHROMIUM)
 
 test: lint test-sqlite test-postgres
 
+# Publisher-scale benchmark: prints a table of paths against their floors (a few minutes).
+bench: $(VENV)/.installed
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
