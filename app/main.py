@@ -15,6 +15,7 @@ from app.errors import LimitBodySize, install_error_handlers
 from app.feeds.router import router as feeds_router
 from app.feeds.service import FeedServer
 from app.logs import install_token_redaction
+from app.portal.router import install_problem_pages
 from app.portal.router import router as portal_router
 from app.shows.router import router as shows_router
 from app.storage import Storage
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_problem_pages(app)
     app.add_middleware(LimitBodySize, max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD)
     # The public feed routes first: they take nearly all the traffic.
     routers = (

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from app.config import Settings
 from app.tokens import PageLinks
-from tests.conftest import ADMIN_KEY, SECRET_KEY, SHOW, server_env, subscribe
+from tests.conftest import ADMIN_KEY, SECRET_KEY, SHOW, feed_path, server_env, subscribe
 from tests.media import image
 from tests.servers import podpass_server
 from tests.test_feed_content import show_json
@@ -191,3 +191,14 @@ def test_an_expired_link_in_a_real_browser(
     page = open_page(browser, f"{base}/my/{stale.make(subscriber['id'])[0]}")
     expect(page.get_by_role("heading", level=1)).to_have_text("This link has expired")
     expect(page.get_by_text("Ask for a new one")).to_be_visible()
+
+
+def test_resetting_a_show_outside_the_subscription_is_refused(
+    admin: TestClient, show: dict[str, Any]
+) -> None:
+    subscriber = subscribe(admin, "reset@example.com", "sharp-tech")
+    path = page_link(admin, subscriber).removeprefix("http://testserver")
+    response = admin.post(f"{path}/reset/goat", data={"confirm": "yes"})
+    assert response.status_code == 404
+    assert "Nothing to reset" in response.text
+    assert admin.get(feed_path(subscriber, "sharp-tech")).status_code == 200

@@ -3,15 +3,15 @@
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from app.config import Settings
 from app.db import SessionDep
 from app.deps import PageLinksDep, SettingsDep, TokensDep
-from app.errors import AppError
 from app.feeds.render import render_opml
-from app.models import SubscriberStatus
+from app.models import Subscriber, SubscriberStatus
 from app.portal import service
 from app.portal.service import LinkProblem
 
@@ -24,34 +24,45 @@ HEADERS = {
 }
 
 
-def _problem(
-    request: Request, settings: SettingsDep, status: int, title: str, message: str
-) -> HTMLResponse:
+def _problem_page(request: Request, exc: Exception) -> Response:
+    """A person-readable page instead of JSON: these URLs are opened from an email."""
+    assert isinstance(exc, LinkProblem)
+    settings: Settings = request.app.state.settings
     return templates.TemplateResponse(
         request,
         "problem.html",
-        {"publisher": settings.publisher_name, "title": title, "message": message},
-        status_code=status,
+        {"publisher": settings.publisher_name, "title": exc.title, "message": exc.message},
+        status_code=exc.status_code,
         headers=HEADERS,
     )
+
+
+def install_problem_pages(app: FastAPI) -> None:
+    app.add_exception_handler(LinkProblem, _problem_page)
+
+
+def subscriber_from_link(signed: str, session: SessionDep, links: PageLinksDep) -> Subscriber:
+    return service.subscriber_for(session, links, signed)
+
+
+LinkedSubscriber = Annotated[Subscriber, Depends(subscriber_from_link)]
+
+
+def _page_url(settings: Settings, signed: str) -> str:
+    return f"{settings.public_base_url}/my/{signed}"
 
 
 @router.get("/{signed}", response_class=HTMLResponse, summary="A subscriber's own page")
 def page(
     signed: str,
     request: Request,
-    session: SessionDep,
-    links: PageLinksDep,
+    subscriber: LinkedSubscriber,
     tokens: TokensDep,
     settings: SettingsDep,
     reset: str | None = None,
 ) -> Response:
-    try:
-        subscriber = service.subscriber_for(session, links, signed)
-    except LinkProblem as problem:
-        return _problem(request, settings, problem.status_code, problem.title, problem.message)
     cards = service.cards(subscriber, tokens, settings.public_base_url)
-    page_url = f"{settings.public_base_url}/my/{signed}"
+    page_url = _page_url(settings, signed)
     return templates.TemplateResponse(
         request,
         "page.html",
@@ -78,50 +89,31 @@ def reset_feed(
     signed: str,
     slug: str,
     request: Request,
+    subscriber: LinkedSubscriber,
     session: SessionDep,
-    links: PageLinksDep,
     settings: SettingsDep,
     confirm: Annotated[str | None, Form()] = None,
 ) -> Response:
-    page_url = f"{settings.public_base_url}/my/{signed}"
-    try:
-        subscriber = service.subscriber_for(session, links, signed)
-        if confirm != "yes":
-            card = next(f.show for f in subscriber.feeds if f.entitled and f.show.slug == slug)
-            return templates.TemplateResponse(
-                request,
-                "confirm.html",
-                {
-                    "publisher": settings.publisher_name,
-                    "title": card.title,
-                    "slug": slug,
-                    "page_url": page_url,
-                },
-                headers=HEADERS,
-            )
-        service.reset(session, subscriber, slug)
-    except LinkProblem as problem:
-        return _problem(request, settings, problem.status_code, problem.title, problem.message)
-    except (AppError, StopIteration):
-        return _problem(
-            request, settings, 404, "Nothing to reset", "That show isn't part of your subscription."
+    show = service.entitled_show(subscriber, slug)
+    page_url = _page_url(settings, signed)
+    if confirm != "yes":
+        return templates.TemplateResponse(
+            request,
+            "confirm.html",
+            {
+                "publisher": settings.publisher_name,
+                "title": show.title,
+                "slug": slug,
+                "page_url": page_url,
+            },
+            headers=HEADERS,
         )
+    service.reset(session, subscriber, slug)
     return RedirectResponse(f"{page_url}?reset={slug}", status_code=303, headers=HEADERS)
 
 
 @router.get("/{signed}/podcasts.opml", summary="All the subscriber's feeds as OPML")
-def opml(
-    signed: str,
-    request: Request,
-    session: SessionDep,
-    links: PageLinksDep,
-    tokens: TokensDep,
-    settings: SettingsDep,
-) -> Response:
-    try:
-        subscriber = service.subscriber_for(session, links, signed)
-    except LinkProblem as problem:
-        return _problem(request, settings, problem.status_code, problem.title, problem.message)
+def opml(subscriber: LinkedSubscriber, tokens: TokensDep, settings: SettingsDep) -> Response:
     cards = service.cards(subscriber, tokens, settings.public_base_url)
     document = render_opml(
         f"{settings.publisher_name} podcasts", [(card.title, card.feed_url) for card in cards]

@@ -5,9 +5,9 @@ from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
-from app.errors import Gone, NotFound
+from app.errors import NotFound
 from app.feeds.service import feed_url
-from app.models import Subscriber, SubscriberStatus
+from app.models import Show, Subscriber, SubscriberStatus
 from app.subscribers import service as subscribers
 from app.tokens import FeedTokens, LinkExpired, LinkInvalid, PageLinks
 
@@ -99,8 +99,14 @@ def cards(subscriber: Subscriber, tokens: FeedTokens, base_url: str) -> list[Sho
     return result
 
 
+def entitled_show(subscriber: Subscriber, slug: str) -> Show:
+    for feed in subscriber.feeds:
+        if feed.entitled and feed.show.slug == slug:
+            return feed.show
+    raise LinkProblem(404, "Nothing to reset", "That show isn't part of your subscription.")
+
+
 def reset(session: Session, subscriber: Subscriber, slug: str) -> None:
     """A new URL for a leaked feed; the old one stops working at once."""
-    if not any(f.entitled and f.show.slug == slug for f in subscriber.feeds):
-        raise Gone(f"You have no feed for {slug!r} to reset.")
+    entitled_show(subscriber, slug)
     subscribers.rotate(session, subscriber, slug)
