@@ -5,11 +5,14 @@ import re
 
 from app.tokens import TOKEN_LENGTH, redact
 
-_TOKEN_IN_PATH = re.compile(rf"(?<=/p/)[A-Za-z0-9_-]{{{TOKEN_LENGTH}}}(?=/|$|\?)")
+# Feed tokens, and the signed links to subscriber pages (credentials for a week).
+_SECRET_IN_PATH = re.compile(
+    rf"(?<=/p/)[A-Za-z0-9_-]{{{TOKEN_LENGTH}}}(?=/|$|\?|\s)|(?<=/my/)[A-Za-z0-9_.-]+"
+)
 
 
 def redact_tokens(text: str) -> str:
-    return _TOKEN_IN_PATH.sub(lambda m: redact(m.group()), text)
+    return _SECRET_IN_PATH.sub(lambda m: redact(m.group()), text)
 
 
 class RedactTokens(logging.Filter):

@@ -149,6 +149,18 @@ def test_tokens_never_reach_the_access_log(
         )
     assert token not in caplog.text
     assert f"/p/{token[:6]}…/feed.xml" in caplog.text
+    signed = "MQ.awnTEg.eq3B5VCQXGfvObCQYQRz_uxlWXY"
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        access.info(
+            '%s - "%s %s HTTP/%s" %d',
+            "127.0.0.1:5000",
+            "GET",
+            f"/my/{signed}/podcasts.opml",
+            "1.1",
+            200,
+        )
+    assert signed not in caplog.text
+    assert "/my/MQ.awn…/podcasts.opml" in caplog.text
 
 
 def test_unsafe_secrets_fail_fast_in_production(settings: Settings) -> None:

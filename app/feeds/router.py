@@ -80,7 +80,7 @@ def _feed_response(request: Request, feed: PreparedFeed, token: str, *, private:
 
 
 def _file_response(
-    request: Request, storage: Storage, key: str, mime: str, size: int, *, private: bool
+    request: Request, storage: Storage, key: str, mime: str, size: int | None, *, private: bool
 ) -> Response:
     """Stored audio or artwork: served from the local folder, or a redirect to S3."""
     location = storage.locate(key)
@@ -95,10 +95,8 @@ def _file_response(
         return FileResponse(location, media_type=mime, headers=headers, stat_result=stat)
     if request.method == "HEAD":
         # A URL presigned for GET refuses HEAD on real S3, so answer it from what we know.
-        return Response(
-            headers=headers
-            | {"Content-Length": str(size), "Content-Type": mime, "Accept-Ranges": "bytes"}
-        )
+        known = {"Content-Length": str(size)} if size is not None else {}
+        return Response(headers=headers | known | {"Content-Type": mime, "Accept-Ranges": "bytes"})
     # The presigned URL is already encoded; RedirectResponse would quote it again per request.
     return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"})
 
@@ -119,7 +117,7 @@ def _episode_file(
     if stem == "artwork" and episode.artwork_key and episode.artwork_key.endswith(f".{extension}"):
         mime = "image/png" if extension == "png" else "image/jpeg"
         return _file_response(
-            request, server.storage, episode.artwork_key, mime, 0, private=private
+            request, server.storage, episode.artwork_key, mime, None, private=private
         )
     raise NotFound(f"This episode has no {name}.")
 
@@ -228,7 +226,7 @@ def get_show_artwork(
     if not show.artwork_key or not show.artwork_key.endswith(f".{extension}"):
         raise NotFound(f"{show.title} has no artwork here.")
     mime = "image/png" if extension == "png" else "image/jpeg"
-    return _file_response(request, server.storage, show.artwork_key, mime, 0, private=False)
+    return _file_response(request, server.storage, show.artwork_key, mime, None, private=False)
 
 
 @router.get(
