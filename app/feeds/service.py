@@ -108,6 +108,13 @@ def check_listed(
 
 
 @dataclass(frozen=True)
+class Audio:
+    key: str
+    mime: str
+    size: int
+
+
+@dataclass(frozen=True)
 class PreparedFeed:
     version: int
     xml: bytes
@@ -169,6 +176,12 @@ def public_feed_url(base_url: str, slug: str) -> str:
     return f"{base_url}/shows/{slug}/feed.xml"
 
 
+def show_artwork_url(base_url: str, show: Show) -> str | None:
+    if not show.artwork_key:
+        return None
+    return f"{base_url}/shows/{show.slug}/artwork.{show.artwork_key.rsplit('.', 1)[-1]}"
+
+
 def _etag(*parts: object) -> str:
     digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()[:24]
     return f'W/"{digest}"'
@@ -224,13 +237,10 @@ def _links(urls: _Urls, show: Show, page: int, pages: int) -> FeedLinks:
             current=urls.page(0),
             is_archive=True,
         )
-    artwork = None
-    if show.artwork_key:
-        artwork = f"{urls.base}/shows/{show.slug}/artwork.{show.artwork_key.rsplit('.', 1)[-1]}"
     return FeedLinks(
         feed=urls.page(page),
         canonical=public_feed_url(urls.base, show.slug),
-        show_artwork=artwork,
+        show_artwork=show_artwork_url(urls.base, show),
         episode_files=lambda e: f"{urls.files_root}/{e.id}",
         paging=paging,
     )
@@ -346,7 +356,7 @@ class FeedServer:
         show_id, version = row
         return self._prepared(show_id, version, Variant.PUBLIC, page, now)
 
-    def audio(self, token: str, episode_id: int, now: datetime) -> "Audio":
+    def audio(self, token: str, episode_id: int, now: datetime) -> Audio:
         found: Row = ()
 
         def lookup(token_id: str) -> Row | None:  # one query for the token and the episode
@@ -393,10 +403,3 @@ class FeedServer:
             if f.entitled
         ]
         return render_opml("My private podcast feeds", feeds)
-
-
-@dataclass(frozen=True)
-class Audio:
-    key: str
-    mime: str
-    size: int

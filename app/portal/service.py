@@ -6,7 +6,7 @@ from urllib.parse import quote
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
-from app.feeds.service import feed_url
+from app.feeds.service import feed_url, show_artwork_url
 from app.models import Show, Subscriber, SubscriberStatus
 from app.subscribers import service as subscribers
 from app.tokens import FeedTokens, LinkExpired, LinkInvalid, PageLinks
@@ -92,9 +92,7 @@ def cards(subscriber: Subscriber, tokens: FeedTokens, base_url: str) -> list[Sho
             continue
         show = feed.show
         url = feed_url(base_url, tokens.token_for(feed.token_id))
-        artwork = None
-        if show.artwork_key:
-            artwork = f"{base_url}/shows/{show.slug}/artwork.{show.artwork_key.rsplit('.', 1)[-1]}"
+        artwork = show_artwork_url(base_url, show)
         result.append(ShowCard(show.slug, show.title, artwork, url, app_links(url)))
     return result
 
