@@ -171,7 +171,12 @@ def test_lapse_shows_one_notice_then_reinstate_restores(
     parsed = feedparser.parse(inactive.content)
     (notice,) = parsed.entries
     assert notice.title == f"Subscription inactive — renew at {settings.renew_url}"
-    assert not notice.get("enclosures")
+    (spoken,) = notice.enclosures  # the spoken notice, not paid audio
+    assert spoken.href == "http://testserver/notice.mp3"
+    played = admin.get("/notice.mp3", headers={"Range": "bytes=0-1"})
+    assert played.status_code == 206
+    assert played.headers["content-type"] == "audio/mpeg"
+    assert int(spoken.length) == int(played.headers["content-range"].rsplit("/", 1)[1])
     assert admin.get(audio).status_code == 403
 
     assert admin.post(f"/admin/subscribers/{subscriber['id']}/reinstate").status_code == 200

@@ -206,8 +206,23 @@ def render_feed(
     return bytes(fg.rss_str(pretty=False))
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A short spoken notice, so apps that list only playable items show the notice too."""
+
+    url: str
+    size: int
+    seconds: float
+
+
 def render_inactive(
-    show: Show, links: FeedLinks, *, renew_url: str, since: datetime, guid: str
+    show: Show,
+    links: FeedLinks,
+    *,
+    renew_url: str,
+    since: datetime,
+    guid: str,
+    notice: Notice,
 ) -> bytes:
     """The feed a lapsed subscriber sees: one notice instead of the paid episodes, so their
     app keeps the subscription and the same URL works again on renewal."""
@@ -221,6 +236,8 @@ def render_inactive(
     )
     entry.link(href=renew_url)
     entry.published(since)
+    entry.enclosure(notice.url, str(notice.size), "audio/mpeg")
+    entry.podcast.itunes_duration(round(notice.seconds))
     return bytes(fg.rss_str(pretty=False))
 
 

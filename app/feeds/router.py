@@ -194,6 +194,16 @@ def get_enclosure(
 # Public routes: each show's free feed, its artwork, and its free episodes' files.
 
 
+@router.head("/notice.mp3", include_in_schema=False)
+@router.get("/notice.mp3", response_class=Response, summary="The lapsed feed's spoken notice")
+def get_notice() -> Response:
+    return FileResponse(
+        service.NOTICE_AUDIO,
+        media_type="audio/mpeg",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 @router.head("/shows/{slug}/feed.xml", include_in_schema=False)
 @router.get(
     "/shows/{slug}/feed.xml",

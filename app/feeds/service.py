@@ -14,20 +14,31 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
+from app import audio
 from app.db import Database, HotQuery, transaction
 from app.errors import Forbidden, Gone, NotFound
-from app.feeds.render import FeedLinks, Paging, render_feed, render_inactive, render_opml
+from app.feeds.render import (
+    FeedLinks,
+    Notice,
+    Paging,
+    render_feed,
+    render_inactive,
+    render_opml,
+)
 from app.feeds.splice import SplicedGzip, build_spliced
 from app.models import Episode, EpisodeStatus, FeedAccess, Show, Subscriber, SubscriberStatus
 from app.storage import Storage
 from app.tokens import TOKEN_LENGTH, FeedTokens
 
 NOT_IN_FEED = "No such episode in this feed."
+# "Your subscription is inactive...", spoken (espeak-ng, lame): the lapsed feed's one item.
+NOTICE_AUDIO = Path(__file__).with_name("notice.mp3")
 NO_FEED = "No feed at this address. Check the URL, or ask the publisher for your feed link."
 INACTIVE = (
     "This subscription is inactive, so paid episodes can't be played. "
@@ -254,6 +265,7 @@ def _render(
     *,
     base_url: str,
     renew_url: str,
+    notice: Notice,
     now: datetime,
 ) -> PreparedFeed:
     show = session.get_one(Show, show_id)
@@ -272,6 +284,7 @@ def _render(
             renew_url=renew_url or show.link,
             since=show.updated_at,
             guid=f"podpass-inactive-{show.id}",
+            notice=notice,
         )
         episodes: list[Episode] = []
         next_change = None
@@ -316,6 +329,10 @@ class FeedServer:
         self.base_url = base_url
         self.renew_url = renew_url
         self.cache = FeedCache()
+        with NOTICE_AUDIO.open("rb") as notice:
+            size = NOTICE_AUDIO.stat().st_size
+            seconds = audio.probe(notice, size, NOTICE_AUDIO.name).duration_seconds
+        self.notice = Notice(f"{base_url}/notice.mp3", size, seconds)
         self._access = HotQuery(db.engine, ACCESS)
         self._audio = HotQuery(db.engine, ACCESS_AND_EPISODE)
         self._public_show = HotQuery(db.engine, PUBLIC_SHOW)
@@ -338,6 +355,7 @@ class FeedServer:
                     page,
                     base_url=self.base_url,
                     renew_url=self.renew_url,
+                    notice=self.notice,
                     now=now,
                 )
 
