@@ -2,7 +2,7 @@
 feed."""
 
 from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +25,7 @@ router = APIRouter(tags=["subscriber feeds"])
 Token = Annotated[str, PathParam(description="The subscriber's secret feed token.")]
 Page = Annotated[int, PathParam(ge=1, description="Archive page, 1 being the oldest.")]
 RSS_TYPE = "application/rss+xml; charset=utf-8"
+ARTWORK_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
 
 
 def _accepts_gzip(request: Request) -> bool:
@@ -60,7 +61,7 @@ def _not_modified(request: Request, etag: str, last_modified: datetime) -> bool:
 def _feed_response(request: Request, feed: PreparedFeed, token: str, *, private: bool) -> Response:
     headers = {
         "ETag": feed.etag,
-        "Last-Modified": format_datetime(feed.last_modified, usegmt=True),
+        "Last-Modified": feed.last_modified_header,
         "Cache-Control": "private, no-cache" if private else "public, max-age=300",
         "Vary": "Accept-Encoding",
     }
@@ -115,9 +116,13 @@ def _episode_file(
     ):
         return Response(episode.transcript, media_type=f"{episode.transcript_type}; charset=utf-8")
     if stem == "artwork" and episode.artwork_key and episode.artwork_key.endswith(f".{extension}"):
-        mime = "image/png" if extension == "png" else "image/jpeg"
         return _file_response(
-            request, server.storage, episode.artwork_key, mime, None, private=private
+            request,
+            server.storage,
+            episode.artwork_key,
+            ARTWORK_TYPES[extension],
+            None,
+            private=private,
         )
     raise NotFound(f"This episode has no {name}.")
 
@@ -235,8 +240,9 @@ def get_show_artwork(
     show = shows.get(session, slug)
     if not show.artwork_key or not show.artwork_key.endswith(f".{extension}"):
         raise NotFound(f"{show.title} has no artwork here.")
-    mime = "image/png" if extension == "png" else "image/jpeg"
-    return _file_response(request, server.storage, show.artwork_key, mime, None, private=False)
+    return _file_response(
+        request, server.storage, show.artwork_key, ARTWORK_TYPES[extension], None, private=False
+    )
 
 
 @router.get(

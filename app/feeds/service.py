@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import format_datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,7 @@ class PreparedFeed:
     placeholder: bytes
     etag: str
     last_modified: datetime
+    last_modified_header: str  # formatted once per version, not per poll
     valid_until: datetime | None
     spliced: SplicedGzip | None
     gzipped: bytes | None  # the whole gzip body, when the feed holds no token
@@ -303,13 +305,15 @@ def _render(
             private=variant is not Variant.PUBLIC,
         )
     newest = max((e.published_at for e in episodes if e.published_at), default=show.updated_at)
+    last_modified = max(show.updated_at, newest)
     token_bytes = placeholder.encode()
     return PreparedFeed(
         version=show.feed_version,
         xml=xml,
         placeholder=token_bytes,
         etag=_etag(show.id, show.feed_version, variant, page, len(episodes)),
-        last_modified=max(show.updated_at, newest),
+        last_modified=last_modified,
+        last_modified_header=format_datetime(last_modified, usegmt=True),
         valid_until=next_change,
         spliced=build_spliced(xml, token_bytes) if placeholder else None,
         gzipped=None if placeholder else gzip.compress(xml, compresslevel=9, mtime=0),
