@@ -3,7 +3,7 @@
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.config import Settings
@@ -11,6 +11,7 @@ from app.errors import Unauthorized
 from app.feeds.service import FeedServer
 from app.storage import Storage
 from app.tokens import FeedTokens, PageLinks
+from app.urls import Urls
 
 # These only read what the lifespan built: `async def` keeps them on the event loop instead
 # of costing a thread hop each on every request (FastAPI runs sync dependencies in threads).
@@ -49,6 +50,14 @@ async def _page_links(request: Request) -> PageLinks:
 
 PageLinksDep = Annotated[PageLinks, Depends(_page_links)]
 
+
+async def _urls(request: Request) -> Urls:
+    urls: Urls = request.app.state.urls
+    return urls
+
+
+UrlsDep = Annotated[Urls, Depends(_urls)]
+
 _bearer = HTTPBearer(auto_error=False, description="The admin key (PODPASS_ADMIN_KEY).")
 
 
@@ -63,3 +72,8 @@ async def require_admin(
 
 
 AdminDep = Depends(require_admin)
+
+
+# Ids in paths: anything beyond a 64-bit integer column can name no row (a 404, not a 500).
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]

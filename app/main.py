@@ -23,6 +23,7 @@ from app.storage.local import LocalStorage
 from app.storage.s3 import S3Storage
 from app.subscribers.router import router as subscribers_router
 from app.tokens import FeedTokens, PageLinks
+from app.urls import Urls
 
 MULTIPART_OVERHEAD = 1024 * 1024
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = Database(engine)
         app.state.storage = build_storage(settings)
         app.state.tokens = FeedTokens(settings.secret_key)
+        app.state.urls = Urls(settings.public_base_url)
         app.state.page_links = PageLinks(
             settings.secret_key, max_age_seconds=settings.page_link_days * 86400
         )

@@ -41,6 +41,10 @@ class EpisodeType(StrEnum):
     BONUS = "bonus"
 
 
+# Transcript files by extension, and the type each is served and announced as.
+TRANSCRIPT_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip", "txt": "text/plain"}
+
+
 class SubscriberStatus(StrEnum):
     ACTIVE = "active"
     LAPSED = "lapsed"

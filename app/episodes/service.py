@@ -12,8 +12,7 @@ from app import audio
 from app.db import after_commit, after_rollback, utcnow
 from app.episodes.schemas import Chapters, EpisodeFields, EpisodeUpload, PublishRequest
 from app.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
-from app.feeds.render import TRANSCRIPT_TYPES
-from app.models import Episode, EpisodeStatus, Show
+from app.models import TRANSCRIPT_TYPES, Episode, EpisodeStatus, Show
 from app.shows import service as shows
 from app.storage import Storage, StoredObject
 from app.text import strip_unrepresentable

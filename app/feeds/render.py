@@ -13,7 +13,7 @@ from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from app.models import Episode, EpisodeKind, Show
+from app.models import TRANSCRIPT_TYPES, Episode, EpisodeKind, Show
 
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
@@ -22,7 +22,6 @@ HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 GENERATOR = "Podpass"
 # The Podcasting 2.0 namespace's UUIDv5 namespace for podcast:guid.
 PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
-TRANSCRIPT_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip", "txt": "text/plain"}
 
 Element = tuple[str, str | None, dict[str, str]]
 

@@ -14,9 +14,8 @@ from app.db import SessionDep, utcnow
 from app.deps import FeedServerDep
 from app.errors import NotFound
 from app.feeds import service
-from app.feeds.render import TRANSCRIPT_TYPES
 from app.feeds.service import FeedServer, PreparedFeed
-from app.models import Episode
+from app.models import TRANSCRIPT_TYPES, Episode
 from app.shows import service as shows
 from app.storage import Storage
 
