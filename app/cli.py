@@ -6,17 +6,54 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import Database, build_engine, transaction, utcnow
-from app.episodes import service as episodes
 from app.main import build_storage
-from app.shows import service as shows
+from app.models import Show
+from app.storage.reconcile import reconcile
 
 ROOT = Path(__file__).resolve().parent.parent
+
+SEED_SHOWS: list[dict[str, Any]] = [
+    {
+        "slug": "update",
+        "title": "Stratechery Update",
+        "description": "Daily updates on the business and strategy of technology, plus "
+        "narrations of every Stratechery article.",
+        "author": "Ben Thompson",
+        "category": "Technology",
+    },
+    {
+        "slug": "sharp-tech",
+        "title": "Sharp Tech",
+        "description": "A podcast about how technology works, and why.",
+        "author": "Ben Thompson and Andrew Sharp",
+        "category": "Technology",
+    },
+    {
+        "slug": "sharp-china",
+        "title": "Sharp China",
+        "description": "China, its politics and its economy, explained twice a week.",
+        "author": "Bill Bishop and Andrew Sharp",
+        "category": "News",
+        "subcategory": "Politics",
+    },
+    {
+        "slug": "goat",
+        "title": "Greatest of All Talk",
+        "description": "Basketball, and everything around it.",
+        "author": "Ben Thompson and Andrew Sharp",
+        "category": "Sports",
+        "subcategory": "Basketball",
+    },
+]
 
 
 def init_env(path: Path) -> None:
@@ -41,11 +78,33 @@ def migrate(database_url: str | None = None) -> None:
     command.upgrade(config, "head")
 
 
+def seed_shows(session: Session, *, base_url: str, owner_email: str) -> list[str]:
+    """Create the publisher's default shows that do not exist yet; return their slugs."""
+    existing = set(session.scalars(select(Show.slug)))
+    created = []
+    for spec in SEED_SHOWS:
+        if spec["slug"] in existing:
+            continue
+        session.add(
+            Show(
+                **spec,
+                owner_name=spec["author"],
+                owner_email=owner_email,
+                language="en",
+                explicit=False,
+                link=f"{base_url}/shows/{spec['slug']}",
+            )
+        )
+        created.append(spec["slug"])
+    session.flush()
+    return created
+
+
 def seed() -> None:
     settings = get_settings()
     db = Database(build_engine(settings.database_url))
     with transaction(db.writer) as session:
-        created = shows.seed(
+        created = seed_shows(
             session, base_url=settings.public_base_url, owner_email=settings.owner_email
         )
     db.engine.dispose()
@@ -57,9 +116,7 @@ def reconcile_storage(*, grace_hours: float, delete: bool) -> None:
     db = Database(build_engine(settings.database_url))
     storage = build_storage(settings)
     with transaction(db.reader) as session:
-        report = episodes.reconcile(
-            session, storage, grace=timedelta(hours=grace_hours), now=utcnow()
-        )
+        report = reconcile(session, storage, grace=timedelta(hours=grace_hours), now=utcnow())
     db.engine.dispose()
     for obj in report.orphans:
         age = "older than grace" if obj in report.removable else "recent, kept"

@@ -1,11 +1,15 @@
-"""Artwork inspection: the only module that imports Pillow."""
+"""Artwork: checked and stored. The only module that imports Pillow."""
 
 import io
 from dataclasses import dataclass
+from uuid import uuid4
 
 from PIL import Image, UnidentifiedImageError
+from sqlalchemy.orm import Session
 
+from app.db import after_commit, after_rollback
 from app.errors import InvalidInput, UnsupportedMedia
+from app.storage import Storage
 
 # Apple's artwork rules: JPEG or PNG, square, 1400 to 3000 pixels a side.
 MIN_SIDE, MAX_SIDE = 1400, 3000
@@ -38,3 +42,17 @@ def probe_artwork(data: bytes, filename: str) -> ArtworkInfo:
         )
     mime, extension = _FORMATS[kind]
     return ArtworkInfo(mime, extension, width, height)
+
+
+def store_artwork(
+    session: Session, storage: Storage, data: bytes, filename: str, *, replacing: str | None
+) -> str:
+    """Check and store podcast artwork; return its key. A new key every time, so apps that
+    cache by URL see the change; the replaced image goes once the change commits."""
+    info = probe_artwork(data, filename)
+    key = f"artwork/{uuid4().hex}.{info.extension}"
+    storage.save(key, io.BytesIO(data), info.mime)
+    after_rollback(session, lambda: storage.delete(key))
+    if replacing:
+        after_commit(session, lambda: storage.delete(replacing))
+    return key

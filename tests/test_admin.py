@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.cli import seed_shows
 from app.config import Settings
 from app.db import Database, build_engine, transaction
-from app.shows import service as shows
 from tests.conftest import feed_path, stored_files, subscribe, upload
 
 
@@ -147,7 +147,7 @@ def test_seeding_is_idempotent(admin: TestClient, settings: Settings) -> None:
     db = Database(build_engine(settings.database_url))
     for expected in (["update", "sharp-tech", "sharp-china", "goat"], []):
         with transaction(db.writer) as session:
-            created = shows.seed(
+            created = seed_shows(
                 session, base_url="https://example.com", owner_email="owner@example.com"
             )
         assert created == expected

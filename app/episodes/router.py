@@ -15,7 +15,7 @@ from app.episodes.schemas import (
 )
 from app.errors import PayloadTooLarge
 from app.models import Episode
-from app.shows.router import ShowDep, read_image
+from app.shows.deps import ShowDep, read_image
 
 router = APIRouter(prefix="/admin", tags=["episodes"], dependencies=[AdminDep])
 

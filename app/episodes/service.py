@@ -1,20 +1,19 @@
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, BinaryIO
 from uuid import uuid4
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import audio
+from app import audio, images
 from app.db import after_commit, after_rollback, utcnow
 from app.episodes.schemas import Chapters, EpisodeFields, EpisodeUpload, PublishRequest
 from app.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
 from app.models import TRANSCRIPT_TYPES, Episode, EpisodeStatus, Show
 from app.shows import service as shows
-from app.storage import Storage, StoredObject
+from app.storage import Storage
 from app.text import strip_unrepresentable
 
 logger = logging.getLogger(__name__)
@@ -103,7 +102,7 @@ def _embedded_artwork(
     if cover is None:
         return None
     try:
-        return shows.store_artwork(
+        return images.store_artwork(
             session, storage, cover, f"the cover art in {filename}", replacing=None
         )
     except (InvalidInput, UnsupportedMedia) as exc:
@@ -114,7 +113,7 @@ def _embedded_artwork(
 def set_artwork(
     session: Session, storage: Storage, episode: Episode, data: bytes, filename: str
 ) -> Episode:
-    episode.artwork_key = shows.store_artwork(
+    episode.artwork_key = images.store_artwork(
         session, storage, data, filename, replacing=episode.artwork_key
     )
     _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED)
@@ -195,31 +194,3 @@ def _changed(session: Session, episode: Episode, *, in_feeds: bool) -> None:
 
 def _touch_show(session: Session, show_id: int) -> None:
     shows.touch(session.get_one(Show, show_id))
-
-
-@dataclass(frozen=True)
-class Reconciliation:
-    orphans: list[StoredObject]  # stored, but no episode points at them
-    missing: list[Episode]  # episodes whose audio is not in storage
-    removable: list[StoredObject]  # orphans older than the grace period
-
-
-def reconcile(
-    session: Session, storage: Storage, *, grace: timedelta, now: datetime
-) -> Reconciliation:
-    """Compare storage with the episodes. Young orphans are left alone: they may belong to
-    an upload whose transaction has not committed yet."""
-    episodes = session.scalars(select(Episode).order_by(Episode.id)).all()
-    referenced = {episode.audio_key for episode in episodes}
-    referenced |= {e.artwork_key for e in episodes if e.artwork_key}
-    referenced |= set(
-        session.scalars(select(Show.artwork_key).where(Show.artwork_key.is_not(None)))
-    )
-    stored = list(storage.objects())
-    orphans = [obj for obj in stored if obj.key not in referenced]
-    stored_keys = {obj.key for obj in stored}
-    return Reconciliation(
-        orphans=orphans,
-        missing=[e for e in episodes if e.audio_key not in stored_keys],
-        removable=[obj for obj in orphans if obj.modified < now - grace],
-    )

@@ -1,23 +1,15 @@
 from collections.abc import Sequence
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, UploadFile
+from fastapi import APIRouter, UploadFile
 
 from app.db import SessionDep
 from app.deps import AdminDep, StorageDep
-from app.errors import PayloadTooLarge
 from app.models import Show
 from app.shows import service
+from app.shows.deps import ShowDep, read_image
 from app.shows.schemas import ShowCreate, ShowOut, ShowUpdate
 
 router = APIRouter(prefix="/admin/shows", tags=["shows"], dependencies=[AdminDep])
-
-
-def show_by_slug(slug: str, session: SessionDep) -> Show:
-    return service.get(session, slug)
-
-
-ShowDep = Annotated[Show, Depends(show_by_slug)]
 
 
 @router.post("", status_code=201)
@@ -39,19 +31,6 @@ def read_show(show: ShowDep) -> ShowOut:
 @router.patch("/{slug}")
 def update_show(show: ShowDep, data: ShowUpdate, session: SessionDep) -> ShowOut:
     return ShowOut.model_validate(service.update(session, show, data))
-
-
-MAX_ARTWORK_BYTES = 20 * 1024 * 1024
-
-
-def read_image(image: UploadFile) -> bytes:
-    data = image.file.read(MAX_ARTWORK_BYTES + 1)
-    if len(data) > MAX_ARTWORK_BYTES:
-        raise PayloadTooLarge(
-            "Artwork over 20 MB is more than any podcast app wants; "
-            "a 3000x3000 JPEG is usually under 2 MB."
-        )
-    return data
 
 
 @router.put("/{slug}/artwork")
