@@ -71,6 +71,9 @@ class Show(Base):
     subcategory: Mapped[str | None] = mapped_column(String(64))
     explicit: Mapped[bool] = mapped_column(Boolean, default=False)
     link: Mapped[str] = mapped_column(String(2048))
+    # Where the show page and the lapsed notice send people to subscribe or renew (None: the
+    # publisher-wide PODPASS_RENEW_URL).
+    subscribe_url: Mapped[str | None] = mapped_column(String(2048))
     artwork_key: Mapped[str | None] = mapped_column(String(512))
     itunes_type: Mapped[str] = mapped_column(
         String(16), default="episodic", server_default="episodic"
@@ -166,6 +169,9 @@ class FeedAccess(Base):
     entitled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When what this feed shows last changed for its holder (entitlement or status), so
+    # Last-Modified moves forward and each lapse's notice is a new item.
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="feeds", lazy="raise")
     show: Mapped[Show] = relationship(lazy="joined")
