@@ -4,6 +4,7 @@ says so), a real app with its lifespan, and real audio files."""
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import text
 
 from app.cli import ROOT
 from app.config import Settings
-from app.db import Base, build_engine
+from app.db import Base, build_engine, utcnow
 from app.main import create_app
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -68,9 +69,27 @@ def settings(database_url: str, tmp_path: Path) -> Iterator[Settings]:
     _empty_tables(database_url)
 
 
+class Clock:
+    """The app's "now": real time plus however far a test has moved it on."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta()
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.ahead
+
+    def advance(self, by: timedelta) -> None:
+        self.ahead += by
+
+
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, clock)) as test_client:
         yield test_client
 
 

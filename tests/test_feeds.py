@@ -1,7 +1,6 @@
 """The private feed and its audio: validators, compression, token states."""
 
 import gzip
-import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -10,7 +9,7 @@ import feedparser
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import M4A, MP3, feed_path, subscribe, upload
+from tests.conftest import M4A, MP3, Clock, feed_path, subscribe, upload
 
 
 @pytest.fixture
@@ -272,15 +271,15 @@ def test_audio_of_another_show_is_refused(admin: TestClient, subscriber: dict[st
 
 
 def test_a_scheduled_episode_appears_when_its_time_comes(
-    admin: TestClient, subscriber: dict[str, Any]
+    admin: TestClient, subscriber: dict[str, Any], clock: Clock
 ) -> None:
     path = feed_path(subscriber, "sharp-tech")
-    due = datetime.now(UTC) + timedelta(seconds=1.5)
+    due = datetime.now(UTC) + timedelta(hours=1)
     upload(admin, "sharp-tech", title="Scheduled", published_at=due.isoformat())
     before = admin.get(path)
     assert "Scheduled" not in titles(before.content)
     assert admin.get(path, headers={"If-None-Match": before.headers["etag"]}).status_code == 304
-    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.1)
+    clock.advance(timedelta(hours=1, seconds=1))
     after = admin.get(path, headers={"If-None-Match": before.headers["etag"]})
     assert after.status_code == 200
     assert titles(after.content)[0] == "Scheduled"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.feeds.splice import WINDOW, build_spliced
+from app.feeds.splice import MAX_DISTANCE, WINDOW, build_spliced
 from app.tokens import TOKEN_LENGTH
 from tests.conftest import feed_path, subscribe, upload
 
@@ -56,9 +56,44 @@ def test_spliced_gzip_matches_an_uncompressed_render(gap: int) -> None:
         assert single.unused_data == b""
 
 
-def test_feeds_that_cannot_be_spliced_fall_back() -> None:
+def two_copies(placeholder: bytes, distance: int) -> bytes:
+    """A feed whose two token copies start `distance` bytes apart, with incompressible
+    text between them (as a long article narration has)."""
+    head = b"<rss><channel><item><enclosure url='https://x.example/p/"
+    filler = secrets.token_hex(distance).encode()[: distance - len(placeholder)]
+    return head + placeholder + filler + placeholder + b"/1.mp3'/></item></channel></rss>"
+
+
+@pytest.mark.parametrize(
+    ("distance", "stored_copies"),
+    [
+        (MAX_DISTANCE - 1, 1),
+        (MAX_DISTANCE, 1),  # zlib's furthest match: the second copy is a back-reference
+        (MAX_DISTANCE + 1, 2),  # 32,506: zlib's MAX_DIST itself is out of reach
+        (MAX_DISTANCE + 2, 2),
+        (WINDOW - 1, 2),
+        (WINDOW, 2),
+        (WINDOW + 1, 2),
+    ],
+)
+def test_copies_around_zlibs_reach_splice_without_falling_back(
+    distance: int, stored_copies: int
+) -> None:
     placeholder = token()
-    xml = sample_feed(placeholder, 3) + b"~^`|{}[]@$*+!=;"  # every placeholder symbol in use
+    xml = two_copies(placeholder, distance)
+    assert xml.index(placeholder, 1 + xml.index(placeholder)) - xml.index(placeholder) == distance
+    spliced = build_spliced(xml, placeholder)
+    assert spliced is not None
+    assert not spliced.every_copy_stored
+    assert len(spliced.slots) == stored_copies
+    mine = token()
+    assert zlib.decompress(spliced.for_token(mine), 31) == xml.replace(placeholder, mine)
+
+
+def test_feeds_that_cannot_hold_a_placeholder_fall_back() -> None:
+    placeholder = token()
+    # Control characters cannot be in a rendered feed; if they were, no placeholder is safe.
+    xml = sample_feed(placeholder, 3) + bytes(range(1, 32))
     assert build_spliced(xml, placeholder) is None
 
 

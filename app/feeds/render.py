@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
+from feedgen.util import formatRFC2822
 from lxml import etree
 
 from app.models import TRANSCRIPT_TYPES, Episode, EpisodeKind, Show
@@ -77,6 +78,12 @@ class FeedLinks:
     paging: Paging = Paging()
 
 
+def rss_date(moment: datetime) -> str:
+    """A date as feedgen writes pubDate."""
+    formatted: str = formatRFC2822(moment)
+    return formatted
+
+
 def podcast_guid(canonical_feed_url: str) -> str:
     """podcast:guid as the Podcasting 2.0 namespace defines it."""
     bare = canonical_feed_url.split("://", 1)[-1].rstrip("/")
@@ -137,22 +144,18 @@ def _new_feed(show: Show, links: FeedLinks, *, private: bool) -> FeedGenerator:
     return fg
 
 
-def _paragraphs(text: str) -> str:
-    blocks = [b.strip() for b in text.replace("\r\n", "\n").split("\n\n") if b.strip()]
-    return "".join(f"<p>{html.escape(block)}</p>" for block in blocks)
-
-
 def _add_episode(fg: FeedGenerator, episode: Episode, links: FeedLinks) -> None:
     assert episode.published_at is not None
     files = links.episode_files(episode)
     entry = fg.add_entry(order="append")
     entry.guid(episode.guid, permalink=False)
     entry.title(episode.title)
+    # Show notes and article text are stored as sanitised HTML (app.text.feed_html).
     notes = episode.show_notes or html.escape(episode.title)
     entry.description(notes)
     full = notes
     if episode.kind == EpisodeKind.ARTICLE and episode.article_text:
-        full = _paragraphs(episode.article_text)
+        full = episode.article_text
     # CDATA cannot hold "]]>"; escaped text is the same HTML to every XML parser.
     entry.content(full, type=None if "]]>" in full else "CDATA")
     if episode.article_url:

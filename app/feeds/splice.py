@@ -2,11 +2,16 @@
 microseconds.
 
 The feed is compressed with a placeholder where each token goes. A placeholder with no
-earlier copy within deflate's 32 KiB window is written as a stored (uncompressed) block;
-every other copy compresses to a back-reference to an earlier one. Writing the real token
-into the stored blocks therefore changes every copy. The CRC-32 in the gzip trailer is
-fixed arithmetically: CRC is linear, so the change it sees is a fixed 32x32 bit matrix
-(built once per version) applied to the CRC of (placeholder XOR token).
+earlier copy within zlib's reach is written as a stored (uncompressed) block; every other
+copy compresses to a back-reference to an earlier one. Writing the real token into the
+stored blocks therefore changes every copy. The CRC-32 in the gzip trailer is fixed
+arithmetically: CRC is linear, so the change it sees is a fixed 32x32 bit matrix (built
+once per version) applied to the CRC of (placeholder XOR token).
+
+zlib's reach is not the 32 KiB window: it matches only strictly nearer than the window
+less its look-ahead, so at most 32,505 bytes back. Should zlib still not take a
+back-reference it could (its hash chains are bounded), the template is built again with
+every copy stored, which is always correct and only larger.
 """
 
 import secrets
@@ -16,6 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 WINDOW = 32 * 1024
+MIN_LOOKAHEAD = 258 + 3 + 1  # zlib's MAX_MATCH + MIN_MATCH + 1
+# zlib's longest_match() takes only matches strictly nearer than MAX_DIST = 32768 - 262.
+MAX_DISTANCE = WINDOW - MIN_LOOKAHEAD - 1
 LEVEL = 9
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # no name, mtime 0, best
 
@@ -36,6 +44,7 @@ class SplicedGzip:
     crc: int
     columns: tuple[int, ...]  # the CRC correction matrix, one column per bit
     zero_crc: int
+    every_copy_stored: bool  # the larger template, used when back-references failed
 
     def for_token(self, token: bytes) -> bytes:
         """This token's gzip body: slices of the shared template with the token between
@@ -66,10 +75,10 @@ def _stored_block(data: bytes) -> bytes:
     return b"\x00" + struct.pack("<HH", len(data), len(data) ^ 0xFFFF) + data
 
 
-# Characters that may stand in an XML attribute unescaped and are rare in feeds. The
-# placeholder is made only of ones the feed does not otherwise contain, so no back-reference
-# can copy placeholder bytes into ordinary text.
-_CANDIDATES = b"~^`|{}[]@$*+!=;"
+# The placeholder never reaches a client (each copy is overwritten by a token), so it is
+# made of control characters that XML 1.0 text cannot hold, and so no feed contains: no
+# back-reference can copy placeholder bytes into ordinary text. Checked all the same.
+_CANDIDATES = bytes([*range(1, 9), 0x0B, 0x0C, *range(0x0E, 0x20)])
 _MIN_SYMBOLS = 4
 
 
@@ -97,8 +106,9 @@ def _de_bruijn(symbols: bytes, length: int) -> bytes | None:
 
 
 def build_spliced(xml: bytes, token_placeholder: bytes) -> SplicedGzip | None:
-    """The spliceable gzip of `xml`, or None if that is not possible for this feed, or it
-    does not decode correctly for other tokens (then compress per request)."""
+    """The spliceable gzip of `xml`: with back-references where zlib takes them, else with
+    every copy stored. None if no placeholder can be made for this feed (then compress per
+    request)."""
     length = len(token_placeholder)
     absent = bytes(c for c in _CANDIDATES if c not in xml)
     if len(absent) < _MIN_SYMBOLS:
@@ -114,14 +124,25 @@ def build_spliced(xml: bytes, token_placeholder: bytes) -> SplicedGzip | None:
         start = xml.find(placeholder, start + length)
     if not positions:
         return None
+    for reach in (MAX_DISTANCE, 0):
+        spliced = _template(xml, placeholder, positions, reach)
+        if _verified(spliced, xml):
+            return spliced
+    return None
+
+
+def _template(xml: bytes, placeholder: bytes, positions: Sequence[int], reach: int) -> SplicedGzip:
+    """Store each copy that has no earlier copy within `reach` bytes back; compress the
+    rest (reach 0: store every copy)."""
+    length = len(placeholder)
     parts = [_GZIP_HEADER]
     size = len(_GZIP_HEADER)
     slots: list[int] = []
-    previous_end = -WINDOW
+    previous: int | None = None
     segment_start = 0
     for position in positions:
-        if position + length - previous_end <= WINDOW:
-            previous_end = position + length
+        if previous is not None and position - previous <= reach:
+            previous = position
             continue  # an earlier copy is in reach: leave it to the compressor
         compressed = _compress(xml, segment_start, position, final=False)
         parts.append(compressed)
@@ -131,18 +152,18 @@ def build_spliced(xml: bytes, token_placeholder: bytes) -> SplicedGzip | None:
         parts.append(block)
         size += len(block)
         segment_start = position + length
-        previous_end = position + length
+        previous = position
     parts.append(_compress(xml, segment_start, len(xml), final=True))
     parts.append(struct.pack("<II", zlib.crc32(xml), len(xml) & 0xFFFFFFFF))
-    spliced = SplicedGzip(
+    return SplicedGzip(
         template=b"".join(parts),
         slots=tuple(slots),
         placeholder=placeholder,
         crc=zlib.crc32(xml),
         columns=_columns(positions, length, len(xml)),
         zero_crc=zlib.crc32(bytes(length)),
+        every_copy_stored=reach == 0,
     )
-    return spliced if _verified(spliced, xml) else None
 
 
 def _compress(xml: bytes, start: int, end: int, *, final: bool) -> bytes:

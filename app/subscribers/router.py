@@ -1,12 +1,9 @@
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.config import Settings
 from app.db import SessionDep
-from app.deps import AdminDep, PageLinksDep, SettingsDep, TokensDep
-from app.feeds.service import feed_url
+from app.deps import MAX_ROW_ID, AdminDep, PageLinksDep, RowId, TokensDep, UrlsDep
 from app.models import Subscriber, SubscriberStatus
 from app.subscribers import service
 from app.subscribers.schemas import (
@@ -16,120 +13,110 @@ from app.subscribers.schemas import (
     SubscriberCreate,
     SubscriberOut,
 )
-from app.tokens import PageLinks
+from app.tokens import FeedTokens
+from app.urls import Urls
 
 router = APIRouter(prefix="/admin/subscribers", tags=["subscribers"], dependencies=[AdminDep])
 
 
-def subscriber_by_id(subscriber_id: int, session: SessionDep) -> Subscriber:
+def subscriber_by_id(subscriber_id: RowId, session: SessionDep) -> Subscriber:
     return service.get(session, subscriber_id)
 
 
 SubscriberDep = Annotated[Subscriber, Depends(subscriber_by_id)]
 
 
-class Presenter:
-    """Turns a subscriber into its API form, with personal feed URLs."""
-
-    def __init__(self, tokens: TokensDep, settings: SettingsDep) -> None:
-        self.tokens = tokens
-        self.base_url = settings.public_base_url
-
-    def __call__(self, subscriber: Subscriber) -> SubscriberOut:
-        return SubscriberOut(
-            id=subscriber.id,
-            email=subscriber.email,
-            external_id=subscriber.external_id,
-            status=subscriber.status,
-            created_at=subscriber.created_at,
-            updated_at=subscriber.updated_at,
-            feeds=[
-                FeedOut(
-                    show=f.show.slug,
-                    title=f.show.title,
-                    entitled=f.entitled,
-                    feed_url=feed_url(self.base_url, self.tokens.token_for(f.token_id)),
-                )
-                for f in subscriber.feeds
-            ],
-        )
-
-
-PresenterDep = Annotated[Presenter, Depends()]
+def present(subscriber: Subscriber, tokens: FeedTokens, urls: Urls) -> SubscriberOut:
+    """A subscriber in its API form, with their personal feed URLs."""
+    return SubscriberOut(
+        id=subscriber.id,
+        email=subscriber.email,
+        external_id=subscriber.external_id,
+        status=subscriber.status,
+        created_at=subscriber.created_at,
+        updated_at=subscriber.updated_at,
+        feeds=[
+            FeedOut(
+                show=f.show.slug,
+                title=f.show.title,
+                entitled=f.entitled,
+                feed_url=urls.feed(tokens.token_for(f.token_id)),
+            )
+            for f in subscriber.feeds
+        ],
+    )
 
 
 @router.post("", status_code=201)
 def create_subscriber(
-    data: SubscriberCreate, session: SessionDep, present: PresenterDep
+    data: SubscriberCreate, session: SessionDep, tokens: TokensDep, urls: UrlsDep
 ) -> SubscriberOut:
-    return present(service.create(session, data))
+    return present(service.create(session, data), tokens, urls)
 
 
 @router.get("")
 def list_subscribers(
     session: SessionDep,
-    present: PresenterDep,
+    tokens: TokensDep,
+    urls: UrlsDep,
     email: str | None = None,
     status: SubscriberStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> list[SubscriberOut]:
     found = service.list_some(session, email=email, status=status, limit=limit, offset=offset)
-    return [present(s) for s in found]
+    return [present(s, tokens, urls) for s in found]
 
 
 @router.get("/{subscriber_id}")
-def read_subscriber(subscriber: SubscriberDep, present: PresenterDep) -> SubscriberOut:
-    return present(subscriber)
+def read_subscriber(subscriber: SubscriberDep, tokens: TokensDep, urls: UrlsDep) -> SubscriberOut:
+    return present(subscriber, tokens, urls)
 
 
 @router.put("/{subscriber_id}/shows")
 def set_entitlements(
-    subscriber: SubscriberDep, data: EntitlementsUpdate, session: SessionDep, present: PresenterDep
+    subscriber: SubscriberDep,
+    data: EntitlementsUpdate,
+    session: SessionDep,
+    tokens: TokensDep,
+    urls: UrlsDep,
 ) -> SubscriberOut:
-    return present(service.set_shows(session, subscriber, data.shows))
+    return present(service.set_shows(session, subscriber, data.shows), tokens, urls)
 
 
-def _status_route(status: SubscriberStatus, summary: str) -> None:
-    def change_status(
-        subscriber: SubscriberDep, session: SessionDep, present: PresenterDep
-    ) -> SubscriberOut:
-        return present(service.set_status(session, subscriber, status))
-
-    router.add_api_route(
-        f"/{{subscriber_id}}/{summary}",
-        change_status,
-        methods=["POST"],
-        summary=f"{summary.capitalize()} a subscriber",
-        name=summary,
-    )
+@router.post("/{subscriber_id}/lapse", summary="Lapse a subscriber")
+def lapse(
+    subscriber: SubscriberDep, session: SessionDep, tokens: TokensDep, urls: UrlsDep
+) -> SubscriberOut:
+    """Their feeds show a "renew" notice; the same URLs work again on renewal."""
+    return present(service.set_status(session, subscriber, SubscriberStatus.LAPSED), tokens, urls)
 
 
-_status_route(SubscriberStatus.LAPSED, "lapse")
-_status_route(SubscriberStatus.ACTIVE, "reinstate")
-_status_route(SubscriberStatus.REVOKED, "revoke")
+@router.post("/{subscriber_id}/reinstate", summary="Reinstate a subscriber")
+def reinstate(
+    subscriber: SubscriberDep, session: SessionDep, tokens: TokensDep, urls: UrlsDep
+) -> SubscriberOut:
+    return present(service.set_status(session, subscriber, SubscriberStatus.ACTIVE), tokens, urls)
+
+
+@router.post("/{subscriber_id}/revoke", summary="Revoke a subscriber")
+def revoke(
+    subscriber: SubscriberDep, session: SessionDep, tokens: TokensDep, urls: UrlsDep
+) -> SubscriberOut:
+    """Their feeds and audio answer 410 for good."""
+    return present(service.set_status(session, subscriber, SubscriberStatus.REVOKED), tokens, urls)
 
 
 @router.post("/{subscriber_id}/shows/{slug}/rotate")
 def rotate_feed(
-    subscriber: SubscriberDep, slug: str, session: SessionDep, present: PresenterDep
+    subscriber: SubscriberDep, slug: str, session: SessionDep, tokens: TokensDep, urls: UrlsDep
 ) -> SubscriberOut:
     """Give the subscriber a new URL for one show; the old one stops working at once."""
-    return present(service.rotate(session, subscriber, slug))
+    return present(service.rotate(session, subscriber, slug), tokens, urls)
 
 
 @router.post("/{subscriber_id}/page-link")
-def mint_page_link(
-    subscriber: SubscriberDep, links: PageLinksDep, settings: SettingsDep
-) -> PageLink:
+def mint_page_link(subscriber: SubscriberDep, links: PageLinksDep, urls: UrlsDep) -> PageLink:
     """A signed link to the subscriber's own page (feeds, app buttons, URL reset), to email
     them. It expires after PODPASS_PAGE_LINK_DAYS."""
-    return page_link(links, settings, subscriber.id)
-
-
-def page_link(links: PageLinks, settings: Settings, subscriber_id: int) -> PageLink:
-    signed, expires = links.make(subscriber_id)
-    return PageLink(
-        url=f"{settings.public_base_url}/my/{signed}",
-        expires_at=datetime.fromtimestamp(expires, UTC),
-    )
+    return service.page_link(links, urls, subscriber.id)

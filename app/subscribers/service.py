@@ -1,4 +1,5 @@
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -7,8 +8,9 @@ from app.db import utcnow
 from app.errors import Conflict, NotFound
 from app.models import FeedAccess, Show, Subscriber, SubscriberStatus
 from app.shows import service as shows
-from app.subscribers.schemas import SubscriberCreate
-from app.tokens import new_token_id
+from app.subscribers.schemas import PageLink, SubscriberCreate
+from app.tokens import PageLinks, new_token_id
+from app.urls import Urls
 
 
 def get(session: Session, subscriber_id: int) -> Subscriber:
@@ -56,10 +58,22 @@ def _entitle(subscriber: Subscriber, entitled: Sequence[Show]) -> None:
     then shows the 'inactive' notice, so re-entitling later restores the same URL."""
     wanted = {show.id: show for show in entitled}
     for feed in subscriber.feeds:
-        feed.entitled = feed.show_id in wanted
+        if feed.entitled != (feed.show_id in wanted):
+            feed.entitled = feed.show_id in wanted
+            _access_changed(feed)
         wanted.pop(feed.show_id, None)
     for show in wanted.values():
-        subscriber.feeds.append(FeedAccess(show=show, token_id=new_token_id(), entitled=True))
+        subscriber.feeds.append(
+            FeedAccess(show=show, token_id=new_token_id(), entitled=True, changed_at=utcnow())
+        )
+
+
+def _access_changed(feed: FeedAccess) -> None:
+    """What this feed shows its holder has changed. Last-Modified has whole seconds, so the
+    time moves on by at least one: a client that sends only If-Modified-Since sees a
+    renewal that follows a lapse within the same second."""
+    previous = feed.changed_at or feed.created_at or utcnow()
+    feed.changed_at = max(utcnow(), previous.replace(microsecond=0) + timedelta(seconds=1))
 
 
 def set_status(session: Session, subscriber: Subscriber, status: SubscriberStatus) -> Subscriber:
@@ -68,6 +82,9 @@ def set_status(session: Session, subscriber: Subscriber, status: SubscriberStatu
         # subscriber brought back from revocation gets new ones.
         for feed in subscriber.feeds:
             _rotate(feed)
+    if subscriber.status != status:  # every feed changes; each lapse is a new notice
+        for feed in subscriber.feeds:
+            _access_changed(feed)
     subscriber.status = status
     return _changed(session, subscriber)
 
@@ -90,3 +107,11 @@ def _changed(session: Session, subscriber: Subscriber) -> Subscriber:
     subscriber.updated_at = utcnow()
     session.flush()
     return subscriber
+
+
+def page_link(links: PageLinks, urls: Urls, subscriber_id: int) -> PageLink:
+    """A signed, expiring link to the subscriber's own page."""
+    signed, expires = links.make(subscriber_id)
+    return PageLink(
+        url=urls.subscriber_page(signed), expires_at=datetime.fromtimestamp(expires, UTC)
+    )

@@ -1,0 +1,200 @@
+"""Stage one of serving a feed: who is asking, for what, and may they.
+
+Every request is checked against the database (revocation is never cached) with one
+indexed query on a pooled connection (`HotQuery`), returning typed rows. The answer is an
+`Access`: the holder's token (None for a show's public feed), which show, which version of
+it, and which kind of feed they see.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import NamedTuple, Protocol
+
+from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy.orm import Session
+
+from app.db import Clock, Database, HotQuery
+from app.errors import Forbidden, Gone, NotFound
+from app.models import Episode, EpisodeStatus, FeedAccess, Show, Subscriber, SubscriberStatus
+from app.tokens import FeedTokens
+
+NOT_IN_FEED = "No such episode in this feed."
+NO_FEED = "No feed at this address. Check the URL, or ask the publisher for your feed link."
+INACTIVE = (
+    "This subscription is inactive, so paid episodes can't be played. "
+    "Renew it and this link works again."
+)
+REVOKED = "This feed has been switched off. Contact the publisher for access."
+
+
+class Variant(StrEnum):
+    ACTIVE = "active"  # a subscriber's feed: everything they are entitled to
+    INACTIVE = "inactive"  # lapsed, or the show left their plan: one notice
+    PUBLIC = "public"  # the show's free episodes, for anyone
+
+
+@dataclass(frozen=True)
+class Access:
+    """A checked request: `token` is stamped into the documents it is shown (None for a
+    public feed); `changed_at` is when what this holder sees last changed for them."""
+
+    token: str | None
+    subscriber_id: int | None
+    show_id: int
+    show_version: int
+    variant: Variant
+    changed_at: datetime | None
+
+
+class Holder(Protocol):
+    """What a token's row says about its holder."""
+
+    @property
+    def subscriber_id(self) -> int: ...
+    @property
+    def entitled(self) -> bool: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def show_id(self) -> int: ...
+    @property
+    def show_version(self) -> int: ...
+    @property
+    def changed_at(self) -> datetime: ...
+
+
+class TokenRow(NamedTuple):
+    subscriber_id: int
+    entitled: bool
+    status: str
+    show_id: int
+    show_version: int
+    changed_at: datetime
+
+
+class AudioRow(NamedTuple):
+    """A token's row and, if it belongs to the token's show, the episode (else Nones)."""
+
+    subscriber_id: int
+    entitled: bool
+    status: str
+    show_id: int
+    show_version: int
+    changed_at: datetime
+    episode_status: str | None
+    published_at: datetime | None
+    free: bool | None
+    key: str
+    mime: str
+    size: int
+    title: str
+    uploaded_at: datetime
+
+
+class ShowRow(NamedTuple):
+    show_id: int
+    show_version: int
+
+
+_BY_TOKEN = (
+    select(
+        FeedAccess.subscriber_id,
+        FeedAccess.entitled,
+        Subscriber.status,
+        Show.id,
+        Show.feed_version,
+        func.coalesce(FeedAccess.changed_at, FeedAccess.created_at),
+    )
+    .join(Subscriber, Subscriber.id == FeedAccess.subscriber_id)
+    .join(Show, Show.id == FeedAccess.show_id)
+    .where(FeedAccess.token_id == bindparam("token_id"))
+)
+_BY_TOKEN_WITH_EPISODE = _BY_TOKEN.add_columns(
+    Episode.status,
+    Episode.published_at,
+    Episode.free,
+    Episode.audio_key,
+    Episode.audio_mime,
+    Episode.audio_size,
+    Episode.title,
+    Episode.created_at,
+).outerjoin(
+    Episode, and_(Episode.id == bindparam("episode_id"), Episode.show_id == FeedAccess.show_id)
+)
+_BY_SLUG = select(Show.id, Show.feed_version).where(Show.slug == bindparam("slug"))
+
+
+def check_listed(
+    status: str | None,
+    published_at: datetime | None,
+    free: bool | None,
+    variant: Variant,
+    now: datetime,
+) -> None:
+    """Refuse an episode (or its files) that this kind of feed does not offer."""
+    if status != EpisodeStatus.PUBLISHED or published_at is None or published_at > now:
+        raise NotFound(NOT_IN_FEED)
+    if not free and variant is Variant.PUBLIC:
+        raise NotFound(NOT_IN_FEED)
+    if not free and variant is Variant.INACTIVE:
+        raise Forbidden(INACTIVE)
+
+
+def _checked(token: str, row: Holder | None) -> Access:
+    if row is None:
+        raise NotFound(NO_FEED)
+    if row.status == SubscriberStatus.REVOKED:
+        raise Gone(REVOKED)
+    active = row.entitled and row.status == SubscriberStatus.ACTIVE
+    return Access(
+        token,
+        row.subscriber_id,
+        row.show_id,
+        row.show_version,
+        Variant.ACTIVE if active else Variant.INACTIVE,
+        row.changed_at,
+    )
+
+
+class Gate:
+    """Answers, per request, whether a token (or anyone, for a public show) may have a
+    feed or an episode's files."""
+
+    def __init__(self, db: Database, tokens: FeedTokens, clock: Clock) -> None:
+        self.tokens = tokens
+        self.clock = clock
+        self._by_token = HotQuery(db.engine, _BY_TOKEN, TokenRow)
+        self._by_token_with_episode = HotQuery(db.engine, _BY_TOKEN_WITH_EPISODE, AudioRow)
+        self._by_slug = HotQuery(db.engine, _BY_SLUG, ShowRow)
+
+    def subscriber(self, token: str) -> Access:
+        """The holder of a feed token: the one read a poll costs."""
+        token_id = self.tokens.token_id_of(token)
+        return _checked(token, self._by_token.one_or_none(token_id=token_id) if token_id else None)
+
+    def public(self, slug: str) -> Access:
+        show = self._by_slug.one_or_none(slug=slug)
+        if show is None:
+            raise NotFound(f"No show {slug!r} here.")
+        return Access(None, None, show.show_id, show.show_version, Variant.PUBLIC, None)
+
+    def audio(self, token: str, episode_id: int) -> AudioRow:
+        """An episode's audio, if the token's holder may play it: one query for both."""
+        token_id = self.tokens.token_id_of(token)
+        params = {"token_id": token_id, "episode_id": episode_id}
+        row = self._by_token_with_episode.one_or_none(**params) if token_id else None
+        access = _checked(token, row)
+        assert row is not None
+        check_listed(row.episode_status, row.published_at, row.free, access.variant, self.clock())
+        return row
+
+    def episode(self, session: Session, access: Access, episode_id: int) -> Episode:
+        """An episode whose files (chapters, transcript, artwork) this access may fetch."""
+        episode = session.get(Episode, episode_id)
+        if episode is None or episode.show_id != access.show_id:
+            raise NotFound(NOT_IN_FEED)
+        check_listed(
+            episode.status, episode.published_at, episode.free, access.variant, self.clock()
+        )
+        return episode

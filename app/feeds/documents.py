@@ -1,0 +1,348 @@
+"""Stage two of serving a feed: the prepared document for a show version, its cache, and
+the view of it that one checked request is given.
+
+A show's feed is rendered once per show version (and once more when a scheduled episode
+comes due), with a placeholder where each subscriber's token goes, and gzipped once too
+(see splice.py). A view stamps its holder's token into that document: a byte substitution,
+and for gzip a splice of about 10 µs.
+"""
+
+import gzip
+import hashlib
+import logging
+import secrets
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audio
+from app.db import Clock, Database, transaction
+from app.errors import NotFound
+from app.feeds.access import Access, Variant
+from app.feeds.render import FeedLinks, Notice, Paging, render_feed, render_inactive, rss_date
+from app.feeds.splice import SplicedGzip, build_spliced
+from app.models import Episode, EpisodeStatus, Show
+from app.tokens import TOKEN_LENGTH
+from app.urls import Urls
+
+logger = logging.getLogger(__name__)
+
+# "Your subscription is inactive...", spoken (espeak-ng, lame): the lapsed feed's one item.
+NOTICE_AUDIO = Path(__file__).with_name("notice.mp3")
+# The lapsed notice is one per lapse: its GUID and date are the holder's, stamped per view.
+_LAPSE_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def notice(urls: Urls) -> Notice:
+    with NOTICE_AUDIO.open("rb") as file:
+        size = NOTICE_AUDIO.stat().st_size
+        seconds = audio.probe(file, size, NOTICE_AUDIO.name).duration_seconds
+    return Notice(urls.notice_audio(), size, seconds)
+
+
+@dataclass
+class Fallbacks:
+    """How often the fast path was not taken: documents that could not be spliced, and
+    requests that paid for a whole gzip because of it. Shown at /healthz."""
+
+    documents: int = 0
+    requests: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def document(self) -> None:
+        with self._lock:
+            self.documents += 1
+
+    def request(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+
+@dataclass(frozen=True)
+class Stamps:
+    """Placeholders in a document's XML, each replaced per view."""
+
+    token: bytes
+    lapse: bytes | None = None  # the inactive notice's GUID suffix
+    lapse_date: bytes | None = None  # and its publication date
+
+
+@dataclass(frozen=True)
+class Document:
+    show_id: int
+    version: int
+    xml: bytes
+    stamps: Stamps | None  # None: the same bytes for everyone (a public feed)
+    etag: str
+    last_modified: datetime
+    valid_until: datetime | None  # when a scheduled episode comes due
+    spliced: SplicedGzip | None
+    gzipped: bytes | None  # the whole gzip body, when the document has no placeholder
+    last_modified_header: str = field(init=False)
+
+    def __post_init__(self) -> None:  # formatted once per version, not per poll
+        header = format_datetime(self.last_modified, usegmt=True)
+        object.__setattr__(self, "last_modified_header", header)
+
+    def is_current(self, version: int, now: datetime) -> bool:
+        return self.version == version and (self.valid_until is None or now < self.valid_until)
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """One checked request's copy of a document: its token stamped in, and its own
+    validators (a lapse or renewal moves Last-Modified forward for its holder alone)."""
+
+    document: Document
+    access: Access
+    fallbacks: Fallbacks
+
+    @property
+    def changed_at(self) -> datetime | None:
+        changed = self.access.changed_at
+        return changed if changed is not None and changed > self.document.last_modified else None
+
+    @property
+    def etag(self) -> str:
+        if self.access.variant is Variant.INACTIVE:
+            return _etag(self.document.etag, self.access.changed_at)
+        return self.document.etag
+
+    @property
+    def last_modified(self) -> datetime:
+        return self.changed_at or self.document.last_modified
+
+    @property
+    def last_modified_header(self) -> str:
+        changed = self.changed_at
+        if changed is None:
+            return self.document.last_modified_header
+        return format_datetime(changed, usegmt=True)
+
+    def body(self) -> bytes:
+        document, stamps = self.document, self.document.stamps
+        if stamps is None or self.access.token is None:
+            return document.xml
+        xml = document.xml.replace(stamps.token, self.access.token.encode())
+        if stamps.lapse and stamps.lapse_date and self.access.changed_at:
+            changed = self.access.changed_at
+            xml = xml.replace(stamps.lapse, str(int(changed.timestamp())).encode())
+            xml = xml.replace(stamps.lapse_date, rss_date(changed).encode())
+        return xml
+
+    def gzip_body(self) -> bytes:
+        document = self.document
+        if document.gzipped is not None:
+            return document.gzipped
+        if document.spliced is not None and self.access.token is not None:
+            return document.spliced.for_token(self.access.token.encode())
+        if self.access.variant is not Variant.INACTIVE:  # a short notice: cheap to compress
+            self.fallbacks.request()
+        return gzip.compress(self.body(), compresslevel=6, mtime=0)
+
+
+def _etag(*parts: object) -> str:
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()[:24]
+    return f'W/"{digest}"'
+
+
+def visible_episodes(
+    session: Session, show_id: int, *, now: datetime, free_only: bool = False
+) -> tuple[list[Episode], datetime | None]:
+    """The show's episodes a feed carries now, newest first, and when that set next changes
+    (the earliest scheduled publication)."""
+    query = (
+        select(Episode)
+        .where(Episode.show_id == show_id, Episode.status == EpisodeStatus.PUBLISHED)
+        .order_by(Episode.published_at.desc(), Episode.id.desc())
+    )
+    if free_only:
+        query = query.where(Episode.free.is_(True))
+    published = session.scalars(query).all()
+    visible = [e for e in published if e.published_at is not None and e.published_at <= now]
+    upcoming = [e.published_at for e in published if e.published_at and e.published_at > now]
+    return visible, min(upcoming, default=None)
+
+
+def archive_pages(episodes: Sequence[Episode], limit: int | None) -> list[list[Episode]]:
+    """Split newest-first episodes into the main feed (index 0) and RFC 5005 archive pages
+    1..n of `limit` episodes each, counted from the oldest so that full pages never change."""
+    if limit is None or len(episodes) <= limit:
+        return [list(episodes)]
+    older = list(reversed(episodes[limit:]))  # oldest first
+    chunks = [older[i : i + limit] for i in range(0, len(older), limit)]
+    return [list(episodes[:limit])] + [list(reversed(chunk)) for chunk in chunks]
+
+
+@dataclass(frozen=True)
+class _Places:
+    """Where a variant's documents live: under the token, or under the public show."""
+
+    urls: Urls
+    show: Show
+    root: str  # e.g. https://feeds.example.com/p/<token> or .../shows/<slug>
+    files_root: str  # episode files: <root>/<id> or <root>/episodes/<id>
+
+    def page(self, page: int) -> str:
+        return f"{self.root}/feed.xml" if page == 0 else f"{self.root}/archive/{page}.xml"
+
+    def links(self, page: int, pages: int) -> FeedLinks:
+        if page == 0:
+            paging = Paging(older=self.page(pages - 1) if pages > 1 else None)
+        else:
+            paging = Paging(
+                older=self.page(page - 1) if page > 1 else None,
+                newer=self.page(page + 1) if page + 1 < pages else self.page(0),
+                current=self.page(0),
+                is_archive=True,
+            )
+        return FeedLinks(
+            feed=self.page(page),
+            canonical=self.urls.public_feed(self.show.slug),
+            show_artwork=self.urls.show_artwork(self.show.slug, self.show.artwork_key),
+            episode_files=lambda e: f"{self.files_root}/{e.id}",
+            paging=paging,
+        )
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    xml: bytes
+    stamps: Stamps | None
+    episodes: list[Episode]
+    valid_until: datetime | None
+
+
+def _episodes(
+    session: Session, show: Show, places: _Places, stamps: Stamps | None, page: int, now: datetime
+) -> _Rendered:
+    """A page of the show's episodes: a public feed (no stamps) carries only free ones."""
+    public = stamps is None
+    visible, next_change = visible_episodes(session, show.id, now=now, free_only=public)
+    pages = archive_pages(visible, show.feed_limit)
+    if page >= len(pages):
+        raise NotFound(f"This feed has no archive page {page}.")
+    xml = render_feed(show, pages[page], places.links(page, len(pages)), private=not public)
+    return _Rendered(xml, stamps, pages[page], next_change)
+
+
+def _placeholder() -> str:
+    return secrets.token_urlsafe(TOKEN_LENGTH)[:TOKEN_LENGTH]
+
+
+class Documents:
+    """Renders and caches one prepared document per (show, variant, archive page). Only
+    the newest version is kept; a burst of polls after a publish renders it once, not once
+    per request."""
+
+    def __init__(
+        self,
+        db: Database,
+        urls: Urls,
+        clock: Clock,
+        *,
+        renew_url: str,
+        notice: Notice,
+        fallbacks: Fallbacks,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.urls = urls
+        self.renew_url = renew_url
+        self.notice = notice
+        self.fallbacks = fallbacks
+        self._documents: dict[tuple[int, Variant, int], Document] = {}
+        self._locks: dict[tuple[int, Variant, int], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def view(self, access: Access, page: int = 0) -> FeedView:
+        now = self.clock()
+        if access.variant is Variant.INACTIVE:
+            page = 0  # a lapsed subscriber sees the notice wherever they look
+        key = (access.show_id, access.variant, page)
+        document = self._documents.get(key)
+        if document is None or not document.is_current(access.show_version, now):
+            document = self._rebuild(key, access.show_version, now)
+        return FeedView(document, access, self.fallbacks)
+
+    def _rebuild(self, key: tuple[int, Variant, int], version: int, now: datetime) -> Document:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            document = self._documents.get(key)
+            if document is None or not document.is_current(version, now):
+                show_id, variant, page = key
+                with transaction(self.db.reader) as session:
+                    show = session.get_one(Show, show_id)
+                    document = self._prepare(session, show, variant, page, now)
+                self._documents[key] = document
+            return document
+
+    def _prepare(
+        self, session: Session, show: Show, variant: Variant, page: int, now: datetime
+    ) -> Document:
+        rendered = self._render(session, show, variant, page, now)
+        newest = (e.published_at for e in rendered.episodes if e.published_at)
+        # A lapsed notice is short and has more than the token to stamp: compressed per view.
+        spliced = None
+        if rendered.stamps and variant is Variant.ACTIVE:
+            spliced = build_spliced(rendered.xml, rendered.stamps.token)
+        if rendered.stamps and variant is Variant.ACTIVE and spliced is None:
+            self.fallbacks.document()
+            logger.warning(
+                "feed fast path off: show %s version %s (%s, page %s) could not be spliced; "
+                "each request will compress the whole feed",
+                show.id,
+                show.feed_version,
+                variant,
+                page,
+            )
+        elif spliced is not None and spliced.every_copy_stored:
+            logger.info(
+                "feed gzip template for show %s version %s stores every token copy",
+                show.id,
+                show.feed_version,
+            )
+        return Document(
+            show_id=show.id,
+            version=show.feed_version,
+            xml=rendered.xml,
+            stamps=rendered.stamps,
+            etag=_etag(show.id, show.feed_version, variant, page, len(rendered.episodes)),
+            last_modified=max(show.updated_at, max(newest, default=show.updated_at)),
+            valid_until=rendered.valid_until,
+            spliced=spliced,
+            gzipped=None if rendered.stamps else gzip.compress(rendered.xml, 9, mtime=0),
+        )
+
+    def _render(
+        self, session: Session, show: Show, variant: Variant, page: int, now: datetime
+    ) -> _Rendered:
+        urls = self.urls
+        if variant is Variant.PUBLIC:
+            places = _Places(
+                urls, show, urls.show_page(show.slug), urls.public_episodes_root(show.slug)
+            )
+            return _episodes(session, show, places, None, page, now)
+        token = _placeholder()
+        root = urls.private_root(token)
+        places = _Places(urls, show, root, root)
+        if variant is Variant.ACTIVE:
+            return _episodes(session, show, places, Stamps(token.encode()), page, now)
+        stamps = Stamps(token.encode(), _placeholder().encode(), rss_date(_LAPSE_DATE).encode())
+        assert stamps.lapse is not None
+        xml = render_inactive(
+            show,
+            places.links(0, 1),
+            renew_url=show.subscribe_url or self.renew_url or show.link,
+            since=_LAPSE_DATE,
+            guid=f"podpass-inactive-{show.id}-{stamps.lapse.decode()}",
+            notice=self.notice,
+        )
+        return _Rendered(xml, stamps, [], None)

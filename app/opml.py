@@ -1,0 +1,32 @@
+"""OPML subscription lists: every feed a subscriber has, to add a whole bundle in one step."""
+
+from xml.etree import ElementTree
+
+from app.models import Subscriber
+from app.tokens import FeedTokens
+from app.urls import Urls
+
+MEDIA_TYPE = "text/x-opml; charset=utf-8"
+
+
+def subscriber_feeds(
+    subscriber: Subscriber, tokens: FeedTokens, urls: Urls
+) -> list[tuple[str, str]]:
+    """(show title, private feed URL) for each show the subscriber is entitled to."""
+    return [
+        (feed.show.title, urls.feed(tokens.token_for(feed.token_id)))
+        for feed in subscriber.feeds
+        if feed.entitled
+    ]
+
+
+def render(title: str, feeds: list[tuple[str, str]]) -> bytes:
+    """An OPML 2.0 document listing (title, feed URL) pairs."""
+    opml = ElementTree.Element("opml", version="2.0")
+    head = ElementTree.SubElement(opml, "head")
+    ElementTree.SubElement(head, "title").text = title
+    body = ElementTree.SubElement(opml, "body")
+    for name, url in feeds:
+        ElementTree.SubElement(body, "outline", type="rss", text=name, title=name, xmlUrl=url)
+    document: bytes = ElementTree.tostring(opml, encoding="utf-8", xml_declaration=True)
+    return document

@@ -1,0 +1,189 @@
+"""Delivery: validators that move when a subscriber's feed changes, one notice per lapse,
+lenient ranges, conditional audio, download names, and the fast path's fallback count."""
+
+import gzip
+import zlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import feedparser
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from app.config import Settings
+from app.db import build_engine
+from app.feeds.access import Access, Variant
+from app.feeds.documents import Document, Fallbacks, FeedView, Stamps
+from tests.conftest import MP3, feed_path, subscribe, upload
+
+
+@pytest.fixture
+def subscriber(admin: TestClient, show: dict[str, Any]) -> dict[str, Any]:
+    for title in ("One", "Two"):
+        assert upload(admin, "sharp-tech", title=title, publish=True).status_code == 201
+    return subscribe(admin, "fan@example.com", "sharp-tech")
+
+
+def backdate(settings: Settings, by: timedelta) -> None:
+    """Make everything so far have happened `by` earlier (and drop cached renders)."""
+    engine = build_engine(settings.database_url)
+    columns = {
+        "shows": ["updated_at", "created_at"],
+        "episodes": ["published_at", "created_at", "updated_at"],
+        "feed_access": ["created_at", "changed_at"],
+        "subscribers": ["created_at", "updated_at"],
+    }
+    with engine.begin() as connection:
+        rows = connection.execute(text("SELECT id, updated_at FROM shows")).all()
+        for table, names in columns.items():
+            for name in names:
+                values = connection.execute(text(f"SELECT id, {name} FROM {table}")).all()  # noqa: S608
+                for row_id, value in values:
+                    if value is None:
+                        continue
+                    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+                    moment = moment.replace(tzinfo=moment.tzinfo or UTC) - by
+                    connection.execute(
+                        text(f"UPDATE {table} SET {name} = :v WHERE id = :id"),  # noqa: S608
+                        {"v": moment, "id": row_id},
+                    )
+        for show_id, _ in rows:
+            connection.execute(
+                text("UPDATE shows SET feed_version = feed_version + 1 WHERE id = :id"),
+                {"id": show_id},
+            )
+    engine.dispose()
+
+
+def guids(body: bytes) -> list[str]:
+    return [entry.id for entry in feedparser.parse(body).entries]
+
+
+def test_date_only_clients_see_lapse_and_renewal(
+    admin: TestClient, subscriber: dict[str, Any], settings: Settings
+) -> None:
+    backdate(settings, timedelta(hours=1))
+    path = feed_path(subscriber, "sharp-tech")
+    active = admin.get(path)
+    since = {"If-Modified-Since": active.headers["last-modified"]}
+    assert admin.get(path, headers=since).status_code == 304
+
+    admin.post(f"/admin/subscribers/{subscriber['id']}/lapse")
+    lapsed = admin.get(path, headers=since)
+    assert lapsed.status_code == 200
+    assert guids(lapsed.content)[0].startswith("podpass-inactive-")
+    since = {"If-Modified-Since": lapsed.headers["last-modified"]}
+    assert admin.get(path, headers=since).status_code == 304
+
+    admin.post(f"/admin/subscribers/{subscriber['id']}/reinstate")
+    renewed = admin.get(path, headers=since)
+    assert renewed.status_code == 200
+    assert len(guids(renewed.content)) == 2
+
+    admin.put(f"/admin/subscribers/{subscriber['id']}/shows", json={"shows": []})
+    since = {"If-Modified-Since": renewed.headers["last-modified"]}
+    removed = admin.get(path, headers=since)
+    assert removed.status_code == 200
+    assert guids(removed.content)[0].startswith("podpass-inactive-")
+
+
+def test_each_lapse_is_a_new_notice(admin: TestClient, subscriber: dict[str, Any]) -> None:
+    path = feed_path(subscriber, "sharp-tech")
+    notices = []
+    for _ in range(2):
+        admin.post(f"/admin/subscribers/{subscriber['id']}/lapse")
+        body = admin.get(path, headers={"Accept-Encoding": "gzip"}).content
+        (guid,) = guids(body)
+        notices.append(guid)
+        assert path.split("/")[2] in body.decode()  # the token is stamped in too
+        admin.post(f"/admin/subscribers/{subscriber['id']}/reinstate")
+    assert notices[0] != notices[1]
+
+
+def audio_path(admin: TestClient, subscriber: dict[str, Any]) -> str:
+    body = admin.get(feed_path(subscriber, "sharp-tech")).content
+    url: str = feedparser.parse(body).entries[-1].enclosures[0].href
+    assert url.endswith(".mp3")
+    return url.removeprefix("http://testserver")
+
+
+@pytest.mark.parametrize("wanted", ["items=0-1", "bytes=abc", "bytes=5-2", "bytes", "bytes=-"])
+def test_a_range_that_cannot_be_read_is_ignored(
+    admin: TestClient, subscriber: dict[str, Any], wanted: str
+) -> None:
+    response = admin.get(audio_path(admin, subscriber), headers={"Range": wanted})
+    assert response.status_code == 200
+    assert response.content == MP3.read_bytes()
+
+
+def test_a_range_past_the_end_is_a_json_416(admin: TestClient, subscriber: dict[str, Any]) -> None:
+    size = MP3.stat().st_size
+    response = admin.get(audio_path(admin, subscriber), headers={"Range": f"bytes={size}-"})
+    assert response.status_code == 416
+    assert response.headers["content-range"] == f"bytes */{size}"
+    assert response.json()["error"] == "range_not_satisfiable"
+
+
+def test_audio_answers_conditional_requests(admin: TestClient, subscriber: dict[str, Any]) -> None:
+    path = audio_path(admin, subscriber)
+    first = admin.get(path)
+    assert first.status_code == 200
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    assert admin.get(path, headers={"If-None-Match": etag}).status_code == 304
+    assert admin.get(path, headers={"If-Modified-Since": modified}).status_code == 304
+    assert admin.head(path, headers={"If-None-Match": etag}).status_code == 304
+    assert admin.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_audio_downloads_are_named_after_the_episode(
+    admin: TestClient, show: dict[str, Any]
+) -> None:
+    upload(admin, "sharp-tech", title="Ep. 4: Ünïcode / “quotes”", publish=True)
+    subscriber = subscribe(admin, "names@example.com", "sharp-tech")
+    response = admin.get(audio_path(admin, subscriber))
+    disposition = response.headers["content-disposition"]
+    assert f"filename*=UTF-8''{quote('Ep. 4 Ünïcode  “quotes”.mp3', safe='')}" in disposition
+    assert 'filename="Ep. 4 Unicode  quotes.mp3"' in disposition
+
+
+def test_article_feeds_near_zlibs_reach_keep_the_fast_path(
+    admin: TestClient, show: dict[str, Any]
+) -> None:
+    # Article narrations tens of KB long put token copies about 32 KB apart: around zlib's
+    # reach, where the gzip template once fell back to compressing each request.
+    for i, length in enumerate(range(31_800, 33_000, 60)):
+        words = (f"w{i}x{n}" for n in range(length))
+        article = " ".join(words)[:length]
+        response = upload(
+            admin,
+            "sharp-tech",
+            title=f"Post {i}",
+            kind="article",
+            article_url=f"https://example.com/posts/{i}",
+            article_text=article,
+            publish=True,
+        )
+        assert response.status_code == 201, response.text
+    subscriber = subscribe(admin, "reader@example.com", "sharp-tech")
+    path = feed_path(subscriber, "sharp-tech")
+    plain = admin.get(path, headers={"Accept-Encoding": "identity"}).content
+    with admin.stream("GET", path, headers={"Accept-Encoding": "gzip"}) as response:
+        compressed = b"".join(response.iter_raw())
+    assert zlib.decompress(compressed, 31) == plain
+    health = admin.get("/healthz").json()
+    assert health["feed_fallbacks"] == 0
+    assert health["feed_fallback_documents"] == 0
+
+
+def test_a_document_without_a_template_is_counted_when_served() -> None:
+    now = datetime.now(UTC)
+    token = "t" * 55
+    xml = b"<rss>PLACEHOLDER</rss>"
+    document = Document(1, 1, xml, Stamps(b"PLACEHOLDER"), 'W/"x"', now, None, None, None)
+    fallbacks = Fallbacks()
+    access = Access(token, 1, 1, 1, Variant.ACTIVE, now)
+    body = FeedView(document, access, fallbacks).gzip_body()
+    assert gzip.decompress(body) == b"<rss>" + token.encode() + b"</rss>"
+    assert fallbacks.requests == 1
