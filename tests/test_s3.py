@@ -1,20 +1,26 @@
 """S3 storage against real S3-protocol servers over HTTP."""
 
-import time
+import contextlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import boto3
+import botocore.auth
 import httpx2 as httpx
 import pytest
+from botocore.exceptions import ClientError
 from fastapi.testclient import TestClient
 from types_boto3_s3 import S3Client
 
+from app.cli import main
 from app.config import Settings, StorageBackend
 from app.main import create_app
+from app.storage import IncompleteUpload
 from app.storage.s3 import S3Storage
 from tests.conftest import ADMIN_KEY, MP3, create_show, feed_path, subscribe, upload
 from tests.servers import ACCESS_KEY, SECRET_KEY, moto_server, rclone_server
 from tests.test_feeds import enclosure_paths
+from tests.test_reconcile import cli_settings
 
 BUCKET = "podpass-audio"
 
@@ -163,8 +169,17 @@ def rclone_storage(settings: Settings, rclone_url: str, presign_seconds: int) ->
     )
 
 
+def sign_at(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
+    """botocore signs with its own clock and takes none: set that clock to `moment`."""
+
+    def clock(remove_tzinfo: bool = True) -> datetime:
+        return moment.astimezone(UTC).replace(tzinfo=None) if remove_tzinfo else moment
+
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", clock)
+
+
 def test_rclone_accepts_our_presigned_urls_and_refuses_forgeries(
-    settings: Settings, rclone_url: str
+    settings: Settings, rclone_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     storage = rclone_storage(settings, rclone_url, 60)
     storage.save("show/a.mp3", MP3.open("rb"), "audio/mpeg")
@@ -178,13 +193,16 @@ def test_rclone_accepts_our_presigned_urls_and_refuses_forgeries(
         other_key = url.replace("show/a.mp3", "show/b.mp3")
         assert httpx.get(other_key).status_code == 403
 
-        short_lived = rclone_storage(settings, rclone_url, 1)
-        expiring = short_lived.locate("show/a.mp3")
-        assert httpx.get(expiring).status_code == 200
-        time.sleep(2.1)
-        expired = httpx.get(expiring)
-        assert expired.status_code in (400, 403), expired.text
-        assert "AccessDenied" in expired.text  # rclone: request time past X-Amz-Expires
+        # Signed an hour ago: rclone refuses the URL whose window has closed, and still
+        # serves one whose window is open, so it is the expiry that it checks.
+        with monkeypatch.context() as past:
+            sign_at(past, datetime.now(UTC) - timedelta(hours=1))
+            expired = rclone_storage(settings, rclone_url, 60).locate("show/a.mp3")
+            still_open = rclone_storage(settings, rclone_url, 2 * 3600).locate("show/a.mp3")
+        assert httpx.get(still_open).content == MP3.read_bytes()
+        refused = httpx.get(expired)
+        assert refused.status_code in (400, 403), refused.text  # S3 says 403, rclone 400
+        assert "AccessDenied" in refused.text  # rclone: request time past X-Amz-Expires
     finally:
         storage.delete("show/a.mp3")
 
@@ -204,3 +222,57 @@ def test_stored_objects_are_listed(settings: Settings, rclone_url: str) -> None:
         assert listed["list/a.mp3"] == MP3.stat().st_size
     finally:
         storage.delete("list/a.mp3")
+
+
+def multipart_uploads(client: S3Client) -> list[str]:
+    return [u["UploadId"] for u in client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])]
+
+
+@pytest.fixture(params=["moto", "rclone"])
+def cli_on_s3(
+    request: pytest.FixtureRequest, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[S3Client]:
+    """The CLI pointed at an S3 store; gives a client of that store."""
+    endpoint: str = request.getfixturevalue(f"{request.param}_url")
+    if request.param == "moto":
+        request.getfixturevalue("bucket")
+    with cli_settings(s3_settings(settings, endpoint), monkeypatch):
+        yield s3_client(endpoint)
+
+
+def test_reconcile_aborts_abandoned_multipart_uploads(
+    cli_on_s3: S3Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What a worker killed one part into an upload leaves: started, never completed.
+    key = "episodes/killed.mp3"
+    upload_id = cli_on_s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    cli_on_s3.upload_part(Bucket=BUCKET, Key=key, UploadId=upload_id, PartNumber=1, Body=b"x" * 999)
+    try:
+        main(["storage", "reconcile", "--delete"])
+        report = capsys.readouterr().out
+        assert f"incomplete upload  {key}  upload {upload_id}  1 part(s), 999 bytes  " in report
+        assert "(recent, kept)" in report
+        assert "Aborted 0 incomplete upload(s)." in report
+        assert "Storage and database agree." not in report
+        assert multipart_uploads(cli_on_s3) == [upload_id]
+
+        main(["storage", "reconcile", "--grace-hours", "0"])
+        report = capsys.readouterr().out
+        assert "(idle longer than grace)" in report
+        assert "1 incomplete upload(s) can go: run again with --delete." in report
+
+        main(["storage", "reconcile", "--grace-hours", "0", "--delete"])
+        assert "Aborted 1 incomplete upload(s)." in capsys.readouterr().out
+        assert multipart_uploads(cli_on_s3) == []
+        main(["storage", "reconcile"])
+        assert "Storage and database agree." in capsys.readouterr().out
+    finally:
+        with contextlib.suppress(ClientError):
+            cli_on_s3.abort_multipart_upload(Bucket=BUCKET, Key=key, UploadId=upload_id)
+
+
+@pytest.mark.usefixtures("bucket")
+def test_aborting_a_finished_upload_is_not_an_error(settings: Settings, moto_url: str) -> None:
+    storage = S3Storage.from_settings(s3_settings(settings, moto_url))
+    gone = IncompleteUpload("episodes/x.mp3", "no-such-upload", 0, 0, datetime.now(UTC))
+    storage.abort(gone)  # completed or aborted since it was listed

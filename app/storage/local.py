@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app.errors import StorageUnavailable
-from app.storage import StoredObject
+from app.storage import IncompleteUpload, StoredObject
 
+# Uploads are written to a temporary file beside the target and renamed into place, so a
+# reader never sees half a file; a worker killed mid-write leaves the temporary file.
 _PARTIAL_PREFIX = ".partial-"
 
 
@@ -51,10 +53,35 @@ class LocalStorage:
 
     def objects(self) -> Iterator[StoredObject]:
         for path in self.root.rglob("*"):
-            if path.is_file() and path.name != ".gitignore":
+            if path.is_file() and path.name != ".gitignore" and not _is_partial(path):
                 stat = path.stat()
                 yield StoredObject(
-                    key=path.relative_to(self.root).as_posix(),
+                    key=self._key(path),
                     size=stat.st_size,
                     modified=datetime.fromtimestamp(stat.st_mtime, UTC),
                 )
+
+    def incomplete(self) -> Iterator[IncompleteUpload]:
+        for path in self.root.rglob(f"{_PARTIAL_PREFIX}*"):
+            if path.is_file():
+                stat = path.stat()
+                yield IncompleteUpload(
+                    key=self._key(path),
+                    upload_id=None,
+                    parts=None,
+                    size=stat.st_size,
+                    modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+                )
+
+    def abort(self, upload: IncompleteUpload) -> None:
+        path = self._path(upload.key)
+        if not _is_partial(path):
+            raise ValueError(f"not an unfinished upload: {upload.key!r}")
+        path.unlink(missing_ok=True)
+
+    def _key(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+
+def _is_partial(path: Path) -> bool:
+    return path.name.startswith(_PARTIAL_PREFIX)

@@ -13,10 +13,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from app.config import Settings
 from app.errors import StorageUnavailable
-from app.storage import StoredObject
+from app.storage import IncompleteUpload, StoredObject
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import PartTypeDef
 
 # Multipart in 8 MiB parts, two in flight and two read ahead: memory stays bounded (about
 # 40 MB) whatever the file size. s3transfer's default read-ahead is ten parts.
@@ -108,6 +109,46 @@ class S3Storage:
                 yield StoredObject(
                     key=item["Key"], size=item["Size"], modified=item["LastModified"]
                 )
+
+    def incomplete(self) -> Iterator[IncompleteUpload]:
+        # A worker killed mid-upload cannot abort its multipart upload: its parts stay
+        # stored (and billed) but are listed nowhere else.
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.bucket):
+            for item in page.get("Uploads", []):
+                try:
+                    parts = self._parts(item["Key"], item["UploadId"])
+                except ClientError as exc:
+                    if _is_gone(exc):  # finished or aborted since it was listed
+                        continue
+                    raise
+                yield IncompleteUpload(
+                    key=item["Key"],
+                    upload_id=item["UploadId"],
+                    parts=len(parts),
+                    size=sum(part["Size"] for part in parts),
+                    modified=max([item["Initiated"], *(part["LastModified"] for part in parts)]),
+                )
+
+    def _parts(self, key: str, upload_id: str) -> list["PartTypeDef"]:
+        paginator = self.client.get_paginator("list_parts")
+        pages = paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        return [part for page in pages for part in page.get("Parts", [])]
+
+    def abort(self, upload: IncompleteUpload) -> None:
+        if upload.upload_id is None:
+            raise ValueError(f"not a multipart upload: {upload.key!r}")
+        try:
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=upload.key, UploadId=upload.upload_id
+            )
+        except ClientError as exc:
+            if not _is_gone(exc):
+                raise
+
+
+def _is_gone(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "NoSuchUpload"
 
 
 def _describe(exc: Exception) -> str:
