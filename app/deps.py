@@ -1,7 +1,7 @@
 """Annotated dependencies: resources built once in the lifespan, and the admin check."""
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -13,44 +13,23 @@ from app.storage import Storage
 from app.tokens import FeedTokens, PageLinks
 from app.urls import Urls
 
-# These only read what the lifespan built: `async def` keeps them on the event loop instead
-# of costing a thread hop each on every request (FastAPI runs sync dependencies in threads).
+
+def built(name: str) -> Any:
+    """A dependency on what the lifespan built (`app.state.<name>`). `async def` reads it on
+    the event loop instead of costing a thread hop on every request (FastAPI runs sync
+    dependencies in threads)."""
+
+    async def read(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return Depends(read)
 
 
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def _storage(request: Request) -> Storage:
-    storage: Storage = request.app.state.storage
-    return storage
-
-
-async def _tokens(request: Request) -> FeedTokens:
-    tokens: FeedTokens = request.app.state.tokens
-    return tokens
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-StorageDep = Annotated[Storage, Depends(_storage)]
-TokensDep = Annotated[FeedTokens, Depends(_tokens)]
-
-
-async def _page_links(request: Request) -> PageLinks:
-    links: PageLinks = request.app.state.page_links
-    return links
-
-
-PageLinksDep = Annotated[PageLinks, Depends(_page_links)]
-
-
-async def _urls(request: Request) -> Urls:
-    urls: Urls = request.app.state.urls
-    return urls
-
-
-UrlsDep = Annotated[Urls, Depends(_urls)]
+SettingsDep = Annotated[Settings, built("settings")]
+StorageDep = Annotated[Storage, built("storage")]
+TokensDep = Annotated[FeedTokens, built("tokens")]
+PageLinksDep = Annotated[PageLinks, built("page_links")]
+UrlsDep = Annotated[Urls, built("urls")]
 
 _bearer = HTTPBearer(auto_error=False, description="The admin key (PODPASS_ADMIN_KEY).")
 

@@ -9,7 +9,7 @@ it, and which kind of feed they see.
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
@@ -47,24 +47,10 @@ class Access:
     changed_at: datetime | None
 
 
-class Holder(Protocol):
-    """What a token's row says about its holder."""
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    """A feed token's row: its holder, their show, and their standing."""
 
-    @property
-    def subscriber_id(self) -> int: ...
-    @property
-    def entitled(self) -> bool: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def show_id(self) -> int: ...
-    @property
-    def show_version(self) -> int: ...
-    @property
-    def changed_at(self) -> datetime: ...
-
-
-class TokenRow(NamedTuple):
     subscriber_id: int
     entitled: bool
     status: str
@@ -73,15 +59,10 @@ class TokenRow(NamedTuple):
     changed_at: datetime
 
 
-class AudioRow(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class AudioRow(TokenRow):
     """A token's row and, if it belongs to the token's show, the episode (else Nones)."""
 
-    subscriber_id: int
-    entitled: bool
-    status: str
-    show_id: int
-    show_version: int
-    changed_at: datetime
     episode_status: str | None
     published_at: datetime | None
     free: bool | None
@@ -90,6 +71,27 @@ class AudioRow(NamedTuple):
     size: int
     title: str
     uploaded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Audio:
+    """An episode's audio file, as the enclosure routes serve it."""
+
+    key: str
+    mime: str
+    size: int
+    title: str
+    uploaded_at: datetime
+
+    @classmethod
+    def of(cls, episode: Episode) -> "Audio":
+        return cls(
+            episode.audio_key,
+            episode.audio_mime,
+            episode.audio_size,
+            episode.title,
+            episode.created_at,
+        )
 
 
 class ShowRow(NamedTuple):
@@ -141,7 +143,7 @@ def check_listed(
         raise Forbidden(INACTIVE)
 
 
-def _checked(token: str, row: Holder | None) -> Access:
+def _checked(token: str, row: TokenRow | None) -> Access:
     if row is None:
         raise NotFound(NO_FEED)
     if row.status == SubscriberStatus.REVOKED:
@@ -179,7 +181,7 @@ class Gate:
             raise NotFound(f"No show {slug!r} here.")
         return Access(None, None, show.show_id, show.show_version, Variant.PUBLIC, None)
 
-    def audio(self, token: str, episode_id: int) -> AudioRow:
+    def audio(self, token: str, episode_id: int) -> Audio:
         """An episode's audio, if the token's holder may play it: one query for both."""
         token_id = self.tokens.token_id_of(token)
         params = {"token_id": token_id, "episode_id": episode_id}
@@ -187,7 +189,7 @@ class Gate:
         access = _checked(token, row)
         assert row is not None
         check_listed(row.episode_status, row.published_at, row.free, access.variant, self.clock())
-        return row
+        return Audio(row.key, row.mime, row.size, row.title, row.uploaded_at)
 
     def episode(self, session: Session, access: Access, episode_id: int) -> Episode:
         """An episode whose files (chapters, transcript, artwork) this access may fetch."""

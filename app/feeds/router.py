@@ -8,7 +8,8 @@ episodes under /shows/{slug}/.... Twin routes share one function that serves the
 
 import hashlib
 import unicodedata
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 from typing import Annotated
@@ -17,14 +18,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse
-from sqlalchemy.orm import Session
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from app import opml
 from app.db import SessionDep
-from app.deps import RowId, StorageDep, TokensDep, UrlsDep
+from app.deps import RowId, StorageDep, TokensDep, UrlsDep, built
 from app.errors import NotFound, RangeUnsatisfiable
-from app.feeds.access import NOT_IN_FEED, Access, Gate
+from app.feeds.access import NOT_IN_FEED, Access, Audio, Gate
 from app.feeds.documents import NOTICE_AUDIO, Documents, FeedView
 from app.models import TRANSCRIPT_TYPES, Episode, Show, Subscriber
 from app.storage import Storage
@@ -37,19 +37,38 @@ RSS_TYPE = "application/rss+xml; charset=utf-8"
 ARTWORK_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
 
 
-# What the lifespan built: `async def` reads them on the event loop, without a thread hop.
-async def _gate(request: Request) -> Gate:
-    gate: Gate = request.app.state.gate
-    return gate
+GateDep = Annotated[Gate, built("gate")]
+DocumentsDep = Annotated[Documents, built("documents")]
 
 
-async def _documents(request: Request) -> Documents:
-    documents: Documents = request.app.state.documents
-    return documents
+# Who is asking, as dependencies, for the routes off the hot path (a sync dependency costs
+# a thread hop of its own: the feed and audio routes check access in their own thread).
 
 
-GateDep = Annotated[Gate, Depends(_gate)]
-DocumentsDep = Annotated[Documents, Depends(_documents)]
+def subscriber_access(token: Token, gate: GateDep) -> Access:
+    return gate.subscriber(token)
+
+
+def public_access(slug: str, gate: GateDep) -> Access:
+    return gate.public(slug)
+
+
+SubscriberAccess = Annotated[Access, Depends(subscriber_access)]
+PublicAccess = Annotated[Access, Depends(public_access)]
+
+
+def subscriber_episode(
+    access: SubscriberAccess, id: RowId, gate: GateDep, db: SessionDep
+) -> Episode:
+    return gate.episode(db, access, id)
+
+
+def public_episode(access: PublicAccess, id: RowId, gate: GateDep, db: SessionDep) -> Episode:
+    return gate.episode(db, access, id)
+
+
+SubscriberEpisode = Annotated[Episode, Depends(subscriber_episode)]
+PublicEpisode = Annotated[Episode, Depends(public_episode)]
 
 
 # Conditional requests and content coding.
@@ -68,13 +87,13 @@ def _opaque(tag: str) -> str:
     return tag[2:] if tag.startswith("W/") else tag
 
 
-def _not_modified(request: Request, etag: str, last_modified: datetime) -> bool:
+def _not_modified(request: Request, etag: str, last_modified: datetime | None) -> bool:
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
         wanted = _opaque(etag)
         return any(t.strip() == "*" or _opaque(t) == wanted for t in if_none_match.split(","))
     if_modified_since = request.headers.get("if-modified-since")
-    if if_modified_since:
+    if if_modified_since and last_modified is not None:
         try:
             since = parsedate_to_datetime(if_modified_since)
         except (TypeError, ValueError):
@@ -143,63 +162,73 @@ def _download_name(title: str, suffix: str) -> str:
     return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def _stored(
-    request: Request,
-    storage: Storage,
-    key: str,
-    mime: str,
-    *,
-    size: int | None,
-    modified: datetime | None,
-    title: str | None,
-    private: bool,
-) -> Response:
-    """A stored file. Keys are never reused (a new upload is a new key), so the key is its
-    ETag."""
-    location = storage.locate(key)
-    headers = {
-        "Cache-Control": f"{'private' if private else 'public'}, max-age=3600",
-        "ETag": f'"{hashlib.sha256(key.encode()).hexdigest()[:24]}"',
-        "Accept-Ranges": "bytes",
-    }
-    if private:
-        headers["X-Robots-Tag"] = "noindex"
-    if title is not None:
-        headers["Content-Disposition"] = _download_name(title, PurePosixPath(key).suffix)
-    if isinstance(location, Path):
-        try:
-            stat = location.stat()  # here, in the worker thread, not as another thread hop
-        except FileNotFoundError:
-            raise NotFound("This file is missing from storage.") from None
-        modified_at = datetime.fromtimestamp(stat.st_mtime).astimezone()
-        headers["Last-Modified"] = formatdate(stat.st_mtime, usegmt=True)
-        if _not_modified(request, headers["ETag"], modified_at):
-            return Response(status_code=304, headers=headers)
-        _check_range(request, stat.st_size)
-        return _LenientRange(location, media_type=mime, headers=headers, stat_result=stat)
-    if modified is not None:
-        headers["Last-Modified"] = formatdate(modified.timestamp(), usegmt=True)
+@dataclass(frozen=True)
+class Files:
+    """Stored files answered for one request: from the local folder, or by redirect to S3.
+    Keys are never reused (a new upload is a new key), so a key is its file's ETag."""
+
+    request: Request
+    storage: Storage
+
+    def audio(self, audio: Audio, extension: str, *, private: bool) -> Response:
+        if not audio.key.endswith(f".{extension}"):
+            raise NotFound(NOT_IN_FEED)
+        disposition = _download_name(audio.title, PurePosixPath(audio.key).suffix)
+        headers = {"Content-Disposition": disposition}
+        return self._stored(audio.key, audio.mime, audio.size, audio.uploaded_at, headers, private)
+
+    def artwork(self, key: str | None, extension: str, *, private: bool) -> Response:
+        if not key or extension not in ARTWORK_TYPES or not key.endswith(f".{extension}"):
+            raise NotFound(f"No artwork.{extension} here.")
+        return self._stored(key, ARTWORK_TYPES[extension], None, None, {}, private)
+
+    def _stored(
+        self,
+        key: str,
+        mime: str,
+        size: int | None,
+        modified: datetime | None,
+        extra: dict[str, str],
+        private: bool,
+    ) -> Response:
+        request = self.request
+        location = self.storage.locate(key)
+        headers = extra | {
+            "Cache-Control": f"{'private' if private else 'public'}, max-age=3600",
+            "ETag": f'"{hashlib.sha256(key.encode()).hexdigest()[:24]}"',
+            "Accept-Ranges": "bytes",
+        }
+        if private:
+            headers["X-Robots-Tag"] = "noindex"
+        if isinstance(location, Path):
+            try:
+                stat = location.stat()  # here, in the worker thread, not as another thread hop
+            except FileNotFoundError:
+                raise NotFound("This file is missing from storage.") from None
+            modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+            size = stat.st_size
+        if modified is not None:
+            headers["Last-Modified"] = formatdate(modified.timestamp(), usegmt=True)
         if _not_modified(request, headers["ETag"], modified):
             return Response(status_code=304, headers=headers)
-    if request.method == "HEAD":
-        # A URL presigned for GET refuses HEAD on real S3, so answer it from what we know.
-        known = {"Content-Length": str(size)} if size is not None else {}
-        return Response(headers=headers | known | {"Content-Type": mime})
-    # The presigned URL is already encoded; RedirectResponse would quote it again per request.
-    return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"})
+        if isinstance(location, Path):
+            _check_range(request, stat.st_size)
+            return _LenientRange(location, media_type=mime, headers=headers, stat_result=stat)
+        if request.method == "HEAD":
+            # A URL presigned for GET refuses HEAD on real S3, so answer it from what we know.
+            known = {"Content-Length": str(size)} if size is not None else {}
+            return Response(headers=headers | known | {"Content-Type": mime})
+        # The presigned URL is already encoded; RedirectResponse would quote it again.
+        return Response(
+            status_code=302, headers={"Location": location, "Cache-Control": "no-store"}
+        )
 
 
-def _audio(request: Request, storage: Storage, episode: Episode, *, private: bool) -> Response:
-    return _stored(
-        request,
-        storage,
-        episode.audio_key,
-        episode.audio_mime,
-        size=episode.audio_size,
-        modified=episode.created_at,
-        title=episode.title,
-        private=private,
-    )
+async def _files(request: Request, storage: StorageDep) -> Files:
+    return Files(request, storage)
+
+
+FilesDep = Annotated[Files, Depends(_files)]
 
 
 def _chapters(episode: Episode) -> Response:
@@ -215,26 +244,6 @@ def _transcript(episode: Episode, extension: str) -> Response:
     return Response(episode.transcript, media_type=f"{kind}; charset=utf-8")
 
 
-def _artwork(
-    request: Request, storage: Storage, key: str | None, extension: str, *, private: bool
-) -> Response:
-    if not key or extension not in ARTWORK_TYPES or not key.endswith(f".{extension}"):
-        raise NotFound(f"No artwork.{extension} here.")
-    mime = ARTWORK_TYPES[extension]
-    return _stored(
-        request, storage, key, mime, size=None, modified=None, title=None, private=private
-    )
-
-
-def _listed(
-    gate: Gate, session: Session, access: Access, episode_id: int, extension: str | None
-) -> Episode:
-    episode = gate.episode(session, access, episode_id)
-    if extension is not None and not episode.audio_key.endswith(f".{extension}"):
-        raise NotFound(NOT_IN_FEED)
-    return episode
-
-
 # A subscriber's routes. The literal ones come before /{episode_id}.{extension}.
 
 
@@ -245,26 +254,20 @@ def get_feed(token: Token, request: Request, gate: GateDep, documents: Documents
 
 
 @router.head("/p/{token}/archive/{page}.xml", include_in_schema=False)
-@router.get(
-    "/p/{token}/archive/{page}.xml",
-    response_class=Response,
-    summary="An archive page of a subscriber's feed (RFC 5005)",
-)
+@router.get("/p/{token}/archive/{page}.xml", response_class=Response, summary="Archive page")
 def get_archive(
-    token: Token, page: Page, request: Request, gate: GateDep, documents: DocumentsDep
+    access: SubscriberAccess, page: Page, request: Request, docs: DocumentsDep
 ) -> Response:
-    return _feed(request, documents.view(gate.subscriber(token), page), private=True)
+    """An older page of a subscriber's feed (RFC 5005)."""
+    return _feed(request, docs.view(access, page), private=True)
 
 
-@router.get(
-    "/p/{token}/all.opml",
-    response_class=Response,
-    summary="All of a subscriber's feeds, as OPML, to add a bundle in one step",
-)
+@router.get("/p/{token}/all.opml", response_class=Response)
 def get_opml(
-    token: Token, gate: GateDep, tokens: TokensDep, urls: UrlsDep, session: SessionDep
+    access: SubscriberAccess, tokens: TokensDep, urls: UrlsDep, session: SessionDep
 ) -> Response:
-    subscriber = session.get_one(Subscriber, gate.subscriber(token).subscriber_id)
+    """All of a subscriber's feeds, as OPML, to add a bundle in one step."""
+    subscriber = session.get_one(Subscriber, access.subscriber_id)
     feeds = opml.subscriber_feeds(subscriber, tokens, urls)
     return Response(
         opml.render("My private podcast feeds", feeds),
@@ -276,73 +279,14 @@ def get_opml(
     )
 
 
-@router.get(
-    "/p/{token}/{episode_id}/chapters.json",
-    response_class=Response,
-    summary="An episode's chapters (Podcasting 2.0 JSON)",
-)
-def get_chapters(token: Token, episode_id: RowId, gate: GateDep, session: SessionDep) -> Response:
-    return _chapters(_listed(gate, session, gate.subscriber(token), episode_id, None))
-
-
-@router.get(
-    "/p/{token}/{episode_id}/transcript.{extension}",
-    response_class=Response,
-    summary="An episode's transcript",
-)
-def get_transcript(
-    token: Token, episode_id: RowId, extension: str, gate: GateDep, session: SessionDep
-) -> Response:
-    episode = _listed(gate, session, gate.subscriber(token), episode_id, None)
-    return _transcript(episode, extension)
-
-
-@router.head("/p/{token}/{episode_id}/artwork.{extension}", include_in_schema=False)
-@router.get(
-    "/p/{token}/{episode_id}/artwork.{extension}",
-    response_class=Response,
-    summary="An episode's artwork",
-)
-def get_episode_artwork(
-    token: Token,
-    episode_id: RowId,
-    extension: str,
-    request: Request,
-    gate: GateDep,
-    session: SessionDep,
-    storage: StorageDep,
-) -> Response:
-    episode = _listed(gate, session, gate.subscriber(token), episode_id, None)
-    return _artwork(request, storage, episode.artwork_key, extension, private=True)
-
-
 @router.head("/p/{token}/{episode_id}.{extension}", include_in_schema=False)
-@router.get(
-    "/p/{token}/{episode_id}.{extension}",
-    response_class=Response,
-    summary="An episode's audio (Range, HEAD and conditional requests too)",
-)
+@router.get("/p/{token}/{episode_id}.{extension}", response_class=Response)
 def get_enclosure(
-    token: Token,
-    episode_id: RowId,
-    extension: str,
-    request: Request,
-    gate: GateDep,
-    storage: StorageDep,
+    token: Token, episode_id: RowId, extension: str, gate: GateDep, files: FilesDep
 ) -> Response:
+    """An episode's audio (Range, HEAD and conditional requests too)."""
     audio = gate.audio(token, episode_id)  # one query: the token and the episode
-    if not audio.key.endswith(f".{extension}"):
-        raise NotFound(NOT_IN_FEED)
-    return _stored(
-        request,
-        storage,
-        audio.key,
-        audio.mime,
-        size=audio.size,
-        modified=audio.uploaded_at,
-        title=audio.title,
-        private=True,
-    )
+    return files.audio(audio, extension, private=True)
 
 
 # Public routes: each show's free feed, its artwork, and its free episodes' files.
@@ -357,99 +301,75 @@ def get_notice() -> Response:
 
 
 @router.head("/shows/{slug}/feed.xml", include_in_schema=False)
-@router.get(
-    "/shows/{slug}/feed.xml",
-    response_class=Response,
-    summary="A show's public feed of free episodes",
-)
+@router.get("/shows/{slug}/feed.xml", response_class=Response)
 def get_public_feed(
     slug: str, request: Request, gate: GateDep, documents: DocumentsDep
 ) -> Response:
+    """A show's public feed of free episodes."""
     return _feed(request, documents.view(gate.public(slug)), private=False)
 
 
 @router.head("/shows/{slug}/archive/{page}.xml", include_in_schema=False)
-@router.get(
-    "/shows/{slug}/archive/{page}.xml",
-    response_class=Response,
-    summary="An archive page of a show's public feed (RFC 5005)",
-)
+@router.get("/shows/{slug}/archive/{page}.xml", response_class=Response)
 def get_public_archive(
-    slug: str, page: Page, request: Request, gate: GateDep, documents: DocumentsDep
+    access: PublicAccess, page: Page, request: Request, docs: DocumentsDep
 ) -> Response:
-    return _feed(request, documents.view(gate.public(slug), page), private=False)
+    """An older page of a show's public feed (RFC 5005)."""
+    return _feed(request, docs.view(access, page), private=False)
 
 
 @router.head("/shows/{slug}/artwork.{extension}", include_in_schema=False)
 @router.get("/shows/{slug}/artwork.{extension}", response_class=Response, summary="Show artwork")
 def get_show_artwork(
-    slug: str,
-    extension: str,
-    request: Request,
-    gate: GateDep,
-    session: SessionDep,
-    storage: StorageDep,
+    access: PublicAccess, extension: str, files: FilesDep, session: SessionDep
 ) -> Response:
-    show_id = gate.public(slug).show_id
-    show = session.get_one(Show, show_id)
-    return _artwork(request, storage, show.artwork_key, extension, private=False)
-
-
-@router.get(
-    "/shows/{slug}/episodes/{episode_id}/chapters.json",
-    response_class=Response,
-    summary="A free episode's chapters",
-)
-def get_public_chapters(
-    slug: str, episode_id: RowId, gate: GateDep, session: SessionDep
-) -> Response:
-    return _chapters(_listed(gate, session, gate.public(slug), episode_id, None))
-
-
-@router.get(
-    "/shows/{slug}/episodes/{episode_id}/transcript.{extension}",
-    response_class=Response,
-    summary="A free episode's transcript",
-)
-def get_public_transcript(
-    slug: str, episode_id: RowId, extension: str, gate: GateDep, session: SessionDep
-) -> Response:
-    return _transcript(_listed(gate, session, gate.public(slug), episode_id, None), extension)
-
-
-@router.head("/shows/{slug}/episodes/{episode_id}/artwork.{extension}", include_in_schema=False)
-@router.get(
-    "/shows/{slug}/episodes/{episode_id}/artwork.{extension}",
-    response_class=Response,
-    summary="A free episode's artwork",
-)
-def get_public_episode_artwork(
-    slug: str,
-    episode_id: RowId,
-    extension: str,
-    request: Request,
-    gate: GateDep,
-    session: SessionDep,
-    storage: StorageDep,
-) -> Response:
-    episode = _listed(gate, session, gate.public(slug), episode_id, None)
-    return _artwork(request, storage, episode.artwork_key, extension, private=False)
+    show = session.get_one(Show, access.show_id)
+    return files.artwork(show.artwork_key, extension, private=False)
 
 
 @router.head("/shows/{slug}/episodes/{episode_id}.{extension}", include_in_schema=False)
+@router.get("/shows/{slug}/episodes/{episode_id}.{extension}", response_class=Response)
+def get_public_enclosure(episode: PublicEpisode, extension: str, files: FilesDep) -> Response:
+    """A free episode's audio."""
+    return files.audio(Audio.of(episode), extension, private=False)
+
+
+# An episode's other files, each for its subscribers and, when free, for anyone.
+
+
+@router.get("/p/{token}/{episode_id}/chapters.json", response_class=Response, summary="Chapters")
+def get_chapters(episode: SubscriberEpisode) -> Response:
+    return _chapters(episode)
+
+
+@router.get("/shows/{slug}/episodes/{episode_id}/chapters.json", response_class=Response)
+def get_public_chapters(episode: PublicEpisode) -> Response:
+    """A free episode's chapters."""
+    return _chapters(episode)
+
+
 @router.get(
-    "/shows/{slug}/episodes/{episode_id}.{extension}",
-    response_class=Response,
-    summary="A free episode's audio",
+    "/p/{token}/{episode_id}/transcript.{extension}", response_class=Response, summary="Transcript"
 )
-def get_public_enclosure(
-    slug: str,
-    episode_id: RowId,
-    extension: str,
-    request: Request,
-    gate: GateDep,
-    session: SessionDep,
-    storage: StorageDep,
-) -> Response:
-    episode = _listed(gate, session, gate.public(slug), episode_id, extension)
-    return _audio(request, storage, episode, private=False)
+def get_transcript(episode: SubscriberEpisode, extension: str) -> Response:
+    return _transcript(episode, extension)
+
+
+@router.get("/shows/{slug}/episodes/{episode_id}/transcript.{extension}", response_class=Response)
+def get_public_transcript(episode: PublicEpisode, extension: str) -> Response:
+    """A free episode's transcript."""
+    return _transcript(episode, extension)
+
+
+@router.head("/p/{token}/{episode_id}/artwork.{extension}", include_in_schema=False)
+@router.get("/p/{token}/{episode_id}/artwork.{extension}", response_class=Response)
+def get_episode_artwork(episode: SubscriberEpisode, extension: str, files: FilesDep) -> Response:
+    """An episode's artwork."""
+    return files.artwork(episode.artwork_key, extension, private=True)
+
+
+@router.head("/shows/{slug}/episodes/{episode_id}/artwork.{extension}", include_in_schema=False)
+@router.get("/shows/{slug}/episodes/{episode_id}/artwork.{extension}", response_class=Response)
+def get_public_episode_artwork(episode: PublicEpisode, extension: str, files: FilesDep) -> Response:
+    """A free episode's artwork."""
+    return files.artwork(episode.artwork_key, extension, private=False)
