@@ -58,13 +58,15 @@ PublicAccess = Annotated[Access, Depends(public_access)]
 
 
 def subscriber_episode(
-    access: SubscriberAccess, id: RowId, gate: GateDep, db: SessionDep
+    access: SubscriberAccess, episode_id: RowId, gate: GateDep, db: SessionDep
 ) -> Episode:
-    return gate.episode(db, access, id)
+    return gate.episode(db, access, episode_id)
 
 
-def public_episode(access: PublicAccess, id: RowId, gate: GateDep, db: SessionDep) -> Episode:
-    return gate.episode(db, access, id)
+def public_episode(
+    access: PublicAccess, episode_id: RowId, gate: GateDep, db: SessionDep
+) -> Episode:
+    return gate.episode(db, access, episode_id)
 
 
 SubscriberEpisode = Annotated[Episode, Depends(subscriber_episode)]
