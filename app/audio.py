@@ -15,11 +15,27 @@ ACCEPTED = "MP3 or M4A (AAC/ALAC)"
 # short. The slack covers encoder delay and padding, which the stated length leaves out.
 _TRUNCATION_SLACK = 0.97
 
+# MPEG audio frame headers (ISO 11172-3 and 13818-3), enough to walk from frame to frame,
+# which mutagen does not do: kbit/s by (MPEG-1?, layer) and bitrate index; Hz by version bits.
+_KBITS = {
+    (True, 1): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (True, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (True, 3): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (False, 1): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+    (False, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (False, 3): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_SAMPLE_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+# Sync, version, layer and sample rate: the same in every frame of one stream.
+_STREAM_BITS = 0xFFFE0C00
+_READ_BLOCK = 1024 * 1024
+
 
 class _MPEGStream(Protocol):  # what mutagen's MPEGInfo has, which its annotations omit
     length: float
     bitrate: int
     sketchy: bool
+    frame_offset: int  # where the first audio frame starts
 
 
 @dataclass(frozen=True)
@@ -51,7 +67,7 @@ def probe(fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
             "it may be truncated or corrupt. Upload the complete file."
         ) from exc
     if isinstance(parsed, MP3):
-        info = _mp3(parsed, size, filename)
+        info = _mp3(parsed, fileobj, size, filename)
     elif isinstance(parsed, MP4):
         info = _mp4(parsed, fileobj, size, filename)
     else:
@@ -62,7 +78,7 @@ def probe(fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
     return info
 
 
-def _mp3(parsed: MP3, size: int, filename: str) -> AudioInfo:
+def _mp3(parsed: MP3, fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
     stream = cast(_MPEGStream, parsed.info)
     tag_size = parsed.tags.size if parsed.tags is not None else 0
     if not stream.sketchy and stream.bitrate:
@@ -72,6 +88,11 @@ def _mp3(parsed: MP3, size: int, filename: str) -> AudioInfo:
                 f"{filename} is truncated: its header promises {stream.length:.1f} s of audio "
                 f"but the file ends early ({size} bytes). Upload the complete file."
             )
+    if _ends_mid_frame(fileobj, stream.frame_offset, size):
+        raise InvalidInput(
+            f"{filename} looks cut short: its last MP3 frame is incomplete. "
+            "Upload the complete file."
+        )
     tags = parsed.tags
     if tags is None:
         return AudioInfo("audio/mpeg", "mp3", stream.length, stream.bitrate, None)
@@ -95,6 +116,76 @@ def _mp3(parsed: MP3, size: int, filename: str) -> AudioInfo:
         tuple(chapters),
         covers[0].data if covers else None,
     )
+
+
+def _ends_mid_frame(fileobj: BinaryIO, first_frame: int, size: int) -> bool:
+    """Whether the chain of MPEG frames from `first_frame` runs past the end of the audio: the
+    file was cut inside its last frame. Without a Xing/Info header this is the only sign of a
+    cut. A chain that breaks first (junk, an unknown tag, free-format bitrate) tells nothing."""
+    end = size - _trailing_tags_size(fileobj, size)
+    if end <= first_frame:
+        return False
+    fileobj.seek(first_frame)
+    stream = int.from_bytes(fileobj.read(4), "big") & _STREAM_BITS
+    position, block_start, block = first_frame, first_frame, b""
+    while position < end:
+        offset = position - block_start
+        if offset + 4 > len(block):
+            fileobj.seek(position)
+            block, block_start, offset = fileobj.read(_READ_BLOCK), position, 0
+        header = block[offset : min(offset + 4, end - block_start)]
+        if len(header) < 4:  # the audio ends inside this header
+            return _begins_header(header, stream)
+        length = _frame_length(header, stream)
+        if length is None:
+            return False
+        position += length
+    return position > end
+
+
+def _begins_header(partial: bytes, stream: int) -> bool:
+    """Whether these first bytes of a frame header match the stream's."""
+    present = (0xFFFFFFFF << 8 * (4 - len(partial))) & 0xFFFFFFFF
+    word = int.from_bytes(partial.ljust(4, b"\0"), "big")
+    return word & _STREAM_BITS & present == stream & present
+
+
+def _frame_length(header: bytes, stream: int) -> int | None:
+    """The length in bytes of the frame this header starts, or None if it starts no frame
+    of `stream` (or a free-format one, whose length the header does not give)."""
+    word = int.from_bytes(header, "big")
+    version, layer = word >> 19 & 3, 4 - (word >> 17 & 3)
+    bitrate_index, rate_index, padding = word >> 12 & 15, word >> 10 & 3, word >> 9 & 1
+    if (
+        word & _STREAM_BITS != stream
+        or version not in _SAMPLE_RATES
+        or layer == 4
+        or rate_index == 3
+        or bitrate_index in (0, 15)
+    ):
+        return None
+    mpeg1 = version == 3
+    bits_per_second = _KBITS[mpeg1, layer][bitrate_index] * 1000
+    sample_rate = _SAMPLE_RATES[version][rate_index]
+    if layer == 1:
+        return (12 * bits_per_second // sample_rate + padding) * 4
+    per_frame = 144 if mpeg1 or layer == 2 else 72
+    return per_frame * bits_per_second // sample_rate + padding
+
+
+def _trailing_tags_size(fileobj: BinaryIO, size: int) -> int:
+    """Bytes at the end that hold tags, not audio: an ID3v1 tag, and an APEv2 tag before it."""
+    tail = 0
+    fileobj.seek(max(size - 128, 0))
+    if fileobj.read(3) == b"TAG":
+        tail = 128
+    fileobj.seek(max(size - tail - 32, 0))
+    footer = fileobj.read(32)
+    if footer[:8] == b"APETAGEX":
+        tag_size = int.from_bytes(footer[12:16], "little")
+        has_header = int.from_bytes(footer[20:24], "little") & 0x80000000
+        tail += tag_size + (32 if has_header else 0)
+    return min(tail, size)
 
 
 def _mp4(parsed: MP4, fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:

@@ -15,15 +15,20 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import Database, build_engine, transaction, utcnow
+from app.images import title_card
 from app.main import build_storage
 from app.models import Show
+from app.shows import service as shows
+from app.storage import Storage
 from app.storage.reconcile import reconcile
+from app.urls import Urls
 
 ROOT = Path(__file__).resolve().parent.parent
 
 SEED_SHOWS: list[dict[str, Any]] = [
     {
         "slug": "update",
+        "artwork_colour": "#1f3a5f",
         "title": "Stratechery Update",
         "description": "Daily updates on the business and strategy of technology, plus "
         "narrations of every Stratechery article.",
@@ -32,6 +37,7 @@ SEED_SHOWS: list[dict[str, Any]] = [
     },
     {
         "slug": "sharp-tech",
+        "artwork_colour": "#0f5c4d",
         "title": "Sharp Tech",
         "description": "A podcast about how technology works, and why.",
         "author": "Ben Thompson and Andrew Sharp",
@@ -39,6 +45,7 @@ SEED_SHOWS: list[dict[str, Any]] = [
     },
     {
         "slug": "sharp-china",
+        "artwork_colour": "#8c2f1b",
         "title": "Sharp China",
         "description": "China, its politics and its economy, explained twice a week.",
         "author": "Bill Bishop and Andrew Sharp",
@@ -47,6 +54,7 @@ SEED_SHOWS: list[dict[str, Any]] = [
     },
     {
         "slug": "goat",
+        "artwork_colour": "#4b2a7a",
         "title": "Greatest of All Talk",
         "description": "Basketball, and everything around it.",
         "author": "Ben Thompson and Andrew Sharp",
@@ -78,25 +86,31 @@ def migrate(database_url: str | None = None) -> None:
     command.upgrade(config, "head")
 
 
-def seed_shows(session: Session, *, base_url: str, owner_email: str) -> list[str]:
-    """Create the publisher's default shows that do not exist yet; return their slugs."""
-    existing = set(session.scalars(select(Show.slug)))
+def seed_shows(session: Session, storage: Storage, *, base_url: str, owner_email: str) -> list[str]:
+    """Create the publisher's default shows that do not exist yet; return their slugs. A
+    default show without artwork gets a title card (apps want `itunes:image`); artwork that
+    is there already, generated or uploaded, stays."""
+    urls = Urls(base_url)
+    existing = {show.slug: show for show in session.scalars(select(Show))}
     created = []
     for spec in SEED_SHOWS:
-        if spec["slug"] in existing:
-            continue
-        session.add(
-            Show(
-                **spec,
+        fields = {name: value for name, value in spec.items() if name != "artwork_colour"}
+        show = existing.get(spec["slug"])
+        if show is None:
+            show = Show(
+                **fields,
                 owner_name=spec["author"],
                 owner_email=owner_email,
                 language="en",
                 explicit=False,
-                link=f"{base_url}/shows/{spec['slug']}",
+                link=urls.show_page(spec["slug"]),
             )
-        )
-        created.append(spec["slug"])
-    session.flush()
+            session.add(show)
+            session.flush()
+            created.append(spec["slug"])
+        if show.artwork_key is None:
+            artwork = title_card(spec["title"], spec["artwork_colour"])
+            shows.set_artwork(session, storage, show, artwork, f"{spec['slug']}.png")
     return created
 
 
@@ -105,7 +119,10 @@ def seed() -> None:
     db = Database(build_engine(settings.database_url))
     with transaction(db.writer) as session:
         created = seed_shows(
-            session, base_url=settings.public_base_url, owner_email=settings.owner_email
+            session,
+            build_storage(settings),
+            base_url=settings.public_base_url,
+            owner_email=settings.owner_email,
         )
     db.engine.dispose()
     print(f"Seeded shows: {', '.join(created)}." if created else "Shows already seeded.")
@@ -121,15 +138,29 @@ def reconcile_storage(*, grace_hours: float, delete: bool) -> None:
     for obj in report.orphans:
         age = "older than grace" if obj in report.removable else "recent, kept"
         print(f"orphan object  {obj.key}  {obj.size} bytes  {obj.modified:%Y-%m-%d %H:%M}  ({age})")
+    for upload in report.incomplete:
+        age = "idle longer than grace" if upload in report.abortable else "recent, kept"
+        upload_id = f"  upload {upload.upload_id}" if upload.upload_id else ""
+        parts = "" if upload.parts is None else f"{upload.parts} part(s), "
+        print(
+            f"incomplete upload  {upload.key}{upload_id}  {parts}{upload.size} bytes  "
+            f"{upload.modified:%Y-%m-%d %H:%M}  ({age})"
+        )
     for episode in report.missing:
         print(f"missing audio  episode {episode.id} ({episode.title!r})  {episode.audio_key}")
     if delete:
         for obj in report.removable:
             storage.delete(obj.key)
+        for upload in report.abortable:
+            storage.abort(upload)
         print(f"Deleted {len(report.removable)} orphan object(s).")
-    elif report.removable:
-        print(f"{len(report.removable)} orphan object(s) can go: run again with --delete.")
-    if not report.orphans and not report.missing:
+        print(f"Aborted {len(report.abortable)} incomplete upload(s).")
+    else:
+        if report.removable:
+            print(f"{len(report.removable)} orphan object(s) can go: run again with --delete.")
+        if report.abortable:
+            print(f"{len(report.abortable)} incomplete upload(s) can go: run again with --delete.")
+    if report.agree:
         print("Storage and database agree.")
 
 
@@ -143,16 +174,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     storage = commands.add_parser("storage", help="audio storage maintenance")
     storage_commands = storage.add_subparsers(dest="storage_command", required=True)
     reconcile = storage_commands.add_parser(
-        "reconcile", help="list orphan objects and episodes without audio"
+        "reconcile",
+        help="list orphan objects, episodes without audio and unfinished uploads",
     )
     reconcile.add_argument(
         "--grace-hours",
         type=float,
         default=24,
-        help="only orphans older than this may be deleted (default 24)",
+        help="only orphans and unfinished uploads idle for longer than this may be deleted "
+        "(default 24)",
     )
     reconcile.add_argument(
-        "--delete", action="store_true", help="delete the orphans older than the grace period"
+        "--delete",
+        action="store_true",
+        help="delete those orphans and abort those unfinished uploads",
     )
     args = parser.parse_args(argv)
     if args.command == "init-env":

@@ -56,6 +56,7 @@ async def require_admin(
 AdminDep = Depends(require_admin)
 
 
-# Ids in paths: anything beyond a 64-bit integer column can name no row (a 404, not a 500).
-MAX_ROW_ID = 2**63 - 1
+# Ids in paths: id columns are Integer (32-bit on PostgreSQL), so a larger number names no
+# row; it is refused as a 422 before it reaches the database as an overflow (a 500).
+MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]

@@ -1,10 +1,10 @@
-"""Artwork: checked and stored. The only module that imports Pillow."""
+"""Artwork: checked, stored, and drawn for the seeded shows. The only module that imports Pillow."""
 
 import io
 from dataclasses import dataclass
 from uuid import uuid4
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
 from app.db import after_commit, after_rollback
@@ -25,7 +25,7 @@ class ArtworkInfo:
 
 
 def probe_artwork(data: bytes, filename: str) -> ArtworkInfo:
-    """Check that `data` is artwork podcast apps accept; read only the image header."""
+    """Check that `data` is artwork podcast apps accept: its kind and size, then every pixel."""
     if not data:
         raise InvalidInput(f"{filename} is empty: upload a JPEG or PNG image.")
     try:
@@ -33,6 +33,8 @@ def probe_artwork(data: bytes, filename: str) -> ArtworkInfo:
             kind, (width, height) = image.format, image.size
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise UnsupportedMedia(f"{filename} is not a JPEG or PNG image.") from exc
+    except Exception as exc:  # a recognised header that breaks off: Pillow raises many kinds
+        raise _damaged(filename, exc) from exc
     if kind not in _FORMATS:
         raise UnsupportedMedia(f"{filename} is {kind}; podcast artwork must be JPEG or PNG.")
     if width != height or not MIN_SIDE <= width <= MAX_SIDE:
@@ -40,8 +42,28 @@ def probe_artwork(data: bytes, filename: str) -> ArtworkInfo:
             f"{filename} is {width}x{height} px; podcast artwork must be square, between "
             f"{MIN_SIDE}x{MIN_SIDE} and {MAX_SIDE}x{MAX_SIDE} px."
         )
+    _check_decodes(data, filename)
     mime, extension = _FORMATS[kind]
     return ArtworkInfo(mime, extension, width, height)
+
+
+def _check_decodes(data: bytes, filename: str) -> None:
+    """Decode the whole image (its size is checked first, so this is bounded): a sound header
+    can front a truncated or garbled body, which apps would show broken or not at all."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()  # PNG: every chunk's checksum
+        with Image.open(io.BytesIO(data)) as image:  # verify() leaves the image unusable
+            image.load()
+    except Exception as exc:  # Pillow's decoders raise OSError, SyntaxError, IndexError...
+        raise _damaged(filename, exc) from exc
+
+
+def _damaged(filename: str, exc: Exception) -> InvalidInput:
+    return InvalidInput(
+        f"{filename} is damaged or truncated ({exc or type(exc).__name__}); "
+        "export the image again and upload the complete file."
+    )
 
 
 def store_artwork(
@@ -56,3 +78,39 @@ def store_artwork(
     if replacing:
         after_commit(session, lambda: storage.delete(replacing))
     return key
+
+
+def title_card(title: str, colour: str) -> bytes:
+    """Placeholder artwork: the title in white on `colour`, a MIN_SIDE-pixel square PNG."""
+    image = Image.new("RGB", (MIN_SIDE, MIN_SIDE), colour)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=MIN_SIDE // 9)
+    margin = MIN_SIDE // 10
+    draw.multiline_text(
+        (MIN_SIDE // 2, MIN_SIDE // 2),
+        "\n".join(_wrap(draw, title, font, MIN_SIDE - 2 * margin)),
+        font=font,
+        fill="white",
+        anchor="mm",
+        align="center",
+        spacing=MIN_SIDE // 40,
+    )
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def _wrap(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    width: int,
+) -> list[str]:
+    """Greedy word wrap to `width` pixels; a word longer than a line keeps a line of its own."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines

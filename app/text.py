@@ -1,8 +1,12 @@
-"""Text that ends up in feeds must be representable in XML 1.0."""
+"""Text that ends up in feeds: representable in XML 1.0, and HTML that is safe to show.
 
+The only module that imports nh3 (the Ammonia HTML sanitiser)."""
+
+import html
 import re
 from typing import Annotated
 
+import nh3
 from pydantic import AfterValidator, StringConstraints
 
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
@@ -22,7 +26,35 @@ def _reject_unrepresentable(text: str) -> str:
     return text
 
 
+# What show notes and articles need, and what podcast apps render; other elements are
+# unwrapped (their text kept), and script/style/iframe-like ones go with their content.
+_INLINE = {"a", "br", "strong", "em", "b", "i", "u", "s", "sub", "sup", "small", "code", "span"}
+_BLOCKS = {"p", "div", "hr", "pre", "blockquote", "ul", "ol", "li", "figure", "figcaption", "img"}
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_SHOW_NOTES = nh3.Cleaner(
+    tags=_INLINE | _BLOCKS | _HEADINGS,
+    clean_content_tags={"script", "style", "iframe", "object", "embed", "noscript", "template"},
+    attributes={"a": {"href", "title"}, "img": {"src", "alt"}},
+    url_schemes={"http", "https", "mailto"},
+    link_rel="noopener nofollow",
+)
+
+
+def _paragraphs(text: str) -> str:
+    blocks = [b.strip() for b in text.replace("\r\n", "\n").split("\n\n") if b.strip()]
+    return "".join(f"<p>{html.escape(block, quote=False)}</p>" for block in blocks)
+
+
+def feed_html(text: str) -> str:
+    """HTML for a feed from what a publisher sent: text that keeps at least one allowed tag
+    once sanitised is HTML (sanitised); anything else is plain text, escaped, with each
+    blank-line-separated block a paragraph."""
+    cleaned = _SHOW_NOTES.clean(text)
+    return cleaned if nh3.is_html(cleaned) else _paragraphs(text)
+
+
 FeedText = Annotated[str, AfterValidator(_reject_unrepresentable)]
+FeedHtml = Annotated[str, AfterValidator(_reject_unrepresentable), AfterValidator(feed_html)]
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=500),

@@ -5,10 +5,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app import images
 from app.cli import seed_shows
 from app.config import Settings
 from app.db import Database, build_engine, transaction
+from app.main import build_storage
+from tests import media
 from tests.conftest import feed_path, stored_files, subscribe, upload
+from tests.parsers import gpodder
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong-key", "Basic abc"])
@@ -148,9 +152,59 @@ def test_seeding_is_idempotent(admin: TestClient, settings: Settings) -> None:
     for expected in (["update", "sharp-tech", "sharp-china", "goat"], []):
         with transaction(db.writer) as session:
             created = seed_shows(
-                session, base_url="https://example.com", owner_email="owner@example.com"
+                session,
+                build_storage(settings),
+                base_url="https://example.com",
+                owner_email="owner@example.com",
             )
         assert created == expected
+        if expected:
+            first_artwork = stored_files(settings)
     db.engine.dispose()
-    slugs = [s["slug"] for s in admin.get("/admin/shows").json()]
-    assert slugs == ["update", "sharp-tech", "sharp-china", "goat"]
+    shows = admin.get("/admin/shows").json()
+    assert [s["slug"] for s in shows] == ["update", "sharp-tech", "sharp-china", "goat"]
+    assert shows[0]["link"] == "https://example.com/shows/update"
+    # The second run made no new artwork: one image per show, the same ones.
+    assert stored_files(settings) == first_artwork
+    assert len(first_artwork) == 4
+
+
+def test_seeded_shows_have_artwork_apps_accept(admin: TestClient, settings: Settings) -> None:
+    db = Database(build_engine(settings.database_url))
+    with transaction(db.writer) as session:
+        seed_shows(
+            session,
+            build_storage(settings),
+            base_url="http://testserver",
+            owner_email="owner@example.com",
+        )
+    db.engine.dispose()
+    for show in admin.get("/admin/shows").json():
+        assert show["artwork_key"], show["slug"]
+        stored = (settings.audio_dir / show["artwork_key"]).read_bytes()
+        assert images.probe_artwork(stored, show["artwork_key"]).width >= images.MIN_SIDE
+        assert len(stored) < 200_000  # a title on a colour is small
+        feed = admin.get(f"/shows/{show['slug']}/feed.xml")
+        assert feed.status_code == 200, feed.text
+        cover_url = gpodder(feed.content)["cover_url"]  # podcastparser reads itunes:image
+        assert cover_url == f"http://testserver/shows/{show['slug']}/artwork.png"
+        artwork = admin.get(cover_url.removeprefix("http://testserver"))
+        assert artwork.status_code == 200
+        assert artwork.content == stored
+
+
+def test_seeding_keeps_artwork_a_show_already_has(admin: TestClient, settings: Settings) -> None:
+    db = Database(build_engine(settings.database_url))
+    storage = build_storage(settings)
+    with transaction(db.writer) as session:
+        seed_shows(session, storage, base_url="http://testserver", owner_email="o@example.com")
+    uploaded = admin.put(
+        "/admin/shows/goat/artwork", files={"image": ("goat.png", media.image(), "image/png")}
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    with transaction(db.writer) as session:
+        seed_shows(session, storage, base_url="http://testserver", owner_email="o@example.com")
+    db.engine.dispose()
+    goat = admin.get("/admin/shows/goat").json()
+    assert goat["artwork_key"] == uploaded.json()["artwork_key"]
+    assert goat["feed_version"] == uploaded.json()["feed_version"]

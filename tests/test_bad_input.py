@@ -1,5 +1,6 @@
 """Bad input gets a clear 4xx and leaves nothing behind: no row, no stored file."""
 
+import html
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -7,9 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
+from app.config import Environment, Settings
 from app.logs import RedactTokens
-from app.main import create_app
 from tests.conftest import M4A, MP3, feed_path, stored_files, subscribe, upload
 from tests.parsers import gpodder, partytime, universal
 
@@ -92,16 +92,73 @@ ODD_TITLES = [
 def test_odd_unicode_keeps_the_feed_valid(
     admin: TestClient, show: dict[str, Any], title: str
 ) -> None:
-    notes = f"<p>{title}</p><![CDATA[ tricky ]]>"
-    created = upload(admin, "sharp-tech", title=title, show_notes=notes, publish=True)
+    notes = f"<p>{html.escape(title, quote=False)}</p>"
+    created = upload(
+        admin, "sharp-tech", title=title, show_notes=notes + "<![CDATA[ tricky ]]>", publish=True
+    )
     assert created.status_code == 201, created.text
     subscriber = subscribe(admin, "odd@example.com", "sharp-tech")
     body = admin.get(feed_path(subscriber, "sharp-tech")).content
     assert universal(body).entries[0].title == title  # feedparser sanitises the HTML
-    assert gpodder(body)["episodes"][0]["title"] == title
-    item = partytime(body)["items"][0]
-    assert item["title"] == title
-    assert item["content"] == notes  # the show notes arrive exactly as written
+    episode = gpodder(body)["episodes"][0]
+    assert episode["title"] == title
+    assert episode["description_html"] == notes  # as written, less the CDATA section
+    assert partytime(body)["items"][0]["title"] == title
+
+
+EPISODE_ROUTES = [
+    ("GET", ""),
+    ("PATCH", ""),
+    ("DELETE", ""),
+    ("POST", "/publish"),
+    ("POST", "/unpublish"),
+    ("PUT", "/artwork"),
+    ("PUT", "/chapters"),
+    ("PUT", "/transcript"),
+]
+
+
+@pytest.mark.parametrize(("method", "suffix"), EPISODE_ROUTES)
+def test_episode_ids_beyond_the_id_column_are_refused(
+    admin: TestClient, method: str, suffix: str
+) -> None:
+    # Id columns are 32-bit on PostgreSQL and 64-bit on SQLite: no row has either id.
+    for episode_id in (2**31 - 1, 2**31, 2**63 - 1):
+        response = admin.request(method, f"/admin/episodes/{episode_id}{suffix}", json={})
+        assert response.status_code in (404, 422), (episode_id, response.text)
+    beyond = admin.request(method, f"/admin/episodes/{2**63}{suffix}", json={})
+    assert beyond.status_code == 422, beyond.text
+    assert "episode_id" in str(beyond.json()["detail"])
+
+
+@pytest.mark.parametrize("field", ["season", "number"])
+def test_season_and_number_fit_their_columns(
+    admin: TestClient, show: dict[str, Any], field: str
+) -> None:
+    fits: dict[str, Any] = {field: 2**31 - 1}
+    largest = upload(admin, "sharp-tech", title="Largest", **fits)
+    assert largest.status_code == 201, largest.text
+    assert largest.json()[field] == 2**31 - 1
+    beyond = upload(admin, "sharp-tech", title="Beyond", **{field: fits[field] + 1})
+    assert beyond.status_code == 422, beyond.text
+    assert field in str(beyond.json()["detail"])
+    patched = admin.patch(f"/admin/episodes/{largest.json()['id']}", json={field: 2**31})
+    assert patched.status_code == 422, patched.text
+    assert field in str(patched.json()["detail"])
+    assert [e["title"] for e in admin.get("/admin/shows/sharp-tech/episodes").json()] == ["Largest"]
+
+
+@pytest.mark.parametrize("start", ["Infinity", "1e400"])
+def test_chapter_times_must_be_finite(admin: TestClient, show: dict[str, Any], start: str) -> None:
+    episode = upload(admin, "sharp-tech", title="T").json()
+    response = admin.put(
+        f"/admin/episodes/{episode['id']}/chapters",
+        content=f'{{"chapters": [{{"startTime": {start}, "title": "Intro"}}]}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert "startTime" in str(response.json()["detail"])
+    assert admin.get(f"/admin/episodes/{episode['id']}").json()["chapters"] is None
 
 
 @pytest.mark.parametrize("bad", ["Bell\x07", "Null\x00byte", "Escape\x1b[31m"])
@@ -171,7 +228,12 @@ def test_unsafe_secrets_fail_fast_in_production(settings: Settings) -> None:
         Settings(env="production", secret_key="changeme", admin_key="x" * 40)
     with pytest.raises(ValueError, match="PODPASS_ADMIN_KEY is not set"):
         Settings(secret_key="x" * 40, admin_key="")
-    create_app(settings)  # the test settings are fine
+    # Random keys like the test's own pass in production; development takes any non-empty key.
+    strong = Settings(
+        env="production", secret_key=settings.secret_key, admin_key=settings.admin_key
+    )
+    assert strong.env is Environment.PRODUCTION
+    assert Settings(secret_key="changeme", admin_key="test").admin_key == "test"
 
 
 def test_chunked_upload_is_cut_off_at_the_limit(

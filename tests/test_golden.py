@@ -48,7 +48,7 @@ def sample() -> tuple[Show, list[Episode]]:
         free=False,
         kind="article",
         article_url="https://stratechery.com/2026/interview/",
-        article_text="Paragraph one.\n\nParagraph two, עברית.",
+        article_text="<p>Paragraph one.</p><p>Paragraph two, עברית.</p>",
         episode_type="full",
         season=None,
         number=None,

@@ -109,7 +109,9 @@ def test_story_with_s3(s3_admin: TestClient, bucket: S3Client) -> None:
     ranged = httpx.get(location, headers={"Range": "bytes=0-1"})
     assert ranged.status_code == 206
     assert ranged.content == MP3.read_bytes()[:2]
-    assert httpx.get(location).content == MP3.read_bytes()
+    whole = httpx.get(location)
+    assert whole.content == MP3.read_bytes()
+    assert whole.headers["content-disposition"].endswith("filename*=UTF-8''On%20S3.mp3")
 
     head = s3_admin.head(audio_path)
     assert head.status_code == 200

@@ -4,7 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, UploadFile
 
 from app.db import SessionDep
-from app.deps import AdminDep, SettingsDep, StorageDep
+from app.deps import AdminDep, RowId, SettingsDep, StorageDep
 from app.episodes import service
 from app.episodes.schemas import (
     Chapters,
@@ -20,7 +20,7 @@ from app.shows.deps import ShowDep, read_image
 router = APIRouter(prefix="/admin", tags=["episodes"], dependencies=[AdminDep])
 
 
-def episode_by_id(episode_id: int, session: SessionDep) -> Episode:
+def episode_by_id(episode_id: RowId, session: SessionDep) -> Episode:
     return service.get(session, episode_id)
 
 

@@ -13,7 +13,14 @@ from pydantic import (
 
 from app.models import EpisodeKind, EpisodeType
 from app.shows.schemas import Person
-from app.text import FeedText, Title
+from app.text import FeedHtml, FeedText, Title
+
+# season and number are Integer columns: 32-bit on PostgreSQL.
+MAX_INT32 = 2**31 - 1
+_HTML = (
+    "HTML (sanitised: p, a, lists, headings, img... are kept; scripts, styles and event "
+    "attributes are dropped) or plain text (blank lines separate paragraphs)."
+)
 
 
 class EpisodeFields(BaseModel):
@@ -22,14 +29,14 @@ class EpisodeFields(BaseModel):
     title: Title | None = Field(
         default=None, description="Defaults to the audio file's own title tag on upload."
     )
-    show_notes: FeedText | None = Field(default=None, description="HTML.")
+    show_notes: FeedHtml | None = Field(default=None, description=_HTML)
     free: bool | None = None
     kind: EpisodeKind | None = None
     article_url: HttpUrl | None = None
-    article_text: FeedText | None = None
+    article_text: FeedHtml | None = Field(default=None, description=_HTML)
     episode_type: EpisodeType | None = None
-    season: int | None = Field(default=None, ge=1)
-    number: int | None = Field(default=None, ge=1)
+    season: int | None = Field(default=None, ge=1, le=MAX_INT32)
+    number: int | None = Field(default=None, ge=1, le=MAX_INT32)
     explicit: bool | None = None
 
     @model_validator(mode="after")
@@ -42,7 +49,8 @@ class EpisodeFields(BaseModel):
 class ChapterIn(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    start_time: float = Field(alias="startTime", ge=0)
+    # JSON has no Infinity (Python's parser takes it, and 1e400 overflows to it).
+    start_time: float = Field(alias="startTime", ge=0, allow_inf_nan=False)
     title: Annotated[FeedText, StringConstraints(min_length=1, max_length=500)]
     img: HttpUrl | None = None
     url: HttpUrl | None = None

@@ -194,7 +194,7 @@ class Files:
         private: bool,
     ) -> Response:
         request = self.request
-        location = self.storage.locate(key)
+        location = self.storage.locate(key, extra.get("Content-Disposition"))
         headers = extra | {
             "Cache-Control": f"{'private' if private else 'public'}, max-age=3600",
             "ETag": f'"{hashlib.sha256(key.encode()).hexdigest()[:24]}"',

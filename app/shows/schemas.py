@@ -8,14 +8,22 @@ from pydantic import (
     Field,
     HttpUrl,
     StringConstraints,
+    UrlConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.text import FeedText, Title
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
 Name = Annotated[FeedText, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Url = Annotated[HttpUrl, UrlConstraints(max_length=2048)]  # the columns' length
+# A field a request may leave out but not send as null: the show always has a value for it.
+# (Validation lets null through to ShowUpdate's check, which names the field.)
+NotNull = SkipJsonSchema[None]
 
 
 # Apple Podcasts' categories and their subcategories.
@@ -124,24 +132,29 @@ class Person(BaseModel):
 
 
 class ShowFields(BaseModel):
-    title: Title | None = None
-    description: FeedText | None = None
-    author: Name | None = None
-    owner_name: Name | None = None
-    owner_email: EmailStr | None = None
-    language: Language | None = None
-    category: Name | None = None
+    title: Title | NotNull = None
+    description: FeedText | NotNull = None
+    author: Name | NotNull = None
+    owner_name: Name | NotNull = None
+    owner_email: EmailStr | NotNull = None
+    language: Language | NotNull = None
+    category: Name | NotNull = None
     subcategory: Name | None = None
-    explicit: bool | None = None
-    link: HttpUrl | None = None
-    itunes_type: Literal["episodic", "serial"] | None = None
+    explicit: bool | NotNull = None
+    link: Url | NotNull = None
+    subscribe_url: Url | None = Field(
+        default=None,
+        description="Where the show page and the lapsed notice send people to subscribe or "
+        "renew; default PODPASS_RENEW_URL.",
+    )
+    itunes_type: Literal["episodic", "serial"] | NotNull = None
     feed_limit: int | None = Field(
         default=None,
         ge=0,
         le=100_000,
-        description="Episodes in the main feed; older ones go to archive pages. 0: all.",
+        description="Episodes in the main feed; older ones go to archive pages. 0 or null: all.",
     )
-    people: list[Person] | None = None
+    people: list[Person] | NotNull = None
 
     @model_validator(mode="after")
     def _apple_category(self) -> Self:
@@ -169,14 +182,25 @@ class ShowCreate(ShowFields):
     author: Name
     owner_name: Name
     owner_email: EmailStr
-    link: HttpUrl
+    link: Url
     language: Language = "en"
     category: Name = "Technology"
     explicit: bool = False
 
 
+CLEARABLE = frozenset({"subcategory", "feed_limit", "subscribe_url"})
+
+
 class ShowUpdate(ShowFields):
-    pass
+    """Only the fields sent change. null clears subcategory, feed_limit and subscribe_url;
+    the other fields always have a value, so null for them is refused."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_clears_only_optional_fields(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.field_name not in CLEARABLE:
+            raise ValueError("cannot be null: leave the field out to keep its value")
+        return value
 
 
 class ShowOut(BaseModel):
@@ -194,6 +218,7 @@ class ShowOut(BaseModel):
     subcategory: str | None
     explicit: bool
     link: str
+    subscribe_url: str | None
     itunes_type: str
     feed_limit: int | None
     people: list[dict[str, str]]

@@ -64,7 +64,7 @@ def create(session: Session, data: ShowCreate) -> Show:
 
 
 def update(session: Session, show: Show, data: ShowUpdate) -> Show:
-    changes = data.model_dump(exclude_unset=True, exclude_none=True, mode="json")
+    changes = data.model_dump(exclude_unset=True, mode="json")  # a null sent clears
     for name, value in _values(changes).items():
         setattr(show, name, value)
     touch(show)

@@ -33,8 +33,9 @@ class Storage(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object; a missing object is not an error."""
 
-    def locate(self, key: str) -> Path | str:
-        """A local file to serve, or a short-lived URL to redirect the client to."""
+    def locate(self, key: str, disposition: str | None = None) -> Path | str:
+        """A local file to serve, or a short-lived URL to redirect the client to (one that
+        answers with this Content-Disposition, if given)."""
 
     def objects(self) -> Iterator[StoredObject]:
         """Every stored object, for reconciliation."""

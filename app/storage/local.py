@@ -48,7 +48,7 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def locate(self, key: str) -> Path:
+    def locate(self, key: str, disposition: str | None = None) -> Path:
         return self._path(key)
 
     def objects(self) -> Iterator[StoredObject]:

@@ -38,7 +38,7 @@ class S3Storage:
         self.client = client
         self.bucket = bucket
         self.presign_seconds = presign_seconds
-        self._urls: dict[str, tuple[str, float]] = {}
+        self._urls: dict[tuple[str, str | None], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -84,22 +84,24 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         with self._lock:
-            self._urls.pop(key, None)
+            for cached in [c for c in self._urls if c[0] == key]:
+                del self._urls[cached]
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
-    def locate(self, key: str) -> str:
+    def locate(self, key: str, disposition: str | None = None) -> str:
         now = time.monotonic()
         with self._lock:
-            cached = self._urls.get(key)
+            cached = self._urls.get((key, disposition))
         if cached is not None and cached[1] > now:
             return cached[0]
-        url = self.client.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": key},
-            ExpiresIn=self.presign_seconds,
+        params = {"Bucket": self.bucket, "Key": key}
+        if disposition:
+            params["ResponseContentDisposition"] = disposition
+        url: str = self.client.generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=self.presign_seconds
         )
         with self._lock:
-            self._urls[key] = (url, now + self.presign_seconds * _REUSE_FRACTION)
+            self._urls[(key, disposition)] = (url, now + self.presign_seconds * _REUSE_FRACTION)
         return url
 
     def objects(self) -> Iterator[StoredObject]:
