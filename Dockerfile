@@ -15,4 +15,6 @@ USER podpass
 VOLUME ["/data"]
 EXPOSE 8000
 
-CMD ["sh", "-c", "podpass migrate && podpass seed && exec uvicorn --factory app.main:create_app --host 0.0.0.0 --port 8000 --proxy-headers --workers ${WEB_CONCURRENCY:-2}"]
+# The slow-client limits are the Makefile's UVICORN_LIMITS. Behind a reverse proxy (README,
+# "Production"), set FORWARDED_ALLOW_IPS to its address so client addresses are trusted from it.
+CMD ["sh", "-c", "podpass migrate && podpass seed && exec uvicorn --factory app.main:create_app --host 0.0.0.0 --port 8000 --proxy-headers --workers ${WEB_CONCURRENCY:-2} --timeout-keep-alive 5 --limit-concurrency 1000 --timeout-graceful-shutdown 30"]

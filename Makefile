@@ -7,17 +7,33 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# Slow clients: close idle keep-alive connections after 5 s, answer 503 past 1,000
+# connections per worker instead of holding them all, and give requests 30 s on shutdown.
+# uvicorn has no timeout for a request's headers: in production a reverse proxy (README,
+# "Production") holds slow clients instead of the workers.
+UVICORN_LIMITS := --timeout-keep-alive 5 --limit-concurrency 1000 --timeout-graceful-shutdown 30
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NODE_DEPS := tests/js/node_modules/.package-lock.json
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test test-sqlite test-postgres lint bench clean
 
+# `make run PORT=8080 PODPASS_BASE_URL=http://127.0.0.1:8080`: links in feeds and pages name
+# the port the server listens on (a PODPASS_BASE_URL in .env works too).
+ifdef PODPASS_BASE_URL
+export PODPASS_BASE_URL
+endif
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# `make run` needs only the runtime dependencies; the dev tools come with lint/test/bench.
+$(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-runtime
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -34,25 +50,25 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
-.env: | $(VENV)/.installed
+.env: | $(VENV)/.installed-runtime
 	$(BIN)/podpass init-env
 
-run: $(VENV)/.installed .env
+run: $(VENV)/.installed-runtime .env
 	$(BIN)/podpass migrate
 	$(BIN)/podpass seed
 	@grep -q '^PODPASS_ADMIN_KEY=' .env && echo "Admin key: PODPASS_ADMIN_KEY in $(CURDIR)/.env" || true
-	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) $(UVICORN_LIMITS)
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check app tests migrations bench
 	$(BIN)/ruff format --check app tests migrations bench
 	$(BIN)/mypy app tests bench
 
-test-sqlite: $(VENV)/.installed $(NODE_DEPS) $(CHROMIUM)
+test-sqlite: $(VENV)/.installed-dev $(NODE_DEPS) $(CHROMIUM)
 	$(BIN)/pytest
 
 # PostgreSQL runs when reachable; CI sets REQUIRE_POSTGRES=1 so it can never be skipped.
-test-postgres: $(VENV)/.installed $(NODE_DEPS) $(CHROMIUM)
+test-postgres: $(VENV)/.installed-dev $(NODE_DEPS) $(CHROMIUM)
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
 		PODPASS_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest; \
 	elif [ -n "$$REQUIRE_POSTGRES" ]; then \
@@ -64,7 +80,7 @@ test-postgres: $(VENV)/.installed $(NODE_DEPS) $(CHROMIUM)
 test: lint test-sqlite test-postgres
 
 # Publisher-scale benchmark: prints a table of paths against their floors (a few minutes).
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-dev
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench
 

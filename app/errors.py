@@ -5,12 +5,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
-from starlette.datastructures import Headers
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 
 
 class AppError(Exception):
@@ -62,6 +61,15 @@ class UnsupportedMedia(AppError):
     error = "unsupported_media"
 
 
+class RangeUnsatisfiable(AppError):
+    status_code = 416
+    error = "range_not_satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"The requested range is outside the file, which has {size} bytes.")
+        self.headers = {"Content-Range": f"bytes */{size}"}
+
+
 class StorageUnavailable(AppError):
     status_code = 503
     error = "storage_unavailable"
@@ -75,48 +83,25 @@ def _render(
     )
 
 
-def _app_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+def error_response(exc: AppError, headers: dict[str, str] | None = None) -> JSONResponse:
+    if isinstance(exc, RangeUnsatisfiable):
+        headers = (headers or {}) | exc.headers
+    if isinstance(exc, Unauthorized):
+        headers = (headers or {}) | {"WWW-Authenticate": "Bearer"}
     return _render(exc.status_code, exc.error, exc.detail, headers)
 
 
-TOO_LARGE = "The request body is larger than this server accepts (PODPASS_MAX_UPLOAD_MB)."
+def _app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return error_response(exc)
 
 
 def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 413:
-        return _render(413, PayloadTooLarge.error, TOO_LARGE)
-    return _render(exc.status_code, "http_error", exc.detail, dict(exc.headers or {}))
-
-
-class LimitBodySize:
-    """Refuse bodies over the limit: a declared Content-Length before reading any of it,
-    a chunked body as soon as it passes the limit (so the disk never fills up)."""
-
-    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
-        self.app = app
-        self.max_body_size = max_body_size
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            declared = Headers(scope=scope).get("content-length", "")
-            if declared.isdigit() and int(declared) > self.max_body_size:
-                response = _render(413, PayloadTooLarge.error, TOO_LARGE, {"Connection": "close"})
-                await response(scope, receive, send)
-                return
-        received = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_body_size:
-                raise HTTPException(413)
-            return message
-
-        await self.app(scope, counting_receive, send)
+    # The body-size limit raises a 413 while FastAPI reads the body, where a domain error
+    # would be turned into a 400.
+    error = PayloadTooLarge.error if exc.status_code == 413 else "http_error"
+    return _render(exc.status_code, error, exc.detail, dict(exc.headers or {}))
 
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -131,8 +116,31 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return _render(422, "invalid_input", problems)
 
 
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION or getattr(
+        exc.orig, "sqlite_errorname", None
+    ) in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+
+
 def _database_error(_: Request, exc: Exception) -> JSONResponse:
-    logger.error("database error: %s", exc)
+    assert isinstance(exc, DBAPIError)
+    # Only the statement and the database's first line: the parameters, and PostgreSQL's
+    # DETAIL line ("Key (email)=(...) already exists"), carry subscribers' emails.
+    logger.error(
+        "database error: %s: %s [statement: %s]",
+        type(exc.orig).__name__,
+        str(exc.orig).partition("\n")[0],
+        exc.statement,
+    )
+    if isinstance(exc, IntegrityError) and _is_unique_violation(exc):
+        # Typically two requests creating the same thing at once: the services' check
+        # before the insert passed for both, and the database let one through.
+        return _render(
+            409,
+            Conflict.error,
+            "That conflicts with something that already exists (the same email, name or id), "
+            "perhaps created a moment ago; nothing was saved.",
+        )
     if isinstance(exc, OperationalError):
         return _render(
             503,

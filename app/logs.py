@@ -3,12 +3,12 @@
 import logging
 import re
 
-from app.tokens import TOKEN_LENGTH, redact
+from app.tokens import redact
 
-# Feed tokens, and the signed links to subscriber pages (credentials for a week).
-_SECRET_IN_PATH = re.compile(
-    rf"(?<=/p/)[A-Za-z0-9_-]{{{TOKEN_LENGTH}}}(?=/|$|\?|\s)|(?<=/my/)[A-Za-z0-9_.-]+"
-)
+# The whole path segment after /p/ (feed tokens) or /my/ (signed links to subscriber pages,
+# credentials for a week), whatever its shape: a token with `%20`, `%00` or a letter
+# appended still carries the whole secret.
+_SECRET_IN_PATH = re.compile(r"(?:(?<=/p/)|(?<=/my/))[^/?#\s\"]+")
 
 
 def redact_tokens(text: str) -> str:

@@ -1,20 +1,32 @@
 """The application factory: `uvicorn --factory app.main:create_app`."""
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.billing.router import plans as plans_router
 from app.billing.router import webhooks as webhooks_router
 from app.config import Settings, StorageBackend, get_settings
-from app.db import Database, build_engine
+from app.db import Clock, Database, build_engine, utcnow
+from app.deps import check_admin_key
 from app.episodes.router import router as episodes_router
-from app.errors import LimitBodySize, install_error_handlers
+from app.errors import (
+    PayloadTooLarge,
+    Unauthorized,
+    error_response,
+    install_error_handlers,
+)
+from app.feeds.access import Gate
+from app.feeds.documents import Documents, Fallbacks, notice
 from app.feeds.router import router as feeds_router
-from app.feeds.service import FeedServer
 from app.logs import install_token_redaction
+from app.openapi import install_openapi
 from app.portal.router import install_problem_pages
 from app.portal.router import router as portal_router
 from app.shows.router import router as shows_router
@@ -26,6 +38,73 @@ from app.tokens import FeedTokens, PageLinks
 from app.urls import Urls
 
 MULTIPART_OVERHEAD = 1024 * 1024
+WEBHOOK_MAX_BYTES = 1024 * 1024
+ADMIN_PREFIX = "/admin/"
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    max_bytes: int
+    detail: str
+
+
+class LimitBodySize:
+    """Refuse bodies over the limit for their path: a declared Content-Length before reading
+    any of it, a chunked body as soon as it passes the limit (so memory and disk never fill)."""
+
+    def __init__(
+        self, app: ASGIApp, default: BodyLimit, by_path_prefix: Mapping[str, BodyLimit]
+    ) -> None:
+        self.app = app
+        self.default = default
+        self.by_path_prefix = by_path_prefix
+
+    def _limit_for(self, path: str) -> BodyLimit:
+        return next(
+            (limit for prefix, limit in self.by_path_prefix.items() if path.startswith(prefix)),
+            self.default,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope["path"])
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit.max_bytes:
+            too_large = error_response(PayloadTooLarge(limit.detail), {"Connection": "close"})
+            await too_large(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit.max_bytes:
+                raise HTTPException(413, limit.detail)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+class AdminKeyFirst:
+    """Check the admin key of an /admin request from its headers, before any of its body is
+    read: FastAPI reads (and spools) the body before it runs dependencies like
+    `require_admin`, so an unauthenticated 300 MB upload would cost a 300 MB spool."""
+
+    def __init__(self, app: ASGIApp, admin_key: str) -> None:
+        self.app = app
+        self.admin_key = admin_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and f"{scope['path']}/".startswith(ADMIN_PREFIX):
+            try:
+                check_admin_key(Headers(scope=scope).get("authorization"), self.admin_key)
+            except Unauthorized as refused:
+                await error_response(refused, {"Connection": "close"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def build_storage(settings: Settings) -> Storage:
@@ -34,9 +113,10 @@ def build_storage(settings: Settings) -> Storage:
     return LocalStorage(settings.audio_dir)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastAPI:
     settings = settings or get_settings()
     install_token_redaction()
+    fallbacks = Fallbacks()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,12 +129,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.page_links = PageLinks(
             settings.secret_key, max_age_seconds=settings.page_link_days * 86400
         )
-        app.state.feed_server = FeedServer(
+        app.state.gate = Gate(app.state.db, app.state.tokens, clock)
+        app.state.documents = Documents(
             app.state.db,
-            app.state.tokens,
-            app.state.storage,
-            base_url=settings.public_base_url,
+            app.state.urls,
+            clock,
             renew_url=settings.renew_url,
+            notice=notice(app.state.urls),
+            fallbacks=fallbacks,
         )
         yield
         engine.dispose()
@@ -66,8 +148,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     install_problem_pages(app)
-    app.add_middleware(LimitBodySize, max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD)
+    app.add_middleware(
+        LimitBodySize,
+        default=BodyLimit(
+            settings.max_upload_bytes + MULTIPART_OVERHEAD,
+            "The request body is larger than this server accepts (PODPASS_MAX_UPLOAD_MB).",
+        ),
+        by_path_prefix={
+            "/webhooks/": BodyLimit(WEBHOOK_MAX_BYTES, "Webhook bodies are limited to 1 MB.")
+        },
+    )
+    app.add_middleware(AdminKeyFirst, admin_key=settings.admin_key)  # outermost: runs first
     # The public feed routes first: they take nearly all the traffic.
     routers = (
         feeds_router,
@@ -81,8 +174,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
 
-    @app.get("/healthz", tags=["ops"], summary="Liveness check")
+    @app.get("/healthz", tags=["ops"], summary="Liveness check, and this worker's counters")
     def healthz() -> dict[str, str | int]:
-        return {"status": "ok", "worker": os.getpid()}
+        """`feed_fallbacks`: feed requests this worker answered by compressing a whole feed
+        because its fast path could not be prepared (`feed_fallback_documents`: how many
+        prepared feeds that was). Both should stay 0; the log names each show and version."""
+        return {
+            "status": "ok",
+            "worker": os.getpid(),
+            "feed_fallbacks": fallbacks.requests,
+            "feed_fallback_documents": fallbacks.documents,
+        }
 
     return app

@@ -47,13 +47,17 @@ def event(
     }
 
 
-def send(client: TestClient, payload: dict[str, Any] | bytes) -> Any:
+def send(
+    client: TestClient,
+    payload: dict[str, Any] | bytes,
+    content_type: str = "application/json",
+) -> Any:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     header = sign(WEBHOOK_SECRET, int(time.time()), body)
     return client.post(
         "/webhooks/billing",
         content=body,
-        headers={"Podpass-Signature": header, "Content-Type": "application/json"},
+        headers={"Podpass-Signature": header, "Content-Type": content_type},
     )
 
 
@@ -131,7 +135,9 @@ def test_bad_signatures_and_replays_are_refused(
     body = json.dumps(event("created", 100, plan="tech")).encode()
     header = sign(secret, int(time.time()) - age, body)
     response = admin.post(
-        "/webhooks/billing", content=body + extra, headers={"Podpass-Signature": header}
+        "/webhooks/billing",
+        content=body + extra,
+        headers={"Podpass-Signature": header, "Content-Type": "application/json"},
     )
     assert response.status_code == 400
     assert phrase in response.json()["detail"]
@@ -190,3 +196,46 @@ def test_webhooks_are_off_without_a_secret(settings: Settings) -> None:
         response = send(client, event("created", 1, plan="tech"))
     assert response.status_code == 404
     assert "PODPASS_WEBHOOK_SECRET" in response.json()["detail"]
+
+
+@pytest.mark.usefixtures("plans")
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/jsonp",
+        "",
+    ],
+)
+def test_webhooks_accept_only_json(admin: TestClient, content_type: str) -> None:
+    response = send(admin, event("created", 100, plan="tech"), content_type)
+    assert response.status_code == 415
+    assert "Content-Type: application/json" in response.json()["detail"]
+    assert admin.get("/admin/subscribers").json() == []
+    with_charset = send(
+        admin, event("created", 100, plan="tech"), "Application/JSON; charset=utf-8"
+    )
+    assert with_charset.json()["status"] == "applied"
+
+
+@pytest.mark.usefixtures("plans")
+@pytest.mark.parametrize("created", [10**12, 10**20, -(10**20), -1])
+def test_event_times_out_of_range_are_refused_not_retried_forever(
+    admin: TestClient, created: int
+) -> None:
+    response = send(admin, event("created", created, plan="tech"))
+    assert response.status_code == 422
+    assert "created" in response.json()["detail"]
+    assert admin.get("/admin/subscribers").json() == []
+
+
+@pytest.mark.usefixtures("plans")
+def test_webhook_bodies_over_1_mb_are_refused(admin: TestClient) -> None:
+    payload = event("created", 100, plan="tech")
+    payload["padding"] = "x" * 1024 * 1024
+    response = send(admin, payload)
+    assert response.status_code == 413
+    assert "1 MB" in response.json()["detail"]
+    assert admin.get("/admin/subscribers").json() == []

@@ -6,17 +6,24 @@ from pydantic import ValidationError
 from app.billing import service
 from app.billing.schemas import BillingEvent, EventOutcome, PlanId, PlanIn, PlanOut
 from app.db import SessionDep, utcnow
-from app.deps import AdminDep, PageLinksDep, SettingsDep
-from app.errors import InvalidInput, NotFound
+from app.deps import AdminDep, PageLinksDep, SettingsDep, UrlsDep
+from app.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.models import Plan
-from app.subscribers.router import page_link
+from app.subscribers import service as subscribers
 
 webhooks = APIRouter(tags=["billing"])
 plans = APIRouter(prefix="/admin/plans", tags=["billing"], dependencies=[AdminDep])
 
 
 async def raw_body(request: Request) -> bytes:
-    return await request.body()  # the signature covers the exact bytes
+    """The exact bytes the signature covers, read only if they are JSON of a sane size
+    (the body-size limit caps webhooks at 1 MB)."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMedia(
+            "Billing events must be JSON, sent with `Content-Type: application/json`."
+        )
+    return await request.body()
 
 
 @webhooks.post("/webhooks/billing")
@@ -25,6 +32,7 @@ def billing_event(
     session: SessionDep,
     settings: SettingsDep,
     links: PageLinksDep,
+    urls: UrlsDep,
     signature: Annotated[str | None, Header(alias=service.SIGNATURE_HEADER)] = None,
 ) -> EventOutcome:
     """A subscription event from the billing system, signed with PODPASS_WEBHOOK_SECRET:
@@ -49,7 +57,7 @@ def billing_event(
     return EventOutcome(
         status=status,
         subscriber_id=subscriber.id,
-        page_url=page_link(links, settings, subscriber.id).url,
+        page_url=subscribers.page_link(links, urls, subscriber.id).url,
     )
 
 

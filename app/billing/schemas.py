@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from app.shows.schemas import Slug
 from app.subscribers.schemas import Email, ExternalId
 
+LATEST_EVENT_TIME = 4_102_444_800  # 2100-01-01: a larger `created` is a broken event
 PlanId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,255}$")]
 
 
@@ -27,7 +28,11 @@ class EventData(BaseModel):
 class BillingEvent(BaseModel):
     id: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     type: EventType
-    created: int = Field(description="When it happened (Unix time); later events win.")
+    created: int = Field(
+        ge=0,
+        le=LATEST_EVENT_TIME,
+        description="When it happened (Unix time, 1970 to 2100); later events win.",
+    )
     data: EventData
 
 

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.billing.schemas import BillingEvent, EventType, PlanIn
-from app.errors import AppError, InvalidInput, NotFound
+from app.errors import AppError, Conflict, InvalidInput, NotFound
 from app.models import Plan, Subscriber, SubscriberStatus, WebhookEvent
 from app.shows import service as shows
 from app.subscribers import service as subscribers
@@ -56,15 +57,12 @@ def verify(secret: str, header: str | None, body: bytes, *, now: float, toleranc
 
 def apply(session: Session, event: BillingEvent) -> tuple[str, Subscriber | None]:
     """Apply one event, once. Returns what happened and to whom."""
-    if session.get(WebhookEvent, event.id) is not None:
-        return "duplicate", None
     occurred = datetime.fromtimestamp(event.created, UTC)
+    record = _claim(session, event, occurred)
+    if record is None:
+        return "duplicate", None
     plan = _plan_for(session, event)
-    subscriber = session.scalar(
-        select(Subscriber).where(Subscriber.external_id == event.data.customer_id)
-    )
-    if subscriber is None and event.type in _GRANTS:
-        subscriber = _new_subscriber(session, event)
+    subscriber = _subscriber_for(session, event)
     if subscriber is None:
         outcome = "ignored: no subscriber has this customer_id"
     elif subscriber.billing_event_at is not None and occurred <= subscriber.billing_event_at:
@@ -77,9 +75,47 @@ def apply(session: Session, event: BillingEvent) -> tuple[str, Subscriber | None
             subscribers.set_status(session, subscriber, _ENDS[event.type])
         subscriber.billing_event_at = occurred
         outcome = "applied"
-    session.add(WebhookEvent(id=event.id, type=event.type, occurred_at=occurred, outcome=outcome))
+    record.outcome = outcome
     session.flush()
     return outcome, subscriber
+
+
+def _claim(session: Session, event: BillingEvent, occurred: datetime) -> WebhookEvent | None:
+    """Record the event before applying it, or None if it is already recorded. A second
+    delivery of the same event running at the same time waits on this row (PostgreSQL holds
+    a second insert of a key until the first transaction ends) and then finds it; if the
+    first one fails, the row goes with it and the second one applies the event."""
+    if session.get(WebhookEvent, event.id) is not None:
+        return None
+    record = WebhookEvent(id=event.id, type=event.type, occurred_at=occurred, outcome="applying")
+    try:
+        with session.begin_nested():
+            session.add(record)
+    except IntegrityError:
+        return None
+    return record
+
+
+def _locked_subscriber(session: Session, customer_id: str) -> Subscriber | None:
+    """The customer's subscriber, locked until the transaction ends: events for one
+    customer apply one at a time, so the later-event-wins check holds under concurrency."""
+    return session.scalar(
+        select(Subscriber).where(Subscriber.external_id == customer_id).with_for_update()
+    )
+
+
+def _subscriber_for(session: Session, event: BillingEvent) -> Subscriber | None:
+    customer_id = event.data.customer_id
+    subscriber = _locked_subscriber(session, customer_id)
+    if subscriber is not None or event.type not in _GRANTS:
+        return subscriber
+    try:
+        with session.begin_nested():
+            return _new_subscriber(session, event)
+    except (IntegrityError, Conflict):
+        # Another event for this new customer created them a moment ago: the insert waited
+        # for that transaction to commit, so the subscriber is there to find now.
+        return _locked_subscriber(session, customer_id) or _new_subscriber(session, event)
 
 
 def _plan_for(session: Session, event: BillingEvent) -> Plan | None:
@@ -100,7 +136,7 @@ def _new_subscriber(session: Session, event: BillingEvent) -> Subscriber:
     email = event.data.email
     if email is None:
         raise InvalidInput("A new customer needs data.email.")
-    existing = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    existing = session.scalar(select(Subscriber).where(Subscriber.email == email).with_for_update())
     if existing is not None:  # added by hand before billing knew them: link the two
         if existing.external_id not in (None, event.data.customer_id):
             raise InvalidInput(f"{email} already belongs to customer {existing.external_id}.")
