@@ -19,6 +19,7 @@ class AppError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers: dict[str, str] = {}
 
 
 class InvalidInput(AppError):
@@ -29,6 +30,10 @@ class InvalidInput(AppError):
 class Unauthorized(AppError):
     status_code = 401
     error = "unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(AppError):
@@ -84,11 +89,7 @@ def _render(
 
 
 def error_response(exc: AppError, headers: dict[str, str] | None = None) -> JSONResponse:
-    if isinstance(exc, RangeUnsatisfiable):
-        headers = (headers or {}) | exc.headers
-    if isinstance(exc, Unauthorized):
-        headers = (headers or {}) | {"WWW-Authenticate": "Bearer"}
-    return _render(exc.status_code, exc.error, exc.detail, headers)
+    return _render(exc.status_code, exc.error, exc.detail, (headers or {}) | exc.headers)
 
 
 def _app_error(_: Request, exc: Exception) -> JSONResponse:
@@ -151,7 +152,16 @@ def _database_error(_: Request, exc: Exception) -> JSONResponse:
     return _render(500, "internal_error", "The database refused the change; nothing was saved.")
 
 
+def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    # Starlette logs the traceback as well, after this answer has gone out.
+    logger.error("unexpected %s while answering a request", type(exc).__name__)
+    return _render(
+        500, "internal_error", "Something went wrong on the server; nothing was changed."
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

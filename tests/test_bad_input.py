@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Environment, Settings
 from app.logs import RedactTokens
+from app.main import create_app
 from tests.conftest import M4A, MP3, feed_path, stored_files, subscribe, upload
 from tests.parsers import gpodder, partytime, universal
 
@@ -257,3 +258,19 @@ def test_chunked_upload_is_cut_off_at_the_limit(
     assert response.status_code == 413
     assert "PODPASS_MAX_UPLOAD_MB" in response.json()["detail"]
     assert_nothing_left(admin, settings)
+
+
+def test_an_unexpected_error_is_the_json_500(settings: Settings) -> None:
+    app = create_app(settings)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "internal_error",
+        "detail": "Something went wrong on the server; nothing was changed.",
+    }
