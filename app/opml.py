@@ -2,22 +2,29 @@
 
 from xml.etree import ElementTree
 
-from app.models import Subscriber
+from app.models import FeedAccess, Subscriber
 from app.tokens import FeedTokens
 from app.urls import Urls
 
 MEDIA_TYPE = "text/x-opml; charset=utf-8"
 
 
+def entitled_feeds(
+    subscriber: Subscriber, tokens: FeedTokens, urls: Urls
+) -> list[tuple[FeedAccess, str]]:
+    """Each feed the subscriber is entitled to, with its private URL."""
+    return [
+        (feed, urls.feed(tokens.token_for(feed.token_id)))
+        for feed in subscriber.feeds
+        if feed.entitled
+    ]
+
+
 def subscriber_feeds(
     subscriber: Subscriber, tokens: FeedTokens, urls: Urls
 ) -> list[tuple[str, str]]:
     """(show title, private feed URL) for each show the subscriber is entitled to."""
-    return [
-        (feed.show.title, urls.feed(tokens.token_for(feed.token_id)))
-        for feed in subscriber.feeds
-        if feed.entitled
-    ]
+    return [(feed.show.title, url) for feed, url in entitled_feeds(subscriber, tokens, urls)]
 
 
 def render(title: str, feeds: list[tuple[str, str]]) -> bytes:

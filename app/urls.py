@@ -3,6 +3,8 @@
 Domains import this module to make a link; none of them imports `feeds/` for it.
 """
 
+from pathlib import PurePosixPath
+
 
 class Urls:
     """Public links under one base URL (PODPASS_BASE_URL, without a trailing slash)."""
@@ -35,9 +37,18 @@ class Urls:
     def public_episodes_root(self, slug: str) -> str:
         return f"{self.show_page(slug)}/episodes"
 
+    def public_audio(self, slug: str, episode_id: int, audio_key: str) -> str:
+        return f"{self.public_episodes_root(slug)}/{episode_id}{PurePosixPath(audio_key).suffix}"
+
     # The subscriber's page (a signed, expiring link) and the lapsed feed's notice.
     def subscriber_page(self, signed: str) -> str:
         return f"{self.base}/my/{signed}"
+
+    def subscriber_opml(self, signed: str) -> str:
+        return f"{self.subscriber_page(signed)}/podcasts.opml"
+
+    def subscriber_reset(self, signed: str, slug: str) -> str:
+        return f"{self.subscriber_page(signed)}/reset/{slug}"
 
     def notice_audio(self) -> str:
         return f"{self.base}/notice.mp3"

@@ -123,7 +123,7 @@ def create_show(admin: TestClient | httpx.Client) -> dict[str, Any]:
 
 
 def upload(
-    admin: TestClient,
+    admin: TestClient | httpx.Client,
     slug: str,
     path: Path = MP3,
     *,

@@ -1,8 +1,10 @@
 """The subscriber's page: over HTTP, and in headless Chromium driven by Playwright."""
 
+import io
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -10,6 +12,7 @@ from urllib.parse import quote
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from app.config import Settings
@@ -74,8 +77,9 @@ def test_lapsed_subscriber_is_told_where_to_renew(
     assert f'href="{settings.renew_url}"' in response.text
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
     with sync_playwright() as playwright:
@@ -94,8 +98,9 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def live(settings: Settings) -> Iterator[tuple[str, httpx.Client]]:
+@contextmanager
+def live_podpass(settings: Settings) -> Iterator[tuple[str, httpx.Client]]:
+    """A Podpass server process configured like `settings`, and an admin client for it."""
     with (
         podpass_server(server_env(settings)) as url,
         httpx.Client(
@@ -105,6 +110,18 @@ def live(settings: Settings) -> Iterator[tuple[str, httpx.Client]]:
         yield url, admin
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[tuple[str, httpx.Client]]:
+    with live_podpass(settings) as running:
+        yield running
+
+
 def open_page(browser: Browser, url: str, *, width: int = 390) -> Page:
     context = browser.new_context(
         viewport={"width": width, "height": 844}, permissions=["clipboard-read", "clipboard-write"]
@@ -112,6 +129,20 @@ def open_page(browser: Browser, url: str, *, width: int = 390) -> Page:
     page = context.new_page()
     page.goto(url)
     return page
+
+
+def assert_fits_the_width(page: Page) -> None:
+    """Nothing reaches past the viewport's right edge, so the page never scrolls sideways."""
+    width = page.evaluate("window.innerWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, "scrolls sideways"
+    too_wide = page.evaluate(
+        """[...document.querySelectorAll("body *")]
+            .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+            .map((e) => e.outerHTML.slice(0, 80))"""
+    )
+    assert too_wide == [], too_wide
+    # A full-page screenshot is as wide as everything drawn: no wider than the phone.
+    assert Image.open(io.BytesIO(page.screenshot(full_page=True))).width == width
 
 
 def test_the_page_in_a_real_browser(browser: Browser, live: tuple[str, httpx.Client]) -> None:
@@ -132,8 +163,7 @@ def test_the_page_in_a_real_browser(browser: Browser, live: tuple[str, httpx.Cli
     expect(page.get_by_role("heading", level=2)).to_have_text(
         ["Sharp Tech", "Greatest of All Talk"]
     )
-    fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    assert fits, "the page scrolls sideways on a phone"
+    assert_fits_the_width(page)
     if os.environ.get("PODPASS_SCREENSHOT"):
         page.screenshot(path=str(SCREENSHOT), full_page=True)
 

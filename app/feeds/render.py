@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
-from xml.etree import ElementTree
 
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
@@ -241,15 +240,3 @@ def render_inactive(
     entry.enclosure(notice.url, str(notice.size), "audio/mpeg")
     entry.podcast.itunes_duration(round(notice.seconds))
     return bytes(fg.rss_str(pretty=False))
-
-
-def render_opml(title: str, feeds: Sequence[tuple[str, str]]) -> bytes:
-    """An OPML subscription list: (show title, feed URL) pairs."""
-    opml = ElementTree.Element("opml", version="2.0")
-    head = ElementTree.SubElement(opml, "head")
-    ElementTree.SubElement(head, "title").text = title
-    body = ElementTree.SubElement(opml, "body")
-    for name, url in feeds:
-        ElementTree.SubElement(body, "outline", type="rss", text=name, title=name, xmlUrl=url)
-    document: bytes = ElementTree.tostring(opml, encoding="utf-8", xml_declaration=True)
-    return document

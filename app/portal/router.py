@@ -1,27 +1,31 @@
-"""The subscriber's page, reached through a signed, expiring link (no account needed)."""
+"""The subscriber's page, reached through a signed, expiring link (no account needed), and
+each show's public page."""
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from app import opml
 from app.config import Settings
-from app.db import SessionDep
-from app.deps import PageLinksDep, SettingsDep, TokensDep
-from app.feeds.render import render_opml
+from app.db import SessionDep, utcnow
+from app.deps import PageLinksDep, SettingsDep, TokensDep, UrlsDep
 from app.models import Subscriber, SubscriberStatus
 from app.portal import service
 from app.portal.service import LinkProblem
 
-router = APIRouter(prefix="/my", tags=["subscriber page"])
+router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 HEADERS = {
     "Cache-Control": "private, no-store",
     "X-Robots-Tag": "noindex",
     "Referrer-Policy": "no-referrer",
 }
+# The show page is the same for everyone, and new free episodes should show up soon.
+PUBLIC_HEADERS = {"Cache-Control": "public, max-age=300"}
 
 
 def _problem_page(request: Request, exc: Exception) -> Response:
@@ -48,21 +52,22 @@ def subscriber_from_link(signed: str, session: SessionDep, links: PageLinksDep) 
 LinkedSubscriber = Annotated[Subscriber, Depends(subscriber_from_link)]
 
 
-def _page_url(settings: Settings, signed: str) -> str:
-    return f"{settings.public_base_url}/my/{signed}"
-
-
-@router.get("/{signed}", response_class=HTMLResponse, summary="A subscriber's own page")
+@router.get(
+    "/my/{signed}",
+    response_class=HTMLResponse,
+    tags=["subscriber page"],
+    summary="A subscriber's own page",
+)
 def page(
     signed: str,
     request: Request,
     subscriber: LinkedSubscriber,
     tokens: TokensDep,
     settings: SettingsDep,
+    urls: UrlsDep,
     reset: str | None = None,
 ) -> Response:
-    cards = service.cards(subscriber, tokens, settings.public_base_url)
-    page_url = _page_url(settings, signed)
+    cards = service.cards(subscriber, tokens, urls)
     return templates.TemplateResponse(
         request,
         "page.html",
@@ -72,8 +77,8 @@ def page(
             "cards": cards,
             "lapsed": subscriber.status == SubscriberStatus.LAPSED,
             "renew_url": settings.renew_url,
-            "page_url": page_url,
-            "opml_url": f"{page_url}/podcasts.opml",
+            "opml_url": urls.subscriber_opml(signed),
+            "reset_urls": {card.slug: urls.subscriber_reset(signed, card.slug) for card in cards},
             "reset_title": next((c.title for c in cards if c.slug == reset), None),
         },
         headers=HEADERS,
@@ -81,8 +86,9 @@ def page(
 
 
 @router.post(
-    "/{signed}/reset/{slug}",
+    "/my/{signed}/reset/{slug}",
     response_class=HTMLResponse,
+    tags=["subscriber page"],
     summary="Reset one feed URL (asks for confirmation first)",
 )
 def reset_feed(
@@ -92,10 +98,11 @@ def reset_feed(
     subscriber: LinkedSubscriber,
     session: SessionDep,
     settings: SettingsDep,
+    urls: UrlsDep,
     confirm: Annotated[str | None, Form()] = None,
 ) -> Response:
     show = service.entitled_show(subscriber, slug)
-    page_url = _page_url(settings, signed)
+    page_url = urls.subscriber_page(signed)
     if confirm != "yes":
         return templates.TemplateResponse(
             request,
@@ -103,23 +110,47 @@ def reset_feed(
             {
                 "publisher": settings.publisher_name,
                 "title": show.title,
-                "slug": slug,
+                "reset_url": urls.subscriber_reset(signed, slug),
                 "page_url": page_url,
             },
             headers=HEADERS,
         )
     service.reset(session, subscriber, slug)
-    return RedirectResponse(f"{page_url}?reset={slug}", status_code=303, headers=HEADERS)
-
-
-@router.get("/{signed}/podcasts.opml", summary="All the subscriber's feeds as OPML")
-def opml(subscriber: LinkedSubscriber, tokens: TokensDep, settings: SettingsDep) -> Response:
-    cards = service.cards(subscriber, tokens, settings.public_base_url)
-    document = render_opml(
-        f"{settings.publisher_name} podcasts", [(card.title, card.feed_url) for card in cards]
+    return RedirectResponse(
+        f"{page_url}?{urlencode({'reset': slug})}", status_code=303, headers=HEADERS
     )
+
+
+@router.get(
+    "/my/{signed}/podcasts.opml",
+    tags=["subscriber page"],
+    summary="All the subscriber's feeds as OPML",
+)
+def get_opml(
+    subscriber: LinkedSubscriber, tokens: TokensDep, settings: SettingsDep, urls: UrlsDep
+) -> Response:
+    feeds = opml.subscriber_feeds(subscriber, tokens, urls)
     return Response(
-        document,
-        media_type="text/x-opml; charset=utf-8",
+        opml.render(f"{settings.publisher_name} podcasts", feeds),
+        media_type=opml.MEDIA_TYPE,
         headers=HEADERS | {"Content-Disposition": 'attachment; filename="podcasts.opml"'},
+    )
+
+
+@router.head("/shows/{slug}", include_in_schema=False)
+@router.get(
+    "/shows/{slug}",
+    response_class=HTMLResponse,
+    tags=["show page"],
+    summary="A show's public page: its free feed, free episodes and where to subscribe",
+)
+def show_page(
+    slug: str, request: Request, session: SessionDep, settings: SettingsDep, urls: UrlsDep
+) -> Response:
+    show = service.show_page(session, urls, slug, now=utcnow(), renew_url=settings.renew_url)
+    return templates.TemplateResponse(
+        request,
+        "show.html",
+        {"publisher": settings.publisher_name, "page": show},
+        headers=PUBLIC_HEADERS,
     )

@@ -1,15 +1,23 @@
-"""The subscriber's own page: their shows, feed URLs and one-tap links for their apps."""
+"""The pages people open: a subscriber's own page (their shows, feed URLs and one-tap links
+for their apps), and each show's public page (its free feed and free episodes)."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import opml
 from app.errors import NotFound
-from app.feeds.service import feed_url, show_artwork_url
-from app.models import Show, Subscriber, SubscriberStatus
+from app.models import Episode, EpisodeStatus, Show, Subscriber, SubscriberStatus
+from app.shows import service as shows
 from app.subscribers import service as subscribers
 from app.tokens import FeedTokens, LinkExpired, LinkInvalid, PageLinks
+from app.urls import Urls
+
+# The show page lists the newest free episodes; the public feed carries them all.
+FREE_EPISODES_SHOWN = 50
 
 
 class LinkProblem(Exception):
@@ -35,6 +43,26 @@ class ShowCard:
     artwork_url: str | None
     feed_url: str
     apps: list[AppLink]
+
+
+@dataclass(frozen=True)
+class FreeEpisode:
+    id: int
+    title: str
+    published_at: datetime
+    show_notes: str
+    audio_url: str
+    audio_mime: str
+
+
+@dataclass(frozen=True)
+class ShowPage:
+    show: Show
+    artwork_url: str | None
+    feed_url: str
+    apps: list[AppLink]
+    subscribe_url: str | None
+    episodes: list[FreeEpisode]
 
 
 def app_links(url: str) -> list[AppLink]:
@@ -85,16 +113,17 @@ def subscriber_for(session: Session, links: PageLinks, signed: str) -> Subscribe
     return subscriber
 
 
-def cards(subscriber: Subscriber, tokens: FeedTokens, base_url: str) -> list[ShowCard]:
-    result = []
-    for feed in subscriber.feeds:
-        if not feed.entitled:
-            continue
-        show = feed.show
-        url = feed_url(base_url, tokens.token_for(feed.token_id))
-        artwork = show_artwork_url(base_url, show)
-        result.append(ShowCard(show.slug, show.title, artwork, url, app_links(url)))
-    return result
+def cards(subscriber: Subscriber, tokens: FeedTokens, urls: Urls) -> list[ShowCard]:
+    return [
+        ShowCard(
+            feed.show.slug,
+            feed.show.title,
+            urls.show_artwork(feed.show.slug, feed.show.artwork_key),
+            url,
+            app_links(url),
+        )
+        for feed, url in opml.entitled_feeds(subscriber, tokens, urls)
+    ]
 
 
 def entitled_show(subscriber: Subscriber, slug: str) -> Show:
@@ -108,3 +137,58 @@ def reset(session: Session, subscriber: Subscriber, slug: str) -> None:
     """A new URL for a leaked feed; the old one stops working at once."""
     entitled_show(subscriber, slug)
     subscribers.rotate(session, subscriber, slug)
+
+
+def free_episodes(session: Session, urls: Urls, show: Show, *, now: datetime) -> list[FreeEpisode]:
+    """The show's free episodes out by `now`, newest first: what its public feed carries."""
+    rows = session.execute(
+        select(
+            Episode.id,
+            Episode.title,
+            Episode.published_at,
+            Episode.show_notes,
+            Episode.audio_key,
+            Episode.audio_mime,
+        )
+        .where(
+            Episode.show_id == show.id,
+            Episode.status == EpisodeStatus.PUBLISHED,
+            Episode.free.is_(True),
+            Episode.published_at <= now,
+        )
+        .order_by(Episode.published_at.desc(), Episode.id.desc())
+        .limit(FREE_EPISODES_SHOWN)
+    )
+    return [
+        FreeEpisode(
+            id=row.id,
+            title=row.title,
+            published_at=row.published_at,
+            show_notes=row.show_notes,
+            audio_url=urls.public_audio(show.slug, row.id, row.audio_key),
+            audio_mime=row.audio_mime,
+        )
+        for row in rows
+    ]
+
+
+def show_page(
+    session: Session, urls: Urls, slug: str, *, now: datetime, renew_url: str
+) -> ShowPage:
+    try:
+        show = shows.get(session, slug)
+    except NotFound:
+        raise LinkProblem(
+            404,
+            "There is no show here",
+            "The address may be mistyped, or the show has moved. Check the link you followed.",
+        ) from None
+    feed_url = urls.public_feed(show.slug)
+    return ShowPage(
+        show=show,
+        artwork_url=urls.show_artwork(show.slug, show.artwork_key),
+        feed_url=feed_url,
+        apps=app_links(feed_url),
+        subscribe_url=show.subscribe_url or renew_url or None,
+        episodes=free_episodes(session, urls, show, now=now),
+    )
