@@ -47,6 +47,13 @@ def test_show_crud(admin: TestClient, show: dict[str, Any]) -> None:
     assert admin.get("/admin/shows/nope").status_code == 404
 
 
+def test_patching_people_with_empty_fields(admin: TestClient, show: dict[str, Any]) -> None:
+    people = [{"name": "Ben", "role": "host", "img": None}]
+    response = admin.patch("/admin/shows/sharp-tech", json={"people": people})
+    assert response.status_code == 200, response.text
+    assert response.json()["people"] == [{"name": "Ben", "role": "host"}]
+
+
 def test_episode_lifecycle(admin: TestClient, show: dict[str, Any], settings: Settings) -> None:
     created = upload(
         admin,

@@ -65,6 +65,8 @@ def create(session: Session, data: ShowCreate) -> Show:
 
 def update(session: Session, show: Show, data: ShowUpdate) -> Show:
     changes = data.model_dump(exclude_unset=True, mode="json")  # a null sent clears
+    if data.people is not None:  # but a person's empty fields are left out, as on create
+        changes["people"] = [p.model_dump(mode="json", exclude_none=True) for p in data.people]
     for name, value in _values(changes).items():
         setattr(show, name, value)
     touch(show)
