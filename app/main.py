@@ -39,6 +39,8 @@ from app.urls import Urls
 
 MULTIPART_OVERHEAD = 1024 * 1024
 WEBHOOK_MAX_BYTES = 1024 * 1024
+# Everything else anyone may post (the subscriber page's forms) is a few hundred bytes.
+PUBLIC_MAX_BYTES = 64 * 1024
 ADMIN_PREFIX = "/admin/"
 
 
@@ -152,12 +154,14 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
     install_problem_pages(app)
     app.add_middleware(
         LimitBodySize,
-        default=BodyLimit(
-            settings.max_upload_bytes + MULTIPART_OVERHEAD,
-            "The request body is larger than this server accepts (PODPASS_MAX_UPLOAD_MB).",
-        ),
+        default=BodyLimit(PUBLIC_MAX_BYTES, "This request's body is larger than it can be."),
         by_path_prefix={
-            "/webhooks/": BodyLimit(WEBHOOK_MAX_BYTES, "Webhook bodies are limited to 1 MB.")
+            # Authenticated before its body is read (AdminKeyFirst): uploads may be large.
+            ADMIN_PREFIX: BodyLimit(
+                settings.max_upload_bytes + MULTIPART_OVERHEAD,
+                "The request body is larger than this server accepts (PODPASS_MAX_UPLOAD_MB).",
+            ),
+            "/webhooks/": BodyLimit(WEBHOOK_MAX_BYTES, "Webhook bodies are limited to 1 MB."),
         },
     )
     app.add_middleware(AdminKeyFirst, admin_key=settings.admin_key)  # outermost: runs first

@@ -3,7 +3,37 @@
 Domains import this module to make a link; none of them imports `feeds/` for it.
 """
 
+from dataclasses import dataclass
 from pathlib import PurePosixPath
+
+
+def _suffix(key: str) -> str:
+    return PurePosixPath(key).suffix
+
+
+@dataclass(frozen=True)
+class FeedPlace:
+    """Where one feed's documents and its episodes' files live: under a subscriber's token
+    (/p/<token>/...), or under a show's public side (/shows/<slug>/...)."""
+
+    root: str
+    files: str  # episodes' files: <files>/<id>.mp3, <files>/<id>/chapters.json, ...
+
+    def page(self, page: int) -> str:
+        """The feed (page 0) or one of its RFC 5005 archive pages."""
+        return f"{self.root}/feed.xml" if page == 0 else f"{self.root}/archive/{page}.xml"
+
+    def audio(self, episode_id: int, audio_key: str) -> str:
+        return f"{self.files}/{episode_id}{_suffix(audio_key)}"
+
+    def artwork(self, episode_id: int, artwork_key: str) -> str:
+        return f"{self.files}/{episode_id}/artwork{_suffix(artwork_key)}"
+
+    def chapters(self, episode_id: int) -> str:
+        return f"{self.files}/{episode_id}/chapters.json"
+
+    def transcript(self, episode_id: int, extension: str) -> str:
+        return f"{self.files}/{episode_id}/transcript.{extension}"
 
 
 class Urls:
@@ -13,32 +43,33 @@ class Urls:
         self.base = base_url.rstrip("/")
 
     # A subscriber's private documents, under their token.
-    def private_root(self, token: str) -> str:
-        return f"{self.base}/p/{token}"
+    def private(self, token: str) -> FeedPlace:
+        root = f"{self.base}/p/{token}"
+        return FeedPlace(root, root)
 
     def feed(self, token: str) -> str:
-        return f"{self.private_root(token)}/feed.xml"
+        return self.private(token).page(0)
 
     def opml(self, token: str) -> str:
-        return f"{self.private_root(token)}/all.opml"
+        return f"{self.private(token).root}/all.opml"
 
     # Each show's public side.
     def show_page(self, slug: str) -> str:
         return f"{self.base}/shows/{slug}"
 
+    def public(self, slug: str) -> FeedPlace:
+        return FeedPlace(self.show_page(slug), f"{self.show_page(slug)}/episodes")
+
     def public_feed(self, slug: str) -> str:
-        return f"{self.show_page(slug)}/feed.xml"
+        return self.public(slug).page(0)
 
     def show_artwork(self, slug: str, artwork_key: str | None) -> str | None:
         if not artwork_key:
             return None
-        return f"{self.show_page(slug)}/artwork.{artwork_key.rsplit('.', 1)[-1]}"
-
-    def public_episodes_root(self, slug: str) -> str:
-        return f"{self.show_page(slug)}/episodes"
+        return f"{self.show_page(slug)}/artwork{_suffix(artwork_key)}"
 
     def public_audio(self, slug: str, episode_id: int, audio_key: str) -> str:
-        return f"{self.public_episodes_root(slug)}/{episode_id}{PurePosixPath(audio_key).suffix}"
+        return self.public(slug).audio(episode_id, audio_key)
 
     # The subscriber's page (a signed, expiring link) and the lapsed feed's notice.
     def subscriber_page(self, signed: str) -> str:

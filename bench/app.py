@@ -67,7 +67,7 @@ def create() -> FastAPI:
             feed=urls.feed(token),
             canonical=urls.public_feed(show.slug),
             show_artwork=urls.show_artwork(show.slug, show.artwork_key),
-            episode_files=lambda e: f"{urls.private_root(token)}/{e.id}",
+            files=urls.private(token),
         )
         body = gzip.compress(render_feed(show, episodes, links, private=True), 6)
         return Response(body, media_type=RSS, headers={"Content-Encoding": "gzip"})

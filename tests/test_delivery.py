@@ -120,10 +120,13 @@ def test_a_range_that_cannot_be_read_is_ignored(
 
 def test_a_range_past_the_end_is_a_json_416(admin: TestClient, subscriber: dict[str, Any]) -> None:
     size = MP3.stat().st_size
-    response = admin.get(audio_path(admin, subscriber), headers={"Range": f"bytes={size}-"})
-    assert response.status_code == 416
-    assert response.headers["content-range"] == f"bytes */{size}"
-    assert response.json()["error"] == "range_not_satisfiable"
+    path = audio_path(admin, subscriber)
+    etag = admin.head(path).headers["etag"]
+    for condition in ({}, {"If-Range": etag}):
+        response = admin.get(path, headers={"Range": f"bytes={size}-"} | condition)
+        assert response.status_code == 416
+        assert response.headers["content-range"] == f"bytes */{size}"
+        assert response.json()["error"] == "range_not_satisfiable"
 
 
 def test_audio_answers_conditional_requests(admin: TestClient, subscriber: dict[str, Any]) -> None:
@@ -181,9 +184,23 @@ def test_a_document_without_a_template_is_counted_when_served() -> None:
     now = datetime.now(UTC)
     token = "t" * 55
     xml = b"<rss>PLACEHOLDER</rss>"
-    document = Document(1, 1, xml, Stamps(b"PLACEHOLDER"), 'W/"x"', now, None, None, None)
+    document = Document(1, 1, xml, Stamps(b"PLACEHOLDER"), 'W/"x"', now, None, 1, None, None)
     fallbacks = Fallbacks()
     access = Access(token, 1, 1, 1, Variant.ACTIVE, now)
     body = FeedView(document, access, fallbacks).gzip_body()
     assert gzip.decompress(body) == b"<rss>" + token.encode() + b"</rss>"
     assert fallbacks.requests == 1
+
+
+def test_made_up_archive_pages_cost_nothing(admin: TestClient, show: dict[str, Any]) -> None:
+    admin.patch("/admin/shows/sharp-tech", json={"feed_limit": 1})
+    for title in ("One", "Two", "Three"):
+        upload(admin, "sharp-tech", title=title, publish=True, free=True)
+    assert admin.get("/shows/sharp-tech/archive/2.xml").status_code == 200
+    documents = admin.app.state.documents  # type: ignore[attr-defined]
+    prepared = len(documents._locks)
+    for page in (3, 999, 1_000_000):
+        response = admin.get(f"/shows/sharp-tech/archive/{page}.xml")
+        assert response.status_code == 404
+        assert response.json()["detail"] == f"This feed has no archive page {page}."
+    assert len(documents._locks) == prepared  # nothing rendered or remembered for them

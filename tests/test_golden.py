@@ -9,6 +9,7 @@ from pathlib import Path
 
 from app.feeds.render import FeedLinks, Paging, render_feed
 from app.models import Episode, Show
+from app.urls import FeedPlace
 from tests.parsers import partytime, universal
 
 GOLDEN = Path(__file__).parent / "golden" / "feed.xml"
@@ -101,7 +102,7 @@ def test_golden_feed() -> None:
         feed=f"{root}/feed.xml",
         canonical=f"{BASE}/shows/update/feed.xml",
         show_artwork=f"{BASE}/shows/update/artwork.png",
-        episode_files=lambda e: f"{root}/{e.id}",
+        files=FeedPlace(root, root),
         paging=Paging(older=f"{root}/archive/3.xml"),
     )
     xml = render_feed(show, episodes, links, private=True)

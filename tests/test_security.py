@@ -112,6 +112,21 @@ def test_chunked_webhook_body_is_cut_off_at_1_mb(server: str) -> None:
     assert status_after_partial_body(server, head, body) == 413
 
 
+@pytest.mark.parametrize(
+    "kind", ["multipart/form-data; boundary=b", "application/x-www-form-urlencoded"]
+)
+def test_a_large_form_to_a_public_page_is_refused_unread(server: str, kind: str) -> None:
+    # The subscriber page's forms are checked after FastAPI has parsed the form, so the
+    # size of what anyone may post there is capped before any of it is read.
+    head = (
+        "POST /my/not-a-link/reset/sharp-tech HTTP/1.1\n"
+        "Host: podpass\n"
+        f"Content-Type: {kind}\n"
+        f"Content-Length: {20 * 1024 * 1024}\n"
+    )
+    assert status_after_partial_body(server, head, b"x" * 1024) == 413
+
+
 def test_the_admin_key_is_checked_before_routing(client: TestClient) -> None:
     for path in ("/admin", "/admin/no-such-thing"):  # strangers learn nothing of the routes
         response = client.post(path, content=b"x")

@@ -29,7 +29,7 @@ from app.feeds.render import FeedLinks, Notice, Paging, render_feed, render_inac
 from app.feeds.splice import SplicedGzip, build_spliced
 from app.models import Episode, EpisodeStatus, Show
 from app.tokens import TOKEN_LENGTH
-from app.urls import Urls
+from app.urls import FeedPlace, Urls
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class Document:
     etag: str
     last_modified: datetime
     valid_until: datetime | None  # when a scheduled episode comes due
+    pages: int  # the main feed and its archive pages
     spliced: SplicedGzip | None
     gzipped: bytes | None  # the whole gzip body, when the document has no placeholder
     last_modified_header: str = field(init=False)
@@ -180,35 +181,23 @@ def archive_pages(episodes: Sequence[Episode], limit: int | None) -> list[list[E
     return [list(episodes[:limit])] + [list(reversed(chunk)) for chunk in chunks]
 
 
-@dataclass(frozen=True)
-class _Places:
-    """Where a variant's documents live: under the token, or under the public show."""
-
-    urls: Urls
-    show: Show
-    root: str  # e.g. https://feeds.example.com/p/<token> or .../shows/<slug>
-    files_root: str  # episode files: <root>/<id> or <root>/episodes/<id>
-
-    def page(self, page: int) -> str:
-        return f"{self.root}/feed.xml" if page == 0 else f"{self.root}/archive/{page}.xml"
-
-    def links(self, page: int, pages: int) -> FeedLinks:
-        if page == 0:
-            paging = Paging(older=self.page(pages - 1) if pages > 1 else None)
-        else:
-            paging = Paging(
-                older=self.page(page - 1) if page > 1 else None,
-                newer=self.page(page + 1) if page + 1 < pages else self.page(0),
-                current=self.page(0),
-                is_archive=True,
-            )
-        return FeedLinks(
-            feed=self.page(page),
-            canonical=self.urls.public_feed(self.show.slug),
-            show_artwork=self.urls.show_artwork(self.show.slug, self.show.artwork_key),
-            episode_files=lambda e: f"{self.files_root}/{e.id}",
-            paging=paging,
+def _links(urls: Urls, show: Show, place: FeedPlace, page: int, pages: int) -> FeedLinks:
+    if page == 0:
+        paging = Paging(older=place.page(pages - 1) if pages > 1 else None)
+    else:
+        paging = Paging(
+            older=place.page(page - 1) if page > 1 else None,
+            newer=place.page(page + 1) if page + 1 < pages else place.page(0),
+            current=place.page(0),
+            is_archive=True,
         )
+    return FeedLinks(
+        feed=place.page(page),
+        canonical=urls.public_feed(show.slug),
+        show_artwork=urls.show_artwork(show.slug, show.artwork_key),
+        files=place,
+        paging=paging,
+    )
 
 
 @dataclass(frozen=True)
@@ -217,10 +206,16 @@ class _Rendered:
     stamps: Stamps | None
     episodes: list[Episode]
     valid_until: datetime | None
+    pages: int
 
 
 def _episodes(
-    session: Session, show: Show, places: _Places, stamps: Stamps | None, page: int, now: datetime
+    session: Session,
+    urls: Urls,
+    show: Show,
+    stamps: Stamps | None,
+    page: int,
+    now: datetime,
 ) -> _Rendered:
     """A page of the show's episodes: a public feed (no stamps) carries only free ones."""
     public = stamps is None
@@ -228,8 +223,10 @@ def _episodes(
     pages = archive_pages(visible, show.feed_limit)
     if page >= len(pages):
         raise NotFound(f"This feed has no archive page {page}.")
-    xml = render_feed(show, pages[page], places.links(page, len(pages)), private=not public)
-    return _Rendered(xml, stamps, pages[page], next_change)
+    place = urls.public(show.slug) if stamps is None else urls.private(stamps.token.decode())
+    links = _links(urls, show, place, page, len(pages))
+    xml = render_feed(show, pages[page], links, private=not public)
+    return _Rendered(xml, stamps, pages[page], next_change, len(pages))
 
 
 def _placeholder() -> str:
@@ -265,11 +262,17 @@ class Documents:
         now = self.clock()
         if access.variant is Variant.INACTIVE:
             page = 0  # a lapsed subscriber sees the notice wherever they look
+        if page > 0 and page >= self._current(access, 0, now).pages:
+            # Checked against the main feed first: made-up page numbers cost no render.
+            raise NotFound(f"This feed has no archive page {page}.")
+        return FeedView(self._current(access, page, now), access, self.fallbacks)
+
+    def _current(self, access: Access, page: int, now: datetime) -> Document:
         key = (access.show_id, access.variant, page)
         document = self._documents.get(key)
         if document is None or not document.is_current(access.show_version, now):
             document = self._rebuild(key, access.show_version, now)
-        return FeedView(document, access, self.fallbacks)
+        return document
 
     def _rebuild(self, key: tuple[int, Variant, int], version: int, now: datetime) -> Document:
         with self._guard:
@@ -317,6 +320,7 @@ class Documents:
             etag=_etag(show.id, show.feed_version, variant, page, len(rendered.episodes)),
             last_modified=max(show.updated_at, max(newest, default=show.updated_at)),
             valid_until=rendered.valid_until,
+            pages=rendered.pages,
             spliced=spliced,
             gzipped=None if rendered.stamps else gzip.compress(rendered.xml, 9, mtime=0),
         )
@@ -326,23 +330,18 @@ class Documents:
     ) -> _Rendered:
         urls = self.urls
         if variant is Variant.PUBLIC:
-            places = _Places(
-                urls, show, urls.show_page(show.slug), urls.public_episodes_root(show.slug)
-            )
-            return _episodes(session, show, places, None, page, now)
+            return _episodes(session, urls, show, None, page, now)
         token = _placeholder()
-        root = urls.private_root(token)
-        places = _Places(urls, show, root, root)
         if variant is Variant.ACTIVE:
-            return _episodes(session, show, places, Stamps(token.encode()), page, now)
+            return _episodes(session, urls, show, Stamps(token.encode()), page, now)
         stamps = Stamps(token.encode(), _placeholder().encode(), rss_date(_LAPSE_DATE).encode())
         assert stamps.lapse is not None
         xml = render_inactive(
             show,
-            places.links(0, 1),
+            _links(urls, show, urls.private(token), 0, 1),
             renew_url=show.subscribe_url or self.renew_url or show.link,
             since=_LAPSE_DATE,
             guid=f"podpass-inactive-{show.id}-{stamps.lapse.decode()}",
             notice=self.notice,
         )
-        return _Rendered(xml, stamps, [], None)
+        return _Rendered(xml, stamps, [], None, 1)

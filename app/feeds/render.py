@@ -2,10 +2,9 @@
 
 import html
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 from feedgen.ext.base import BaseExtension
@@ -14,6 +13,7 @@ from feedgen.util import formatRFC2822
 from lxml import etree
 
 from app.models import TRANSCRIPT_TYPES, Episode, EpisodeKind, Show
+from app.urls import FeedPlace
 
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
@@ -73,7 +73,7 @@ class FeedLinks:
     feed: str  # this document
     canonical: str  # the show's token-less public feed: the basis of podcast:guid
     show_artwork: str | None
-    episode_files: Callable[[Episode], str]  # prefix of an episode's audio and other files
+    files: FeedPlace  # where the episodes' audio and other files are
     paging: Paging = Paging()
 
 
@@ -145,7 +145,7 @@ def _new_feed(show: Show, links: FeedLinks, *, private: bool) -> FeedGenerator:
 
 def _add_episode(fg: FeedGenerator, episode: Episode, links: FeedLinks) -> None:
     assert episode.published_at is not None
-    files = links.episode_files(episode)
+    files = links.files
     entry = fg.add_entry(order="append")
     entry.guid(episode.guid, permalink=False)
     entry.title(episode.title)
@@ -161,7 +161,7 @@ def _add_episode(fg: FeedGenerator, episode: Episode, links: FeedLinks) -> None:
         entry.link(href=episode.article_url)
     entry.published(episode.published_at)
     entry.enclosure(
-        files + PurePosixPath(episode.audio_key).suffix,
+        files.audio(episode.id, episode.audio_key),
         str(episode.audio_size),
         episode.audio_mime,
     )
@@ -176,12 +176,12 @@ def _add_episode(fg: FeedGenerator, episode: Episode, links: FeedLinks) -> None:
     if episode.artwork_key:
         extras.add(
             _ns(ITUNES_NS, "image"),
-            href=f"{files}/artwork{PurePosixPath(episode.artwork_key).suffix}",
+            href=files.artwork(episode.id, episode.artwork_key),
         )
     if episode.chapters:
         extras.add(
             _ns(PODCAST_NS, "chapters"),
-            url=f"{files}/chapters.json",
+            url=files.chapters(episode.id),
             type="application/json+chapters",
         )
     if episode.transcript and episode.transcript_type:
@@ -189,7 +189,7 @@ def _add_episode(fg: FeedGenerator, episode: Episode, links: FeedLinks) -> None:
         attrib = {"rel": "captions"} if extension != "txt" else {}
         extras.add(
             _ns(PODCAST_NS, "transcript"),
-            url=f"{files}/transcript.{extension}",
+            url=files.transcript(episode.id, extension),
             type=episode.transcript_type,
             language=fg.language(),
             **attrib,
