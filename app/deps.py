@@ -8,6 +8,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
 from app.config import Settings
+from app.db import Clock
 from app.errors import Unauthorized
 from app.storage import Storage
 from app.tokens import FeedTokens, PageLinks
@@ -30,6 +31,7 @@ StorageDep = Annotated[Storage, built("storage")]
 TokensDep = Annotated[FeedTokens, built("tokens")]
 PageLinksDep = Annotated[PageLinks, built("page_links")]
 UrlsDep = Annotated[Urls, built("urls")]
+ClockDep = Annotated[Clock, built("clock")]
 
 _bearer = HTTPBearer(auto_error=False, description="The admin key (PODPASS_ADMIN_KEY).")
 

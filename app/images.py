@@ -14,6 +14,8 @@ from app.storage import Storage
 # Apple's artwork rules: JPEG or PNG, square, 1400 to 3000 pixels a side.
 MIN_SIDE, MAX_SIDE = 1400, 3000
 _FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png")}
+# Stored artwork's file extension, and the type it is served as.
+ARTWORK_TYPES = {extension: mime for mime, extension in _FORMATS.values()}
 
 
 @dataclass(frozen=True)

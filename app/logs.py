@@ -26,7 +26,9 @@ class RedactTokens(logging.Filter):
 
 
 def install_token_redaction() -> None:
-    for name in ("uvicorn.access", "uvicorn.error", "app"):
+    # The loggers that write request paths. (A logger's filter sees only that logger's own
+    # records, not its children's: Podpass's own modules log no paths.)
+    for name in ("uvicorn.access", "uvicorn.error"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactTokens) for f in logger.filters):
             logger.addFilter(RedactTokens())

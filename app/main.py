@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         app.state.storage = build_storage(settings)
         app.state.tokens = FeedTokens(settings.secret_key)
         app.state.urls = Urls(settings.public_base_url)
+        app.state.clock = clock
         app.state.page_links = PageLinks(
             settings.secret_key, max_age_seconds=settings.page_link_days * 86400
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.feeds.router import ARTWORK_TYPES
+from app.images import ARTWORK_TYPES
 from app.models import TRANSCRIPT_TYPES
 
 JSONObject = dict[str, Any]

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import feedparser
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -18,7 +19,7 @@ from app.models import Show
 from app.portal import service
 from app.portal.service import app_links
 from app.urls import Urls
-from tests.conftest import ADMIN_KEY, create_show, upload
+from tests.conftest import ADMIN_KEY, Clock, create_show, upload
 from tests.media import image
 from tests.test_portal import assert_fits_the_width, chromium, live_podpass, open_page
 
@@ -236,3 +237,15 @@ def test_the_show_page_on_a_phone(
         })"""
     )
     assert duration > 0
+
+
+def test_the_page_and_the_public_feed_keep_the_same_time(
+    admin: TestClient, show: dict[str, Any], clock: Clock
+) -> None:
+    due = datetime.now(UTC) + timedelta(hours=1)
+    upload(admin, "sharp-tech", title="Tomorrow's free one", free=True, published_at=due)
+    assert "Tomorrow&#39;s free one" not in admin.get(PAGE).text
+    clock.advance(timedelta(hours=2))
+    assert "Tomorrow&#39;s free one" in admin.get(PAGE).text
+    public_feed = feedparser.parse(admin.get("/shows/sharp-tech/feed.xml").content)
+    assert [entry.title for entry in public_feed.entries] == ["Tomorrow's free one"]

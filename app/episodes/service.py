@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 from uuid import uuid4
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app import audio, images
@@ -194,3 +194,32 @@ def _changed(session: Session, episode: Episode, *, in_feeds: bool) -> None:
 
 def _touch_show(session: Session, show_id: int) -> None:
     shows.touch(session.get_one(Show, show_id))
+
+
+def _listed(show_id: int, *, free_only: bool) -> Select[Episode]:
+    query = select(Episode).where(
+        Episode.show_id == show_id, Episode.status == EpisodeStatus.PUBLISHED
+    )
+    return query.where(Episode.free.is_(True)) if free_only else query
+
+
+def visible(
+    session: Session, show_id: int, *, now: datetime, free_only: bool, limit: int | None = None
+) -> list[Episode]:
+    """The show's episodes out by `now` (only the free ones, for the public side), newest
+    first: what its feeds carry and its page lists."""
+    query = (
+        _listed(show_id, free_only=free_only)
+        .where(Episode.published_at <= now)
+        .order_by(Episode.published_at.desc(), Episode.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def next_publication(
+    session: Session, show_id: int, *, now: datetime, free_only: bool
+) -> datetime | None:
+    """When the next scheduled episode comes out, if one is scheduled."""
+    query = _listed(show_id, free_only=free_only).where(Episode.published_at > now)
+    return session.scalar(query.with_only_columns(func.min(Episode.published_at)))

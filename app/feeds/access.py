@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db import Clock, Database, HotQuery
@@ -56,7 +56,7 @@ class TokenRow:
     status: str
     show_id: int
     show_version: int
-    changed_at: datetime
+    changed_at: datetime | None  # None: nothing has changed since the feed was made
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,7 @@ _BY_TOKEN = (
         Subscriber.status,
         Show.id,
         Show.feed_version,
-        func.coalesce(FeedAccess.changed_at, FeedAccess.created_at),
+        FeedAccess.changed_at,
     )
     .join(Subscriber, Subscriber.id == FeedAccess.subscriber_id)
     .join(Show, Show.id == FeedAccess.show_id)

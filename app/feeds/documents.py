@@ -18,16 +18,16 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audio
 from app.db import Clock, Database, transaction
+from app.episodes import service as episodes
 from app.errors import NotFound
 from app.feeds.access import Access, Variant
 from app.feeds.render import FeedLinks, Notice, Paging, render_feed, render_inactive, rss_date
 from app.feeds.splice import SplicedGzip, build_spliced
-from app.models import Episode, EpisodeStatus, Show
+from app.models import Episode, Show
 from app.tokens import TOKEN_LENGTH
 from app.urls import FeedPlace, Urls
 
@@ -131,8 +131,8 @@ class FeedView:
         if stamps is None or self.access.token is None:
             return document.xml
         xml = document.xml.replace(stamps.token, self.access.token.encode())
-        if stamps.lapse and stamps.lapse_date and self.access.changed_at:
-            changed = self.access.changed_at
+        if stamps.lapse and stamps.lapse_date:
+            changed = self.access.changed_at or document.last_modified
             xml = xml.replace(stamps.lapse, str(int(changed.timestamp())).encode())
             xml = xml.replace(stamps.lapse_date, rss_date(changed).encode())
         return xml
@@ -151,24 +151,6 @@ class FeedView:
 def _etag(*parts: object) -> str:
     digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()[:24]
     return f'W/"{digest}"'
-
-
-def visible_episodes(
-    session: Session, show_id: int, *, now: datetime, free_only: bool = False
-) -> tuple[list[Episode], datetime | None]:
-    """The show's episodes a feed carries now, newest first, and when that set next changes
-    (the earliest scheduled publication)."""
-    query = (
-        select(Episode)
-        .where(Episode.show_id == show_id, Episode.status == EpisodeStatus.PUBLISHED)
-        .order_by(Episode.published_at.desc(), Episode.id.desc())
-    )
-    if free_only:
-        query = query.where(Episode.free.is_(True))
-    published = session.scalars(query).all()
-    visible = [e for e in published if e.published_at is not None and e.published_at <= now]
-    upcoming = [e.published_at for e in published if e.published_at and e.published_at > now]
-    return visible, min(upcoming, default=None)
 
 
 def archive_pages(episodes: Sequence[Episode], limit: int | None) -> list[list[Episode]]:
@@ -219,7 +201,8 @@ def _episodes(
 ) -> _Rendered:
     """A page of the show's episodes: a public feed (no stamps) carries only free ones."""
     public = stamps is None
-    visible, next_change = visible_episodes(session, show.id, now=now, free_only=public)
+    visible = episodes.visible(session, show.id, now=now, free_only=public)
+    next_change = episodes.next_publication(session, show.id, now=now, free_only=public)
     pages = archive_pages(visible, show.feed_limit)
     if page >= len(pages):
         raise NotFound(f"This feed has no archive page {page}.")

@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 from urllib.parse import quote
@@ -26,6 +27,7 @@ from app.deps import RowId, StorageDep, TokensDep, UrlsDep, built
 from app.errors import NotFound, RangeUnsatisfiable
 from app.feeds.access import NOT_IN_FEED, Access, Audio, Gate
 from app.feeds.documents import NOTICE_AUDIO, Documents, FeedView
+from app.images import ARTWORK_TYPES
 from app.models import TRANSCRIPT_TYPES, Episode, Show, Subscriber
 from app.storage import Storage
 
@@ -34,7 +36,6 @@ router = APIRouter(tags=["feeds"])
 Token = Annotated[str, PathParam(description="The subscriber's secret feed token.")]
 Page = Annotated[int, PathParam(ge=1, le=1_000_000, description="Archive page, 1 the oldest.")]
 RSS_TYPE = "application/rss+xml; charset=utf-8"
-ARTWORK_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
 
 
 GateDep = Annotated[Gate, built("gate")]
@@ -146,6 +147,7 @@ class _LenientRange(FileResponse):
             raise RangeUnsatisfiable(file_size) from None
 
 
+@lru_cache(maxsize=4096)  # per request on the audio path: the same few episodes, over and over
 def _download_name(title: str, suffix: str) -> str:
     """Content-Disposition for a title (RFC 6266): an ASCII fallback and the UTF-8 name,
     so apps that save by it (gPodder, podget) keep the title, not "4.mp3"."""
@@ -154,6 +156,11 @@ def _download_name(title: str, suffix: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     ascii_name = ascii_name.replace(";", ",").replace("%", "") or f"episode{suffix}"
     return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@lru_cache(maxsize=4096)
+def _key_etag(key: str) -> str:
+    return f'"{hashlib.sha256(key.encode()).hexdigest()[:24]}"'
 
 
 @dataclass(frozen=True)
@@ -189,7 +196,7 @@ class Files:
         location = self.storage.locate(key, extra.get("Content-Disposition"))
         headers = extra | {
             "Cache-Control": f"{'private' if private else 'public'}, max-age=3600",
-            "ETag": f'"{hashlib.sha256(key.encode()).hexdigest()[:24]}"',
+            "ETag": _key_etag(key),
             "Accept-Ranges": "bytes",
         }
         if private:

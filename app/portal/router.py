@@ -11,8 +11,8 @@ from fastapi.templating import Jinja2Templates
 
 from app import opml
 from app.config import Settings
-from app.db import SessionDep, utcnow
-from app.deps import PageLinksDep, SettingsDep, TokensDep, UrlsDep
+from app.db import SessionDep
+from app.deps import ClockDep, PageLinksDep, SettingsDep, TokensDep, UrlsDep
 from app.models import Subscriber, SubscriberStatus
 from app.portal import service
 from app.portal.service import LinkProblem
@@ -145,9 +145,14 @@ def get_opml(
     summary="A show's public page: its free feed, free episodes and where to subscribe",
 )
 def show_page(
-    slug: str, request: Request, session: SessionDep, settings: SettingsDep, urls: UrlsDep
+    slug: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    urls: UrlsDep,
+    clock: ClockDep,
 ) -> Response:
-    show = service.show_page(session, urls, slug, now=utcnow(), renew_url=settings.renew_url)
+    show = service.show_page(session, urls, slug, now=clock(), renew_url=settings.renew_url)
     return templates.TemplateResponse(
         request,
         "show.html",

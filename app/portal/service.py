@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import opml
+from app.episodes import service as episodes
 from app.errors import NotFound
-from app.models import Episode, EpisodeStatus, Show, Subscriber, SubscriberStatus
+from app.models import Show, Subscriber, SubscriberStatus
 from app.shows import service as shows
 from app.subscribers import service as subscribers
 from app.tokens import FeedTokens, LinkExpired, LinkInvalid, PageLinks
@@ -141,34 +141,17 @@ def reset(session: Session, subscriber: Subscriber, slug: str) -> None:
 
 def free_episodes(session: Session, urls: Urls, show: Show, *, now: datetime) -> list[FreeEpisode]:
     """The show's free episodes out by `now`, newest first: what its public feed carries."""
-    rows = session.execute(
-        select(
-            Episode.id,
-            Episode.title,
-            Episode.published_at,
-            Episode.show_notes,
-            Episode.audio_key,
-            Episode.audio_mime,
-        )
-        .where(
-            Episode.show_id == show.id,
-            Episode.status == EpisodeStatus.PUBLISHED,
-            Episode.free.is_(True),
-            Episode.published_at <= now,
-        )
-        .order_by(Episode.published_at.desc(), Episode.id.desc())
-        .limit(FREE_EPISODES_SHOWN)
-    )
+    listed = episodes.visible(session, show.id, now=now, free_only=True, limit=FREE_EPISODES_SHOWN)
     return [
         FreeEpisode(
-            id=row.id,
-            title=row.title,
-            published_at=row.published_at,
-            show_notes=row.show_notes,
-            audio_url=urls.public_audio(show.slug, row.id, row.audio_key),
-            audio_mime=row.audio_mime,
+            id=episode.id,
+            title=episode.title,
+            published_at=episode.published_at or now,  # set on every visible episode
+            show_notes=episode.show_notes,
+            audio_url=urls.public_audio(show.slug, episode.id, episode.audio_key),
+            audio_mime=episode.audio_mime,
         )
-        for row in rows
+        for episode in listed
     ]
 
 

@@ -63,9 +63,7 @@ def _entitle(subscriber: Subscriber, entitled: Sequence[Show]) -> None:
             _access_changed(feed)
         wanted.pop(feed.show_id, None)
     for show in wanted.values():
-        subscriber.feeds.append(
-            FeedAccess(show=show, token_id=new_token_id(), entitled=True, changed_at=utcnow())
-        )
+        subscriber.feeds.append(FeedAccess(show=show, token_id=new_token_id(), entitled=True))
 
 
 def _access_changed(feed: FeedAccess) -> None:
