@@ -132,6 +132,25 @@ def test_episode_ids_beyond_the_id_column_are_refused(
     assert "episode_id" in str(beyond.json()["detail"])
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/subscribers/{n}",
+        "/admin/subscribers?offset={n}",
+        "/shows/sharp-tech/episodes/{n}.mp3",
+        "/shows/sharp-tech/episodes/{n}/chapters.json",
+        "/p/" + "A" * 55 + "/{n}.mp3",
+    ],
+)
+def test_huge_ids_and_offsets_are_refused_everywhere(
+    admin: TestClient, show: dict[str, Any], path: str
+) -> None:
+    for n in (2**31, 2**63, 10**30):
+        response = admin.get(path.format(n=n))
+        assert response.status_code == 422, (n, response.text)
+        assert response.json()["error"] == "invalid_input"
+
+
 @pytest.mark.parametrize("field", ["season", "number"])
 def test_season_and_number_fit_their_columns(
     admin: TestClient, show: dict[str, Any], field: str
