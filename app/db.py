@@ -54,6 +54,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Id columns are Integer: 32-bit on PostgreSQL, so no row has a larger id.
+MAX_ROW_ID = 2**31 - 1
+
 Clock = Callable[[], datetime]  # "now", injected where something may be due
 
 

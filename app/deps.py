@@ -8,7 +8,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
 from app.config import Settings
-from app.db import Clock
+from app.db import MAX_ROW_ID, Clock
 from app.errors import Unauthorized
 from app.storage import Storage
 from app.tokens import FeedTokens, PageLinks
@@ -58,7 +58,6 @@ async def require_admin(
 AdminDep = Depends(require_admin)
 
 
-# Ids in paths: id columns are Integer (32-bit on PostgreSQL), so a larger number names no
-# row; it is refused as a 422 before it reaches the database as an overflow (a 500).
-MAX_ROW_ID = 2**31 - 1
+# Ids in paths: a number beyond the id column is refused as a 422 before it reaches the
+# database as an overflow (a 500).
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]

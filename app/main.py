@@ -24,6 +24,7 @@ from app.errors import (
 )
 from app.feeds.access import Gate
 from app.feeds.documents import Documents, Fallbacks, notice
+from app.feeds.router import Stages
 from app.feeds.router import router as feeds_router
 from app.logs import install_token_redaction
 from app.openapi import install_openapi
@@ -132,14 +133,17 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         app.state.page_links = PageLinks(
             settings.secret_key, max_age_seconds=settings.page_link_days * 86400
         )
-        app.state.gate = Gate(app.state.db, app.state.tokens, clock)
-        app.state.documents = Documents(
-            app.state.db,
-            app.state.urls,
-            clock,
-            renew_url=settings.renew_url,
-            notice=notice(app.state.urls),
-            fallbacks=fallbacks,
+        app.state.stages = Stages(
+            gate=Gate(app.state.db, app.state.tokens, clock),
+            documents=Documents(
+                app.state.db,
+                app.state.urls,
+                clock,
+                renew_url=settings.renew_url,
+                notice=notice(app.state.urls),
+                fallbacks=fallbacks,
+            ),
+            storage=app.state.storage,
         )
         yield
         engine.dispose()

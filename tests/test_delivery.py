@@ -197,7 +197,7 @@ def test_made_up_archive_pages_cost_nothing(admin: TestClient, show: dict[str, A
     for title in ("One", "Two", "Three"):
         upload(admin, "sharp-tech", title=title, publish=True, free=True)
     assert admin.get("/shows/sharp-tech/archive/2.xml").status_code == 200
-    documents = admin.app.state.documents  # type: ignore[attr-defined]
+    documents = admin.app.state.stages.documents  # type: ignore[attr-defined]
     prepared = len(documents._locks)
     for page in (3, 999, 1_000_000):
         response = admin.get(f"/shows/sharp-tech/archive/{page}.xml")

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
-from app.db import Clock, Database, HotQuery
+from app.db import MAX_ROW_ID, Clock, Database, HotQuery
 from app.errors import Forbidden, Gone, NotFound
 from app.models import Episode, EpisodeStatus, FeedAccess, Show, Subscriber, SubscriberStatus
 from app.tokens import FeedTokens
@@ -183,6 +183,8 @@ class Gate:
 
     def audio(self, token: str, episode_id: int) -> Audio:
         """An episode's audio, if the token's holder may play it: one query for both."""
+        if not 0 < episode_id <= MAX_ROW_ID:  # no row has it (and the driver can't bind it)
+            raise NotFound(NOT_IN_FEED)
         token_id = self.tokens.token_id_of(token)
         params = {"token_id": token_id, "episode_id": episode_id}
         row = self._by_token_with_episode.one_or_none(**params) if token_id else None

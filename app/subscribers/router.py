@@ -2,8 +2,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.db import SessionDep
-from app.deps import MAX_ROW_ID, AdminDep, PageLinksDep, RowId, TokensDep, UrlsDep
+from app.db import MAX_ROW_ID, SessionDep
+from app.deps import AdminDep, PageLinksDep, RowId, TokensDep, UrlsDep
 from app.models import Subscriber, SubscriberStatus
 from app.subscribers import service
 from app.subscribers.schemas import (
