@@ -48,6 +48,16 @@ class Settings(DatabaseSettings):
     webhook_secret: str = ""
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
 
+    # Listening analytics (app/analytics/): recording, retention, sharing detection.
+    analytics: bool = True  # record feed polls and audio requests
+    analytics_queue_size: int = Field(default=10_000, ge=1)
+    analytics_flush_seconds: float = Field(default=2.0, gt=0, le=60)
+    event_retention_days: int = Field(default=30, ge=1)
+    sharing_window_days: int = Field(default=7, ge=1, le=90)
+    sharing_min_prefixes: int = Field(default=6, ge=2)
+    sharing_min_apps: int = Field(default=4, ge=2)
+    sharing_auto_rotate: bool = False
+
     storage: StorageBackend = StorageBackend.LOCAL
     audio_dir: Path = Path("audio")
     max_upload_mb: int = Field(default=1024, ge=1)

@@ -1,7 +1,7 @@
 """Every ORM model."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     Float,
     ForeignKey,
     Integer,
@@ -116,6 +117,8 @@ class Episode(Base):
     audio_key: Mapped[str] = mapped_column(String(512))
     audio_mime: Mapped[str] = mapped_column(String(64))
     audio_size: Mapped[int] = mapped_column(BigInteger)
+    # Bytes before the audio frames (an ID3 tag, say): a download's first minute starts there.
+    audio_offset: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     duration_seconds: Mapped[float] = mapped_column(Float)
     bitrate: Mapped[int] = mapped_column(Integer)
     artwork_key: Mapped[str | None] = mapped_column(String(512))
@@ -207,3 +210,97 @@ class WebhookEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     outcome: Mapped[str] = mapped_column(String(255))
+
+
+class EventKind(StrEnum):
+    FEED = "feed"  # a feed poll (or an archive page)
+    AUDIO = "audio"  # an enclosure request: streamed, or redirected to S3
+
+
+class ListenEvent(Base):
+    """One feed or audio request, as it was answered. Raw: kept for PODPASS_EVENT_RETENTION_DAYS
+    and then deleted (downloads, below, are kept). No raw IP: a hash under the day's salt (for
+    counting unique listeners that day) and the network prefix (for sharing detection)."""
+
+    __tablename__ = "listen_events"
+    __table_args__ = (_one_of("kind", EventKind),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    # Who (None on a show's public side, or a token that named no feed) and what.
+    token_id: Mapped[str | None] = mapped_column(String(32))
+    subscriber_id: Mapped[int | None] = mapped_column(Integer)
+    show_id: Mapped[int | None] = mapped_column(Integer)
+    episode_id: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(8))
+    range_start: Mapped[int | None] = mapped_column(BigInteger)  # the first Range, as asked
+    range_end: Mapped[int | None] = mapped_column(BigInteger)  # inclusive; None: to the end
+    user_agent: Mapped[str] = mapped_column(String(512))
+    ip_hash: Mapped[str] = mapped_column(String(32))  # IPv6 cut to /64 first
+    ip_prefix: Mapped[str] = mapped_column(String(64))  # /24 for IPv4, /48 for IPv6
+    # The OPAWG user-agents-v2 verdict, classified off the request path.
+    app: Mapped[str | None] = mapped_column(String(128))
+    device: Mapped[str | None] = mapped_column(String(128))
+    device_category: Mapped[str | None] = mapped_column(String(32))
+    bot: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DailySalt(Base):
+    """The salt that IPs are hashed under, one per UTC day, shared by every worker and
+    deleted after the day (so yesterday's hashes can no longer be matched to an IP)."""
+
+    __tablename__ = "daily_salts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    salt: Mapped[str] = mapped_column(String(64))
+
+
+class Download(Base):
+    """One download as IAB Podcast Measurement v2.2 counts it: a unique IP + user agent +
+    episode per UTC day, made from that day's qualifying audio requests. Built idempotently
+    from the raw events (a day is rebuilt whole) and kept after they are gone."""
+
+    __tablename__ = "downloads"
+    __table_args__ = (UniqueConstraint("day", "episode_id", "ip_hash", "user_agent"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    show_id: Mapped[int] = mapped_column(Integer, index=True)
+    episode_id: Mapped[int] = mapped_column(Integer, index=True)
+    ip_hash: Mapped[str] = mapped_column(String(32))
+    user_agent: Mapped[str] = mapped_column(String(512))
+    # From the download's first request.
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    token_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    subscriber_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    ip_prefix: Mapped[str] = mapped_column(String(64))
+    app: Mapped[str | None] = mapped_column(String(128))
+    device: Mapped[str | None] = mapped_column(String(128))
+    device_category: Mapped[str | None] = mapped_column(String(32))
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    ROTATED = "rotated"
+
+
+class SharingAlert(Base):
+    """A feed URL whose downloads look shared beyond one household, with the evidence."""
+
+    __tablename__ = "sharing_alerts"
+    __table_args__ = (_one_of("status", AlertStatus),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_id: Mapped[str] = mapped_column(String(32), index=True)
+    subscriber_id: Mapped[int] = mapped_column(Integer, index=True)
+    show_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=AlertStatus.OPEN)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # {"prefixes": [...], "apps": [...], "devices": [...], "downloads": n,
+    #  "downloads_per_episode": {...}, "overcast_subscribers": n | null,
+    #  "first_seen": iso, "last_seen": iso, "window_days": n}
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
