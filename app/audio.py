@@ -5,7 +5,7 @@ from typing import BinaryIO, Protocol, cast
 
 import mutagen
 from mutagen.mp3 import MP3
-from mutagen.mp4 import MP4, Atoms, MP4Info  # type: ignore[attr-defined]
+from mutagen.mp4 import MP4, Atom, Atoms, MP4Info  # type: ignore[attr-defined]
 
 from app.errors import InvalidInput, UnsupportedMedia
 from app.text import strip_unrepresentable
@@ -53,6 +53,8 @@ class AudioInfo:
     title: str | None
     chapters: tuple[Chapter, ...] = ()
     cover: bytes | None = None  # embedded cover art, unchecked
+    # Bytes before the first audio frame (an ID3v2 tag; the MP4 boxes before the media data).
+    audio_offset: int = 0
 
 
 def probe(fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
@@ -95,7 +97,14 @@ def _mp3(parsed: MP3, fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
         )
     tags = parsed.tags
     if tags is None:
-        return AudioInfo("audio/mpeg", "mp3", stream.length, stream.bitrate, None)
+        return AudioInfo(
+            "audio/mpeg",
+            "mp3",
+            stream.length,
+            stream.bitrate,
+            None,
+            audio_offset=stream.frame_offset,
+        )
     chapters = sorted(
         (
             Chapter(
@@ -115,6 +124,7 @@ def _mp3(parsed: MP3, fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
         _text(tags.get("TIT2")),
         tuple(chapters),
         covers[0].data if covers else None,
+        audio_offset=stream.frame_offset,
     )
 
 
@@ -194,7 +204,8 @@ def _mp4(parsed: MP4, fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
     if not (codec.startswith("mp4a") or codec == "alac"):
         raise UnsupportedMedia(f"{filename} is MP4 with codec {codec!r}; upload {ACCEPTED}.")
     fileobj.seek(0)
-    last = Atoms(fileobj).atoms[-1]
+    boxes = Atoms(fileobj).atoms
+    last = boxes[-1]
     if last.offset + last.length > size:
         raise InvalidInput(
             f"{filename} is truncated: its '{last.name.decode('latin-1')}' box needs "
@@ -216,7 +227,17 @@ def _mp4(parsed: MP4, fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
         title,
         chapters,
         bytes(covers[0]) if covers else None,
+        audio_offset=_media_data_offset(boxes),
     )
+
+
+def _media_data_offset(boxes: list[Atom]) -> int:
+    """Where the first 'mdat' box's data starts: the audio, after the boxes that describe it
+    (all of 'moov' when the file is laid out for streaming)."""
+    media = next((box for box in boxes if box.name == b"mdat"), None)
+    if media is None:
+        return 0
+    return int(media.offset + media.length - media.datalength)
 
 
 def _text(frame: object) -> str | None:

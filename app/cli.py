@@ -4,7 +4,7 @@ import argparse
 import secrets
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,13 @@ from alembic.config import Config
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.analytics import service as analytics
 from app.config import get_settings
 from app.db import Database, build_engine, transaction, utcnow
 from app.images import title_card
 from app.main import build_storage
 from app.models import Show
+from app.sharing import service as sharing
 from app.shows import service as shows
 from app.storage import Storage
 from app.storage.reconcile import reconcile
@@ -164,6 +166,45 @@ def reconcile_storage(*, grace_hours: float, delete: bool) -> None:
         print("Storage and database agree.")
 
 
+def detect_sharing() -> None:
+    settings = get_settings()
+    db = Database(build_engine(settings.database_url))
+    with transaction(db.writer) as session:
+        alerts = sharing.detect(session, now=utcnow(), settings=settings)
+    db.engine.dispose()
+    for alert in alerts:
+        evidence = alert.evidence
+        print(
+            f"alert {alert.id} ({alert.status})  subscriber {alert.subscriber_id}  "
+            f"show {alert.show_id}  {evidence['prefix_count']} networks, "
+            f"{evidence['app_count']} apps, {evidence['downloads']} downloads  "
+            f"({', '.join(evidence['reasons'])})"
+        )
+    if not alerts:
+        print("No feed URL looks shared.")
+
+
+def analytics_rollup(day: date | None) -> None:
+    """Count the downloads of `day` (default: yesterday and today), then purge old events."""
+    settings = get_settings()
+    db = Database(build_engine(settings.database_url))
+    now = utcnow()
+    first_kept = analytics.first_kept_day(now, settings.event_retention_days)
+    if day is not None and day < first_kept:
+        raise SystemExit(
+            f"{day}'s raw events are purged (PODPASS_EVENT_RETENTION_DAYS): "
+            "its downloads stay as they were counted."
+        )
+    for each in [day] if day else [now.date() - timedelta(days=1), now.date()]:
+        with transaction(db.writer) as session:
+            counted = analytics.rollup(session, each)
+        print(f"{each}: {counted} download(s).")
+    with transaction(db.writer) as session:
+        purged = analytics.purge(session, now, settings.event_retention_days)
+    db.engine.dispose()
+    print(f"Purged {purged} raw event(s) from before {first_kept}.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="podpass", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -189,6 +230,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="delete those orphans and abort those unfinished uploads",
     )
+    sharing_parser = commands.add_parser("sharing", help="feed-sharing detection")
+    sharing_commands = sharing_parser.add_subparsers(dest="sharing_command", required=True)
+    sharing_commands.add_parser(
+        "detect",
+        help="open (or refresh) an alert for each feed URL whose downloads look shared",
+    )
+    analytics_parser = commands.add_parser("analytics", help="listening analytics")
+    analytics_commands = analytics_parser.add_subparsers(dest="analytics_command", required=True)
+    rollup = analytics_commands.add_parser(
+        "rollup",
+        help="count downloads (IAB v2.2) from the raw events, then purge expired events",
+    )
+    rollup.add_argument(
+        "--day",
+        type=date.fromisoformat,
+        help="the UTC day to count, YYYY-MM-DD (default: yesterday and today)",
+    )
     args = parser.parse_args(argv)
     if args.command == "init-env":
         init_env(args.path)
@@ -196,8 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         migrate()
     elif args.command == "seed":
         seed()
+    elif args.command == "analytics":
+        analytics_rollup(args.day)
     elif args.command == "storage":
         reconcile_storage(grace_hours=args.grace_hours, delete=args.delete)
+    elif args.command == "sharing":
+        detect_sharing()
     return 0
 
 

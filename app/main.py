@@ -5,11 +5,13 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.analytics.recorder import Recorder
+from app.analytics.router import router as analytics_router
 from app.billing.router import plans as plans_router
 from app.billing.router import webhooks as webhooks_router
 from app.config import Settings, StorageBackend, get_settings
@@ -30,6 +32,7 @@ from app.logs import install_token_redaction
 from app.openapi import install_openapi
 from app.portal.router import install_problem_pages
 from app.portal.router import router as portal_router
+from app.sharing.router import router as sharing_router
 from app.shows.router import router as shows_router
 from app.storage import Storage
 from app.storage.local import LocalStorage
@@ -133,6 +136,17 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         app.state.page_links = PageLinks(
             settings.secret_key, max_age_seconds=settings.page_link_days * 86400
         )
+        # Recording is off the request path: a thread writes the hits routes queue.
+        recorder = None
+        if settings.analytics:
+            recorder = Recorder(
+                app.state.db,
+                clock,
+                queue_size=settings.analytics_queue_size,
+                flush_seconds=settings.analytics_flush_seconds,
+            )
+            recorder.start()
+        app.state.recorder = recorder
         app.state.stages = Stages(
             gate=Gate(app.state.db, app.state.tokens, clock),
             documents=Documents(
@@ -144,8 +158,11 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
                 fallbacks=fallbacks,
             ),
             storage=app.state.storage,
+            recorder=recorder,
         )
         yield
+        if recorder is not None:
+            recorder.stop()  # writes what is still queued
         engine.dispose()
 
     app = FastAPI(
@@ -176,6 +193,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         shows_router,
         episodes_router,
         subscribers_router,
+        sharing_router,
+        analytics_router,
         plans_router,
         webhooks_router,
         portal_router,
@@ -184,15 +203,24 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         app.include_router(router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness check, and this worker's counters")
-    def healthz() -> dict[str, str | int]:
+    def healthz(request: Request) -> dict[str, str | int]:
         """`feed_fallbacks`: feed requests this worker answered by compressing a whole feed
         because its fast path could not be prepared (`feed_fallback_documents`: how many
-        prepared feeds that was). Both should stay 0; the log names each show and version."""
+        prepared feeds that was). Both should stay 0; the log names each show and version.
+
+        `analytics_queued`: requests recorded and waiting for the next write;
+        `analytics_dropped`: requests not recorded because the queue was full
+        (PODPASS_ANALYTICS_QUEUE_SIZE); `analytics_failed`: recorded requests lost because
+        their batch could not be written (the log says why). All 0 with analytics off."""
+        recorder: Recorder | None = request.app.state.recorder
         return {
             "status": "ok",
             "worker": os.getpid(),
             "feed_fallbacks": fallbacks.requests,
             "feed_fallback_documents": fallbacks.documents,
+            "analytics_queued": recorder.queued if recorder else 0,
+            "analytics_dropped": recorder.dropped if recorder else 0,
+            "analytics_failed": recorder.failed if recorder else 0,
         }
 
     return app

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -223,7 +224,7 @@ class ListenEvent(Base):
     counting unique listeners that day) and the network prefix (for sharing detection)."""
 
     __tablename__ = "listen_events"
-    __table_args__ = (_one_of("kind", EventKind),)
+    __table_args__ = (_one_of("kind", EventKind), Index(None, "subscriber_id"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -263,12 +264,16 @@ class Download(Base):
     from the raw events (a day is rebuilt whole) and kept after they are gone."""
 
     __tablename__ = "downloads"
-    __table_args__ = (UniqueConstraint("day", "episode_id", "ip_hash", "user_agent"),)
+    __table_args__ = (
+        UniqueConstraint("day", "episode_id", "ip_hash", "user_agent"),  # also serves `day`
+        Index(None, "show_id", "day"),
+        Index(None, "episode_id", "day"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, index=True)
-    show_id: Mapped[int] = mapped_column(Integer, index=True)
-    episode_id: Mapped[int] = mapped_column(Integer, index=True)
+    day: Mapped[date] = mapped_column(Date)
+    show_id: Mapped[int] = mapped_column(Integer)
+    episode_id: Mapped[int] = mapped_column(Integer)
     ip_hash: Mapped[str] = mapped_column(String(32))
     user_agent: Mapped[str] = mapped_column(String(512))
     # From the download's first request.

@@ -72,6 +72,7 @@ def upload(
         audio_key=key,
         audio_mime=info.mime,
         audio_size=size,
+        audio_offset=info.audio_offset,
         duration_seconds=info.duration_seconds,
         bitrate=info.bitrate,
         chapters=_chapters_json(info.chapters),

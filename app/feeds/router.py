@@ -1,6 +1,8 @@
 """Stage three of serving a feed: delivery. Each route checks who is asking (access.py),
 takes the view of the prepared document for them (documents.py), and answers it:
-conditional GET, gzip, HEAD, Range, and the episodes' files.
+conditional GET, gzip, HEAD, Range, and the episodes' files. Feed polls and audio requests,
+and the refusals of a known token (403, 410), are handed to the analytics recorder as they
+are answered: a queue append, no I/O.
 
 A subscriber's routes live under their secret token, /p/{token}/...; each show's free
 episodes under /shows/{slug}/.... Twin routes share one function that serves the file.
@@ -22,14 +24,16 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from app import opml
+from app.analytics.recorder import Recorder
 from app.db import SessionDep
 from app.deps import RowId, TokensDep, UrlsDep, built
-from app.errors import NotFound, RangeUnsatisfiable
+from app.errors import Forbidden, Gone, NotFound, RangeUnsatisfiable
 from app.feeds.access import NOT_IN_FEED, Access, Audio, Gate
 from app.feeds.documents import NOTICE_AUDIO, Documents, FeedView
 from app.images import ARTWORK_TYPES
-from app.models import TRANSCRIPT_TYPES, Episode, Show, Subscriber
+from app.models import TRANSCRIPT_TYPES, Episode, EventKind, Show, Subscriber
 from app.storage import Storage
+from app.tokens import TOKEN_ID_LENGTH
 
 router = APIRouter(tags=["feeds"])
 
@@ -46,6 +50,7 @@ class Stages:
     gate: Gate
     documents: Documents
     storage: Storage
+    recorder: Recorder | None  # None: analytics off (PODPASS_ANALYTICS=false)
 
 
 StagesDep = Annotated[Stages, built("stages")]
@@ -83,6 +88,57 @@ SubscriberEpisode = Annotated[Episode, Depends(subscriber_episode)]
 PublicEpisode = Annotated[Episode, Depends(public_episode)]
 
 
+# Recording, for analytics.
+
+
+def _record(
+    recorder: Recorder,
+    request: Request,
+    kind: EventKind,
+    status: int,
+    *,
+    token_id: str | None,
+    subscriber_id: int | None = None,
+    show_id: int | None = None,
+    episode_id: int | None = None,
+) -> None:
+    """Queue the request for the recorder, which writes it later. The client's address is
+    the socket's, or what uvicorn took from a trusted proxy's X-Forwarded-For."""
+    headers = request.headers
+    client = request.client
+    recorder.record(
+        kind,
+        status,
+        request.method,
+        token_id=token_id,
+        subscriber_id=subscriber_id,
+        show_id=show_id,
+        episode_id=episode_id,
+        byte_range=headers.get("range"),
+        user_agent=headers.get("user-agent", ""),
+        ip=client.host if client else "",
+    )
+
+
+def _token_id(token: str) -> str:
+    return token[:TOKEN_ID_LENGTH]
+
+
+def _refused(
+    stages: Stages,
+    request: Request,
+    kind: EventKind,
+    token: str,
+    refusal: Forbidden | Gone,
+    episode_id: int | None = None,
+) -> None:
+    """Record the refusal of a known token (lapsed: 403, revoked: 410). Its holder is found
+    from the token's id when the event is written."""
+    if stages.recorder is not None:
+        status, token_id = refusal.status_code, _token_id(token)
+        _record(stages.recorder, request, kind, status, token_id=token_id, episode_id=episode_id)
+
+
 # Conditional requests and content coding.
 
 
@@ -114,6 +170,32 @@ def _not_modified(request: Request, etag: str, last_modified: datetime | None) -
             return False
         return int(last_modified.timestamp()) <= int(since.timestamp())
     return False
+
+
+def _polled(request: Request, stages: Stages, access: Access, page: int) -> Response:
+    """A feed (or archive page) poll, answered and recorded."""
+    private = access.token is not None
+    response = _feed(request, stages.documents.view(access, page), private=private)
+    if stages.recorder is not None:
+        _record(
+            stages.recorder,
+            request,
+            EventKind.FEED,
+            response.status_code,
+            token_id=_token_id(access.token) if access.token else None,
+            subscriber_id=access.subscriber_id,
+            show_id=access.show_id,
+        )
+    return response
+
+
+def _subscriber_feed(token: str, page: int, request: Request, stages: Stages) -> Response:
+    try:
+        access = stages.gate.subscriber(token)
+    except Gone as refusal:
+        _refused(stages, request, EventKind.FEED, token, refusal)
+        raise
+    return _polled(request, stages, access, page)
 
 
 def _feed(request: Request, view: FeedView, *, private: bool) -> Response:
@@ -163,6 +245,7 @@ def _download_name(title: str, suffix: str) -> str:
     name = "".join(c for c in title if c.isprintable() and c not in '/\\:*?"<>|').strip()[:120]
     name = (name or "episode") + suffix
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    ascii_name = " ".join(ascii_name.split())  # where a dropped emoji left two spaces
     ascii_name = ascii_name.replace(";", ",").replace("%", "") or f"episode{suffix}"
     return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
@@ -245,6 +328,53 @@ async def _files(request: Request, stages: StagesDep) -> Files:
 FilesDep = Annotated[Files, Depends(_files)]
 
 
+def _answered(request: Request, response: Response) -> int:
+    """The status a response answers with. A local file's 200 turns into a 206 for a Range
+    (or a 416 for one past the end) only as it is sent: work out which, as it will."""
+    http_range = request.headers.get("range")
+    if (
+        not isinstance(response, _LenientRange)
+        or response.status_code != 200
+        or http_range is None
+        or response.stat_result is None
+    ):
+        return response.status_code
+    if_range = request.headers.get("if-range")
+    if if_range is not None and not response._should_use_range(if_range):
+        return 200
+    try:
+        ranges = response._parse_range_header(http_range, response.stat_result.st_size)
+    except RangeUnsatisfiable as refused:
+        return refused.status_code
+    return 206 if ranges else 200
+
+
+def _enclosure(
+    files: Files,
+    audio: Audio,
+    extension: str,
+    recorder: Recorder | None,
+    *,
+    token_id: str | None,
+    show_id: int | None,
+    episode_id: int,
+) -> Response:
+    """An episode's audio, answered and recorded: a subscriber's, or a free one's (no token)."""
+    response = files.audio(audio, extension, private=token_id is not None)
+    if recorder is not None:
+        status = _answered(files.request, response)
+        _record(
+            recorder,
+            files.request,
+            EventKind.AUDIO,
+            status,
+            token_id=token_id,
+            show_id=show_id,
+            episode_id=episode_id,
+        )
+    return response
+
+
 def _chapters(episode: Episode) -> Response:
     if not episode.chapters:
         raise NotFound("This episode has no chapters.")
@@ -264,16 +394,14 @@ def _transcript(episode: Episode, extension: str) -> Response:
 @router.head("/p/{token}/feed.xml", include_in_schema=False)
 @router.get("/p/{token}/feed.xml", response_class=Response, summary="A subscriber's RSS feed")
 def get_feed(token: Token, request: Request, stages: StagesDep) -> Response:
-    return _feed(request, stages.documents.view(stages.gate.subscriber(token)), private=True)
+    return _subscriber_feed(token, 0, request, stages)
 
 
 @router.head("/p/{token}/archive/{page}.xml", include_in_schema=False)
 @router.get("/p/{token}/archive/{page}.xml", response_class=Response, summary="Archive page")
-def get_archive(
-    access: SubscriberAccess, page: Page, request: Request, stages: StagesDep
-) -> Response:
+def get_archive(token: Token, page: Page, request: Request, stages: StagesDep) -> Response:
     """An older page of a subscriber's feed (RFC 5005)."""
-    return _feed(request, stages.documents.view(access, page), private=True)
+    return _subscriber_feed(token, page, request, stages)
 
 
 @router.get("/p/{token}/all.opml", response_class=Response)
@@ -301,8 +429,21 @@ def get_enclosure(
     """An episode's audio (Range, HEAD and conditional requests too)."""
     # A plain int here (the gate refuses ids beyond the column): RowId's bounds cost this,
     # the hottest route, about 10 µs a request.
-    audio = stages.gate.audio(token, episode_id)  # one query: the token and the episode
-    return Files(request, stages.storage).audio(audio, extension, private=True)
+    try:
+        audio = stages.gate.audio(token, episode_id)  # one query: the token and the episode
+    except (Forbidden, Gone) as refusal:
+        _refused(stages, request, EventKind.AUDIO, token, refusal, episode_id)
+        raise
+    # The holder (subscriber and show) is found from the token id when the hit is written.
+    return _enclosure(
+        Files(request, stages.storage),
+        audio,
+        extension,
+        stages.recorder,
+        token_id=_token_id(token),
+        show_id=None,
+        episode_id=episode_id,
+    )
 
 
 # Public routes: each show's free feed, its artwork, and its free episodes' files.
@@ -320,7 +461,7 @@ def get_notice() -> Response:
 @router.get("/shows/{slug}/feed.xml", response_class=Response)
 def get_public_feed(slug: str, request: Request, stages: StagesDep) -> Response:
     """A show's public feed of free episodes."""
-    return _feed(request, stages.documents.view(stages.gate.public(slug)), private=False)
+    return _polled(request, stages, stages.gate.public(slug), 0)
 
 
 @router.head("/shows/{slug}/archive/{page}.xml", include_in_schema=False)
@@ -329,7 +470,7 @@ def get_public_archive(
     access: PublicAccess, page: Page, request: Request, stages: StagesDep
 ) -> Response:
     """An older page of a show's public feed (RFC 5005)."""
-    return _feed(request, stages.documents.view(access, page), private=False)
+    return _polled(request, stages, access, page)
 
 
 @router.head("/shows/{slug}/artwork.{extension}", include_in_schema=False)
@@ -343,9 +484,19 @@ def get_show_artwork(
 
 @router.head("/shows/{slug}/episodes/{episode_id}.{extension}", include_in_schema=False)
 @router.get("/shows/{slug}/episodes/{episode_id}.{extension}", response_class=Response)
-def get_public_enclosure(episode: PublicEpisode, extension: str, files: FilesDep) -> Response:
+def get_public_enclosure(
+    episode: PublicEpisode, extension: str, files: FilesDep, stages: StagesDep
+) -> Response:
     """A free episode's audio."""
-    return files.audio(Audio.of(episode), extension, private=False)
+    return _enclosure(
+        files,
+        Audio.of(episode),
+        extension,
+        stages.recorder,
+        token_id=None,
+        show_id=episode.show_id,
+        episode_id=episode.id,
+    )
 
 
 # An episode's other files, each for its subscribers and, when free, for anyone.

@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_listen_events")),
     )
     op.create_index(op.f("ix_listen_events_at"), "listen_events", ["at"])
+    op.create_index(op.f("ix_listen_events_subscriber_id"), "listen_events", ["subscriber_id"])
     op.create_table(
         "daily_salts",
         sa.Column("day", sa.Date(), nullable=False),
@@ -73,8 +74,10 @@ def upgrade() -> None:
             "day", "episode_id", "ip_hash", "user_agent", name=op.f("uq_downloads_day")
         ),
     )
-    for column in ("day", "show_id", "episode_id", "token_id", "subscriber_id"):
+    for column in ("token_id", "subscriber_id"):
         op.create_index(op.f(f"ix_downloads_{column}"), "downloads", [column])
+    op.create_index(op.f("ix_downloads_show_id"), "downloads", ["show_id", "day"])
+    op.create_index(op.f("ix_downloads_episode_id"), "downloads", ["episode_id", "day"])
     op.create_table(
         "sharing_alerts",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -1,0 +1,120 @@
+"""Listening reports: per show, per episode, per subscriber; JSON, or CSV with ?format=csv."""
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from app.analytics import service
+from app.analytics.schemas import (
+    CsvRow,
+    EpisodeReport,
+    Interval,
+    ReportFormat,
+    ShowReport,
+    SubscriberReport,
+)
+from app.db import SessionDep
+from app.deps import AdminDep, ClockDep, RowId
+from app.episodes import service as episodes
+from app.models import Episode, Subscriber
+from app.shows.deps import ShowDep
+from app.subscribers import service as subscribers
+
+router = APIRouter(prefix="/admin/analytics", tags=["analytics"], dependencies=[AdminDep])
+
+CSV_TYPE = "text/csv; charset=utf-8"
+CSV_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+
+
+def date_range(
+    clock: ClockDep,
+    start: Annotated[
+        date | None,
+        Query(alias="from", description="First day (UTC); default: 29 days before `to`."),
+    ] = None,
+    end: Annotated[
+        date | None, Query(alias="to", description="Last day (UTC); default: today.")
+    ] = None,
+) -> service.DateRange:
+    return service.DateRange.of(start, end, clock().date())
+
+
+DateRangeDep = Annotated[service.DateRange, Depends(date_range)]
+FormatQuery = Annotated[
+    ReportFormat, Query(description="`csv`: the same report as CSV, one row per line of it.")
+]
+IntervalQuery = Annotated[
+    Interval, Query(description="Counts per day, or per Monday-to-Sunday week.")
+]
+
+
+def episode_by_id(episode_id: RowId, session: SessionDep) -> Episode:
+    return episodes.get(session, episode_id)
+
+
+def subscriber_by_id(subscriber_id: RowId, session: SessionDep) -> Subscriber:
+    return subscribers.get(session, subscriber_id)
+
+
+def as_csv(header: CsvRow, rows: Iterable[CsvRow], filename: str) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(
+        out.getvalue(),
+        media_type=CSV_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )
+
+
+@router.get("/shows/{slug}", response_model=ShowReport, responses=CSV_ANSWER)
+def show_report(
+    show: ShowDep,
+    span: DateRangeDep,
+    session: SessionDep,
+    interval: IntervalQuery = Interval.DAY,
+    format: FormatQuery = ReportFormat.JSON,
+) -> ShowReport | Response:
+    """A show's downloads, listeners and subscribers, per day or week, and by app and device."""
+    report = service.show_report(session, show, span, interval)
+    if format is ReportFormat.CSV:
+        return as_csv(report.CSV_HEADER, report.csv_rows(), f"{show.slug}-{span.start}-{span.end}")
+    return report
+
+
+@router.get("/episodes/{episode_id}", response_model=EpisodeReport, responses=CSV_ANSWER)
+def episode_report(
+    episode: Annotated[Episode, Depends(episode_by_id)],
+    span: DateRangeDep,
+    session: SessionDep,
+    interval: IntervalQuery = Interval.DAY,
+    format: FormatQuery = ReportFormat.JSON,
+) -> EpisodeReport | Response:
+    """An episode's downloads, listeners and subscribers, per day or week, and by app and device."""
+    report = service.episode_report(session, episode, span, interval)
+    if format is ReportFormat.CSV:
+        name = f"episode-{episode.id}-{span.start}-{span.end}"
+        return as_csv(report.CSV_HEADER, report.csv_rows(), name)
+    return report
+
+
+@router.get("/subscribers/{subscriber_id}", response_model=SubscriberReport, responses=CSV_ANSWER)
+def subscriber_report(
+    subscriber: Annotated[Subscriber, Depends(subscriber_by_id)],
+    span: DateRangeDep,
+    session: SessionDep,
+    format: FormatQuery = ReportFormat.JSON,
+) -> SubscriberReport | Response:
+    """A subscriber's feed URLs (current and rotated), last polls, downloads, apps and networks."""
+    report = service.subscriber_report(session, subscriber, span)
+    if format is ReportFormat.CSV:
+        name = f"subscriber-{subscriber.id}-{span.start}-{span.end}"
+        return as_csv(report.CSV_HEADER, report.csv_rows(), name)
+    return report

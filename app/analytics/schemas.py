@@ -1,0 +1,135 @@
+"""Analytics reports, as JSON and as the rows of their CSV form."""
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import BaseModel, Field
+
+
+class Interval(StrEnum):
+    DAY = "day"
+    WEEK = "week"  # Monday to Sunday, cut to the report's range
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+CsvRow = tuple[str | int, ...]
+
+
+class Counts(BaseModel):
+    downloads: int = Field(description="Downloads by the IAB v2.2 rules.")
+    unique_listeners: int = Field(
+        description="Distinct IP + user agent per UTC day, summed over the days: an estimate "
+        "(the IP hash's salt changes daily, so one listener on two days counts twice)."
+    )
+    unique_subscribers: int = Field(description="Distinct subscribers over the whole span: exact.")
+
+    def cells(self) -> CsvRow:
+        return self.downloads, self.unique_listeners, self.unique_subscribers
+
+
+class Period(Counts):
+    start: date
+    end: date
+
+
+class Group(Counts):
+    name: str | None = Field(description="None: not recognised (or not reported).")
+
+
+class Report(BaseModel):
+    start: date
+    end: date
+    interval: Interval
+    totals: Counts
+    periods: list[Period]
+    apps: list[Group]
+    device_categories: list[Group]
+
+    CSV_HEADER: ClassVar[tuple[str, ...]] = (
+        "section",
+        "name",
+        "start",
+        "end",
+        "downloads",
+        "unique_listeners",
+        "unique_subscribers",
+    )
+
+    def csv_rows(self) -> Iterator[CsvRow]:
+        span = (self.start.isoformat(), self.end.isoformat())
+        yield ("total", "", *span, *self.totals.cells())
+        for period in self.periods:
+            dates = (period.start.isoformat(), period.end.isoformat())
+            yield (self.interval.value, "", *dates, *period.cells())
+        for section, groups in (("app", self.apps), ("device_category", self.device_categories)):
+            for group in groups:
+                yield (section, group.name or "", *span, *group.cells())
+
+
+class ShowReport(Report):
+    show: str
+
+
+class EpisodeReport(Report):
+    show: str
+    episode_id: int
+    title: str
+
+
+class Feed(BaseModel):
+    token_id: str = Field(description="The feed URL's public key (the token's first characters).")
+    show: str | None = Field(description="The show's slug (None if it is gone).")
+    current: bool = Field(description="False: an earlier URL, since rotated.")
+    last_poll: datetime | None = Field(description="Its last poll among the kept raw events.")
+    downloads: int
+
+
+class Tally(BaseModel):
+    name: str | None
+    downloads: int
+
+
+class SubscriberReport(BaseModel):
+    subscriber_id: int
+    start: date
+    end: date
+    downloads: int
+    last_poll: datetime | None
+    feeds: list[Feed]
+    apps: list[Tally]
+    prefixes: list[Tally] = Field(description="The networks (/24, /48) downloads came from.")
+
+    CSV_HEADER: ClassVar[tuple[str, ...]] = (
+        "section",
+        "name",
+        "show",
+        "current",
+        "last_poll",
+        "downloads",
+    )
+
+    def csv_rows(self) -> Iterator[CsvRow]:
+        yield ("total", "", "", "", _when(self.last_poll), self.downloads)
+        for feed in self.feeds:
+            current = "yes" if feed.current else "no"
+            yield (
+                "feed",
+                feed.token_id,
+                feed.show or "",
+                current,
+                _when(feed.last_poll),
+                feed.downloads,
+            )
+        for section, tallies in (("app", self.apps), ("prefix", self.prefixes)):
+            for tally in tallies:
+                yield (section, tally.name or "", "", "", "", tally.downloads)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat() if moment is not None else ""

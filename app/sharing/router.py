@@ -1,0 +1,75 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.db import MAX_ROW_ID, SessionDep
+from app.deps import AdminDep, ClockDep, RowId, TokensDep, UrlsDep
+from app.models import AlertStatus, SharingAlert
+from app.sharing import service
+from app.sharing.schemas import AlertOut, Evidence, RotatedAlert
+
+router = APIRouter(prefix="/admin/sharing", tags=["sharing"], dependencies=[AdminDep])
+
+
+def alert_by_id(alert_id: RowId, session: SessionDep) -> SharingAlert:
+    return service.get(session, alert_id)
+
+
+AlertDep = Annotated[SharingAlert, Depends(alert_by_id)]
+
+
+def present(alert: SharingAlert) -> AlertOut:
+    return AlertOut(
+        id=alert.id,
+        token_id=alert.token_id,
+        subscriber_id=alert.subscriber_id,
+        show_id=alert.show_id,
+        status=alert.status,
+        opened_at=alert.opened_at,
+        closed_at=alert.closed_at,
+        evidence=Evidence.model_validate(alert.evidence),
+    )
+
+
+@router.get("/alerts")
+def list_alerts(
+    session: SessionDep,
+    status: Annotated[list[AlertStatus] | None, Query()] = None,
+    subscriber_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+) -> list[AlertOut]:
+    """Feed URLs that look shared, newest first: open ones unless `status` (repeatable)
+    says otherwise."""
+    found = service.list_some(
+        session,
+        statuses=status or [AlertStatus.OPEN],
+        subscriber_id=subscriber_id,
+        limit=limit,
+        offset=offset,
+    )
+    return [present(alert) for alert in found]
+
+
+@router.get("/alerts/{alert_id}")
+def read_alert(alert: AlertDep) -> AlertOut:
+    return present(alert)
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+def acknowledge_alert(alert: AlertDep, session: SessionDep, clock: ClockDep) -> AlertOut:
+    """Seen, and the URL kept: the alert leaves the open list; detection keeps its evidence
+    current instead of opening another for the same URL. A rotated alert stays rotated."""
+    return present(service.acknowledge(session, alert, now=clock()))
+
+
+@router.post("/alerts/{alert_id}/rotate")
+def rotate_alert(
+    alert: AlertDep, session: SessionDep, clock: ClockDep, tokens: TokensDep, urls: UrlsDep
+) -> RotatedAlert:
+    """Give the subscriber a new URL for the show (the shared one stops working at once) and
+    close the alert. Rotating a rotated alert again changes nothing and answers the URL."""
+    feed = service.rotate(session, alert, now=clock())
+    return RotatedAlert(
+        **present(alert).model_dump(), feed_url=urls.feed(tokens.token_for(feed.token_id))
+    )
