@@ -83,6 +83,10 @@ test: lint test-sqlite test-postgres
 bench: $(VENV)/.installed-dev
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.rollup
+	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
+		$(BIN)/python -m bench.rollup $(PG_TEST_URL); \
+	else echo "PostgreSQL not reachable at $(PG_TEST_URL): rollup timed on SQLite only."; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
