@@ -4,6 +4,7 @@ says so), a real app with its lifespan, and real audio files."""
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,17 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import text
 
 from app.cli import ROOT
 from app.config import Settings
 from app.db import Base, build_engine, utcnow
 from app.main import create_app
+from tests.servers import podpass_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
+CHROMIUM = "/usr/bin/chromium"
 MP3 = FIXTURES / "episode.mp3"
 M4A = FIXTURES / "episode.m4a"
 ADMIN_KEY = secrets.token_urlsafe(32)
@@ -206,3 +210,48 @@ def server_env(settings: Settings) -> dict[str, str]:
         "PODPASS_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "PODPASS_RENEW_URL": settings.renew_url,
     }
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+@contextmanager
+def live_podpass(settings: Settings) -> Iterator[tuple[str, httpx.Client]]:
+    """A Podpass server process configured like `settings`, and an admin client for it."""
+    with (
+        podpass_server(server_env(settings)) as url,
+        httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
+        ) as admin,
+    ):
+        yield url, admin
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[tuple[str, httpx.Client]]:
+    with live_podpass(settings) as running:
+        yield running

@@ -1,28 +1,22 @@
 """The subscriber's page: over HTTP, and in headless Chromium driven by Playwright."""
 
-import io
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx2 as httpx
-import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from app.config import Settings
 from app.tokens import PageLinks
-from tests.conftest import ADMIN_KEY, SECRET_KEY, SHOW, feed_path, server_env, subscribe
+from tests.browser import assert_fits_the_width, open_page
+from tests.conftest import SECRET_KEY, SHOW, feed_path, subscribe
 from tests.media import image
-from tests.servers import podpass_server
 from tests.test_feed_content import show_json
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).parent.parent / "docs" / "subscriber-page.png"
 
 
@@ -75,74 +69,6 @@ def test_lapsed_subscriber_is_told_where_to_renew(
     response = admin.get(page_link(admin, subscriber).removeprefix("http://testserver"))
     assert "Your subscription has lapsed" in response.text
     assert f'href="{settings.renew_url}"' in response.text
-
-
-@contextmanager
-def chromium() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield launched
-        launched.close()
-
-
-@contextmanager
-def live_podpass(settings: Settings) -> Iterator[tuple[str, httpx.Client]]:
-    """A Podpass server process configured like `settings`, and an admin client for it."""
-    with (
-        podpass_server(server_env(settings)) as url,
-        httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
-        ) as admin,
-    ):
-        yield url, admin
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def live(settings: Settings) -> Iterator[tuple[str, httpx.Client]]:
-    with live_podpass(settings) as running:
-        yield running
-
-
-def open_page(browser: Browser, url: str, *, width: int = 390) -> Page:
-    context = browser.new_context(
-        viewport={"width": width, "height": 844}, permissions=["clipboard-read", "clipboard-write"]
-    )
-    page = context.new_page()
-    page.goto(url)
-    return page
-
-
-def assert_fits_the_width(page: Page) -> None:
-    """Nothing reaches past the viewport's right edge, so the page never scrolls sideways."""
-    width = page.evaluate("window.innerWidth")
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, "scrolls sideways"
-    too_wide = page.evaluate(
-        """[...document.querySelectorAll("body *")]
-            .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
-            .map((e) => e.outerHTML.slice(0, 80))"""
-    )
-    assert too_wide == [], too_wide
-    # A full-page screenshot is as wide as everything drawn: no wider than the phone.
-    assert Image.open(io.BytesIO(page.screenshot(full_page=True))).width == width
 
 
 def test_the_page_in_a_real_browser(browser: Browser, live: tuple[str, httpx.Client]) -> None:

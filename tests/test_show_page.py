@@ -19,9 +19,9 @@ from app.models import Show
 from app.portal import service
 from app.portal.service import app_links
 from app.urls import Urls
+from tests.browser import assert_fits_the_width, open_page
 from tests.conftest import ADMIN_KEY, Clock, create_show, upload
 from tests.media import image
-from tests.test_portal import assert_fits_the_width, chromium, live_podpass, open_page
 
 PAGE = "/shows/sharp-tech"
 FEED = "http://testserver/shows/sharp-tech/feed.xml"
@@ -34,18 +34,6 @@ SHOW_WITH_LONG_TEXT = {
     "owner_email": "podcasts@example.com",
     "link": "https://example.com/sharp-tech",
 }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def live(settings: Settings) -> Iterator[tuple[str, httpx.Client]]:
-    with live_podpass(settings) as running:
-        yield running
 
 
 @pytest.fixture
