@@ -180,7 +180,7 @@ def test_audio_requests_are_recorded(
         ("GET", 206, 0, None),
     ]
     token_id = audio.split("/")[2][:TOKEN_ID_LENGTH]
-    for event in heard[:-1]:  # the holder is found from the token when written
+    for event in heard[:-1]:
         assert (event.token_id, event.subscriber_id, event.show_id, event.episode_id) == (
             token_id,
             subscriber["id"],
@@ -190,6 +190,21 @@ def test_audio_requests_are_recorded(
     assert (heard[-1].token_id, heard[-1].subscriber_id) == (None, None)
     assert (heard[-1].show_id, heard[-1].episode_id) == (published["show_id"], free["id"])
     assert {(e.app, e.ip_prefix) for e in heard} == {("Overcast", "203.0.113.0/24")}
+
+
+def test_a_download_keeps_its_holder_when_the_url_is_rotated_before_the_write(
+    client: TestClient,
+    db: Database,
+    subscriber: dict[str, Any],
+    published: dict[str, Any],
+    admin: TestClient,
+) -> None:
+    audio = audio_path(client, feed_path(subscriber, "sharp-tech"))
+    assert client.get(audio, headers=LISTENER | {"Range": "bytes=0-"}).status_code == 206
+    admin.post(f"/admin/subscribers/{subscriber['id']}/shows/sharp-tech/rotate")
+    recorder_of(client).flush()
+    (heard,) = [e for e in events(db) if e.kind == EventKind.AUDIO]
+    assert (heard.subscriber_id, heard.show_id) == (subscriber["id"], published["show_id"])
 
 
 def test_refusals_of_a_known_token_are_recorded_unknown_tokens_are_not(

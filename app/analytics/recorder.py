@@ -38,8 +38,8 @@ LOOKUP_CHUNK = 500
 @dataclass(frozen=True, slots=True)
 class Hit:
     """A request as its route saw it. `subscriber_id` and `show_id` are None when the route
-    did not learn them (an audio request, a refused token): the flush finds them from the
-    token's row. `byte_range` is the Range header as sent; `ip` the client's address."""
+    did not learn them (a refused token): the flush finds them from the token's row.
+    `byte_range` is the Range header as sent; `ip` the client's address."""
 
     at: datetime
     kind: EventKind

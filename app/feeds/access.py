@@ -181,8 +181,9 @@ class Gate:
             raise NotFound(f"No show {slug!r} here.")
         return Access(None, None, show.show_id, show.show_version, Variant.PUBLIC, None)
 
-    def audio(self, token: str, episode_id: int) -> Audio:
-        """An episode's audio, if the token's holder may play it: one query for both."""
+    def audio(self, token: str, episode_id: int) -> tuple[Access, Audio]:
+        """An episode's audio, if the token's holder may play it, and who they are: one
+        query for both."""
         if not 0 < episode_id <= MAX_ROW_ID:  # no row has it (and the driver can't bind it)
             raise NotFound(NOT_IN_FEED)
         token_id = self.tokens.token_id_of(token)
@@ -191,7 +192,7 @@ class Gate:
         access = _checked(token, row)
         assert row is not None
         check_listed(row.episode_status, row.published_at, row.free, access.variant, self.clock())
-        return Audio(row.key, row.mime, row.size, row.title, row.uploaded_at)
+        return access, Audio(row.key, row.mime, row.size, row.title, row.uploaded_at)
 
     def episode(self, session: Session, access: Access, episode_id: int) -> Episode:
         """An episode whose files (chapters, transcript, artwork) this access may fetch."""

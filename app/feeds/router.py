@@ -356,7 +356,8 @@ def _enclosure(
     recorder: Recorder | None,
     *,
     token_id: str | None,
-    show_id: int | None,
+    subscriber_id: int | None,
+    show_id: int,
     episode_id: int,
 ) -> Response:
     """An episode's audio, answered and recorded: a subscriber's, or a free one's (no token)."""
@@ -369,6 +370,7 @@ def _enclosure(
             EventKind.AUDIO,
             status,
             token_id=token_id,
+            subscriber_id=subscriber_id,
             show_id=show_id,
             episode_id=episode_id,
         )
@@ -430,18 +432,18 @@ def get_enclosure(
     # A plain int here (the gate refuses ids beyond the column): RowId's bounds cost this,
     # the hottest route, about 10 µs a request.
     try:
-        audio = stages.gate.audio(token, episode_id)  # one query: the token and the episode
+        access, audio = stages.gate.audio(token, episode_id)  # one query: token and episode
     except (Forbidden, Gone) as refusal:
         _refused(stages, request, EventKind.AUDIO, token, refusal, episode_id)
         raise
-    # The holder (subscriber and show) is found from the token id when the hit is written.
     return _enclosure(
         Files(request, stages.storage),
         audio,
         extension,
         stages.recorder,
         token_id=_token_id(token),
-        show_id=None,
+        subscriber_id=access.subscriber_id,
+        show_id=access.show_id,
         episode_id=episode_id,
     )
 
@@ -494,6 +496,7 @@ def get_public_enclosure(
         extension,
         stages.recorder,
         token_id=None,
+        subscriber_id=None,
         show_id=episode.show_id,
         episode_id=episode.id,
     )
