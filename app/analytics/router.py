@@ -18,11 +18,10 @@ from app.analytics.schemas import (
     SubscriberReport,
 )
 from app.db import SessionDep
-from app.deps import AdminDep, ClockDep, RowId
-from app.episodes import service as episodes
-from app.models import Episode, Subscriber
+from app.deps import AdminDep, ClockDep
+from app.episodes.deps import EpisodeDep
 from app.shows.deps import ShowDep
-from app.subscribers import service as subscribers
+from app.subscribers.deps import SubscriberDep
 
 router = APIRouter(prefix="/admin/analytics", tags=["analytics"], dependencies=[AdminDep])
 
@@ -54,14 +53,6 @@ IntervalQuery = Annotated[
 ]
 
 
-def episode_by_id(episode_id: RowId, session: SessionDep) -> Episode:
-    return episodes.get(session, episode_id)
-
-
-def subscriber_by_id(subscriber_id: RowId, session: SessionDep) -> Subscriber:
-    return subscribers.get(session, subscriber_id)
-
-
 def as_csv(header: CsvRow, rows: Iterable[CsvRow], filename: str) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -91,7 +82,7 @@ def show_report(
 
 @router.get("/episodes/{episode_id}", response_model=EpisodeReport, responses=CSV_ANSWER)
 def episode_report(
-    episode: Annotated[Episode, Depends(episode_by_id)],
+    episode: EpisodeDep,
     span: DateRangeDep,
     session: SessionDep,
     interval: IntervalQuery = Interval.DAY,
@@ -107,7 +98,7 @@ def episode_report(
 
 @router.get("/subscribers/{subscriber_id}", response_model=SubscriberReport, responses=CSV_ANSWER)
 def subscriber_report(
-    subscriber: Annotated[Subscriber, Depends(subscriber_by_id)],
+    subscriber: SubscriberDep,
     span: DateRangeDep,
     session: SessionDep,
     format: FormatQuery = ReportFormat.JSON,

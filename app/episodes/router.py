@@ -1,11 +1,12 @@
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, UploadFile
+from fastapi import APIRouter, Form, UploadFile
 
 from app.db import SessionDep
-from app.deps import AdminDep, RowId, SettingsDep, StorageDep
+from app.deps import AdminDep, SettingsDep, StorageDep
 from app.episodes import service
+from app.episodes.deps import EpisodeDep
 from app.episodes.schemas import (
     Chapters,
     EpisodeOut,
@@ -18,13 +19,6 @@ from app.models import Episode
 from app.shows.deps import ShowDep, read_image
 
 router = APIRouter(prefix="/admin", tags=["episodes"], dependencies=[AdminDep])
-
-
-def episode_by_id(episode_id: RowId, session: SessionDep) -> Episode:
-    return service.get(session, episode_id)
-
-
-EpisodeDep = Annotated[Episode, Depends(episode_by_id)]
 
 
 @router.post("/shows/{slug}/episodes", status_code=201)

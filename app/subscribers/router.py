@@ -1,11 +1,12 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from app.db import MAX_ROW_ID, SessionDep
-from app.deps import AdminDep, PageLinksDep, RowId, TokensDep, UrlsDep
+from app.deps import AdminDep, PageLinksDep, TokensDep, UrlsDep
 from app.models import Subscriber, SubscriberStatus
 from app.subscribers import service
+from app.subscribers.deps import SubscriberDep
 from app.subscribers.schemas import (
     EntitlementsUpdate,
     FeedOut,
@@ -17,13 +18,6 @@ from app.tokens import FeedTokens
 from app.urls import Urls
 
 router = APIRouter(prefix="/admin/subscribers", tags=["subscribers"], dependencies=[AdminDep])
-
-
-def subscriber_by_id(subscriber_id: RowId, session: SessionDep) -> Subscriber:
-    return service.get(session, subscriber_id)
-
-
-SubscriberDep = Annotated[Subscriber, Depends(subscriber_by_id)]
 
 
 def present(subscriber: Subscriber, tokens: FeedTokens, urls: Urls) -> SubscriberOut:
