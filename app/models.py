@@ -296,7 +296,17 @@ class SharingAlert(Base):
     """A feed URL whose downloads look shared beyond one household, with the evidence."""
 
     __tablename__ = "sharing_alerts"
-    __table_args__ = (_one_of("status", AlertStatus),)
+    __table_args__ = (
+        _one_of("status", AlertStatus),
+        # One unresolved alert per feed URL, even when two detections run at once.
+        Index(
+            "uq_sharing_alerts_unresolved_token_id",
+            "token_id",
+            unique=True,
+            sqlite_where=text("status IN ('open', 'acknowledged')"),
+            postgresql_where=text("status IN ('open', 'acknowledged')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_id: Mapped[str] = mapped_column(String(32), index=True)
