@@ -1,8 +1,12 @@
 """`podpass` administration commands."""
 
 import argparse
+import getpass
+import logging
 import secrets
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -10,19 +14,24 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.accounts import service as accounts
 from app.analytics import service as analytics
-from app.config import get_settings
+from app.config import DatabaseSettings, get_settings
 from app.db import Database, build_engine, transaction, utcnow
+from app.errors import AppError
 from app.images import title_card
 from app.main import build_storage
-from app.models import Show
+from app.models import Role, Show
+from app.outbox.sender import Sender
 from app.sharing import service as sharing
 from app.shows import service as shows
 from app.storage import Storage
 from app.storage.reconcile import reconcile
+from app.subscribers.schemas import Email
 from app.urls import Urls
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,6 +214,59 @@ def analytics_rollup(day: date | None) -> None:
     print(f"Purged {purged} raw event(s) from before {first_kept}.")
 
 
+def worker() -> None:
+    """Send the outbox until SIGTERM or Ctrl-C; any number of workers may run at once."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = get_settings()
+    db = Database(build_engine(settings.database_url))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"Sending the outbox every {settings.outbox_poll_seconds:g} s; Ctrl-C stops.")
+    Sender.from_settings(db, settings).run(utcnow, stop, settings.outbox_poll_seconds)
+    db.engine.dispose()
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password (at least 12 characters): ")
+    if getpass.getpass("The same password again: ") != password:
+        raise SystemExit("The two passwords differ; nothing was created.")
+    return password
+
+
+def create_staff_user(email: str, role: Role, *, password_stdin: bool) -> None:
+    try:
+        email = TypeAdapter(Email).validate_python(email)
+    except ValidationError:
+        raise SystemExit(f"{email!r} is not an email address.") from None
+    password = read_password(password_stdin)
+    db = Database(build_engine(DatabaseSettings().database_url))
+    try:
+        with transaction(db.writer) as session:
+            user = accounts.create_user(
+                session, email=email, password=password, role=role, now=utcnow()
+            )
+    except AppError as refused:
+        raise SystemExit(refused.detail) from None
+    finally:
+        db.engine.dispose()
+    print(f"Created staff account {user.id}: {user.email}, {user.role}.")
+
+
+def list_staff_users() -> None:
+    db = Database(build_engine(DatabaseSettings().database_url))
+    with transaction(db.reader) as session:
+        users = accounts.list_users(session)
+    db.engine.dispose()
+    for user in users:
+        state = f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active"
+        print(f"{user.id}  {user.email}  {user.role}  {state}")
+    if not users:
+        print("No staff accounts yet: `podpass users create --email … --role owner`.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="podpass", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -247,6 +309,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=date.fromisoformat,
         help="the UTC day to count, YYYY-MM-DD (default: yesterday and today)",
     )
+    commands.add_parser("worker", help="send the outbox (emails) until stopped")
+    users_parser = commands.add_parser("users", help="staff accounts (console and API keys)")
+    users_commands = users_parser.add_subparsers(dest="users_command", required=True)
+    create_user = users_commands.add_parser(
+        "create", help="create a staff account; the password is asked for twice"
+    )
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument("--role", required=True, type=Role, choices=list(Role))
+    create_user.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input instead",
+    )
+    users_commands.add_parser("list", help="list staff accounts")
     args = parser.parse_args(argv)
     if args.command == "init-env":
         init_env(args.path)
@@ -260,6 +336,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         reconcile_storage(grace_hours=args.grace_hours, delete=args.delete)
     elif args.command == "sharing":
         detect_sharing()
+    elif args.command == "users" and args.users_command == "create":
+        create_staff_user(args.email, args.role, password_stdin=args.password_stdin)
+    elif args.command == "users":
+        list_staff_users()
+    elif args.command == "worker":
+        worker()
     return 0
 
 

@@ -4,6 +4,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Self
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,12 @@ class Environment(StrEnum):
 class StorageBackend(StrEnum):
     LOCAL = "local"
     S3 = "s3"
+
+
+class SmtpSecurity(StrEnum):
+    NONE = "none"  # plain SMTP: only to a relay on the same host or network
+    STARTTLS = "starttls"  # port 587
+    TLS = "tls"  # implicit TLS, port 465
 
 
 class DatabaseSettings(BaseSettings):
@@ -44,7 +51,11 @@ class Settings(DatabaseSettings):
     renew_url: str = ""
     owner_email: str = "podcasts@example.com"
     publisher_name: str = "Podpass"
+    # The publisher's IANA time zone (Europe/London): the console shows and schedules in it.
+    timezone: ZoneInfo = ZoneInfo("UTC")
     page_link_days: float = Field(default=7, gt=0, le=365)
+    # How long a console login lasts; logging in again starts a new one.
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
     webhook_secret: str = ""
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
 
@@ -57,6 +68,32 @@ class Settings(DatabaseSettings):
     sharing_min_prefixes: int = Field(default=6, ge=2)
     sharing_min_apps: int = Field(default=4, ge=2)
     sharing_auto_rotate: bool = False
+    # The rollup, sharing detection and raw-event purge, run inside the server (app/jobs.py).
+    background_jobs: bool = True
+    jobs_interval_seconds: float = Field(default=600, gt=0)
+
+    # Email (app/mail.py) and the outbox that delivers it (app/outbox/).
+    publisher_colour: str = Field(default="#1f3a5f", pattern=r"^#[0-9a-fA-F]{6}$")
+    smtp_host: str = ""  # empty: emails wait in the outbox, undelivered
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
+    smtp_from: str = ""  # empty: "<publisher_name> <owner_email>"
+    smtp_timeout_seconds: float = Field(default=30, gt=0, le=300)
+    outbox_backoff_seconds: float = Field(default=60, gt=0)
+    outbox_max_tries: int = Field(default=8, ge=1, le=30)
+    # A claimed message another sender may take over if no outcome is recorded by then
+    # (its sender died): longer than any one delivery can take.
+    outbox_lease_seconds: float = Field(default=300, gt=0)
+    outbox_poll_seconds: float = Field(default=5, gt=0, le=3600)
+    outbox_batch: int = Field(default=20, ge=1, le=1000)
+    # Each app process sends too (the embedded default); false when `podpass worker` does.
+    outbox_in_app: bool = True
+    # Outbound webhooks (POSTed by the outbox sender) and "email me my links" (app/portal/).
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    links_per_address_per_hour: int = Field(default=3, ge=1)
+    links_per_ip_per_hour: int = Field(default=20, ge=1)
 
     storage: StorageBackend = StorageBackend.LOCAL
     audio_dir: Path = Path("audio")

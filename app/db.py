@@ -9,6 +9,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, Select, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -144,6 +145,13 @@ class HotQuery(Generic[R]):
                 for value, process in zip(found, self.processors, strict=True)
             )
         )
+
+
+def conflict_insert(session: Session, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT of `model` that can say ON CONFLICT, in the session's database's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 def after_commit(session: Session, action: Callable[[], None]) -> None:

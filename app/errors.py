@@ -1,8 +1,11 @@
-"""Domain errors carry their HTTP status; one handler renders every error as JSON."""
+"""Domain errors carry their HTTP status; one handler renders every error as JSON (as a page
+under the console's paths)."""
 
+import json
 import logging
+from collections.abc import Callable, Mapping
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -73,6 +76,15 @@ class RangeUnsatisfiable(AppError):
     def __init__(self, size: int) -> None:
         super().__init__(f"The requested range is outside the file, which has {size} bytes.")
         self.headers = {"Content-Range": f"bytes */{size}"}
+
+
+class TooManyAttempts(AppError):
+    status_code = 429
+    error = "too_many_attempts"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_seconds)}
 
 
 class StorageUnavailable(AppError):
@@ -160,9 +172,37 @@ def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(Exception, _unexpected)
-    app.add_exception_handler(AppError, _app_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(DBAPIError, _database_error)
+# An HTML page for an error: (request, status code, the JSON answer's detail).
+ErrorPage = Callable[[Request, int, object], Response]
+Handler = Callable[[Request, Exception], Response]
+
+
+def _paged(handler: Handler, pages: Mapping[str, ErrorPage]) -> Handler:
+    """The JSON answer, or for a path under one of `pages`' prefixes (the console, opened in
+    a browser) the same status, detail and headers as a page."""
+
+    def handle(request: Request, exc: Exception) -> Response:
+        answer = handler(request, exc)
+        page = next((p for prefix, p in pages.items() if request.url.path.startswith(prefix)), None)
+        if page is None:
+            return answer
+        body = json.loads(bytes(answer.body))
+        rendered = page(request, answer.status_code, body["detail"])
+        for name, value in answer.headers.items():
+            if name not in ("content-length", "content-type"):
+                rendered.headers[name] = value
+        return rendered
+
+    return handle
+
+
+def install_error_handlers(app: FastAPI, pages: Mapping[str, ErrorPage] | None = None) -> None:
+    handlers: dict[type[Exception], Handler] = {
+        Exception: _unexpected,
+        AppError: _app_error,
+        HTTPException: _http_error,
+        RequestValidationError: _validation_error,
+        DBAPIError: _database_error,
+    }
+    for exc_class, handler in handlers.items():
+        app.add_exception_handler(exc_class, _paged(handler, pages or {}))

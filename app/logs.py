@@ -1,4 +1,5 @@
-"""Access logs name a feed by the first characters of its token, never the whole secret."""
+"""Access logs name a feed by the first characters of its token, and an API key by its
+public key_id, never the whole secret."""
 
 import logging
 import re
@@ -9,10 +10,13 @@ from app.tokens import redact
 # credentials for a week), whatever its shape: a token with `%20`, `%00` or a letter
 # appended still carries the whole secret.
 _SECRET_IN_PATH = re.compile(r"(?:(?<=/p/)|(?<=/my/))[^/?#\s\"]+")
+# A staff API key (app/accounts/service.py): `pp_`, its public key_id, then the secret.
+_API_KEY = re.compile(r"\b(pp_[A-Za-z0-9_-]{8})[A-Za-z0-9_-]+")
 
 
 def redact_tokens(text: str) -> str:
-    return _SECRET_IN_PATH.sub(lambda m: redact(m.group()), text)
+    text = _SECRET_IN_PATH.sub(lambda m: redact(m.group()), text)
+    return _API_KEY.sub(r"\1…", text)
 
 
 class RedactTokens(logging.Filter):

@@ -4,21 +4,31 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.accounts.router import router as accounts_router
+from app.accounts.sessions import Sessions
 from app.analytics.recorder import Recorder
 from app.analytics.router import router as analytics_router
 from app.billing.router import plans as plans_router
 from app.billing.router import webhooks as webhooks_router
 from app.config import Settings, StorageBackend, get_settings
+from app.console.deps import install_login_redirect
+from app.console.pages import STATIC, error_page
+from app.console.publishing import router as publishing_router
+from app.console.router import router as console_router
 from app.db import Clock, Database, build_engine, utcnow
-from app.deps import check_admin_key
+from app.deps import PRINCIPAL, identify
 from app.episodes.router import router as episodes_router
 from app.errors import (
+    Forbidden,
     PayloadTooLarge,
     Unauthorized,
     error_response,
@@ -28,8 +38,12 @@ from app.feeds.access import Gate
 from app.feeds.documents import Documents, Fallbacks, notice
 from app.feeds.router import Stages
 from app.feeds.router import router as feeds_router
+from app.jobs import Runner, podpass_jobs
 from app.logs import install_token_redaction
 from app.openapi import install_openapi
+from app.outbox.router import endpoints as webhook_endpoints_router
+from app.outbox.router import router as outbox_router
+from app.outbox.sender import Sender, SenderThread
 from app.portal.router import install_problem_pages
 from app.portal.router import router as portal_router
 from app.sharing.router import router as sharing_router
@@ -45,6 +59,8 @@ MULTIPART_OVERHEAD = 1024 * 1024
 WEBHOOK_MAX_BYTES = 1024 * 1024
 # Everything else anyone may post (the subscriber page's forms) is a few hundred bytes.
 PUBLIC_MAX_BYTES = 64 * 1024
+# Console forms carry an article's whole text; their files go to the admin API instead.
+CONSOLE_MAX_BYTES = 1024 * 1024
 ADMIN_PREFIX = "/admin/"
 
 
@@ -95,21 +111,22 @@ class LimitBodySize:
 
 
 class AdminKeyFirst:
-    """Check the admin key of an /admin request from its headers, before any of its body is
-    read: FastAPI reads (and spools) the body before it runs dependencies like
-    `require_admin`, so an unauthenticated 300 MB upload would cost a 300 MB spool."""
+    """Identify who an /admin request acts as (a key, or a console session and its CSRF
+    token) from its headers, before any of its body is read: FastAPI reads (and spools) the
+    body before it runs dependencies, so an unauthenticated 300 MB upload would cost a 300 MB
+    spool. The routes' `require` dependencies then check the role."""
 
-    def __init__(self, app: ASGIApp, admin_key: str) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.admin_key = admin_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and f"{scope['path']}/".startswith(ADMIN_PREFIX):
             try:
-                check_admin_key(Headers(scope=scope).get("authorization"), self.admin_key)
-            except Unauthorized as refused:
+                principal = await identify(HTTPConnection(scope))
+            except (Unauthorized, Forbidden) as refused:
                 await error_response(refused, {"Connection": "close"})(scope, receive, send)
                 return
+            scope.setdefault("state", {})[PRINCIPAL] = principal
         await self.app(scope, receive, send)
 
 
@@ -133,6 +150,11 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         app.state.tokens = FeedTokens(settings.secret_key)
         app.state.urls = Urls(settings.public_base_url)
         app.state.clock = clock
+        app.state.sessions = Sessions(
+            settings.secret_key,
+            lifetime=timedelta(hours=settings.session_hours),
+            secure=settings.public_base_url.startswith("https://"),
+        )
         app.state.page_links = PageLinks(
             settings.secret_key, max_age_seconds=settings.page_link_days * 86400
         )
@@ -147,6 +169,17 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
             )
             recorder.start()
         app.state.recorder = recorder
+        # The rollup, sharing detection and purge: no cron needed (PODPASS_BACKGROUND_JOBS).
+        jobs = Runner(podpass_jobs(app.state.db, settings), clock)
+        if settings.background_jobs:
+            jobs.start()
+        app.state.jobs = jobs
+        outbox = None
+        if settings.outbox_in_app:
+            sender = Sender.from_settings(app.state.db, settings)
+            if sender.transports:  # else it has said why emails wait
+                outbox = SenderThread(sender, clock, settings.outbox_poll_seconds)
+                outbox.start()
         app.state.stages = Stages(
             gate=Gate(app.state.db, app.state.tokens, clock),
             documents=Documents(
@@ -161,6 +194,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
             recorder=recorder,
         )
         yield
+        jobs.stop()  # after the job in hand, if any
+        if outbox is not None:
+            outbox.stop()
         if recorder is not None:
             recorder.stop()  # writes what is still queued
         engine.dispose()
@@ -171,7 +207,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         version="0.1.0",
         lifespan=lifespan,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, pages={"/console/": error_page})
+    install_login_redirect(app)
     install_openapi(app)
     install_problem_pages(app)
     app.add_middleware(
@@ -184,9 +221,10 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
                 "The request body is larger than this server accepts (PODPASS_MAX_UPLOAD_MB).",
             ),
             "/webhooks/": BodyLimit(WEBHOOK_MAX_BYTES, "Webhook bodies are limited to 1 MB."),
+            "/console/": BodyLimit(CONSOLE_MAX_BYTES, "Console forms are limited to 1 MB."),
         },
     )
-    app.add_middleware(AdminKeyFirst, admin_key=settings.admin_key)  # outermost: runs first
+    app.add_middleware(AdminKeyFirst)  # outermost: runs first
     # The public feed routes first: they take nearly all the traffic.
     routers = (
         feeds_router,
@@ -196,11 +234,17 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         sharing_router,
         analytics_router,
         plans_router,
+        accounts_router,
+        console_router,
+        publishing_router,
+        outbox_router,
+        webhook_endpoints_router,
         webhooks_router,
         portal_router,
     )
     for router in routers:
         app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
 
     @app.get("/healthz", tags=["ops"], summary="Liveness check, and this worker's counters")
     def healthz(request: Request) -> dict[str, str | int]:
@@ -211,9 +255,15 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         `analytics_queued`: requests recorded and waiting for the next write;
         `analytics_dropped`: requests not recorded because the queue was full
         (PODPASS_ANALYTICS_QUEUE_SIZE); `analytics_failed`: recorded requests lost because
-        their batch could not be written (the log says why). All 0 with analytics off."""
+        their batch could not be written (the log says why). All 0 with analytics off.
+
+        `job_<name>_last_run` and `job_<name>_failures` for the rollup, sharing and purge
+        jobs: when each last ran (in this worker, or found running in another; "" before
+        its first run, one PODPASS_JOBS_INTERVAL_SECONDS after start, or with
+        PODPASS_BACKGROUND_JOBS off), and how many of its runs failed (the log says why)."""
         recorder: Recorder | None = request.app.state.recorder
-        return {
+        jobs: Runner = request.app.state.jobs
+        counters: dict[str, str | int] = {
             "status": "ok",
             "worker": os.getpid(),
             "feed_fallbacks": fallbacks.requests,
@@ -222,5 +272,6 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
             "analytics_dropped": recorder.dropped if recorder else 0,
             "analytics_failed": recorder.failed if recorder else 0,
         }
+        return counters | jobs.health()
 
     return app

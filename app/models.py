@@ -319,3 +319,179 @@ class SharingAlert(Base):
     #  "downloads_per_episode": {...}, "overcast_subscribers": n | null,
     #  "first_seen": iso, "last_seen": iso, "window_days": n}
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    EDITOR = "editor"
+    SUPPORT = "support"
+    ANALYST = "analyst"
+
+
+class StaffUser(Base):
+    """Someone on the publisher's team: logs in to the console, holds API keys."""
+
+    __tablename__ = "staff_users"
+    __table_args__ = (_one_of("role", Role),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)  # lower-cased
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, with its parameters
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: active
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiKey(Base):
+    """A user's key for the HTTP API. The key is `pp_` + `key_id` + a 256-bit secret; only
+    its SHA-256 is kept, so the database alone cannot be used to call the API."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    key_id: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """A failed console login, counted per submitted email and per client IP to throttle
+    guessing. In the database so that every worker counts the same failures; rows older
+    than the throttle window are deleted as new ones arrive."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index(None, "email", "at"), Index(None, "ip", "at"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class OutboxKind(StrEnum):
+    EMAIL = "email"
+    WEBHOOK = "webhook"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender until next_attempt_at (its lease)
+    SENT = "sent"
+    DEAD = "dead"  # out of tries, or refused for good; the admin API can retry it
+
+
+class OutboxMessage(Base):
+    """An email (or, later, a webhook delivery), written in the transaction of the change
+    that causes it and delivered afterwards, at least once, by the outbox sender."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        _one_of("kind", OutboxKind),
+        _one_of("status", OutboxStatus),
+        # The sender's question: what is pending or past its lease, and due by now?
+        Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # Made once at enqueue: the email's Message-ID (or a webhook's delivery id) is built
+    # from it, so every retry of one message carries the same id.
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When a sender may next claim it: now, after a backoff, or when a claim's lease ends.
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookEndpoint(Base):
+    """A publisher's system that hears about events (a CRM, Slack, Zapier). Its signing
+    secret is an HMAC of `secret_id` under the server key, so the database alone cannot
+    forge a delivery; rotating replaces `secret_id`."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    secret_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint, carried by one outbox message."""
+
+    __tablename__ = "webhook_deliveries"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("outbox_messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(64))
+
+
+class WebhookAttempt(Base):
+    """One try of a delivery and what the endpoint answered."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("outbox_messages.id", ondelete="CASCADE"), index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None: no HTTP answer
+    response_excerpt: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class LinkRequest(Base):
+    """An "email me my links" request, counted per address (hashed under the server key:
+    most addresses asked for belong to no subscriber) and per client network, so that every
+    worker applies the same limit. Rows older than the window go as new ones arrive."""
+
+    __tablename__ = "link_requests"
+    __table_args__ = (Index(None, "email_hash", "at"), Index(None, "ip", "at"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class NewEpisodeOptIn(Base):
+    """A subscriber who asked for an email when a show of theirs publishes an episode."""
+
+    __tablename__ = "new_episode_opt_ins"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EpisodeAnnouncement(Base):
+    """An episode whose publication was announced (emails, webhooks): once, however often it
+    is published again."""
+
+    __tablename__ = "episode_announcements"
+
+    episode_id: Mapped[int] = mapped_column(
+        ForeignKey("episodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -78,7 +78,8 @@ WHY = {
     400: "A body that cannot be read (not UTF-8, a broken multipart body), or a bad webhook "
     "signature.",
     401: "No admin key, or the wrong one.",
-    403: "The subscription has lapsed: only free episodes play.",
+    403: "The subscription has lapsed: only free episodes play; or a public form that was "
+    "open too long or posted from another site.",
     404: "Nothing here, or a feed token that is not (or no longer) valid.",
     409: "It already exists.",
     410: "Access has been switched off.",
@@ -86,6 +87,7 @@ WHY = {
     415: "A file type this server does not take.",
     416: "The requested range is outside the file.",
     422: "The request is well-formed but its values are not acceptable.",
+    429: "Too many requests from this address or network: try again in an hour.",
     503: "The database or file storage is unavailable; nothing was changed. Try again.",
 }
 
@@ -93,7 +95,15 @@ WHY = {
 DOMAIN_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/admin/shows"): (409,),
     ("post", "/admin/subscribers"): (404, 409),
+    ("post", "/admin/users"): (409,),
+    ("patch", "/admin/users/{user_id}"): (409,),  # the last active owner
+    # The bootstrap admin key has no account, so no keys.
+    ("get", "/admin/me/api-keys"): (409,),
+    ("post", "/admin/me/api-keys"): (409,),
+    ("delete", "/admin/me/api-keys/{api_key_id}"): (409,),
+    ("post", "/admin/outbox/{message_id}/retry"): (409,),
     ("post", "/webhooks/billing"): (400, 404, 413, 415),
+    ("post", "/email-my-links"): (403, 429),
 }
 
 
@@ -197,7 +207,7 @@ def _describe(operation: Operation) -> None:
     for code in sorted(_errors(operation)):
         if code == 422:
             responses["422"] = {"description": WHY[422], "content": INVALID_JSON}
-        elif operation.answers_people and code in (404, 410):
+        elif operation.answers_people and code in (403, 404, 410, 429):
             responses[str(code)] = {"description": WHY[code], "content": HTML}
         else:
             responses[str(code)] = {"description": WHY[code], "content": ERROR_JSON}

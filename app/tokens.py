@@ -63,20 +63,27 @@ class LinkInvalid(Exception):
     pass
 
 
+def _clock_signer(clock: Callable[[], float]) -> type[TimestampSigner]:
+    """A TimestampSigner that reads the injected clock, so tests move time instead of
+    sleeping."""
+
+    class ClockSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(clock())
+
+    return ClockSigner
+
+
 class PageLinks:
     """Signed, expiring links to a subscriber's own page, for the publisher to email."""
 
     def __init__(
         self, secret_key: str, *, max_age_seconds: float, clock: Callable[[], float] = time.time
     ) -> None:
-        class ClockSigner(TimestampSigner):
-            def get_timestamp(self) -> int:
-                return int(clock())
-
         self.max_age = int(max_age_seconds)
         self._clock = clock
         self._serializer = URLSafeTimedSerializer(
-            secret_key, salt="podpass.subscriber-page", signer=ClockSigner
+            secret_key, salt="podpass.subscriber-page", signer=_clock_signer(clock)
         )
 
     def make(self, subscriber_id: int) -> tuple[str, float]:
@@ -93,3 +100,53 @@ class PageLinks:
         if not isinstance(subscriber_id, int):
             raise LinkInvalid
         return subscriber_id
+
+
+class FormTokens:
+    """Tokens for public forms that have no session (a request for one's links): the page
+    that shows the form signs the time, and the post must come back within `max_age`. A
+    page on another site cannot read one out of ours, so it cannot post the form for a
+    visitor; a script that fetches our page first can, which the rate limits are for."""
+
+    def __init__(
+        self, secret_key: str, *, max_age_seconds: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.max_age = int(max_age_seconds)
+        self._signer = _clock_signer(clock)(
+            secret_key, salt="podpass.public-form", digest_method=hashlib.sha256
+        )
+
+    def make(self) -> str:
+        return self._signer.sign("form").decode()
+
+    def valid(self, token: str) -> bool:
+        try:
+            return self._signer.unsign(token, max_age=self.max_age) == b"form"
+        except BadData:
+            return False
+
+
+class UnsubscribeLinks:
+    """One-click unsubscribe (RFC 8058) from new-episode emails: a signed subscriber id that
+    does not expire, since it must work from any old email, and can do nothing else."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._signer = Signer(secret_key, salt="podpass.unsubscribe", digest_method=hashlib.sha256)
+
+    def make(self, subscriber_id: int) -> str:
+        return self._signer.sign(str(subscriber_id)).decode()
+
+    def subscriber_of(self, signed: str) -> int:
+        try:
+            value = self._signer.unsign(signed).decode()
+        except BadData as exc:
+            raise LinkInvalid from exc
+        if not value.isdigit():
+            raise LinkInvalid
+        return int(value)
+
+
+def webhook_secret(secret_key: str, secret_id: str) -> str:
+    """An endpoint's signing secret, from its row's `secret_id` and the server key."""
+    signer = Signer(secret_key, salt="podpass.webhook-secret", digest_method=hashlib.sha256)
+    return "whsec_" + signer.get_signature(secret_id).decode()

@@ -81,5 +81,15 @@ class Urls:
     def subscriber_reset(self, signed: str, slug: str) -> str:
         return f"{self.subscriber_page(signed)}/reset/{slug}"
 
+    def subscriber_new_episode_emails(self, signed: str) -> str:
+        return f"{self.subscriber_page(signed)}/new-episode-emails"
+
+    # Public forms and links that need no page link.
+    def email_my_links(self) -> str:
+        return f"{self.base}/email-my-links"
+
+    def unsubscribe(self, signed: str) -> str:
+        return f"{self.base}/unsubscribe/{signed}"
+
     def notice_audio(self) -> str:
         return f"{self.base}/notice.mp3"

@@ -526,6 +526,8 @@ def main() -> int:
         "PODPASS_MAX_UPLOAD_MB": str(args.upload_mb + 16),
         "BENCH_FLOOR_DIR": str(floors),
         "PODPASS_ANALYTICS": "true",
+        # A rollup pass in the middle of a measurement would be measured with it.
+        "PODPASS_BACKGROUND_JOBS": "false",
     }
     recording_off = {"PODPASS_ANALYTICS": "false"}
     print(

@@ -1,14 +1,26 @@
-"""Real S3-protocol servers over HTTP, started on free ports: moto (behaviour) and
-`rclone serve s3` (which checks signatures and expiry)."""
+"""Real servers, started on free ports: S3-protocol ones over HTTP, moto (behaviour) and
+`rclone serve s3` (which checks signatures and expiry); SMTP (aiosmtpd); a webhook
+receiver; Podpass itself."""
 
+import asyncio
+import mailbox
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from argparse import ArgumentParser
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+from aiosmtpd.handlers import Mailbox
 
 BIN = Path(sys.executable).parent
 ACCESS_KEY = "podpass-test"
@@ -103,3 +115,118 @@ def podpass_server(
     else:
         with log.open("wb") as output, running(command, port, env=env, stderr=output) as url:
             yield url
+
+
+class StallingMailbox(Mailbox):
+    """A Maildir server that hangs: it keeps the first `answered` messages and says so,
+    then keeps the next one and never answers, nor anything after it. Run by aiosmtpd as
+    `--class tests.servers.StallingMailbox <maildir> <answered>`."""
+
+    def __init__(self, mail_dir: Path, answered: int) -> None:
+        super().__init__(mail_dir)
+        self.answered = answered
+
+    @classmethod
+    def from_cli(cls, parser: ArgumentParser, *args: str) -> "StallingMailbox":
+        return cls(Path(args[0]), int(args[1]))
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer: str = await super().handle_DATA(server, session, envelope)
+        self.answered -= 1
+        if self.answered < 0:
+            await asyncio.Event().wait()  # kept, never acknowledged
+        return answer
+
+
+class SmtpServer:
+    """aiosmtpd (the real SMTP protocol, without TLS or login) in its own process, on one
+    port for the whole test so it can go down and come back; it keeps each message it
+    accepts in a Maildir. `stall_after`: the server hangs after that many (StallingMailbox)."""
+
+    def __init__(self, maildir: Path) -> None:
+        self.maildir = maildir
+        self.port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, stall_after: int | None = None) -> None:
+        handler = ["aiosmtpd.handlers.Mailbox", str(self.maildir)]
+        if stall_after is not None:
+            handler = ["tests.servers.StallingMailbox", str(self.maildir), str(stall_after)]
+        command = [
+            sys.executable,
+            "-m",
+            "aiosmtpd",
+            "--nosetuid",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--class",
+            *handler,
+        ]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._process = process
+        wait_for_port(self.port, process)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def messages(self) -> list[EmailMessage]:
+        """Every message received so far, parsed with the modern email API."""
+        if not self.maildir.exists():
+            return []
+        box = mailbox.Maildir(self.maildir, create=False)
+        parser = BytesParser(policy=policy.default)
+        found = []
+        for key in box.iterkeys():
+            parsed = parser.parsebytes(box.get_bytes(key))
+            assert isinstance(parsed, EmailMessage)
+            found.append(parsed)
+        return found
+
+
+@dataclass(frozen=True)
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    answered: int
+
+
+class WebhookReceiver:
+    """A publisher's endpoint: a real HTTP server on a thread that answers each POST with
+    what `answer` returns for it (status, body; a 3xx body is its Location), and keeps
+    what it received."""
+
+    def __init__(self, answer: Callable[[dict[str, str], bytes], tuple[int, bytes]]) -> None:
+        self.received: list[Received] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = {key.lower(): value for key, value in self.headers.items()}
+                status, reply = answer(headers, body)
+                receiver.received.append(Received(headers, body, status))
+                self.send_response(status)
+                if 300 <= status < 400:  # a redirect's body names where to
+                    self.send_header("Location", reply.decode())
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "WebhookReceiver":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()

@@ -24,7 +24,16 @@ from app.analytics import service as analytics
 from app.cli import main as cli
 from app.config import Settings
 from app.db import Database, build_engine, transaction, utcnow
-from app.models import Download, Episode, FeedAccess, ListenEvent, Show, Subscriber
+from app.models import (
+    Download,
+    Episode,
+    FeedAccess,
+    ListenEvent,
+    SharingAlert,
+    Show,
+    Subscriber,
+)
+from app.sharing.schemas import Evidence, Reason
 from tests.conftest import ADMIN_KEY, M4A, MP3, SECRET_KEY, Clock, upload
 
 SATURDAY = date(2026, 11, 7)
@@ -740,6 +749,13 @@ def test_subscriber_report(admin: TestClient, db: Database) -> None:
         session.execute(insert(ListenEvent), log.events)
         for each in (day.date(), day.date() + timedelta(days=1)):
             analytics.rollup(session, each)
+        session.add_all(
+            [
+                alert(subscriber_id, show.id, "rotated00001", day, rotated=True),
+                alert(subscriber_id, other.id, "goatfeed0001", day + timedelta(days=3)),
+                alert(subscriber_id + 1, show.id, "someone0else", day + timedelta(days=2)),
+            ]
+        )
 
     params = {"from": "2026-11-01", "to": "2026-11-30"}
     answer = admin.get(f"/admin/analytics/subscribers/{subscriber_id}", params=params)
@@ -780,25 +796,89 @@ def test_subscriber_report(admin: TestClient, db: Database) -> None:
         {"name": "198.51.100.0/24", "downloads": 1},
         {"name": "203.0.113.0/24", "downloads": 1},
     ]
+    # Every alert on the subscriber's URLs, the rotated one too, newest first.
+    assert [
+        (a["token_id"], a["show"], a["status"], a["opened_at"], a["evidence"]["reasons"])
+        for a in report["alerts"]
+    ] == [
+        ("goatfeed0001", "goat", "open", iso(day + timedelta(days=3)), ["many_networks"]),
+        ("rotated00001", "sharp-tech", "rotated", iso(day), ["many_networks"]),
+    ]
+    assert report["alerts"][1]["closed_at"] == iso(day + timedelta(hours=1))
+    assert report["alerts"][1]["evidence"]["prefixes"] == [f"192.0.{n}.0/24" for n in range(8)]
     as_csv = admin.get(
         f"/admin/analytics/subscribers/{subscriber_id}", params=params | {"format": "csv"}
     )
     assert as_csv.headers["content-type"] == "text/csv; charset=utf-8"
     rows = csv_rows(as_csv.text)
-    assert rows[0] == {
-        "section": "total",
-        "name": "",
-        "show": "",
-        "current": "",
-        "last_poll": datetime.fromisoformat(report["last_poll"]).isoformat(),
-        "downloads": "4",
-    }
+    no_alert = {"status": "", "opened_at": "", "closed_at": "", "reasons": ""}
+    assert (
+        rows[0]
+        == {
+            "section": "total",
+            "name": "",
+            "show": "",
+            "current": "",
+            "last_poll": datetime.fromisoformat(report["last_poll"]).isoformat(),
+            "downloads": "4",
+        }
+        | no_alert
+    )
     assert [(r["section"], r["name"], r["downloads"]) for r in rows[1:]] == [
         ("feed", f["token_id"], str(f["downloads"])) for f in report["feeds"]
     ] + [("app", a["name"], str(a["downloads"])) for a in report["apps"]] + [
         ("prefix", p["name"], str(p["downloads"])) for p in report["prefixes"]
-    ]
+    ] + [("alert", "goatfeed0001", "9"), ("alert", "rotated00001", "9")]
+    assert rows[-1] == {
+        "section": "alert",
+        "name": "rotated00001",
+        "show": "sharp-tech",
+        "current": "",
+        "last_poll": "",
+        "downloads": "9",
+        "status": "rotated",
+        "opened_at": day.isoformat(),
+        "closed_at": (day + timedelta(hours=1)).isoformat(),
+        "reasons": "many_networks",
+    }
     assert admin.get("/admin/analytics/subscribers/999999").status_code == 404
+
+
+def iso(moment: datetime) -> str:
+    """As the JSON answer writes a UTC time."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def alert(
+    subscriber_id: int, show_id: int, token_id: str, opened_at: datetime, *, rotated: bool = False
+) -> SharingAlert:
+    """A sharing alert as detection makes it: nine downloads from eight networks."""
+    evidence = Evidence(
+        detected_at=opened_at,
+        window_days=7,
+        first_seen=opened_at - timedelta(days=2),
+        last_seen=opened_at,
+        downloads=9,
+        prefix_count=8,
+        app_count=2,
+        device_count=2,
+        prefixes=[f"192.0.{n}.0/24" for n in range(8)],
+        apps=["Overcast", "Pocket Casts"],
+        devices=["iPhone", "Pixel"],
+        downloads_per_episode={"1": 9},
+        most_prefixes_per_episode=8,
+        overcast_subscribers=None,
+        reasons=[Reason.MANY_NETWORKS],
+    )
+    return SharingAlert(
+        token_id=token_id,
+        subscriber_id=subscriber_id,
+        show_id=show_id,
+        status="rotated" if rotated else "open",
+        opened_at=opened_at,
+        closed_at=opened_at + timedelta(hours=1) if rotated else None,
+        evidence=evidence.model_dump(mode="json"),
+    )
 
 
 def test_upload_records_where_the_audio_starts(

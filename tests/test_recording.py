@@ -14,7 +14,7 @@ from typing import Any
 import feedparser
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from app.analytics.recorder import Place, Recorder, first_range, place
 from app.config import Settings
@@ -310,6 +310,30 @@ def test_the_salt_is_per_day_shared_and_deleted_after_yesterday(db: Database) ->
     later.flush()
     # The 1st's salt is gone: its hashes can no longer be matched to an address.
     assert salt_days() == [date(2030, 3, 2), date(2030, 3, 3)]
+
+
+def test_a_large_batch_across_midnight_is_written_whole(db: Database) -> None:
+    """More hits than one INSERT takes, in two days: every one written, in order, its time
+    stored as the ORM stores times (so a query at the exact boundary splits the days), and
+    hashed under its own day's salt."""
+    midnight = datetime(2030, 3, 2, tzinfo=UTC)
+    clock = FixedClock(midnight - timedelta(microseconds=1))
+    recorder = Recorder(db, clock, queue_size=5000, flush_seconds=60)
+    for n in range(1201):
+        if n == 700:
+            clock.now = midnight
+        hit(recorder, f"203.0.113.{n % 2}")
+
+    assert recorder.flush() == 1201
+
+    rows = events(db)
+    assert [e.at for e in rows] == [midnight - timedelta(microseconds=1)] * 700 + [midnight] * 501
+    with transaction(db.reader) as session:
+        after = select(func.count()).where(ListenEvent.at >= midnight)
+        assert session.scalar(after) == 501
+    hashes = [{e.ip_hash for e in rows[start::2]} for start in (0, 1)]
+    assert [len(each) for each in hashes] == [2, 2]  # each address: one hash a day
+    assert hashes[0].isdisjoint(hashes[1])
 
 
 def test_a_full_queue_drops_and_counts(db: Database) -> None:

@@ -4,6 +4,8 @@ Download and ListenEvent rows are inserted directly (recording and the rollup ma
 production), each at a time relative to one injected "now"."""
 
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.cli import main as podpass
 from app.config import Settings, get_settings
@@ -413,3 +415,52 @@ def test_the_detect_command(
 def admin_alerts(db: Database) -> list[SharingAlert]:
     with transaction(db.reader) as session:
         return list(session.scalars(select(SharingAlert)))
+
+
+def wait_for_a_lock_wait(db: Database) -> None:
+    """On PostgreSQL, until another connection waits for a lock (the second detection, for
+    the first's uncommitted alert). SQLite's second writer cannot begin before the first
+    commits, whenever it starts: there is nothing to wait for."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 10
+    with db.engine.connect() as connection:
+        while not connection.execute(waiting).scalar_one():
+            assert time.monotonic() < deadline, "the second detection never waited"
+            threading.Event().wait(0.01)
+            connection.rollback()  # a fresh snapshot of pg_stat_activity
+
+
+def test_two_detections_at_once_share_one_alert(
+    db: Database, settings: Settings, new_feed: NewFeed
+) -> None:
+    """Two workers' detections overlap: the second finds no unresolved alert when it starts,
+    while the first's is not yet committed; it refreshes that alert instead of failing on the
+    unique index or opening another."""
+    feed = new_feed("forum@example.com")
+    shared_widely(db, feed)
+    later = NOW + timedelta(minutes=1)
+    second: list[tuple[int, str]] = []
+
+    def detect_later() -> None:
+        with transaction(db.writer) as session:
+            alerts = sharing.detect(session, now=later, settings=settings)
+            second.extend((a.id, a.evidence["detected_at"]) for a in alerts)
+
+    with transaction(db.writer) as session:
+        [opened] = sharing.detect(session, now=NOW, settings=settings)
+        opened_id = opened.id
+        other = threading.Thread(target=detect_later)
+        other.start()
+        wait_for_a_lock_wait(db)
+    other.join()
+
+    assert alert_count(db) == 1
+    assert [alert_id for alert_id, _ in second] == [opened_id]
+    [alert] = admin_alerts(db)
+    assert (alert.id, alert.status, alert.opened_at) == (opened_id, "open", NOW)
+    assert when(alert.evidence["detected_at"]) == later

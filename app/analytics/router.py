@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from app.accounts.service import Permission
 from app.analytics import service
 from app.analytics.schemas import (
     CsvRow,
@@ -18,12 +19,14 @@ from app.analytics.schemas import (
     SubscriberReport,
 )
 from app.db import SessionDep
-from app.deps import AdminDep, ClockDep
+from app.deps import ClockDep, require
 from app.episodes.deps import EpisodeDep
 from app.shows.deps import ShowDep
 from app.subscribers.deps import SubscriberDep
 
-router = APIRouter(prefix="/admin/analytics", tags=["analytics"], dependencies=[AdminDep])
+router = APIRouter(
+    prefix="/admin/analytics", tags=["analytics"], dependencies=[require(Permission.STATS)]
+)
 
 CSV_TYPE = "text/csv; charset=utf-8"
 CSV_ANSWER: dict[int | str, dict[str, Any]] = {

@@ -7,6 +7,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
+from app.sharing.schemas import AlertOut
+
 
 class Interval(StrEnum):
     DAY = "day"
@@ -95,6 +97,10 @@ class Tally(BaseModel):
     downloads: int
 
 
+class SubscriberAlert(AlertOut):
+    show: str | None = Field(description="The show's slug (None if it is gone).")
+
+
 class SubscriberReport(BaseModel):
     subscriber_id: int
     start: date
@@ -104,6 +110,10 @@ class SubscriberReport(BaseModel):
     feeds: list[Feed]
     apps: list[Tally]
     prefixes: list[Tally] = Field(description="The networks (/24, /48) downloads came from.")
+    alerts: list[SubscriberAlert] = Field(
+        description="Sharing alerts on the subscriber's feed URLs, whatever their status and "
+        "date, newest first."
+    )
 
     CSV_HEADER: ClassVar[tuple[str, ...]] = (
         "section",
@@ -112,10 +122,15 @@ class SubscriberReport(BaseModel):
         "current",
         "last_poll",
         "downloads",
+        "status",
+        "opened_at",
+        "closed_at",
+        "reasons",
     )
 
     def csv_rows(self) -> Iterator[CsvRow]:
-        yield ("total", "", "", "", _when(self.last_poll), self.downloads)
+        no_alert = ("", "", "", "")
+        yield ("total", "", "", "", _when(self.last_poll), self.downloads, *no_alert)
         for feed in self.feeds:
             current = "yes" if feed.current else "no"
             yield (
@@ -125,10 +140,24 @@ class SubscriberReport(BaseModel):
                 current,
                 _when(feed.last_poll),
                 feed.downloads,
+                *no_alert,
             )
         for section, tallies in (("app", self.apps), ("prefix", self.prefixes)):
             for tally in tallies:
-                yield (section, tally.name or "", "", "", "", tally.downloads)
+                yield (section, tally.name or "", "", "", "", tally.downloads, *no_alert)
+        for alert in self.alerts:
+            yield (
+                "alert",
+                alert.token_id,
+                alert.show or "",
+                "",
+                "",
+                alert.evidence.downloads,  # in the detection window
+                alert.status,
+                _when(alert.opened_at),
+                _when(alert.closed_at),
+                " ".join(alert.evidence.reasons),
+            )
 
 
 def _when(moment: datetime | None) -> str:

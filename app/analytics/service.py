@@ -23,6 +23,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -39,6 +40,7 @@ from app.analytics.schemas import (
     Period,
     Report,
     ShowReport,
+    SubscriberAlert,
     SubscriberReport,
     Tally,
 )
@@ -51,6 +53,8 @@ from app.models import (
     Show,
     Subscriber,
 )
+from app.sharing import service as sharing
+from app.sharing.schemas import AlertOut
 
 # A 302 is a download too: it sends the app to the file on S3.
 DOWNLOAD_STATUSES = (200, 206, 302)
@@ -293,6 +297,32 @@ def show_report(session: Session, show: Show, span: DateRange, interval: Interva
     return ShowReport(show=show.slug, **dict(report))
 
 
+def all_shows_report(session: Session, span: DateRange, interval: Interval) -> Report:
+    """Every show together (the console's dashboard): subscribers count once across shows."""
+    return _report(session, true(), span, interval)
+
+
+class EpisodeDownloads(NamedTuple):
+    episode_id: int
+    show_id: int
+    title: str
+    downloads: int
+
+
+def top_episodes(session: Session, span: DateRange, limit: int) -> list[EpisodeDownloads]:
+    """The most downloaded episodes of every show over the span, most first."""
+    downloads = func.count()
+    rows = session.execute(
+        select(Download.episode_id, Episode.show_id, Episode.title, downloads)
+        .join(Episode, Episode.id == Download.episode_id)
+        .where(Download.day.between(span.start, span.end))
+        .group_by(Download.episode_id, Episode.show_id, Episode.title)
+        .order_by(downloads.desc(), Download.episode_id)
+        .limit(limit)
+    )
+    return [EpisodeDownloads._make(row) for row in rows]
+
+
 def episode_report(
     session: Session, episode: Episode, span: DateRange, interval: Interval
 ) -> EpisodeReport:
@@ -319,7 +349,8 @@ def subscriber_report(
     session: Session, subscriber: Subscriber, span: DateRange
 ) -> SubscriberReport:
     """What a subscriber's feeds were used for: each feed URL (the current ones, and earlier
-    ones that downloaded or polled), its last poll, the apps and the networks."""
+    ones that downloaded or polled), its last poll, the apps and the networks; and every
+    sharing alert about them."""
     within = [Download.subscriber_id == subscriber.id, Download.day.between(span.start, span.end)]
     downloads = [
         _TokenUse._make(row)
@@ -366,4 +397,8 @@ def subscriber_report(
         feeds=feeds,
         apps=_tallies(session, within, Download.app),
         prefixes=_tallies(session, within, Download.ip_prefix),
+        alerts=[
+            SubscriberAlert(**dict(AlertOut.of(alert)), show=slugs.get(alert.show_id))
+            for alert in sharing.of_subscriber(session, subscriber.id)
+        ],
     )

@@ -3,16 +3,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Request
 from pydantic import ValidationError
 
+from app.accounts.service import Permission
 from app.billing import service
 from app.billing.schemas import BillingEvent, EventOutcome, PlanId, PlanIn, PlanOut
 from app.db import SessionDep, utcnow
-from app.deps import AdminDep, PageLinksDep, SettingsDep, UrlsDep
+from app.deps import PageLinksDep, SettingsDep, UrlsDep, require
 from app.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.models import Plan
 from app.subscribers import service as subscribers
 
 webhooks = APIRouter(tags=["billing"])
-plans = APIRouter(prefix="/admin/plans", tags=["billing"], dependencies=[AdminDep])
+plans = APIRouter(
+    prefix="/admin/plans", tags=["billing"], dependencies=[require(Permission.SUBSCRIBERS)]
+)
 
 
 async def raw_body(request: Request) -> bytes:

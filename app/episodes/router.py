@@ -3,8 +3,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, UploadFile
 
+from app.accounts.service import Permission
 from app.db import SessionDep
-from app.deps import AdminDep, SettingsDep, StorageDep
+from app.deps import SettingsDep, StorageDep, require
 from app.episodes import service
 from app.episodes.deps import EpisodeDep
 from app.episodes.schemas import (
@@ -18,7 +19,11 @@ from app.errors import PayloadTooLarge
 from app.models import Episode
 from app.shows.deps import ShowDep, read_image
 
-router = APIRouter(prefix="/admin", tags=["episodes"], dependencies=[AdminDep])
+router = APIRouter(
+    prefix="/admin",
+    tags=["episodes"],
+    dependencies=[require(Permission.SHOWS, reads=Permission.READ_SHOWS)],
+)
 
 
 @router.post("/shows/{slug}/episodes", status_code=201)

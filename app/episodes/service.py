@@ -12,6 +12,7 @@ from app.db import after_commit, after_rollback, utcnow
 from app.episodes.schemas import Chapters, EpisodeFields, EpisodeUpload, PublishRequest
 from app.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
 from app.models import TRANSCRIPT_TYPES, Episode, EpisodeStatus, Show
+from app.outbox import announcements
 from app.shows import service as shows
 from app.storage import Storage
 from app.text import strip_unrepresentable
@@ -83,6 +84,8 @@ def upload(
         _publish(episode, fields.published_at)
         shows.touch(show)
     session.flush()
+    if episode.status == EpisodeStatus.PUBLISHED:
+        announcements.episode_published(session, episode)
     return episode
 
 
@@ -165,6 +168,7 @@ def _publish(episode: Episode, at: datetime | None) -> None:
 def publish(session: Session, episode: Episode, request: PublishRequest) -> Episode:
     _publish(episode, request.published_at)
     _changed(session, episode, in_feeds=True)
+    announcements.episode_published(session, episode)
     return episode
 
 

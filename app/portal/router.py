@@ -2,20 +2,22 @@
 each show's public page."""
 
 from pathlib import Path
-from typing import Annotated
-from urllib.parse import urlencode
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Form, Header, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from app import opml
 from app.config import Settings
-from app.db import SessionDep
+from app.db import Clock, SessionDep
 from app.deps import ClockDep, PageLinksDep, SettingsDep, TokensDep, UrlsDep
 from app.models import Subscriber, SubscriberStatus
 from app.portal import service
 from app.portal.service import LinkProblem
+from app.tokens import FormTokens, UnsubscribeLinks
+from app.urls import Urls
 
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -26,18 +28,46 @@ HEADERS = {
 }
 # The show page is the same for everyone, and new free episodes should show up soon.
 PUBLIC_HEADERS = {"Cache-Control": "public, max-age=300"}
+# How long a page's "email me my links" form can be posted: a cached show page (5 min) or a
+# page left open in a tab keeps working.
+FORM_MAX_AGE_SECONDS = 24 * 3600
+LINKS_ON_THEIR_WAY = "links_requested.html"
+
+
+def _form_tokens(settings: Settings, clock: Clock) -> FormTokens:
+    return FormTokens(
+        settings.secret_key,
+        max_age_seconds=FORM_MAX_AGE_SECONDS,
+        clock=lambda: clock().timestamp(),
+    )
+
+
+def form_tokens(settings: SettingsDep, clock: ClockDep) -> FormTokens:
+    return _form_tokens(settings, clock)
+
+
+FormTokensDep = Annotated[FormTokens, Depends(form_tokens)]
+
+
+def _links_form(urls: Urls, tokens: FormTokens) -> dict[str, str]:
+    return {"action": urls.email_my_links(), "token": tokens.make()}
 
 
 def _problem_page(request: Request, exc: Exception) -> Response:
     """A person-readable page instead of JSON: these URLs are opened from an email."""
     assert isinstance(exc, LinkProblem)
-    settings: Settings = request.app.state.settings
+    state = request.app.state
+    settings: Settings = state.settings
+    context: dict[str, Any] = {
+        "publisher": settings.publisher_name,
+        "title": exc.title,
+        "message": exc.message,
+        "links_form": None,
+    }
+    if exc.offer_links:
+        context["links_form"] = _links_form(state.urls, _form_tokens(settings, state.clock))
     return templates.TemplateResponse(
-        request,
-        "problem.html",
-        {"publisher": settings.publisher_name, "title": exc.title, "message": exc.message},
-        status_code=exc.status_code,
-        headers=HEADERS,
+        request, "problem.html", context, status_code=exc.status_code, headers=HEADERS
     )
 
 
@@ -62,6 +92,7 @@ def page(
     signed: str,
     request: Request,
     subscriber: LinkedSubscriber,
+    session: SessionDep,
     tokens: TokensDep,
     settings: SettingsDep,
     urls: UrlsDep,
@@ -80,9 +111,29 @@ def page(
             "opml_url": urls.subscriber_opml(signed),
             "reset_urls": {card.slug: urls.subscriber_reset(signed, card.slug) for card in cards},
             "reset_title": next((c.title for c in cards if c.slug == reset), None),
+            "new_episode_emails": service.wants_new_episode_emails(session, subscriber.id),
+            "new_episode_emails_url": urls.subscriber_new_episode_emails(signed),
         },
         headers=HEADERS,
     )
+
+
+@router.post(
+    "/my/{signed}/new-episode-emails",
+    response_class=RedirectResponse,
+    status_code=303,
+    tags=["subscriber page"],
+    summary="Turn new-episode emails on or off",
+)
+def set_new_episode_emails(
+    signed: str,
+    subscriber: LinkedSubscriber,
+    session: SessionDep,
+    urls: UrlsDep,
+    on: Annotated[bool, Form()],
+) -> Response:
+    service.set_new_episode_emails(session, subscriber.id, on=on)
+    return RedirectResponse(urls.subscriber_page(signed), status_code=303, headers=HEADERS)
 
 
 @router.post(
@@ -151,11 +202,115 @@ def show_page(
     settings: SettingsDep,
     urls: UrlsDep,
     clock: ClockDep,
+    forms: FormTokensDep,
 ) -> Response:
     show = service.show_page(session, urls, slug, now=clock(), renew_url=settings.renew_url)
     return templates.TemplateResponse(
         request,
         "show.html",
-        {"publisher": settings.publisher_name, "page": show},
+        {
+            "publisher": settings.publisher_name,
+            "page": show,
+            "links_form": _links_form(urls, forms),
+        },
         headers=PUBLIC_HEADERS,
+    )
+
+
+def _same_origin(origin: str | None, base_url: str) -> bool:
+    """A browser names the page a form was posted from; a page elsewhere is refused. No
+    Origin (an old browser, a privacy extension) falls back on the form token alone."""
+    if origin is None:
+        return True
+    ours = urlsplit(base_url)
+    return origin.rstrip("/") == f"{ours.scheme}://{ours.netloc}"
+
+
+@router.post(
+    "/email-my-links",
+    response_class=HTMLResponse,
+    tags=["show page"],
+    summary='"Email me my links": a fresh page link, to a subscriber\'s address only',
+)
+def email_my_links(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    forms: FormTokensDep,
+    email: Annotated[str, Form(max_length=320)],
+    form_token: Annotated[str, Form(max_length=200)],
+    origin: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The answer is the same whether or not the address subscribes."""
+    if not forms.valid(form_token) or not _same_origin(origin, settings.public_base_url):
+        raise LinkProblem(
+            403,
+            "Please try again",
+            "This form was open too long, or was sent from another site. Reload the page "
+            "and send it again.",
+        )
+    service.request_links(
+        session,
+        email,
+        network=service.client_network(request.client.host if request.client else ""),
+        now=clock(),
+        secret_key=settings.secret_key,
+        per_address=settings.links_per_address_per_hour,
+        per_network=settings.links_per_ip_per_hour,
+    )
+    return templates.TemplateResponse(
+        request, LINKS_ON_THEIR_WAY, {"publisher": settings.publisher_name}, headers=HEADERS
+    )
+
+
+def unsubscribe_links(settings: SettingsDep) -> UnsubscribeLinks:
+    return UnsubscribeLinks(settings.secret_key)
+
+
+UnsubscribeLinksDep = Annotated[UnsubscribeLinks, Depends(unsubscribe_links)]
+
+
+@router.get(
+    "/unsubscribe/{signed}",
+    response_class=HTMLResponse,
+    tags=["subscriber page"],
+    summary="Confirm turning new-episode emails off",
+)
+def confirm_unsubscribe(
+    signed: str,
+    request: Request,
+    settings: SettingsDep,
+    urls: UrlsDep,
+    links: UnsubscribeLinksDep,
+) -> Response:
+    """A GET changes nothing: mail scanners open links. The button posts."""
+    service.unsubscribing(links, signed)
+    return templates.TemplateResponse(
+        request,
+        "unsubscribe.html",
+        {"publisher": settings.publisher_name, "action": urls.unsubscribe(signed), "done": False},
+        headers=HEADERS,
+    )
+
+
+@router.post(
+    "/unsubscribe/{signed}",
+    response_class=HTMLResponse,
+    tags=["subscriber page"],
+    summary="Turn new-episode emails off (RFC 8058 one-click: no login)",
+)
+def unsubscribe(
+    signed: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    links: UnsubscribeLinksDep,
+) -> Response:
+    service.unsubscribe(session, links, signed)
+    return templates.TemplateResponse(
+        request,
+        "unsubscribe.html",
+        {"publisher": settings.publisher_name, "action": "", "done": True},
+        headers=HEADERS,
     )

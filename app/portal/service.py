@@ -1,33 +1,47 @@
 """The pages people open: a subscriber's own page (their shows, feed URLs and one-tap links
 for their apps), and each show's public page (its free feed and free episodes)."""
 
+import hashlib
+import hmac
+import ipaddress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app import opml
 from app.episodes import service as episodes
 from app.errors import NotFound
-from app.models import Show, Subscriber, SubscriberStatus
+from app.models import LinkRequest, NewEpisodeOptIn, Show, Subscriber, SubscriberStatus
+from app.outbox import service as outbox
+from app.outbox.schemas import EmailTemplate
 from app.shows import service as shows
 from app.subscribers import service as subscribers
-from app.tokens import FeedTokens, LinkExpired, LinkInvalid, PageLinks
+from app.tokens import FeedTokens, LinkExpired, LinkInvalid, PageLinks, UnsubscribeLinks
 from app.urls import Urls
 
 # The show page lists the newest free episodes; the public feed carries them all.
 FREE_EPISODES_SHOWN = 50
 
 
-class LinkProblem(Exception):
-    """A page link that cannot be honoured; the page explains it to a person."""
+# "Email me my links" requests are counted over this window.
+LINK_REQUEST_WINDOW = timedelta(hours=1)
 
-    def __init__(self, status_code: int, title: str, message: str) -> None:
+
+class LinkProblem(Exception):
+    """A page link that cannot be honoured; the page explains it to a person, and offers
+    to email a fresh link when one would help (`offer_links`)."""
+
+    def __init__(
+        self, status_code: int, title: str, message: str, *, offer_links: bool = False
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.title = title
         self.message = message
+        self.offer_links = offer_links
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,7 @@ def subscriber_for(session: Session, links: PageLinks, signed: str) -> Subscribe
             "This link has expired",
             "For your security, page links work for a limited time. Ask "
             "for a new one and it will arrive by email.",
+            offer_links=True,
         ) from None
     except LinkInvalid:
         raise LinkProblem(
@@ -95,6 +110,7 @@ def subscriber_for(session: Session, links: PageLinks, signed: str) -> Subscribe
             "This link doesn't work",
             "The address may have been cut short when it was copied. "
             "Open the link from the email again, or ask for a new one.",
+            offer_links=True,
         ) from None
     try:
         subscriber = subscribers.get(session, subscriber_id)
@@ -175,3 +191,91 @@ def show_page(
         subscribe_url=show.subscribe_url or renew_url or None,
         episodes=free_episodes(session, urls, show, now=now),
     )
+
+
+def client_network(ip: str) -> str:
+    """What the per-IP limit counts: the address, or its /64 for IPv6 (one household's
+    allocation, in which a client can pick new addresses at will)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def _email_hash(email: str, secret_key: str) -> str:
+    return hmac.new(secret_key.encode(), email.encode(), hashlib.sha256).hexdigest()
+
+
+def request_links(
+    session: Session,
+    email: str,
+    *,
+    network: str,
+    now: datetime,
+    secret_key: str,
+    per_address: int,
+    per_network: int,
+) -> None:
+    """Email an active subscriber at `email` a fresh page link. Known and unknown
+    addresses are counted and answered alike, so the answer never tells who subscribes."""
+    email = email.strip().lower()
+    email_hash = _email_hash(email, secret_key)
+    since = now - LINK_REQUEST_WINDOW
+    session.execute(delete(LinkRequest).where(LinkRequest.at < since))
+    count = select(func.count()).select_from(LinkRequest).where(LinkRequest.at >= since)
+    if (session.scalar(count.where(LinkRequest.email_hash == email_hash)) or 0) >= per_address:
+        raise LinkProblem(
+            429,
+            "Links were sent a moment ago",
+            "We've already sent links to that address several times this hour. "
+            "Check your inbox and spam folder, or try again in an hour.",
+        )
+    if (session.scalar(count.where(LinkRequest.ip == network)) or 0) >= per_network:
+        raise LinkProblem(
+            429,
+            "Too many requests",
+            "This network has asked for many links this hour. Try again in an hour.",
+        )
+    session.add(LinkRequest(email_hash=email_hash, ip=network, at=now))
+    subscriber = session.scalar(
+        select(Subscriber).where(
+            Subscriber.email == email, Subscriber.status == SubscriberStatus.ACTIVE
+        )
+    )
+    if subscriber is not None:
+        outbox.email(session, EmailTemplate.LINKS, subscriber_id=subscriber.id, to=email)
+    session.flush()
+
+
+def wants_new_episode_emails(session: Session, subscriber_id: int) -> bool:
+    return session.get(NewEpisodeOptIn, subscriber_id) is not None
+
+
+def set_new_episode_emails(session: Session, subscriber_id: int, *, on: bool) -> None:
+    current = session.get(NewEpisodeOptIn, subscriber_id)
+    if on and current is None:
+        session.add(NewEpisodeOptIn(subscriber_id=subscriber_id))
+    elif not on and current is not None:
+        session.delete(current)
+    session.flush()
+
+
+def unsubscribing(links: UnsubscribeLinks, signed: str) -> int:
+    """Who an unsubscribe link is for."""
+    try:
+        return links.subscriber_of(signed)
+    except LinkInvalid:
+        raise LinkProblem(
+            404,
+            "This link doesn't work",
+            "The address may have been cut short when it was copied. You can also turn "
+            "new-episode emails off on your podcasts page.",
+        ) from None
+
+
+def unsubscribe(session: Session, links: UnsubscribeLinks, signed: str) -> None:
+    """One-click unsubscribe from new-episode emails: no page link, no login."""
+    set_new_episode_emails(session, unsubscribing(links, signed), on=False)

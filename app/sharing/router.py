@@ -2,13 +2,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.accounts.service import Permission
 from app.db import MAX_ROW_ID, SessionDep
-from app.deps import AdminDep, ClockDep, RowId, TokensDep, UrlsDep
+from app.deps import ClockDep, RowId, TokensDep, UrlsDep, require
 from app.models import AlertStatus, SharingAlert
 from app.sharing import service
-from app.sharing.schemas import AlertOut, Evidence, RotatedAlert
+from app.sharing.schemas import AlertOut, RotatedAlert
 
-router = APIRouter(prefix="/admin/sharing", tags=["sharing"], dependencies=[AdminDep])
+router = APIRouter(
+    prefix="/admin/sharing", tags=["sharing"], dependencies=[require(Permission.SUBSCRIBERS)]
+)
 
 
 def alert_by_id(alert_id: RowId, session: SessionDep) -> SharingAlert:
@@ -16,19 +19,6 @@ def alert_by_id(alert_id: RowId, session: SessionDep) -> SharingAlert:
 
 
 AlertDep = Annotated[SharingAlert, Depends(alert_by_id)]
-
-
-def present(alert: SharingAlert) -> AlertOut:
-    return AlertOut(
-        id=alert.id,
-        token_id=alert.token_id,
-        subscriber_id=alert.subscriber_id,
-        show_id=alert.show_id,
-        status=alert.status,
-        opened_at=alert.opened_at,
-        closed_at=alert.closed_at,
-        evidence=Evidence.model_validate(alert.evidence),
-    )
 
 
 @router.get("/alerts")
@@ -48,19 +38,19 @@ def list_alerts(
         limit=limit,
         offset=offset,
     )
-    return [present(alert) for alert in found]
+    return [AlertOut.of(alert) for alert in found]
 
 
 @router.get("/alerts/{alert_id}")
 def read_alert(alert: AlertDep) -> AlertOut:
-    return present(alert)
+    return AlertOut.of(alert)
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
 def acknowledge_alert(alert: AlertDep, session: SessionDep, clock: ClockDep) -> AlertOut:
     """Seen, and the URL kept: the alert leaves the open list; detection keeps its evidence
     current instead of opening another for the same URL. A rotated alert stays rotated."""
-    return present(service.acknowledge(session, alert, now=clock()))
+    return AlertOut.of(service.acknowledge(session, alert, now=clock()))
 
 
 @router.post("/alerts/{alert_id}/rotate")
@@ -71,5 +61,5 @@ def rotate_alert(
     close the alert. Rotating a rotated alert again changes nothing and answers the URL."""
     feed = service.rotate(session, alert, now=clock())
     return RotatedAlert(
-        **present(alert).model_dump(), feed_url=urls.feed(tokens.token_for(feed.token_id))
+        **AlertOut.of(alert).model_dump(), feed_url=urls.feed(tokens.token_for(feed.token_id))
     )

@@ -3,6 +3,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from app.models import SharingAlert
+
 
 class Reason(StrEnum):
     """Which rule found the feed URL shared (README, "Sharing detection")."""
@@ -46,6 +48,19 @@ class AlertOut(BaseModel):
     opened_at: datetime
     closed_at: datetime | None
     evidence: Evidence
+
+    @classmethod
+    def of(cls, alert: SharingAlert) -> "AlertOut":
+        return cls(
+            id=alert.id,
+            token_id=alert.token_id,
+            subscriber_id=alert.subscriber_id,
+            show_id=alert.show_id,
+            status=alert.status,
+            opened_at=alert.opened_at,
+            closed_at=alert.closed_at,
+            evidence=Evidence.model_validate(alert.evidence),
+        )
 
 
 class RotatedAlert(AlertOut):

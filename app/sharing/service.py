@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Select, distinct, func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db import conflict_insert
 from app.errors import NotFound
 from app.models import AlertStatus, Download, EventKind, FeedAccess, ListenEvent, SharingAlert
 from app.sharing.schemas import Evidence, Reason
@@ -31,8 +32,14 @@ HOUSEHOLD_PREFIXES = 3
 # here; which app made a request is app/useragents.py's verdict.
 OVERCAST_POLL = re.compile(r"Overcast/[\d.]+ Podcast Sync \((\d+) subscribers?;")
 
-# An alert the publisher has not acted on yet (acknowledged: seen, and the URL kept).
-UNRESOLVED = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
+# The predicate of the index that allows one unresolved alert per URL (open, or acknowledged:
+# seen and the URL kept), as the model declares it: an upsert names it to pick that index,
+# and both databases want it as literal SQL (a bound parameter cannot prove it matches).
+_UNRESOLVED_INDEX_WHERE = next(
+    index.dialect_options["postgresql"]["where"]
+    for index in SharingAlert.metadata.tables[SharingAlert.__tablename__].indexes
+    if index.name == "uq_sharing_alerts_unresolved_token_id"
+)
 
 
 class Seen(NamedTuple):
@@ -65,15 +72,7 @@ def detect(session: Session, *, now: datetime, settings: Settings) -> list[Shari
         feed.token_id: feed
         for feed in session.scalars(select(FeedAccess).where(FeedAccess.token_id.in_(suspects)))
     }
-    unresolved = {
-        alert.token_id: alert
-        for alert in session.scalars(
-            select(SharingAlert).where(
-                SharingAlert.token_id.in_(suspects), SharingAlert.status.in_(UNRESOLVED)
-            )
-        )
-    }
-    touched = []
+    alert_ids = []
     for token_id, seen in sorted(downloads.items()):
         evidence = _evidence(seen, overcast.get(token_id), now=now, settings=settings)
         if not evidence.reasons:
@@ -81,20 +80,16 @@ def detect(session: Session, *, now: datetime, settings: Settings) -> list[Shari
         feed = feeds.get(token_id)
         if feed is None:  # rotated since the downloads were read
             continue
-        alert = unresolved.get(token_id)
-        if alert is None:
-            alert = SharingAlert(
-                token_id=token_id,
-                subscriber_id=feed.subscriber_id,
-                show_id=feed.show_id,
-                status=AlertStatus.OPEN,
-                opened_at=now,
-            )
-            session.add(alert)
-        alert.evidence = evidence.model_dump(mode="json")
+        alert_ids.append(_open_or_refresh(session, feed, evidence, now=now))
+    touched = session.scalars(
+        select(SharingAlert)
+        .where(SharingAlert.id.in_(alert_ids))
+        .order_by(SharingAlert.token_id)
+        .execution_options(populate_existing=True)  # the upserts bypassed the ORM
+    ).all()
+    for alert in touched:
         if settings.sharing_auto_rotate and alert.status == AlertStatus.OPEN:
-            _rotate(session, alert, feed, now=now)
-        touched.append(alert)
+            _rotate(session, alert, feeds[alert.token_id], now=now)
     session.flush()
     for alert in touched:
         logger.info(
@@ -105,7 +100,32 @@ def detect(session: Session, *, now: datetime, settings: Settings) -> list[Shari
             alert.show_id,
             ", ".join(alert.evidence["reasons"]),
         )
-    return touched
+    return list(touched)
+
+
+def _open_or_refresh(
+    session: Session, feed: FeedAccess, evidence: Evidence, *, now: datetime
+) -> int:
+    """Open an alert for the feed URL, or refresh the evidence of its unresolved one; its id.
+    One statement, an upsert on the partial unique index (migration 0007), not a read and
+    then an insert: a detection running at the same time in another worker or a command
+    cannot slip its alert in between. On PostgreSQL this one waits for the other's
+    transaction and then refreshes the alert it opened; on SQLite writers take turns."""
+    statement = conflict_insert(session, SharingAlert).values(
+        token_id=feed.token_id,
+        subscriber_id=feed.subscriber_id,
+        show_id=feed.show_id,
+        status=AlertStatus.OPEN,
+        opened_at=now,
+        evidence=evidence.model_dump(mode="json"),
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[SharingAlert.token_id],
+        index_where=_UNRESOLVED_INDEX_WHERE,
+        set_={"evidence": statement.excluded.evidence},
+    )
+    alert_id: int = session.scalars(statement.returning(SharingAlert.id)).one()
+    return alert_id
 
 
 def _beyond_a_household(in_window: Iterable[ColumnElement[bool]]) -> Select[str | None]:
@@ -242,6 +262,15 @@ def list_some(
     return session.scalars(query).all()
 
 
+def of_subscriber(session: Session, subscriber_id: int) -> Sequence[SharingAlert]:
+    """Every alert about the subscriber's feed URLs, whatever its status, newest first."""
+    return session.scalars(
+        select(SharingAlert)
+        .where(SharingAlert.subscriber_id == subscriber_id)
+        .order_by(SharingAlert.opened_at.desc(), SharingAlert.id.desc())
+    ).all()
+
+
 def acknowledge(session: Session, alert: SharingAlert, *, now: datetime) -> SharingAlert:
     """The publisher has seen it and keeps the URL; detection keeps its evidence current.
     A rotated alert stays as it is."""
@@ -269,7 +298,12 @@ def rotate(session: Session, alert: SharingAlert, *, now: datetime) -> FeedAcces
 
 
 def _rotate(session: Session, alert: SharingAlert, feed: FeedAccess, *, now: datetime) -> None:
-    if feed.token_id == alert.token_id:  # else the URL was replaced since, and is dead
+    # Read again, locked: a rotation committed since (by the publisher, or by a detection in
+    # another worker) must not be rotated over, killing the URL it just handed out.
+    current = session.scalar(
+        select(FeedAccess.token_id).where(FeedAccess.id == feed.id).with_for_update()
+    )
+    if current == alert.token_id:  # else the URL was replaced since, and is dead
         subscribers.rotate(session, subscribers.get(session, feed.subscriber_id), feed.show.slug)
     alert.status = AlertStatus.ROTATED
     alert.closed_at = now

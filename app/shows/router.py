@@ -2,14 +2,19 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, UploadFile
 
+from app.accounts.service import Permission
 from app.db import SessionDep
-from app.deps import AdminDep, StorageDep
+from app.deps import StorageDep, require
 from app.models import Show
 from app.shows import service
 from app.shows.deps import ShowDep, read_image
 from app.shows.schemas import ShowCreate, ShowOut, ShowUpdate
 
-router = APIRouter(prefix="/admin/shows", tags=["shows"], dependencies=[AdminDep])
+router = APIRouter(
+    prefix="/admin/shows",
+    tags=["shows"],
+    dependencies=[require(Permission.SHOWS, reads=Permission.READ_SHOWS)],
+)
 
 
 @router.post("", status_code=201)

@@ -2,8 +2,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.accounts.service import Permission
 from app.db import MAX_ROW_ID, SessionDep
-from app.deps import AdminDep, PageLinksDep, TokensDep, UrlsDep
+from app.deps import PageLinksDep, TokensDep, UrlsDep, require
 from app.models import Subscriber, SubscriberStatus
 from app.subscribers import service
 from app.subscribers.deps import SubscriberDep
@@ -17,7 +18,11 @@ from app.subscribers.schemas import (
 from app.tokens import FeedTokens
 from app.urls import Urls
 
-router = APIRouter(prefix="/admin/subscribers", tags=["subscribers"], dependencies=[AdminDep])
+router = APIRouter(
+    prefix="/admin/subscribers",
+    tags=["subscribers"],
+    dependencies=[require(Permission.SUBSCRIBERS)],
+)
 
 
 def present(subscriber: Subscriber, tokens: FeedTokens, urls: Urls) -> SubscriberOut:
@@ -55,10 +60,13 @@ def list_subscribers(
     urls: UrlsDep,
     email: str | None = None,
     status: SubscriberStatus | None = None,
+    external_id: Annotated[str | None, Query(description="The billing customer id.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> list[SubscriberOut]:
-    found = service.list_some(session, email=email, status=status, limit=limit, offset=offset)
+    found = service.list_some(
+        session, email=email, status=status, limit=limit, offset=offset, external_id=external_id
+    )
     return [present(s, tokens, urls) for s in found]
 
 

@@ -7,6 +7,9 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.errors import Conflict, NotFound
 from app.models import FeedAccess, Show, Subscriber, SubscriberStatus
+from app.outbox import service as outbox
+from app.outbox import webhooks
+from app.outbox.schemas import EmailTemplate, EventType
 from app.shows import service as shows
 from app.subscribers.schemas import PageLink, SubscriberCreate
 from app.tokens import PageLinks, new_token_id
@@ -21,11 +24,19 @@ def get(session: Session, subscriber_id: int) -> Subscriber:
 
 
 def list_some(
-    session: Session, *, email: str | None, status: SubscriberStatus | None, limit: int, offset: int
+    session: Session,
+    *,
+    email: str | None,
+    status: SubscriberStatus | None,
+    limit: int,
+    offset: int,
+    external_id: str | None = None,
 ) -> Sequence[Subscriber]:
     query = select(Subscriber).order_by(Subscriber.id).limit(limit).offset(offset)
     if email:
         query = query.where(Subscriber.email == email.strip().lower())
+    if external_id:
+        query = query.where(Subscriber.external_id == external_id.strip())
     if status:
         query = query.where(Subscriber.status == status)
     return session.scalars(query).all()
@@ -45,6 +56,8 @@ def create(session: Session, data: SubscriberCreate) -> Subscriber:
     session.add(subscriber)
     _entitle(subscriber, entitled)
     session.flush()
+    outbox.email(session, EmailTemplate.WELCOME, subscriber_id=subscriber.id, to=subscriber.email)
+    webhooks.notify(session, EventType.SUBSCRIBER_CREATED, subscriber.id)
     return subscriber
 
 
@@ -83,8 +96,29 @@ def set_status(session: Session, subscriber: Subscriber, status: SubscriberStatu
     if subscriber.status != status:  # every feed changes; each lapse is a new notice
         for feed in subscriber.feeds:
             _access_changed(feed)
+    template = _STATUS_EMAILS.get((SubscriberStatus(subscriber.status), status))
+    changed = subscriber.status != status
     subscriber.status = status
+    if template:
+        outbox.email(session, template, subscriber_id=subscriber.id, to=subscriber.email)
+    if changed:
+        webhooks.notify(session, _STATUS_EVENTS[status], subscriber.id)
     return _changed(session, subscriber)
+
+
+# Which status changes the subscriber hears about. A revocation is not announced.
+_STATUS_EMAILS = {
+    (SubscriberStatus.ACTIVE, SubscriberStatus.LAPSED): EmailTemplate.LAPSED,
+    (SubscriberStatus.LAPSED, SubscriberStatus.ACTIVE): EmailTemplate.RENEWED,
+    (SubscriberStatus.REVOKED, SubscriberStatus.ACTIVE): EmailTemplate.RENEWED,
+}
+
+
+_STATUS_EVENTS = {
+    SubscriberStatus.ACTIVE: EventType.SUBSCRIBER_RENEWED,
+    SubscriberStatus.LAPSED: EventType.SUBSCRIBER_LAPSED,
+    SubscriberStatus.REVOKED: EventType.SUBSCRIBER_REVOKED,
+}
 
 
 def rotate(session: Session, subscriber: Subscriber, slug: str) -> Subscriber:
@@ -93,6 +127,13 @@ def rotate(session: Session, subscriber: Subscriber, slug: str) -> Subscriber:
     if feed is None:
         raise NotFound(f"Subscriber {subscriber.id} has no feed for {slug!r}.")
     _rotate(feed)
+    outbox.email(
+        session,
+        EmailTemplate.URL_RESET,
+        subscriber_id=subscriber.id,
+        to=subscriber.email,
+        show=slug,
+    )
     return _changed(session, subscriber)
 
 

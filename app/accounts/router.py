@@ -1,0 +1,112 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from app.accounts import service
+from app.accounts.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    Me,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+)
+from app.accounts.service import Permission
+from app.db import SessionDep
+from app.deps import ClockDep, PrincipalDep, RowId, require
+from app.errors import Conflict
+from app.models import ApiKey, Role, StaffUser
+
+router = APIRouter(prefix="/admin", tags=["accounts"])
+OwnerOnly = [require(Permission.ACCOUNTS)]
+
+
+def path_user(session: SessionDep, user_id: RowId) -> StaffUser:
+    return service.get_user(session, user_id)
+
+
+def own_account(session: SessionDep, principal: PrincipalDep) -> StaffUser:
+    if principal.user_id is None:
+        raise Conflict(
+            "The bootstrap PODPASS_ADMIN_KEY belongs to no account, so it has no API keys: "
+            "create a staff account (POST /admin/users) and make keys as that user."
+        )
+    return service.get_user(session, principal.user_id)
+
+
+UserDep = Annotated[StaffUser, Depends(path_user)]
+OwnAccountDep = Annotated[StaffUser, Depends(own_account)]
+
+
+def present_user(user: StaffUser) -> UserOut:
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        role=Role(user.role),
+        created_at=user.created_at,
+        disabled_at=user.disabled_at,
+        last_login_at=user.last_login_at,
+    )
+
+
+def present_key(key: ApiKey) -> ApiKeyOut:
+    return ApiKeyOut.model_validate(key, from_attributes=True)
+
+
+@router.get("/me", summary="Who this key or session acts as, and what it may do")
+def read_me(principal: PrincipalDep) -> Me:
+    return Me(
+        user_id=principal.user_id,
+        email=principal.email,
+        role=principal.role,
+        permissions=[p for p in Permission if principal.can(p)],
+    )
+
+
+@router.post("/users", status_code=201, dependencies=OwnerOnly, summary="Create a staff account")
+def create_user(data: UserCreate, session: SessionDep, clock: ClockDep) -> UserOut:
+    user = service.create_user(
+        session, email=data.email, password=data.password, role=data.role, now=clock()
+    )
+    return present_user(user)
+
+
+@router.get("/users", dependencies=OwnerOnly, summary="List staff accounts")
+def list_users(session: SessionDep) -> list[UserOut]:
+    return [present_user(user) for user in service.list_users(session)]
+
+
+@router.patch(
+    "/users/{user_id}",
+    dependencies=OwnerOnly,
+    summary="Change a staff account's role, or disable it",
+)
+def update_user(user: UserDep, data: UserUpdate, session: SessionDep, clock: ClockDep) -> UserOut:
+    if data.role is not None:
+        service.set_role(session, user, data.role)
+    if data.disabled is True:
+        service.disable_user(session, user, now=clock())
+    elif data.disabled is False:
+        service.enable_user(session, user)
+    return present_user(user)
+
+
+@router.get("/me/api-keys", summary="List your API keys")
+def list_api_keys(session: SessionDep, user: OwnAccountDep) -> list[ApiKeyOut]:
+    return [present_key(key) for key in service.list_api_keys(session, user)]
+
+
+@router.post("/me/api-keys", status_code=201, summary="Create an API key (shown once)")
+def create_api_key(
+    data: ApiKeyCreate, session: SessionDep, user: OwnAccountDep, clock: ClockDep
+) -> ApiKeyCreated:
+    api_key, key = service.create_api_key(session, user, name=data.name, now=clock())
+    return ApiKeyCreated(**present_key(api_key).model_dump(), key=key)
+
+
+@router.delete("/me/api-keys/{api_key_id}", status_code=204, summary="Revoke one of your API keys")
+def revoke_api_key(
+    api_key_id: RowId, session: SessionDep, user: OwnAccountDep, clock: ClockDep
+) -> None:
+    service.revoke_api_key(session, service.get_api_key(session, user, api_key_id), now=clock())

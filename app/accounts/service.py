@@ -1,0 +1,326 @@
+"""Staff accounts, their roles and API keys, and console logins. The only module that
+imports argon2."""
+
+import hashlib
+import hmac
+import math
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.db import after_commit, after_rollback
+from app.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
+from app.models import ApiKey, LoginFailure, Role, StaffUser
+
+
+class Permission(StrEnum):
+    ACCOUNTS = "accounts"  # staff accounts
+    SHOWS = "shows"  # change shows and episodes
+    SUBSCRIBERS = "subscribers"  # subscribers, plans, sharing alerts
+    STATS = "stats"  # listening statistics
+    READ_SHOWS = "read-shows"  # see shows and episodes (every role finds its way by them)
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.OWNER: frozenset(Permission),
+    Role.EDITOR: frozenset({Permission.SHOWS, Permission.READ_SHOWS, Permission.STATS}),
+    Role.SUPPORT: frozenset({Permission.SUBSCRIBERS, Permission.READ_SHOWS, Permission.STATS}),
+    Role.ANALYST: frozenset({Permission.READ_SHOWS, Permission.STATS}),
+}
+
+MIN_PASSWORD_LENGTH = 12
+THROTTLE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_ACCOUNT = 5
+MAX_FAILURES_PER_IP = 20
+WRONG_LOGIN = "The email or password is wrong."
+
+# An API key: the prefix (so logs and secret scanners can recognise one), the public key_id
+# that finds its row, and 256 random bits. A fast hash is enough for a key this random:
+# argon2's cost exists to slow down guessing of low-entropy passwords, and no number of
+# guesses finds 256 bits; it would only add its cost to every API request.
+KEY_PREFIX = "pp_"
+KEY_ID_LENGTH = 8
+_KEY_SHAPE = re.compile(rf"{KEY_PREFIX}([A-Za-z0-9_-]{{{KEY_ID_LENGTH}}})[A-Za-z0-9_-]{{43}}")
+# last_used_at is for people ("used today?"): writing it on every request would make each
+# API read a write.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+_passwords = PasswordHasher()  # argon2id with the RFC 9106 low-memory parameters
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as. `user_id` None: the bootstrap PODPASS_ADMIN_KEY."""
+
+    user_id: int | None
+    email: str
+    role: Role
+
+    def can(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role]
+
+
+BOOTSTRAP = Principal(user_id=None, email="PODPASS_ADMIN_KEY", role=Role.OWNER)
+
+
+def roles_with(permission: Permission) -> list[Role]:
+    return [role for role in Role if permission in ROLE_PERMISSIONS[role]]
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _principal(user: StaffUser) -> Principal:
+    return Principal(user_id=user.id, email=user.email, role=Role(user.role))
+
+
+# Users
+
+
+def create_user(
+    session: Session, *, email: str, password: str, role: Role, now: datetime
+) -> StaffUser:
+    email = normalise_email(email)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    if session.scalar(select(StaffUser.id).where(StaffUser.email == email)):
+        raise Conflict(f"A staff account for {email} already exists.")
+    user = StaffUser(
+        email=email, password_hash=_passwords.hash(password), role=role, created_at=now
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def list_users(session: Session) -> list[StaffUser]:
+    return list(session.scalars(select(StaffUser).order_by(StaffUser.id)))
+
+
+def get_user(session: Session, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None:
+        raise NotFound(f"No staff account with id {user_id}.")
+    return user
+
+
+def _refuse_removing_last_owner(session: Session, user: StaffUser, doing: str) -> None:
+    if user.role != Role.OWNER or user.disabled_at is not None:
+        return
+    # FOR UPDATE: two owners demoting each other at once wait for each other, and the
+    # second then counts one owner (SQLite's writers are serialised already).
+    owners = session.scalars(
+        select(StaffUser.id)
+        .where(StaffUser.role == Role.OWNER, StaffUser.disabled_at.is_(None))
+        .with_for_update()
+    ).all()
+    if len(owners) <= 1:
+        raise Conflict(f"{user.email} is the last active owner: make another owner before {doing}.")
+
+
+def set_role(session: Session, user: StaffUser, role: Role) -> StaffUser:
+    if role != user.role:
+        _refuse_removing_last_owner(session, user, "changing their role")
+        user.role = role
+        session.flush()
+    return user
+
+
+def disable_user(session: Session, user: StaffUser, *, now: datetime) -> StaffUser:
+    """Disable the account and revoke its API keys; its sessions end with the next request."""
+    if user.disabled_at is None:
+        _refuse_removing_last_owner(session, user, "disabling them")
+        user.disabled_at = now
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        session.flush()
+    return user
+
+
+def enable_user(session: Session, user: StaffUser) -> StaffUser:
+    """Re-enable the account. Its old API keys stay revoked."""
+    user.disabled_at = None
+    session.flush()
+    return user
+
+
+def principal_for_user(session: Session, user_id: int) -> Principal | None:
+    user = session.get(StaffUser, user_id)
+    if user is None or user.disabled_at is not None:
+        return None
+    return _principal(user)
+
+
+# Logins
+
+
+@cache
+def _unknown_user_hash() -> str:
+    """Checked against when no account has the email, so that an unknown email costs the
+    same argon2 time as a known one and timing does not tell which emails have accounts."""
+    return _passwords.hash(secrets.token_urlsafe(16))
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _passwords.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def authenticate(
+    session: Session, *, email: str, password: str, ip: str, now: datetime
+) -> Principal:
+    """The principal for a console login. Raises Unauthorized (one message whatever was
+    wrong) or TooManyAttempts; a failure is counted even though the request then fails."""
+    email = normalise_email(email)
+    _refuse_if_throttled(session, email=email, ip=ip, now=now)
+    user = session.scalar(select(StaffUser).where(StaffUser.email == email))
+    verified = _verify(user.password_hash if user else _unknown_user_hash(), password)
+    if user is None or not verified or user.disabled_at is not None:
+        _count_failure(session, email=email, ip=ip, now=now)
+        raise Unauthorized(WRONG_LOGIN)
+    if _passwords.check_needs_rehash(user.password_hash):
+        user.password_hash = _passwords.hash(password)
+    user.last_login_at = now
+    # A success clears the account's count (its owner remembered), not the IP's.
+    session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    session.flush()
+    return _principal(user)
+
+
+def _refuse_if_throttled(session: Session, *, email: str, ip: str, now: datetime) -> None:
+    since = now - THROTTLE_WINDOW
+    for column, value, limit in (
+        (LoginFailure.email, email, MAX_FAILURES_PER_ACCOUNT),
+        (LoginFailure.ip, ip, MAX_FAILURES_PER_IP),
+    ):
+        failures = session.scalars(
+            select(LoginFailure.at)
+            .where(column == value, LoginFailure.at > since)
+            .order_by(LoginFailure.at)
+        ).all()
+        if len(failures) >= limit:
+            # Open again once enough of the failures have left the window.
+            reopens = failures[len(failures) - limit] + THROTTLE_WINDOW
+            minutes = max(1, math.ceil((reopens - now).total_seconds() / 60))
+            raise TooManyAttempts(
+                f"Too many failed logins: try again in {minutes} minute(s), "
+                f"after {reopens:%H:%M} UTC.",
+                retry_after_seconds=math.ceil((reopens - now).total_seconds()),
+            )
+
+
+def _after_transaction(session: Session, write: Callable[[Session], None]) -> None:
+    """Run `write` in a transaction of its own once the request's transaction has ended,
+    committed or rolled back: bookkeeping that must outlive a failed request (and, as a
+    write after a read, must not turn the request's read into a write)."""
+    bind = session.get_bind()
+
+    def run() -> None:
+        with Session(bind) as own, own.begin():
+            write(own)
+
+    after_commit(session, run)
+    after_rollback(session, run)
+
+
+def _count_failure(session: Session, *, email: str, ip: str, now: datetime) -> None:
+    def write(own: Session) -> None:
+        own.execute(delete(LoginFailure).where(LoginFailure.at <= now - THROTTLE_WINDOW))
+        own.add(LoginFailure(email=email, ip=ip, at=now))
+
+    _after_transaction(session, write)
+
+
+# API keys
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(
+    session: Session, user: StaffUser, *, name: str, now: datetime
+) -> tuple[ApiKey, str]:
+    """The key's row, and the key itself: shown once, never stored."""
+    if user.disabled_at is not None:
+        raise Conflict(f"{user.email}'s account is disabled: it cannot have new keys.")
+    key_id = secrets.token_urlsafe(6)  # 8 characters
+    key = KEY_PREFIX + key_id + secrets.token_urlsafe(32)
+    api_key = ApiKey(
+        user_id=user.id, name=name, key_id=key_id, key_hash=_digest(key), created_at=now
+    )
+    session.add(api_key)
+    session.flush()
+    return api_key, key
+
+
+def list_api_keys(session: Session, user: StaffUser) -> Sequence[ApiKey]:
+    return session.scalars(
+        select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.id)
+    ).all()
+
+
+def get_api_key(session: Session, user: StaffUser, api_key_id: int) -> ApiKey:
+    """One of `user`'s keys (someone else's is as missing as one that never existed)."""
+    api_key = session.get(ApiKey, api_key_id)
+    if api_key is None or api_key.user_id != user.id:
+        raise NotFound(f"You have no API key with id {api_key_id}.")
+    return api_key
+
+
+def revoke_api_key(session: Session, key: ApiKey, *, now: datetime) -> ApiKey:
+    if key.revoked_at is None:
+        key.revoked_at = now
+        session.flush()
+    return key
+
+
+def principal_for_key(session: Session, key: str, *, now: datetime) -> Principal | None:
+    """Who `key` belongs to; None if it is no key, revoked, or its user is disabled."""
+    shape = _KEY_SHAPE.fullmatch(key)
+    if shape is None:
+        return None
+    found = session.execute(
+        select(ApiKey, StaffUser).join(StaffUser).where(ApiKey.key_id == shape[1])
+    ).one_or_none()
+    if found is None:
+        return None
+    api_key, user = found
+    if not hmac.compare_digest(api_key.key_hash, _digest(key)):
+        return None
+    if api_key.revoked_at is not None or user.disabled_at is not None:
+        return None
+    stale = now - LAST_USED_PRECISION
+    if api_key.last_used_at is None or api_key.last_used_at <= stale:
+        _after_transaction(session, _touch(api_key.id, now, stale))
+    return _principal(user)
+
+
+def _touch(api_key_id: int, now: datetime, stale: datetime) -> Callable[[Session], None]:
+    def write(own: Session) -> None:
+        # Conditional: of several workers using the key at once, one writes.
+        own.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == api_key_id,
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= stale),
+            )
+            .values(last_used_at=now)
+        )
+
+    return write

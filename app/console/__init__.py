@@ -1,0 +1,1 @@
+"""The publisher console: server-rendered pages for the staff who run the shows."""

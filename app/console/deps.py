@@ -1,0 +1,109 @@
+"""What console pages depend on: the signed-in staff member (`ConsoleUser`), a permission
+(`needs`), and the CSRF check of a form post (`CsrfChecked`). Rendering pages, flash
+messages and redirects: app/console/pages.py."""
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, FastAPI, Form, Request, Response
+from fastapi.responses import RedirectResponse
+
+from app.accounts import service as accounts
+from app.accounts.service import Permission, Principal
+from app.accounts.sessions import COOKIE, StaffSession
+from app.db import SessionDep
+from app.deps import ClockDep, SessionsDep
+from app.errors import Forbidden
+
+CONSOLE = "/console"
+LOGIN = f"{CONSOLE}/login"
+
+
+class LoginRequired(Exception):
+    """No valid session: the browser goes to the login page, and back to `next_path` after."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who is signed in, kept on `request.state.console` for the layout (nav, CSRF token)."""
+
+    principal: Principal
+    csrf: str
+
+
+def safe_next(path: str | None) -> str:
+    """Where to go after logging in: a console path only, never another site (`//evil`)."""
+    if path and path.startswith(f"{CONSOLE}/") and not path.startswith("//") and "\\" not in path:
+        return path
+    return f"{CONSOLE}/"
+
+
+def _here(request: Request) -> str:
+    # After logging in the browser can only GET: a form post goes back to the dashboard.
+    if request.method != "GET":
+        return f"{CONSOLE}/"
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
+async def staff_session(request: Request, sessions: SessionsDep, clock: ClockDep) -> StaffSession:
+    found = sessions.read(request.cookies.get(COOKIE), clock())
+    if found is None:
+        raise LoginRequired(_here(request))
+    return found
+
+
+StaffSessionDep = Annotated[StaffSession, Depends(staff_session)]
+
+
+def console_user(request: Request, staff: StaffSessionDep, session: SessionDep) -> Principal:
+    # Read on every request, so disabling an account or changing its role acts at once.
+    principal = accounts.principal_for_user(session, staff.user_id)
+    if principal is None:
+        raise LoginRequired(_here(request))
+    request.state.console = SignedIn(principal, staff.csrf)
+    return principal
+
+
+ConsoleUser = Annotated[Principal, Depends(console_user)]
+
+
+def needs(permission: Permission) -> Any:
+    """A route dependency: the signed-in user's role must grant `permission` (a 403 page)."""
+
+    def check(user: ConsoleUser) -> None:
+        if not user.can(permission):
+            raise Forbidden(
+                f"Your role ({user.role}) cannot open this page: it needs the "
+                f"{permission} permission. Ask an owner if you need it."
+            )
+
+    return Depends(check)
+
+
+def check_csrf(staff: StaffSessionDep, csrf: Annotated[str, Form()] = "") -> None:
+    """Every console form carries the session's CSRF secret in a hidden `csrf` field (the
+    layout puts it in every template as `csrf`); a cross-site form cannot know it."""
+    if not hmac.compare_digest(csrf.encode(), staff.csrf.encode()):
+        raise Forbidden(
+            "This form did not carry its security token (it may be from an old page, or "
+            "from another site). Go back, reload the page and try again."
+        )
+
+
+CsrfChecked = Depends(check_csrf)
+
+
+def _to_login(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    return RedirectResponse(f"{LOGIN}?{urlencode({'next': exc.next_path})}", status_code=303)
+
+
+def install_login_redirect(app: FastAPI) -> None:
+    app.add_exception_handler(LoginRequired, _to_login)

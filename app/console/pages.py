@@ -1,0 +1,107 @@
+"""Rendering console pages: the shared templates, flash messages carried across a redirect,
+and the HTML error page (console errors are pages, never JSON)."""
+
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+from fastapi import Request, Response
+from fastapi.responses import RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from app.accounts.service import Permission
+
+STATIC = Path(__file__).parent / "static"
+FLASH_COOKIE = "podpass_flash"
+HEADERS = {
+    "Cache-Control": "private, no-store",
+    # One-click actions (rotate, revoke) must not be clickable through another site's frame.
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Robots-Tag": "noindex",
+}
+TITLES = {
+    400: "That request didn't work",
+    401: "Please log in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not found",
+    409: "That conflicts with something",
+    413: "Too large",
+    422: "Please check what you entered",
+    429: "Too many attempts",
+}
+
+
+def _layout(request: Request) -> dict[str, Any]:
+    """What base.html needs on every page: who is signed in (`staff`, None on the login and
+    error pages of a visitor), their CSRF token, the flash message of a redirect, and the
+    publisher's time zone (`tz`, for the `when` filter)."""
+    signed_in = getattr(request.state, "console", None)
+    flash = request.cookies.get(FLASH_COOKIE)
+    return {
+        "tz": request.app.state.settings.timezone,
+        "staff": signed_in.principal if signed_in else None,
+        "csrf": signed_in.csrf if signed_in else "",
+        "flash": unquote(flash) if flash else None,
+    }
+
+
+templates = Jinja2Templates(
+    directory=Path(__file__).parent / "templates", context_processors=[_layout]
+)
+templates.env.globals["Permission"] = Permission
+
+
+def _when(moment: datetime, zone: tzinfo) -> str:
+    """A time as the publisher reads it: in PODPASS_TIMEZONE, to the minute."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+templates.env.filters["when"] = _when
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A console page; shows the pending flash message once."""
+    response = templates.TemplateResponse(
+        request, name, context or {}, status_code=status_code, headers=HEADERS | (headers or {})
+    )
+    if FLASH_COOKIE in request.cookies:
+        response.delete_cookie(FLASH_COOKIE, path="/console")
+    return response
+
+
+def redirect(url: str, *, flash: str | None = None) -> RedirectResponse:
+    """After a form post (303, so a reload does not post again), with a message for the
+    next page."""
+    response = RedirectResponse(url, status_code=303, headers=HEADERS)
+    if flash:
+        response.set_cookie(
+            FLASH_COOKIE, quote(flash), max_age=60, path="/console", httponly=True, samesite="lax"
+        )
+    return response
+
+
+def error_page(request: Request, status_code: int, detail: object) -> Response:
+    """app/errors.py's answer for console paths: the error's message as a page."""
+    if isinstance(detail, list):  # a validation error: one line per field
+        lines = [f"{problem['field']}: {problem['message']}" for problem in detail]
+    elif status_code in (404, 405) and detail in ("Not Found", "Method Not Allowed"):
+        lines = ["There is no console page at this address."]  # Starlette's routing words
+    else:
+        lines = [str(detail)]
+    title = TITLES.get(status_code, "Something went wrong")
+    return render(
+        request,
+        "error.html",
+        {"title": title, "lines": lines, "status": status_code},
+        status_code=status_code,
+    )

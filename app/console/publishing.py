@@ -1,0 +1,433 @@
+"""The console's publishing pages: shows, episodes and plans.
+
+Every action calls the service the admin API calls; these routes only turn a form into that
+service's schema and its answer into a page. Files (audio, artwork, chapters, transcripts)
+are not posted here: the pages' script sends them to the admin API itself (with the session
+cookie and the CSRF header), whose middleware authenticates them before reading a byte of
+the body, and which shows the upload's real progress."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from app.accounts.service import Permission
+from app.billing import service as billing
+from app.billing.schemas import PlanId, PlanIn
+from app.console.deps import CsrfChecked, needs
+from app.console.pages import redirect, render
+from app.db import SessionDep
+from app.deps import ClockDep, SettingsDep, UrlsDep
+from app.episodes import service as episodes
+from app.episodes.deps import EpisodeDep
+from app.episodes.schemas import EpisodeUpdate, PublishRequest
+from app.errors import InvalidInput
+from app.feeds.router import FilesDep
+from app.models import Episode, EpisodeKind, EpisodeStatus, EpisodeType, Show
+from app.shows import service as shows
+from app.shows.deps import ShowDep
+from app.shows.schemas import APPLE_CATEGORIES, ShowUpdate
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+EDITOR = [needs(Permission.SHOWS)]
+EDITOR_FORM = [needs(Permission.SHOWS), CsrfChecked]
+SUPPORT = [needs(Permission.SUBSCRIBERS)]
+SUPPORT_FORM = [needs(Permission.SUBSCRIBERS), CsrfChecked]
+
+# The category picker's value for a subcategory: "News/Tech News" (no Apple name has a "/").
+SUBCATEGORY_SEPARATOR = "/"
+# What the page says after its script saved a file through the admin API (a fixed list:
+# the query string never puts text of its own on the page).
+SAVED_FILES = {
+    "artwork": "New artwork saved: it passed the size check (JPEG or PNG, square, "
+    "1400 to 3000 px).",
+    "chapters": "Chapters saved.",
+    "transcript": "Transcript saved.",
+}
+_PLAN_ID: TypeAdapter[str] = TypeAdapter(PlanId)
+
+
+@dataclass(frozen=True)
+class Times:
+    """Times as the publisher reads and types them: in PODPASS_TIMEZONE."""
+
+    zone: ZoneInfo
+    now: datetime
+
+    def show(self, moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        return moment.astimezone(self.zone).strftime("%a %d %b %Y, %H:%M %Z")
+
+    def field(self, moment: datetime | None) -> str:
+        """The value of a datetime-local input."""
+        return moment.astimezone(self.zone).strftime("%Y-%m-%dT%H:%M") if moment else ""
+
+    def read(self, value: str) -> datetime:
+        """A datetime-local input's value, in the publisher's time zone."""
+        try:
+            naive = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(f"{value!r} is not a date and time.") from None
+        moment = naive.replace(tzinfo=self.zone)  # a time that happens twice: the first
+        if moment.astimezone(UTC).astimezone(self.zone).replace(tzinfo=None) != naive:
+            raise InvalidInput(
+                f"{value} does not exist in {self.zone.key}: the clocks go forward then. "
+                "Choose a time after the change."
+            )
+        return moment
+
+    def state(self, episode: Episode) -> str:
+        if episode.status != EpisodeStatus.PUBLISHED:
+            return "draft"
+        assert episode.published_at is not None  # publishing sets it
+        return "scheduled" if episode.published_at > self.now else "published"
+
+
+def _times(settings: SettingsDep, clock: ClockDep) -> Times:
+    return Times(settings.timezone, clock())
+
+
+TimesDep = Annotated[Times, Depends(_times)]
+
+
+def duration(seconds: float) -> str:
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
+
+
+def _problems(exc: ValidationError | InvalidInput) -> list[str]:
+    """One line per field. A field that may be left out but not null fails both halves of
+    its union: the first error is the one that explains."""
+    if isinstance(exc, InvalidInput):
+        return [exc.detail]
+    found: dict[str, str] = {}
+    for error in exc.errors():
+        found.setdefault(str(error["loc"][0]) if error["loc"] else "form", error["msg"])
+    return [f"{field}: {message}" for field, message in found.items()]
+
+
+# Shows.
+
+
+class ShowForm(BaseModel):
+    """The show form as posted: every field a string (or a checkbox), checked by ShowUpdate."""
+
+    title: str
+    description: str
+    author: str
+    owner_name: str
+    owner_email: str
+    language: str
+    category: str
+    explicit: bool = False
+    link: str
+    subscribe_url: str = ""
+    itunes_type: str
+    feed_limit: str = ""
+
+    @classmethod
+    def of(cls, show: Show) -> "ShowForm":
+        picked = show.category
+        if show.subcategory:
+            picked = f"{show.category}{SUBCATEGORY_SEPARATOR}{show.subcategory}"
+        return cls(
+            title=show.title,
+            description=show.description,
+            author=show.author,
+            owner_name=show.owner_name,
+            owner_email=show.owner_email,
+            language=show.language,
+            category=picked,
+            explicit=show.explicit,
+            link=show.link,
+            subscribe_url=show.subscribe_url or "",
+            itunes_type=show.itunes_type,
+            feed_limit=str(show.feed_limit or ""),
+        )
+
+    def update(self) -> ShowUpdate:
+        category, _, subcategory = self.category.partition(SUBCATEGORY_SEPARATOR)
+        fields = self.model_dump(exclude={"category"})
+        return ShowUpdate.model_validate(
+            fields
+            | {
+                "category": category,
+                "subcategory": subcategory or None,  # a bare category clears the subcategory
+                "subscribe_url": self.subscribe_url.strip() or None,
+                "feed_limit": self.feed_limit.strip() or None,
+            }
+        )
+
+
+@router.get("/shows", dependencies=EDITOR)
+def shows_page(request: Request, session: SessionDep, urls: UrlsDep) -> Response:
+    listed = shows.list_all(session)
+    return render(request, "shows.html", {"shows": listed, "urls": urls})
+
+
+def _show_page(
+    request: Request,
+    show: Show,
+    urls: UrlsDep,
+    form: ShowForm,
+    problems: list[str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "shows_edit.html",
+        {
+            "show": show,
+            "form": form,
+            "categories": APPLE_CATEGORIES,
+            "separator": SUBCATEGORY_SEPARATOR,
+            "page_url": urls.show_page(show.slug),
+            "feed_url": urls.public_feed(show.slug),
+            "artwork_url": urls.show_artwork(show.slug, show.artwork_key),
+            "problems": problems or [],
+            "saved": SAVED_FILES.get(request.query_params.get("saved", "")),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/shows/{slug}", dependencies=EDITOR)
+def show_page(request: Request, show: ShowDep, urls: UrlsDep) -> Response:
+    return _show_page(request, show, urls, ShowForm.of(show))
+
+
+@router.post("/shows/{slug}", dependencies=EDITOR_FORM)
+def save_show(
+    request: Request,
+    show: ShowDep,
+    form: Annotated[ShowForm, Form()],
+    session: SessionDep,
+    urls: UrlsDep,
+) -> Response:
+    try:
+        update = form.update()
+    except ValidationError as exc:
+        return _show_page(request, show, urls, form, _problems(exc), 422)
+    shows.update(session, show, update)
+    return redirect(f"/console/shows/{show.slug}", flash=f"{show.title}: saved.")
+
+
+# Episodes.
+
+
+@router.get("/shows/{slug}/episodes", dependencies=EDITOR)
+def episodes_page(
+    request: Request, show: ShowDep, session: SessionDep, settings: SettingsDep, times: TimesDep
+) -> Response:
+    return render(
+        request,
+        "episodes.html",
+        {
+            "show": show,
+            "episodes": episodes.list_for_show(session, show),
+            "times": times,
+            "duration": duration,
+            "max_upload_mb": settings.max_upload_mb,
+        },
+    )
+
+
+class EpisodeForm(BaseModel):
+    """The episode form as posted; empty fields are left as they are (as in the API)."""
+
+    title: str = ""
+    show_notes: str = ""
+    kind: str = EpisodeKind.EPISODE
+    article_url: str = ""
+    article_text: str = ""
+    episode_type: str = EpisodeType.FULL
+    season: str = ""
+    number: str = ""
+    explicit: bool = False
+    free: bool = False
+
+    @classmethod
+    def of(cls, episode: Episode) -> "EpisodeForm":
+        return cls(
+            title=episode.title,
+            show_notes=episode.show_notes,
+            kind=episode.kind,
+            article_url=episode.article_url or "",
+            article_text=episode.article_text or "",
+            episode_type=episode.episode_type,
+            season=str(episode.season or ""),
+            number=str(episode.number or ""),
+            explicit=episode.explicit,
+            free=episode.free,
+        )
+
+    def update(self) -> EpisodeUpdate:
+        given = {
+            name: value
+            for name, value in self.model_dump().items()
+            if not (isinstance(value, str) and not value.strip())
+        }
+        return EpisodeUpdate.model_validate(given)
+
+
+def _episode_page(
+    request: Request,
+    episode: Episode,
+    session: SessionDep,
+    times: Times,
+    form: EpisodeForm | None = None,
+    problems: list[str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    artwork = episode.artwork_key
+    return render(
+        request,
+        "episode.html",
+        {
+            "episode": episode,
+            "show": session.get_one(Show, episode.show_id),
+            "form": form or EpisodeForm.of(episode),
+            "times": times,
+            "duration": duration,
+            "chapters": (episode.chapters or {}).get("chapters", []),
+            "artwork_url": (
+                f"/console/episodes/{episode.id}/artwork{PurePosixPath(artwork).suffix}"
+                if artwork
+                else None
+            ),
+            "kinds": list(EpisodeKind),
+            "types": list(EpisodeType),
+            "problems": problems or [],
+            "saved": SAVED_FILES.get(request.query_params.get("saved", "")),
+            "uploaded": request.query_params.get("uploaded") == "1",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/episodes/{episode_id}", dependencies=EDITOR)
+def episode_page(
+    request: Request,
+    episode: EpisodeDep,
+    session: SessionDep,
+    times: TimesDep,
+) -> Response:
+    return _episode_page(request, episode, session, times)
+
+
+@router.post("/episodes/{episode_id}", dependencies=EDITOR_FORM)
+def save_episode(
+    request: Request,
+    episode: EpisodeDep,
+    form: Annotated[EpisodeForm, Form()],
+    session: SessionDep,
+    times: TimesDep,
+) -> Response:
+    try:
+        update = form.update()
+    except ValidationError as exc:
+        return _episode_page(request, episode, session, times, form, _problems(exc), 422)
+    episodes.update(session, episode, update)
+    return redirect(f"/console/episodes/{episode.id}", flash=f"{episode.title}: saved.")
+
+
+@router.post("/episodes/{episode_id}/publish", dependencies=EDITOR_FORM)
+def publish_episode(
+    request: Request,
+    episode: EpisodeDep,
+    session: SessionDep,
+    times: TimesDep,
+    clock: ClockDep,
+    published_at: Annotated[str, Form()] = "",
+) -> Response:
+    """Publish now, or at the time given in the publisher's time zone (a future time
+    schedules the episode)."""
+    try:
+        at = times.read(published_at) if published_at.strip() else None
+    except InvalidInput as exc:
+        return _episode_page(
+            request, episode, session, times, problems=_problems(exc), status_code=422
+        )
+    episodes.publish(session, episode, PublishRequest(published_at=at))
+    after = Times(times.zone, clock())  # "now" has moved on since the form was read
+    when = after.show(episode.published_at)
+    scheduled = after.state(episode) == "scheduled"
+    message = f"Scheduled for {when}." if scheduled else f"Published ({when})."
+    return redirect(f"/console/episodes/{episode.id}", flash=f"{episode.title}: {message}")
+
+
+@router.post("/episodes/{episode_id}/unpublish", dependencies=EDITOR_FORM)
+def unpublish_episode(episode: EpisodeDep, session: SessionDep) -> Response:
+    episodes.unpublish(session, episode)
+    return redirect(
+        f"/console/episodes/{episode.id}",
+        flash=f"{episode.title}: taken down; it is a draft again.",
+    )
+
+
+@router.get("/episodes/{episode_id}/artwork.{extension}", dependencies=EDITOR)
+def episode_artwork(episode: EpisodeDep, extension: str, files: FilesDep) -> Response:
+    """The episode's artwork (read from its file, or uploaded), whether published or not."""
+    return files.artwork(episode.artwork_key, extension, private=True)
+
+
+# Plans.
+
+
+class PlanForm(BaseModel):
+    plan_id: str
+    name: str = ""
+    shows: list[str] = []
+
+    def plan(self) -> tuple[str, PlanIn]:
+        return _PLAN_ID.validate_python(self.plan_id), PlanIn(name=self.name, shows=self.shows)
+
+
+def _plans_page(
+    request: Request,
+    session: SessionDep,
+    problems: list[str] | None = None,
+    status_code: int = 200,
+    form: PlanForm | None = None,
+) -> Response:
+    return render(
+        request,
+        "plans.html",
+        {
+            "plans": billing.list_plans(session),
+            "shows": shows.list_all(session),
+            "problems": problems or [],
+            "new": form or PlanForm(plan_id=""),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/plans", dependencies=SUPPORT)
+def plans_page(request: Request, session: SessionDep) -> Response:
+    return _plans_page(request, session)
+
+
+@router.post("/plans", dependencies=SUPPORT_FORM)
+def save_plan(request: Request, form: Annotated[PlanForm, Form()], session: SessionDep) -> Response:
+    """Create a plan, or replace the shows and name of the plan with this id (the API's PUT)."""
+    try:
+        plan_id, plan = form.plan()
+    except ValidationError as exc:
+        return _plans_page(request, session, _problems(exc), 422, form)
+    saved = billing.put_plan(session, plan_id, plan)
+    given = ", ".join(show.title for show in saved.shows) or "no shows"
+    return redirect("/console/plans", flash=f"Plan {saved.name} ({saved.id}) gives: {given}.")
+
+
+@router.post("/plans/{plan_id}/delete", dependencies=SUPPORT_FORM)
+def delete_plan(plan_id: str, session: SessionDep) -> Response:
+    billing.delete_plan(session, plan_id)
+    return redirect("/console/plans", flash=f"Plan {plan_id} deleted.")

@@ -1,0 +1,392 @@
+"""The console's own pages: login, the dashboard, subscribers, sharing alerts, staff accounts
+and API keys. (Shows, episodes and plans: publishing.py.)
+
+Every action calls the service the admin API calls; a route turns a form into that call and
+its answer into a page or a redirect with a flash message."""
+
+import hmac
+import secrets
+from typing import Annotated, Literal
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.responses import RedirectResponse
+
+from app.accounts import service as accounts
+from app.accounts.service import Permission
+from app.accounts.sessions import COOKIE
+from app.console import service
+from app.console.deps import (
+    CONSOLE,
+    ConsoleUser,
+    CsrfChecked,
+    LoginRequired,
+    StaffSessionDep,
+    needs,
+    safe_next,
+)
+from app.console.pages import redirect, render
+from app.db import MAX_ROW_ID, SessionDep
+from app.deps import ClockDep, PageLinksDep, RowId, SessionsDep, SettingsDep, TokensDep, UrlsDep
+from app.errors import Forbidden, TooManyAttempts, Unauthorized
+from app.models import AlertStatus, Role, StaffUser, SubscriberStatus
+from app.sharing import service as sharing
+from app.subscribers import service as subscribers
+from app.subscribers.deps import SubscriberDep
+
+router = APIRouter(prefix=CONSOLE, include_in_schema=False)
+
+STATS = [needs(Permission.STATS)]
+SUPPORT = [needs(Permission.SUBSCRIBERS)]
+SUPPORT_FORM = [needs(Permission.SUBSCRIBERS), CsrfChecked]
+OWNER = [needs(Permission.ACCOUNTS)]
+OWNER_FORM = [needs(Permission.ACCOUNTS), CsrfChecked]
+SIGNED_IN_FORM = [CsrfChecked]
+
+# The login form's CSRF token, before there is a session: a random value in a cookie that
+# the form repeats in a hidden field (another site can post a form, but cannot read or set
+# this cookie to match it).
+LOGIN_COOKIE = "podpass_login"
+SUBSCRIBERS_PER_PAGE = 50
+
+
+# Login and logout
+
+
+def _login_page(
+    request: Request,
+    next_path: str,
+    *,
+    problem: str | None = None,
+    email: str = "",
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
+    response = render(
+        request,
+        "login.html",
+        {"login_csrf": token, "next": next_path, "problem": problem, "email": email},
+        status_code=status_code,
+        headers=headers,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE, token, max_age=3600, path=f"{CONSOLE}/login", httponly=True, samesite="lax"
+    )
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "") -> Response:
+    return _login_page(request, safe_next(next))
+
+
+@router.post("/login")
+def log_in(
+    request: Request,
+    session: SessionDep,
+    sessions: SessionsDep,
+    clock: ClockDep,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1024)],
+    login_csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    next_path = safe_next(next)
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(login_csrf.encode(), expected.encode()):
+        raise Forbidden(
+            "This login form has expired, or your browser refused its cookie. Reload the "
+            "page and log in again (the console needs cookies)."
+        )
+    client = request.client
+    try:
+        principal = accounts.authenticate(
+            session, email=email, password=password, ip=client.host if client else "", now=clock()
+        )
+    except (Unauthorized, TooManyAttempts) as refused:
+        return _login_page(
+            request,
+            next_path,
+            problem=refused.detail,
+            email=email,
+            status_code=refused.status_code,
+            headers={"Retry-After": refused.headers["Retry-After"]}
+            if "Retry-After" in refused.headers
+            else None,
+        )
+    assert principal.user_id is not None  # a login is always a staff account
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(
+        COOKIE, sessions.issue(principal.user_id, clock()), **sessions.cookie_options()
+    )
+    response.delete_cookie(LOGIN_COOKIE, path=f"{CONSOLE}/login")
+    return response
+
+
+@router.post("/logout", dependencies=SIGNED_IN_FORM)
+def log_out(_staff: StaffSessionDep, sessions: SessionsDep) -> Response:
+    response = redirect(f"{CONSOLE}/login", flash="You are logged out.")
+    options = sessions.cookie_options()
+    response.delete_cookie(
+        COOKIE, path=options["path"], secure=options["secure"], httponly=True, samesite="lax"
+    )
+    return response
+
+
+# Dashboard
+
+
+@router.get("")
+def console_root() -> Response:
+    return RedirectResponse(f"{CONSOLE}/", status_code=308)
+
+
+@router.get("/", dependencies=STATS)
+def dashboard(request: Request, session: SessionDep, clock: ClockDep) -> Response:
+    return render(request, "dashboard.html", {"board": service.dashboard(session, clock().date())})
+
+
+# Subscribers
+
+
+@router.get("/subscribers", dependencies=SUPPORT)
+def subscriber_list(
+    request: Request,
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=320)] = "",
+    status: SubscriberStatus | Literal[""] = "",
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+) -> Response:
+    """Search by email (anything with an @) or by the billing system's customer id."""
+    wanted = q.strip()
+    by_email = "@" in wanted
+    found = subscribers.list_some(
+        session,
+        email=wanted if by_email else None,
+        external_id=wanted if wanted and not by_email else None,
+        status=SubscriberStatus(status) if status else None,
+        limit=SUBSCRIBERS_PER_PAGE,
+        offset=offset,
+    )
+    more = None
+    if len(found) == SUBSCRIBERS_PER_PAGE:
+        more = "?" + urlencode({"q": q, "status": status, "offset": offset + len(found)})
+    return render(
+        request,
+        "subscribers.html",
+        {
+            "found": found,
+            "q": q,
+            "status": status,
+            "statuses": list(SubscriberStatus),
+            "more": more,
+        },
+    )
+
+
+@router.get("/subscribers/{subscriber_id}", dependencies=SUPPORT)
+def subscriber_detail(
+    request: Request,
+    subscriber: SubscriberDep,
+    session: SessionDep,
+    clock: ClockDep,
+    tokens: TokensDep,
+    urls: UrlsDep,
+    links: PageLinksDep,
+    settings: SettingsDep,
+) -> Response:
+    link = subscribers.page_link(links, urls, subscriber.id)
+    body = (
+        "Here is your personal page, with your private feed links and one-tap buttons for "
+        f"your podcast app:\n\n{link.url}\n\nThe link works until "
+        f"{link.expires_at:%d %B %Y}. Please don't share it."
+    )
+    mail = f"mailto:{quote(subscriber.email, safe='@')}?" + urlencode(
+        {"subject": f"Your {settings.publisher_name} podcasts", "body": body}, quote_via=quote
+    )
+    return render(
+        request,
+        "subscriber.html",
+        {
+            "subscriber": subscriber,
+            "feeds": [
+                (feed, urls.feed(tokens.token_for(feed.token_id))) for feed in subscriber.feeds
+            ],
+            "activity": service.activity(session, subscriber, clock().date()),
+            "alerts": service.alerts(session, list(AlertStatus), subscriber.id),
+            "page_link": link,
+            "mailto": mail,
+        },
+    )
+
+
+def _back_to(subscriber_id: int) -> str:
+    return f"{CONSOLE}/subscribers/{subscriber_id}"
+
+
+@router.post("/subscribers/{subscriber_id}/lapse", dependencies=SUPPORT_FORM)
+def lapse(subscriber: SubscriberDep, session: SessionDep) -> Response:
+    subscribers.set_status(session, subscriber, SubscriberStatus.LAPSED)
+    return redirect(
+        _back_to(subscriber.id),
+        flash="Lapsed: their feeds now show a renewal notice; the same URLs work again when "
+        "they are reinstated.",
+    )
+
+
+@router.post("/subscribers/{subscriber_id}/reinstate", dependencies=SUPPORT_FORM)
+def reinstate(subscriber: SubscriberDep, session: SessionDep) -> Response:
+    was_revoked = subscriber.status == SubscriberStatus.REVOKED
+    subscribers.set_status(session, subscriber, SubscriberStatus.ACTIVE)
+    note = " They have new feed URLs: send them their page link." if was_revoked else ""
+    return redirect(_back_to(subscriber.id), flash=f"Reinstated.{note}")
+
+
+@router.post("/subscribers/{subscriber_id}/revoke", dependencies=SUPPORT_FORM)
+def revoke(subscriber: SubscriberDep, session: SessionDep) -> Response:
+    subscribers.set_status(session, subscriber, SubscriberStatus.REVOKED)
+    return redirect(_back_to(subscriber.id), flash="Revoked: their feed URLs answer 410 for good.")
+
+
+@router.post("/subscribers/{subscriber_id}/shows/{slug}/rotate", dependencies=SUPPORT_FORM)
+def rotate_feed(subscriber: SubscriberDep, slug: str, session: SessionDep) -> Response:
+    subscribers.rotate(session, subscriber, slug)
+    return redirect(
+        _back_to(subscriber.id),
+        flash="New feed URL made; the old one stopped working. Send them their page link.",
+    )
+
+
+# Sharing alerts
+
+
+@router.get("/alerts", dependencies=SUPPORT)
+def alert_list(
+    request: Request, session: SessionDep, status: AlertStatus = AlertStatus.OPEN
+) -> Response:
+    return render(
+        request,
+        "alerts.html",
+        {
+            "alerts": service.alerts(session, [status]),
+            "status": status,
+            "statuses": list(AlertStatus),
+        },
+    )
+
+
+@router.post("/alerts/{alert_id}/acknowledge", dependencies=SUPPORT_FORM)
+def acknowledge_alert(alert_id: RowId, session: SessionDep, clock: ClockDep) -> Response:
+    sharing.acknowledge(session, sharing.get(session, alert_id), now=clock())
+    return redirect(f"{CONSOLE}/alerts", flash="Acknowledged: the URL is kept.")
+
+
+@router.post("/alerts/{alert_id}/rotate", dependencies=SUPPORT_FORM)
+def rotate_alert(alert_id: RowId, session: SessionDep, clock: ClockDep) -> Response:
+    alert = sharing.get(session, alert_id)
+    sharing.rotate(session, alert, now=clock())
+    return redirect(
+        f"{CONSOLE}/alerts",
+        flash=f"Rotated: the shared URL no longer works. Subscriber {alert.subscriber_id} "
+        "needs their new one: send them their page link.",
+    )
+
+
+# Staff accounts (owners)
+
+
+@router.get("/accounts", dependencies=OWNER)
+def account_list(request: Request, session: SessionDep) -> Response:
+    return render(
+        request,
+        "accounts.html",
+        {"users": accounts.list_users(session), "roles": list(Role)},
+    )
+
+
+@router.post("/accounts", dependencies=OWNER_FORM)
+def create_account(
+    session: SessionDep,
+    clock: ClockDep,
+    email: Annotated[str, Form(max_length=320)],
+    role: Annotated[Role, Form()],
+    password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    user = accounts.create_user(session, email=email, password=password, role=role, now=clock())
+    return redirect(
+        f"{CONSOLE}/accounts",
+        flash=f"{user.email} can now log in as {user.role}. Give them their password in person "
+        "or by a separate channel.",
+    )
+
+
+def _user(session: SessionDep, user_id: RowId) -> StaffUser:
+    return accounts.get_user(session, user_id)
+
+
+@router.post("/accounts/{user_id}/role", dependencies=OWNER_FORM)
+def change_role(session: SessionDep, user_id: RowId, role: Annotated[Role, Form()]) -> Response:
+    user = accounts.set_role(session, _user(session, user_id), role)
+    return redirect(f"{CONSOLE}/accounts", flash=f"{user.email} is now {user.role}.")
+
+
+@router.post("/accounts/{user_id}/disable", dependencies=OWNER_FORM)
+def disable_account(session: SessionDep, clock: ClockDep, user_id: RowId) -> Response:
+    user = accounts.disable_user(session, _user(session, user_id), now=clock())
+    return redirect(
+        f"{CONSOLE}/accounts",
+        flash=f"{user.email} is disabled: their sessions and API keys stopped working.",
+    )
+
+
+@router.post("/accounts/{user_id}/enable", dependencies=OWNER_FORM)
+def enable_account(session: SessionDep, user_id: RowId) -> Response:
+    user = accounts.enable_user(session, _user(session, user_id))
+    return redirect(f"{CONSOLE}/accounts", flash=f"{user.email} can log in again.")
+
+
+# API keys (everyone's own)
+
+
+def _me(session: SessionDep, user: ConsoleUser) -> StaffUser:
+    if user.user_id is None:  # sessions belong to accounts; the bootstrap key has none
+        raise LoginRequired(f"{CONSOLE}/keys")
+    return accounts.get_user(session, user.user_id)
+
+
+def _keys_page(
+    request: Request, session: SessionDep, me: StaffUser, new_key: str | None = None
+) -> Response:
+    return render(
+        request,
+        "keys.html",
+        {"keys": accounts.list_api_keys(session, me), "new_key": new_key},
+        status_code=201 if new_key else 200,
+    )
+
+
+@router.get("/keys")
+def key_list(request: Request, session: SessionDep, user: ConsoleUser) -> Response:
+    return _keys_page(request, session, _me(session, user))
+
+
+@router.post("/keys", dependencies=SIGNED_IN_FORM)
+def create_key(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    user: ConsoleUser,
+    name: Annotated[str, Form(min_length=1, max_length=100)],
+) -> Response:
+    """Answers the page itself, not a redirect: the key is shown this once, never stored."""
+    me = _me(session, user)
+    _, key = accounts.create_api_key(session, me, name=name.strip(), now=clock())
+    return _keys_page(request, session, me, new_key=key)
+
+
+@router.post("/keys/{key_id}/revoke", dependencies=SIGNED_IN_FORM)
+def revoke_key(session: SessionDep, clock: ClockDep, user: ConsoleUser, key_id: RowId) -> Response:
+    me = _me(session, user)
+    key = accounts.revoke_api_key(session, accounts.get_api_key(session, me, key_id), now=clock())
+    return redirect(f"{CONSOLE}/keys", flash=f"The key '{key.name}' is revoked.")

@@ -1,0 +1,124 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.db import MAX_ROW_ID, SessionDep
+from app.deps import AdminDep, ClockDep, RowId, SettingsDep
+from app.models import OutboxMessage, OutboxStatus, WebhookEndpoint
+from app.outbox import service, webhooks
+from app.outbox.schemas import (
+    AttemptOut,
+    DeliveryOut,
+    EndpointIn,
+    EndpointOut,
+    EndpointWithSecret,
+    EventType,
+    OutboxMessageOut,
+)
+
+router = APIRouter(prefix="/admin/outbox", tags=["outbox"], dependencies=[AdminDep])
+
+
+def message_by_id(message_id: RowId, session: SessionDep) -> OutboxMessage:
+    return service.get(session, message_id)
+
+
+MessageDep = Annotated[OutboxMessage, Depends(message_by_id)]
+
+
+@router.get("")
+def list_messages(
+    session: SessionDep,
+    status: OutboxStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+) -> list[OutboxMessageOut]:
+    """Emails waiting, sent or given up on, newest first; `status=dead` lists those that
+    ran out of tries or were refused for good."""
+    found = service.list_some(session, status=status, limit=limit, offset=offset)
+    return [OutboxMessageOut.model_validate(message, from_attributes=True) for message in found]
+
+
+@router.post("/{message_id}/retry")
+def retry_message(message: MessageDep, session: SessionDep, clock: ClockDep) -> OutboxMessageOut:
+    """Send a dead message again, with a fresh set of tries, from now."""
+    retried = service.retry(session, message, clock())
+    return OutboxMessageOut.model_validate(retried, from_attributes=True)
+
+
+endpoints = APIRouter(prefix="/admin/webhook-endpoints", tags=["webhooks"], dependencies=[AdminDep])
+
+
+def endpoint_by_id(endpoint_id: RowId, session: SessionDep) -> WebhookEndpoint:
+    return webhooks.get_endpoint(session, endpoint_id)
+
+
+EndpointDep = Annotated[WebhookEndpoint, Depends(endpoint_by_id)]
+
+
+def _endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
+    return EndpointOut.model_validate(endpoint, from_attributes=True)
+
+
+def _with_secret(endpoint: WebhookEndpoint, secret: str) -> EndpointWithSecret:
+    return EndpointWithSecret(**_endpoint_out(endpoint).model_dump(), secret=secret)
+
+
+@endpoints.post("", status_code=201)
+def create_endpoint(
+    data: EndpointIn, session: SessionDep, settings: SettingsDep
+) -> EndpointWithSecret:
+    """Register a URL for signed event deliveries. The answer holds its secret, once."""
+    endpoint, secret = webhooks.create_endpoint(session, data, settings.secret_key)
+    return _with_secret(endpoint, secret)
+
+
+@endpoints.get("")
+def list_endpoints(session: SessionDep) -> list[EndpointOut]:
+    return [_endpoint_out(endpoint) for endpoint in webhooks.list_endpoints(session)]
+
+
+@endpoints.get("/{endpoint_id}")
+def read_endpoint(endpoint: EndpointDep) -> EndpointOut:
+    return _endpoint_out(endpoint)
+
+
+@endpoints.post("/{endpoint_id}/rotate-secret")
+def rotate_secret(
+    endpoint: EndpointDep, session: SessionDep, settings: SettingsDep
+) -> EndpointWithSecret:
+    """A new secret, shown once; the old one stops signing at once, retries included."""
+    secret = webhooks.rotate_secret(session, endpoint, settings.secret_key)
+    return _with_secret(endpoint, secret)
+
+
+@endpoints.delete("/{endpoint_id}", status_code=204)
+def delete_endpoint(endpoint: EndpointDep, session: SessionDep) -> None:
+    webhooks.delete_endpoint(session, endpoint)
+
+
+@endpoints.get("/{endpoint_id}/deliveries")
+def list_deliveries(
+    endpoint: EndpointDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+) -> list[DeliveryOut]:
+    """Deliveries newest first, each with its tries and the endpoint's answers. A dead one
+    is retried with POST /admin/outbox/{message_id}/retry."""
+    return [
+        DeliveryOut(
+            message_id=found.message.id,
+            delivery_id=found.message.idempotency_key,
+            event=EventType(found.delivery.event),
+            status=OutboxStatus(found.message.status),
+            created_at=found.message.created_at,
+            sent_at=found.message.sent_at,
+            next_attempt_at=found.message.next_attempt_at,
+            attempts=[
+                AttemptOut.model_validate(attempt, from_attributes=True)
+                for attempt in found.attempts
+            ],
+        )
+        for found in webhooks.deliveries(session, endpoint, limit=limit, offset=offset)
+    ]
