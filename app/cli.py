@@ -24,6 +24,7 @@ from app.config import DatabaseSettings, get_settings
 from app.db import Database, build_engine, transaction, utcnow
 from app.errors import AppError
 from app.images import title_card
+from app.jobs import Runner, podpass_jobs
 from app.main import build_storage
 from app.models import Role, Show
 from app.outbox.sender import Sender
@@ -215,15 +216,22 @@ def analytics_rollup(day: date | None) -> None:
 
 
 def worker() -> None:
-    """Send the outbox until SIGTERM or Ctrl-C; any number of workers may run at once."""
+    """Run the background jobs (outbox, rollup, sharing detection, purge) until SIGTERM or
+    Ctrl-C; any number of workers may run at once."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()
     db = Database(build_engine(settings.database_url))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    print(f"Sending the outbox every {settings.outbox_poll_seconds:g} s; Ctrl-C stops.")
-    Sender.from_settings(db, settings).run(utcnow, stop, settings.outbox_poll_seconds)
+    runner = Runner(podpass_jobs(db, settings, sender=Sender.from_settings(db, settings)), utcnow)
+    print(
+        f"Sending the outbox every {settings.outbox_poll_seconds:g} s, and the rollup, sharing "
+        f"detection and purge every {settings.jobs_interval_seconds:g} s; Ctrl-C stops."
+    )
+    runner.start()
+    stop.wait()
+    runner.stop()  # after the job in hand
     db.engine.dispose()
 
 
@@ -309,7 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=date.fromisoformat,
         help="the UTC day to count, YYYY-MM-DD (default: yesterday and today)",
     )
-    commands.add_parser("worker", help="send the outbox (emails) until stopped")
+    commands.add_parser(
+        "worker", help="run the background jobs (outbox, rollup, sharing, purge) until stopped"
+    )
     users_parser = commands.add_parser("users", help="staff accounts (console and API keys)")
     users_commands = users_parser.add_subparsers(dest="users_command", required=True)
     create_user = users_commands.add_parser(

@@ -1,12 +1,13 @@
 """Periodic work inside the server, so that one process (`make run`) needs no cron: the
-analytics rollup, sharing detection and the purge of old raw events.
+analytics rollup, sharing detection, the purge of old raw events, and the outbox sender.
+`podpass worker` runs the same jobs in a process of their own.
 
 A `Runner` is a daemon thread that sleeps until the next job is due (`threading.Event.wait`,
 so stopping it is immediate) and runs each due job in turn. A job is a name, an interval and
 a function of "now" (from the injected clock). A failing job is logged and counted, and runs
 again at its next turn: nothing a job raises stops the thread. Each worker process runs its
-own Runner; `in_turn` makes a job safe to start in several at once. A job with its own
-transactions and interval (the outbox sender's pass, say) is one more `Job` in the list.
+own Runner; `in_turn` makes a job safe to start in several at once. The outbox sender
+takes care of that itself (its claims skip what another sender holds).
 """
 
 import hashlib
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from app.analytics import service as analytics
 from app.config import Settings
 from app.db import Clock, Database, transaction
+from app.outbox.sender import Sender
 from app.sharing import service as sharing
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class Job:
     name: str
     every: timedelta
     run: Callable[[datetime], None]  # given "now"; raises to say it failed
+    at_start: bool = False  # first run at start, not one interval later
 
 
 @dataclass
@@ -47,8 +50,10 @@ class Runner:
         self.jobs = jobs
         self.clock = clock
         now = clock()
-        # The first run is one interval after start: a restart does not repeat the work.
-        self.states = {job.name: JobState(due=now + job.every) for job in jobs}
+        # Most first runs are one interval after start: a restart does not repeat the work.
+        self.states = {
+            job.name: JobState(due=now if job.at_start else now + job.every) for job in jobs
+        }
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -152,13 +157,17 @@ def purge(session: Session, now: datetime, *, retention_days: int) -> None:
     analytics.purge(session, now, retention_days)
 
 
-def podpass_jobs(db: Database, settings: Settings) -> list[Job]:
+def podpass_jobs(db: Database, settings: Settings, *, sender: Sender | None) -> list[Job]:
     """The server's jobs, in the order a pass runs them: detection reads the rollup's
-    downloads."""
+    downloads. With a `sender`, the outbox is sent too, from start and every few seconds."""
     every = timedelta(seconds=settings.jobs_interval_seconds)
     work: list[tuple[str, Callable[[Session, datetime], object]]] = [
         ("rollup", rollup),
         ("sharing", partial(detect_sharing, settings=settings)),
         ("purge", partial(purge, retention_days=settings.event_retention_days)),
     ]
-    return [Job(name, every, in_turn(db, name, job)) for name, job in work]
+    jobs = [Job(name, every, in_turn(db, name, job)) for name, job in work]
+    if sender is not None and sender.transports:
+        poll = timedelta(seconds=settings.outbox_poll_seconds)
+        jobs.append(Job("outbox", poll, sender.drain, at_start=True))
+    return jobs

@@ -43,7 +43,7 @@ from app.logs import install_token_redaction
 from app.openapi import install_openapi
 from app.outbox.router import endpoints as webhook_endpoints_router
 from app.outbox.router import router as outbox_router
-from app.outbox.sender import Sender, SenderThread
+from app.outbox.sender import Sender
 from app.portal.router import install_problem_pages
 from app.portal.router import router as portal_router
 from app.sharing.router import router as sharing_router
@@ -169,17 +169,13 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
             )
             recorder.start()
         app.state.recorder = recorder
-        # The rollup, sharing detection and purge: no cron needed (PODPASS_BACKGROUND_JOBS).
-        jobs = Runner(podpass_jobs(app.state.db, settings), clock)
+        # The rollup, sharing detection, purge and outbox: no cron needed
+        # (PODPASS_BACKGROUND_JOBS; PODPASS_OUTBOX_IN_APP for the outbox alone).
+        sender = Sender.from_settings(app.state.db, settings) if settings.outbox_in_app else None
+        jobs = Runner(podpass_jobs(app.state.db, settings, sender=sender), clock)
         if settings.background_jobs:
             jobs.start()
         app.state.jobs = jobs
-        outbox = None
-        if settings.outbox_in_app:
-            sender = Sender.from_settings(app.state.db, settings)
-            if sender.transports:  # else it has said why emails wait
-                outbox = SenderThread(sender, clock, settings.outbox_poll_seconds)
-                outbox.start()
         app.state.stages = Stages(
             gate=Gate(app.state.db, app.state.tokens, clock),
             documents=Documents(
@@ -195,8 +191,6 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         )
         yield
         jobs.stop()  # after the job in hand, if any
-        if outbox is not None:
-            outbox.stop()
         if recorder is not None:
             recorder.stop()  # writes what is still queued
         engine.dispose()

@@ -91,7 +91,7 @@ def test_a_pass_rolls_up_detects_sharing_and_purges(
     with transaction(db.writer) as session:
         session.add_all(whole_file_gets(listening, NOW - timedelta(hours=1), networks=12))
         session.add_all(whole_file_gets(listening, old, networks=3))
-    runner = Runner(podpass_jobs(db, settings), FixedClock(NOW))
+    runner = Runner(podpass_jobs(db, settings, sender=None), FixedClock(NOW))
 
     runner.run_once()
 
@@ -170,7 +170,7 @@ def test_a_job_running_in_another_worker_is_skipped(
         pytest.skip("SQLite's writers take turns by their BEGIN IMMEDIATE")
     with transaction(db.writer) as session:
         session.add_all(whole_file_gets(listening, NOW - timedelta(hours=1), networks=12))
-    runner = Runner(podpass_jobs(db, settings), FixedClock(NOW))
+    runner = Runner(podpass_jobs(db, settings, sender=None), FixedClock(NOW))
 
     with transaction(db.writer) as other_worker:
         lock = text("SELECT pg_advisory_xact_lock(:key)")

@@ -22,7 +22,7 @@ from app.main import create_app
 from app.models import OutboxKind, OutboxMessage, OutboxStatus
 from app.outbox import service
 from app.outbox.sender import Sender
-from tests.conftest import ADMIN_KEY, Clock, create_show, server_env, subscribe
+from tests.conftest import Clock, create_show, server_env, subscribe
 from tests.servers import BIN, SmtpServer
 from tests.test_billing import event, send
 
@@ -264,23 +264,6 @@ def test_the_outbox_api_needs_the_admin_key(client: TestClient) -> None:
     assert client.post("/admin/outbox/1/retry").status_code == 401
 
 
-def test_the_app_sends_its_own_outbox_while_it_runs(
-    settings: Settings, smtp: SmtpServer, clock: Clock
-) -> None:
-    """The embedded default: no `podpass worker`, the app's lifespan runs a sender."""
-    smtp.start()
-    embedded = settings.model_copy(update={"outbox_in_app": True, "outbox_poll_seconds": 0.05})
-    with TestClient(create_app(embedded, clock)) as app:
-        app.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
-        assert "podpass-outbox" in {thread.name for thread in threading.enumerate()}
-        welcome_emails(app, 1)
-        deadline = time.monotonic() + 10
-        while not smtp.messages() and time.monotonic() < deadline:
-            time.sleep(0.02)  # waits for the thread's next pass; the test sets no time
-    assert len(smtp.messages()) == 1
-    assert "podpass-outbox" not in {thread.name for thread in threading.enumerate()}
-
-
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
     """For the worker process: it runs on real time, so the test waits for it."""
     deadline = time.monotonic() + timeout
@@ -288,6 +271,25 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting until {what}")
         time.sleep(0.05)
+
+
+def test_the_app_sends_its_own_outbox_while_it_runs(
+    admin: TestClient, settings: Settings, smtp: SmtpServer, clock: Clock
+) -> None:
+    """The embedded default: no `podpass worker`; the app's background jobs send the outbox,
+    the first time as they start."""
+    smtp.start()
+    welcome_emails(admin, 1)  # queued by an app that does not send
+    embedded = settings.model_copy(update={"outbox_in_app": True})
+    with TestClient(create_app(embedded, clock)) as app:
+        jobs = app.app.state.jobs  # type: ignore[attr-defined]
+        assert "outbox" in {job.name for job in jobs.jobs}
+        assert jobs.running
+        wait_until(lambda: len(smtp.messages()) == 1, "the jobs thread sent the welcome")
+    assert not jobs.running
+    without = settings.model_copy(update={"outbox_in_app": False})
+    with TestClient(create_app(without, clock)) as app:
+        assert "outbox" not in {job.name for job in app.app.state.jobs.jobs}  # type: ignore[attr-defined]
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_sends_none_more_than_twice(

@@ -1,10 +1,9 @@
 """The outbox sender: claim what is due, deliver it outside the claim's transaction, then
-record each outcome. `podpass worker` runs it in production; the embedded default runs it
-in the app's process."""
+record each outcome. It is one of the background jobs (app/jobs.py): in the app's process on
+the embedded default, in `podpass worker` in production."""
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from typing import Protocol
 
 from app.billing import service as billing
 from app.config import Settings
-from app.db import Clock, Database, transaction
+from app.db import Database, transaction
 from app.mail import MailFailed, MailRefused, Smtp
 from app.models import OutboxKind
 from app.outbox import http_post, service, webhooks
@@ -209,15 +208,11 @@ class Sender:
         with transaction(self.db.writer) as session:
             service.record_failure(session, message, error, now, retry_in=retry_in)
 
-    def run(self, clock: Clock, stop: threading.Event, poll_seconds: float) -> None:
-        """Send until `stop` is set: a full batch goes straight on to the next one."""
-        while not stop.is_set():
-            try:
-                outcome = self.send_due(clock())
-            except Exception:
-                # The database is down, say: keep the loop alive and try again later.
-                logger.exception("outbox pass failed")
-                outcome = Outcome()
+    def drain(self, now: datetime) -> None:
+        """Send what is due: a full batch goes straight on to the next one. A background job
+        (app/jobs.py) runs it, in the app's process or in `podpass worker`."""
+        while True:
+            outcome = self.send_due(now)
             if outcome.claimed:
                 logger.info(
                     "outbox: %d sent, %d to retry, %d dead",
@@ -226,26 +221,4 @@ class Sender:
                     outcome.dead,
                 )
             if outcome.claimed < self.batch:
-                stop.wait(poll_seconds)
-
-
-class SenderThread:
-    """The sender inside the app's process (the embedded default), stopped with the app."""
-
-    def __init__(self, sender: Sender, clock: Clock, poll_seconds: float) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=sender.run,
-            args=(clock, self._stop, poll_seconds),
-            name="podpass-outbox",
-            daemon=True,
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Finish the message in hand; what is left goes out on the next start, or from
-        another sender once its claim runs out."""
-        self._stop.set()
-        self._thread.join()
+                return
