@@ -18,7 +18,15 @@ from sqlalchemy import func, select, text
 from app.cli import main as podpass
 from app.config import Settings, get_settings
 from app.db import Database, build_engine, transaction, utcnow
-from app.models import AlertStatus, Download, EventKind, ListenEvent, SharingAlert
+from app.models import (
+    AlertStatus,
+    Download,
+    EventKind,
+    ListenEvent,
+    OutboxKind,
+    OutboxMessage,
+    SharingAlert,
+)
 from app.sharing import service as sharing
 from app.tokens import TOKEN_ID_LENGTH
 from tests.conftest import ADMIN_KEY, SECRET_KEY, feed_path, subscribe
@@ -300,8 +308,10 @@ def test_overcast_subscriber_count_tips_the_balance(
 
 
 def test_detecting_again_updates_the_one_alert(
-    db: Database, settings: Settings, new_feed: NewFeed
+    admin: TestClient, db: Database, settings: Settings, new_feed: NewFeed
 ) -> None:
+    endpoint = {"url": "https://hooks.example.com/podpass", "events": ["sharing.suspected"]}
+    admin.post("/admin/webhook-endpoints", json=endpoint).raise_for_status()
     feed = new_feed("forum@example.com")
     shared_widely(db, feed)
     [first] = detect(db, settings)
@@ -311,6 +321,12 @@ def test_detecting_again_updates_the_one_alert(
 
     assert again["id"] == first["id"]
     assert alert_count(db) == 1
+    # Announced to the publisher's webhook endpoints when it opened, not when refreshed.
+    with transaction(db.reader) as session:
+        announced = session.scalars(
+            select(OutboxMessage.payload).where(OutboxMessage.kind == OutboxKind.WEBHOOK)
+        ).all()
+    assert [(p["type"], p["subject_id"]) for p in announced] == [("sharing.suspected", first["id"])]
     assert again["evidence"]["downloads"] == 37
     assert again["evidence"]["prefix_count"] == 13
     assert "Podcast Addict" in again["evidence"]["apps"]

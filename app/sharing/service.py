@@ -19,6 +19,7 @@ from app.config import Settings
 from app.db import conflict_insert
 from app.errors import NotFound
 from app.models import AlertStatus, Download, EventKind, FeedAccess, ListenEvent, SharingAlert
+from app.outbox import webhooks
 from app.sharing.schemas import Evidence, Reason
 from app.subscribers import service as subscribers
 
@@ -72,6 +73,15 @@ def detect(session: Session, *, now: datetime, settings: Settings) -> list[Shari
         feed.token_id: feed
         for feed in session.scalars(select(FeedAccess).where(FeedAccess.token_id.in_(suspects)))
     }
+    # Alerts already unresolved are refreshed, not announced again. (Two detections at once
+    # may both announce a new one: webhooks are delivered at least once anyway.)
+    known = set(
+        session.scalars(
+            select(SharingAlert.id).where(
+                SharingAlert.token_id.in_(suspects), _UNRESOLVED_INDEX_WHERE
+            )
+        )
+    )
     alert_ids = []
     for token_id, seen in sorted(downloads.items()):
         evidence = _evidence(seen, overcast.get(token_id), now=now, settings=settings)
@@ -88,6 +98,8 @@ def detect(session: Session, *, now: datetime, settings: Settings) -> list[Shari
         .execution_options(populate_existing=True)  # the upserts bypassed the ORM
     ).all()
     for alert in touched:
+        if alert.id not in known:
+            webhooks.sharing_suspected(session, alert)
         if settings.sharing_auto_rotate and alert.status == AlertStatus.OPEN:
             _rotate(session, alert, feeds[alert.token_id], now=now)
     session.flush()
