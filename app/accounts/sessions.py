@@ -2,13 +2,12 @@
 secret. Nothing is stored server-side: every request re-reads the user (a disabled user's
 sessions stop working at once), and the cookie expires PODPASS_SESSION_HOURS after login."""
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from itsdangerous import BadData, URLSafeSerializer
+from app.tokens import SignedValues
 
 COOKIE = "podpass_session"
 
@@ -24,27 +23,19 @@ class Sessions:
     def __init__(self, secret_key: str, *, lifetime: timedelta, secure: bool) -> None:
         self.lifetime = lifetime
         self.secure = secure
-        # Expiry is checked against the injected clock below, so the serializer is untimed.
-        self._serializer = URLSafeSerializer(
-            secret_key,
-            salt="podpass.staff-session",
-            signer_kwargs={"digest_method": hashlib.sha256, "key_derivation": "hmac"},
-        )
+        # Expiry is checked against the injected clock below, so the signature is untimed.
+        self._signed = SignedValues(secret_key, "podpass.staff-session")
 
     def issue(self, user_id: int, now: datetime) -> str:
         """The cookie's value, with a fresh 128-bit CSRF secret."""
         payload = {"user": user_id, "csrf": secrets.token_urlsafe(16), "at": now.timestamp()}
-        return self._serializer.dumps(payload)
+        return self._signed.dumps(payload)
 
     def read(self, value: str | None, now: datetime) -> StaffSession | None:
         """The session, or None when the cookie is missing, not ours, or expired."""
         if not value:
             return None
-        try:
-            payload = self._serializer.loads(value)
-        except BadData:
-            return None
-        match payload:
+        match self._signed.loads(value):
             case {"user": int(user_id), "csrf": str(csrf), "at": float(at)}:
                 issued_at = datetime.fromtimestamp(at, UTC)
             case _:
