@@ -92,6 +92,15 @@ class StorageUnavailable(AppError):
     error = "storage_unavailable"
 
 
+class DatabaseUnavailable(AppError):
+    status_code = 503
+    error = "database_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The database is unavailable; nothing was changed. Try again shortly.")
+        self.headers = {"Retry-After": "5"}
+
+
 def _render(
     status_code: int, error: str, detail: object, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -155,12 +164,7 @@ def _database_error(_: Request, exc: Exception) -> JSONResponse:
             "perhaps created a moment ago; nothing was saved.",
         )
     if isinstance(exc, OperationalError):
-        return _render(
-            503,
-            "database_unavailable",
-            "The database is unavailable; nothing was changed. Try again shortly.",
-            {"Retry-After": "5"},
-        )
+        return error_response(DatabaseUnavailable())
     return _render(500, "internal_error", "The database refused the change; nothing was saved.")
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
@@ -28,6 +29,7 @@ from app.db import Clock, Database, build_engine, utcnow
 from app.deps import PRINCIPAL, identify
 from app.episodes.router import router as episodes_router
 from app.errors import (
+    DatabaseUnavailable,
     Forbidden,
     PayloadTooLarge,
     Unauthorized,
@@ -38,6 +40,7 @@ from app.feeds.access import Gate
 from app.feeds.documents import Documents, Fallbacks, notice
 from app.feeds.router import Stages
 from app.feeds.router import router as feeds_router
+from app.imports.router import router as imports_router
 from app.jobs import Runner, podpass_jobs
 from app.logs import install_token_redaction
 from app.openapi import install_openapi
@@ -122,8 +125,11 @@ class AdminKeyFirst:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and f"{scope['path']}/".startswith(ADMIN_PREFIX):
             try:
-                principal = await identify(HTTPConnection(scope))
-            except (Unauthorized, Forbidden) as refused:
+                try:
+                    principal = await identify(HTTPConnection(scope))
+                except OperationalError:  # outside the app's handlers, which would say this
+                    raise DatabaseUnavailable() from None
+            except (Unauthorized, Forbidden, DatabaseUnavailable) as refused:
                 await error_response(refused, {"Connection": "close"})(scope, receive, send)
                 return
             scope.setdefault("state", {})[PRINCIPAL] = principal
@@ -268,4 +274,6 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         }
         return counters | jobs.health()
 
+    # Last of all: its catch-all route takes only what no other route does.
+    app.include_router(imports_router)
     return app

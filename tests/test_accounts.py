@@ -452,3 +452,15 @@ def test_the_cli_creates_the_first_owner_who_can_then_log_in(
     listed = capsys.readouterr().out
     assert "ben@example.com  owner  active" in listed
     assert "e@example.com" not in listed
+
+
+def test_a_database_outage_while_identifying_a_key_is_a_503(settings: Settings) -> None:
+    """The key check runs in middleware, outside the app's error handlers: a database that is
+    down answers 503 there too, not a 500."""
+    unreachable = "postgresql+psycopg://podpass@127.0.0.1:1/podpass"  # nothing listens on port 1
+    down = settings.model_copy(update={"database_url": unreachable, "background_jobs": False})
+    with TestClient(create_app(down), raise_server_exceptions=False) as client:
+        response = client.get("/admin/shows", headers=bearer("pp_" + "x" * 51))
+    assert response.status_code == 503
+    assert response.json()["error"] == "database_unavailable"
+    assert response.headers["retry-after"] == "5"
