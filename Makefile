@@ -57,6 +57,7 @@ run: $(VENV)/.installed-runtime .env
 	$(BIN)/podpass migrate
 	$(BIN)/podpass seed
 	@grep -q '^PODPASS_ADMIN_KEY=' .env && echo "Admin key: PODPASS_ADMIN_KEY in $(CURDIR)/.env" || true
+	@echo "Console: http://$(HOST):$(PORT)/console/ (first owner: .venv/bin/podpass users create --email you@example.com --role owner)"
 	$(BIN)/uvicorn --factory app.main:create_app --host $(HOST) --port $(PORT) $(UVICORN_LIMITS)
 
 lint: $(VENV)/.installed-dev
@@ -79,13 +80,20 @@ test-postgres: $(VENV)/.installed-dev $(NODE_DEPS) $(CHROMIUM)
 
 test: lint test-sqlite test-postgres
 
-# Publisher-scale benchmark: prints a table of paths against their floors (a few minutes).
+# Publisher-scale benchmark (about ten minutes): a table of paths against their floors,
+# republish at 2,000 and 20,000 episodes, two workers against one and a worker's memory,
+# and the analytics rollup. `make bench QUICK=1`: the same table from shorter runs and a
+# smaller rollup (under two minutes), for trying changes; its numbers are rougher.
+BENCH_QUICK := $(if $(QUICK),--quick)
+ROLLUP_EVENTS := $(if $(QUICK),--events 50000)
 bench: $(VENV)/.installed-dev
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
-	$(BIN)/python -m bench
-	$(BIN)/python -m bench.rollup
+	$(BIN)/python -m bench $(BENCH_QUICK)
+	$(if $(QUICK),,$(BIN)/python -m bench.republish --episodes 2000 20000)
+	$(if $(QUICK),,$(BIN)/python -m bench.scale)
+	$(BIN)/python -m bench.rollup $(ROLLUP_EVENTS)
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
-		$(BIN)/python -m bench.rollup $(PG_TEST_URL); \
+		$(BIN)/python -m bench.rollup $(PG_TEST_URL) $(ROLLUP_EVENTS); \
 	else echo "PostgreSQL not reachable at $(PG_TEST_URL): rollup timed on SQLite only."; fi
 
 clean:

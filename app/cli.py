@@ -15,6 +15,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from pydantic import TypeAdapter, ValidationError
+from rich.progress import DownloadColumn, Progress, TaskID, TransferSpeedColumn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,10 +25,11 @@ from app.config import DatabaseSettings, get_settings
 from app.db import Database, build_engine, transaction, utcnow
 from app.errors import AppError
 from app.images import title_card
-from app.jobs import Runner, podpass_jobs
-from app.main import build_storage
+from app.imports import service as imports
+from app.imports.source import FeedError, Source, SourceError
+from app.jobs import podpass_runner
+from app.main import build_page_links, build_storage
 from app.models import Role, Show
-from app.outbox.sender import Sender
 from app.sharing import service as sharing
 from app.shows import service as shows
 from app.storage import Storage
@@ -224,7 +226,7 @@ def worker() -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    runner = Runner(podpass_jobs(db, settings, sender=Sender.from_settings(db, settings)), utcnow)
+    runner = podpass_runner(db, settings, utcnow, links=build_page_links(settings), outbox=True)
     print(
         f"Sending the outbox every {settings.outbox_poll_seconds:g} s, and the rollup, sharing "
         f"detection and purge every {settings.jobs_interval_seconds:g} s; Ctrl-C stops."
@@ -235,11 +237,87 @@ def worker() -> None:
     db.engine.dispose()
 
 
+class _DownloadBar:
+    """The import's progress on the terminal: one bar per episode, in bytes."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def start(self, title: str, total: int | None) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task = self.progress.add_task(title[:40], total=total)
+
+    def advance(self, size: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, size)
+
+
+def import_feed(slug: str, url_or_file: str, *, public: bool) -> int:
+    settings = get_settings()
+    db = Database(build_engine(settings.database_url))
+    columns = (*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn())
+    try:
+        source = Source(url_or_file)
+        with Progress(*columns, transient=True) as progress:
+            report = imports.import_feed(
+                db,
+                build_storage(settings),
+                source,
+                slug,
+                public=public,
+                max_bytes=settings.max_upload_bytes,
+                progress=_DownloadBar(progress),
+            )
+    except (AppError, FeedError, SourceError) as refused:
+        raise SystemExit(getattr(refused, "detail", str(refused))) from None
+    finally:
+        db.engine.dispose()
+    for note in report.notes:
+        print(f"note: {note}")
+    for failure in report.failed:
+        print(f"failed: {failure}")
+    print(
+        f"{len(report.imported)} episode(s) imported, {len(report.skipped)} already here, "
+        f"{len(report.failed)} failed"
+        + (": run the command again to retry." if report.failed else ".")
+    )
+    return 1 if report.failed else 0
+
+
+def import_subscribers(path: Path, *, welcome: bool) -> int:
+    db = Database(build_engine(DatabaseSettings().database_url))
+    try:
+        with transaction(db.writer) as session:
+            result = imports.import_subscribers(
+                session, path.read_text(encoding="utf-8-sig"), welcome=welcome
+            )
+    except imports.ImportRefused as refused:
+        for problem in refused.problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        print(f"{path}: nothing was imported.", file=sys.stderr)
+        return 1
+    finally:
+        db.engine.dispose()
+    print(
+        f"{result.created} subscriber(s) created, {result.updated} updated, "
+        f"{result.old_urls} old feed URL(s) added."
+    )
+    return 0
+
+
 def read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    password = getpass.getpass("Password (at least 12 characters): ")
-    if getpass.getpass("The same password again: ") != password:
+    try:
+        password = getpass.getpass("Password (at least 12 characters): ")
+        again = getpass.getpass("The same password again: ")
+    except EOFError:  # no terminal to ask on
+        raise SystemExit(
+            "No password was typed (no terminal?): pipe it in with --password-stdin."
+        ) from None
+    if again != password:
         raise SystemExit("The two passwords differ; nothing was created.")
     return password
 
@@ -333,6 +411,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="read the password from the first line of standard input instead",
     )
     users_commands.add_parser("list", help="list staff accounts")
+    import_parser = commands.add_parser(
+        "import", help="move a publisher in: back catalogue, subscribers, old URLs"
+    )
+    import_commands = import_parser.add_subparsers(dest="import_command", required=True)
+    feed_import = import_commands.add_parser(
+        "feed",
+        help="import a feed's episodes (and its archive pages) into a show; rerun to resume",
+    )
+    feed_import.add_argument("--show", required=True, help="the show's slug")
+    feed_import.add_argument(
+        "source", help="the feed's URL (https://user:password@host/... for a private one) or file"
+    )
+    feed_import.add_argument(
+        "--public",
+        action="store_true",
+        help="this is the show's public feed, moving here: its episodes are free, and its URL "
+        "answers 301 to the public feed once its domain points here",
+    )
+    subscriber_import = import_commands.add_parser(
+        "subscribers", help="create or update subscribers from a CSV file (see README)"
+    )
+    subscriber_import.add_argument("file", type=Path)
+    subscriber_import.add_argument(
+        "--welcome", action="store_true", help="email new subscribers the welcome email"
+    )
     args = parser.parse_args(argv)
     if args.command == "init-env":
         init_env(args.path)
@@ -352,6 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         list_staff_users()
     elif args.command == "worker":
         worker()
+    elif args.command == "import" and args.import_command == "feed":
+        return import_feed(args.show, args.source, public=args.public)
+    elif args.command == "import":
+        return import_subscribers(args.file, welcome=args.welcome)
     return 0
 
 

@@ -10,6 +10,9 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
+# The lease is at least this many delivery timeouts: two are kept back as each delivery's
+# room (app/outbox/sender.py), the rest is for delivering.
+OUTBOX_LEASE_TIMEOUTS = 4
 _UNSAFE_SECRETS = {"changeme", "change-me", "secret", "development", "test"}
 
 
@@ -21,6 +24,15 @@ class Environment(StrEnum):
 class StorageBackend(StrEnum):
     LOCAL = "local"
     S3 = "s3"
+
+
+class AccelRedirect(StrEnum):
+    """Who sends a local file's bytes once its token is checked: this server, or the
+    reverse proxy in front of it (nginx's X-Accel-Redirect, or X-Sendfile)."""
+
+    OFF = "off"
+    NGINX = "nginx"
+    SENDFILE = "sendfile"
 
 
 class SmtpSecurity(StrEnum):
@@ -58,6 +70,13 @@ class Settings(DatabaseSettings):
     session_hours: float = Field(default=12, gt=0, le=24 * 30)
     webhook_secret: str = ""
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    # Billing providers' webhooks (app/billing/providers/): each is off until its secret is set.
+    stripe_webhook_secret: str = ""  # whsec_… from the Stripe dashboard
+    memberful_webhook_secret: str = ""
+    patreon_webhook_secret: str = ""
+    ghost_webhook_secret: str = ""
+    # How long a subscriber whose payment failed (Stripe past_due) keeps access.
+    past_due_grace_days: float = Field(default=3, ge=0, le=60)
 
     # Listening analytics (app/analytics/): recording, retention, sharing detection.
     analytics: bool = True  # record feed polls and audio requests
@@ -84,7 +103,8 @@ class Settings(DatabaseSettings):
     outbox_backoff_seconds: float = Field(default=60, gt=0)
     outbox_max_tries: int = Field(default=8, ge=1, le=30)
     # A claimed message another sender may take over if no outcome is recorded by then
-    # (its sender died): longer than any one delivery can take.
+    # (its sender died). A sender starts a delivery only while its claim has two timeouts
+    # left (app/outbox/sender.py), so the lease must leave room for some deliveries.
     outbox_lease_seconds: float = Field(default=300, gt=0)
     outbox_poll_seconds: float = Field(default=5, gt=0, le=3600)
     outbox_batch: int = Field(default=20, ge=1, le=1000)
@@ -92,12 +112,20 @@ class Settings(DatabaseSettings):
     outbox_in_app: bool = True
     # Outbound webhooks (POSTed by the outbox sender) and "email me my links" (app/portal/).
     webhook_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # Endpoints on loopback, private or link-local addresses: off, so that an endpoint
+    # cannot make the server POST to itself or its network (tests and LAN setups turn it on).
+    webhook_allow_private: bool = False
     links_per_address_per_hour: int = Field(default=3, ge=1)
     links_per_ip_per_hour: int = Field(default=20, ge=1)
 
     storage: StorageBackend = StorageBackend.LOCAL
     audio_dir: Path = Path("audio")
     max_upload_mb: int = Field(default=1024, ge=1)
+    # Behind nginx (or Caddy): local files go out through the proxy after the token check
+    # (README, "Production"). nginx: an internal location at accel_prefix, aliased to
+    # audio_dir; sendfile: X-Sendfile with the file's absolute path.
+    accel_redirect: AccelRedirect = AccelRedirect.OFF
+    accel_prefix: str = Field(default="/_podpass_audio/", pattern=r"^/(.*/)?$")
 
     s3_bucket: str = ""
     s3_region: str | None = None
@@ -132,6 +160,13 @@ class Settings(DatabaseSettings):
                 )
         if self.storage is StorageBackend.S3 and not self.s3_bucket:
             raise ValueError("PODPASS_STORAGE=s3 needs PODPASS_S3_BUCKET.")
+        slowest = max(self.smtp_timeout_seconds, self.webhook_timeout_seconds)
+        if self.outbox_lease_seconds < OUTBOX_LEASE_TIMEOUTS * slowest:
+            raise ValueError(
+                f"PODPASS_OUTBOX_LEASE_SECONDS ({self.outbox_lease_seconds:g}) must be at least "
+                f"{OUTBOX_LEASE_TIMEOUTS} times the slowest delivery timeout ({slowest:g} s): "
+                "a sender starts a delivery only while its claim has two timeouts left."
+            )
         return self
 
 

@@ -19,7 +19,7 @@ from app.config import Settings
 from app.db import MAX_ROW_ID, Clock, Database, transaction
 from app.errors import Forbidden, Unauthorized
 from app.storage import Storage
-from app.tokens import FeedTokens, PageLinks
+from app.tokens import FeedTokens, FormTokens, PageLinks, UnsubscribeLinks
 from app.urls import Urls
 
 
@@ -38,9 +38,13 @@ SettingsDep = Annotated[Settings, built("settings")]
 StorageDep = Annotated[Storage, built("storage")]
 TokensDep = Annotated[FeedTokens, built("tokens")]
 PageLinksDep = Annotated[PageLinks, built("page_links")]
+FormTokensDep = Annotated[FormTokens, built("form_tokens")]
+UnsubscribeLinksDep = Annotated[UnsubscribeLinks, built("unsubscribe_links")]
 UrlsDep = Annotated[Urls, built("urls")]
 ClockDep = Annotated[Clock, built("clock")]
 SessionsDep = Annotated[Sessions, built("sessions")]
+# For the few services that run transactions of their own (a console login).
+DatabaseDep = Annotated[Database, built("db")]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -87,11 +91,13 @@ async def identify(connection: HTTPConnection) -> Principal:
     staff_session = state.sessions.read(cookie, now)
     if staff_session is None:
         raise Unauthorized(SESSION_ENDED)
-    user_id = staff_session.user_id
+    user_id, issued_at = staff_session.user_id, staff_session.issued_at
     by_session = await run_in_threadpool(
-        _look_up, state.db, lambda session: accounts.principal_for_user(session, user_id)
+        _look_up,
+        state.db,
+        lambda session: accounts.principal_for_session(session, user_id, issued_at),
     )
-    if by_session is None:  # the account is gone or disabled
+    if by_session is None:  # the account is gone or disabled, or the session was ended
         raise Unauthorized(SESSION_ENDED)
     if connection.scope["method"] not in SAFE_METHODS:
         # SameSite=Lax keeps the cookie off other sites' POSTs in today's browsers; the

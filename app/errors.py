@@ -179,29 +179,32 @@ def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 # An HTML page for an error: (request, status code, the JSON answer's detail).
 ErrorPage = Callable[[Request, int, object], Response]
 Handler = Callable[[Request, Exception], Response]
+JsonHandler = Callable[[Request, Exception], JSONResponse]
 
 
-def _paged(handler: Handler, pages: Mapping[str, ErrorPage]) -> Handler:
+def as_page(request: Request, answer: JSONResponse, pages: Mapping[str, ErrorPage]) -> Response:
     """The JSON answer, or for a path under one of `pages`' prefixes (the console, opened in
     a browser) the same status, detail and headers as a page."""
+    page = next((p for prefix, p in pages.items() if request.url.path.startswith(prefix)), None)
+    if page is None:
+        return answer
+    body = json.loads(bytes(answer.body))
+    rendered = page(request, answer.status_code, body["detail"])
+    for name, value in answer.headers.items():
+        if name not in ("content-length", "content-type"):
+            rendered.headers[name] = value
+    return rendered
 
+
+def _paged(handler: JsonHandler, pages: Mapping[str, ErrorPage]) -> Handler:
     def handle(request: Request, exc: Exception) -> Response:
-        answer = handler(request, exc)
-        page = next((p for prefix, p in pages.items() if request.url.path.startswith(prefix)), None)
-        if page is None:
-            return answer
-        body = json.loads(bytes(answer.body))
-        rendered = page(request, answer.status_code, body["detail"])
-        for name, value in answer.headers.items():
-            if name not in ("content-length", "content-type"):
-                rendered.headers[name] = value
-        return rendered
+        return as_page(request, handler(request, exc), pages)
 
     return handle
 
 
 def install_error_handlers(app: FastAPI, pages: Mapping[str, ErrorPage] | None = None) -> None:
-    handlers: dict[type[Exception], Handler] = {
+    handlers: dict[type[Exception], JsonHandler] = {
         Exception: _unexpected,
         AppError: _app_error,
         HTTPException: _http_error,

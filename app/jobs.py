@@ -22,10 +22,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.analytics import service as analytics
+from app.billing import service as billing
 from app.config import Settings
 from app.db import Clock, Database, transaction
 from app.outbox.sender import Sender
 from app.sharing import service as sharing
+from app.tokens import PageLinks
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,9 @@ class JobState:
 
 
 class Runner:
-    def __init__(self, jobs: Sequence[Job], clock: Clock) -> None:
+    def __init__(
+        self, jobs: Sequence[Job], clock: Clock, *, stopping: threading.Event | None = None
+    ) -> None:
         self.jobs = jobs
         self.clock = clock
         now = clock()
@@ -54,7 +58,9 @@ class Runner:
         self.states = {
             job.name: JobState(due=now if job.at_start else now + job.every) for job in jobs
         }
-        self._stopping = threading.Event()
+        # Shared with a job that checks it as it goes (the outbox sender), so stopping the
+        # runner also ends that job's run early.
+        self._stopping = stopping or threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> None:
@@ -92,7 +98,8 @@ class Runner:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread, after the job it is running (if any) has finished."""
+        """Stop the thread, after the job it is running (if any) has finished or, for the
+        outbox, after the message in hand."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join()
@@ -165,9 +172,24 @@ def podpass_jobs(db: Database, settings: Settings, *, sender: Sender | None) -> 
         ("rollup", rollup),
         ("sharing", partial(detect_sharing, settings=settings)),
         ("purge", partial(purge, retention_days=settings.event_retention_days)),
+        ("past_due", partial(billing.lapse_past_due, grace_days=settings.past_due_grace_days)),
     ]
     jobs = [Job(name, every, in_turn(db, name, job)) for name, job in work]
     if sender is not None and sender.transports:
         poll = timedelta(seconds=settings.outbox_poll_seconds)
         jobs.append(Job("outbox", poll, sender.drain, at_start=True))
     return jobs
+
+
+def podpass_runner(
+    db: Database, settings: Settings, clock: Clock, *, links: PageLinks, outbox: bool
+) -> Runner:
+    """The server's jobs in one runner; with `outbox`, the outbox sender is one of them, and
+    stops between two messages when the runner stops."""
+    stopping = threading.Event()
+    sender = (
+        Sender.from_settings(db, settings, clock, links=links, stopping=stopping)
+        if outbox
+        else None
+    )
+    return Runner(podpass_jobs(db, settings, sender=sender), clock, stopping=stopping)

@@ -6,7 +6,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
 from starlette.datastructures import Headers
@@ -15,6 +17,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.accounts.router import router as accounts_router
+from app.accounts.service import Permission, Principal, roles_with
 from app.accounts.sessions import Sessions
 from app.analytics.recorder import Recorder
 from app.analytics.router import router as analytics_router
@@ -30,24 +33,25 @@ from app.deps import PRINCIPAL, identify
 from app.episodes.router import router as episodes_router
 from app.errors import (
     DatabaseUnavailable,
+    ErrorPage,
     Forbidden,
     PayloadTooLarge,
     Unauthorized,
+    as_page,
     error_response,
     install_error_handlers,
 )
 from app.feeds.access import Gate
 from app.feeds.documents import Documents, Fallbacks, notice
-from app.feeds.router import Stages
+from app.feeds.router import Handoff, Stages
 from app.feeds.router import router as feeds_router
-from app.imports.router import router as imports_router
-from app.jobs import Runner, podpass_jobs
+from app.imports.router import install_old_feed_urls
+from app.jobs import Runner, podpass_runner
 from app.logs import install_token_redaction
 from app.openapi import install_openapi
 from app.outbox.router import endpoints as webhook_endpoints_router
 from app.outbox.router import router as outbox_router
-from app.outbox.sender import Sender
-from app.portal.router import install_problem_pages
+from app.portal.router import FORM_MAX_AGE_SECONDS, install_problem_pages
 from app.portal.router import router as portal_router
 from app.sharing.router import router as sharing_router
 from app.shows.router import router as shows_router
@@ -55,7 +59,7 @@ from app.storage import Storage
 from app.storage.local import LocalStorage
 from app.storage.s3 import S3Storage
 from app.subscribers.router import router as subscribers_router
-from app.tokens import FeedTokens, PageLinks
+from app.tokens import FeedTokens, FormTokens, PageLinks, UnsubscribeLinks
 from app.urls import Urls
 
 MULTIPART_OVERHEAD = 1024 * 1024
@@ -64,7 +68,11 @@ WEBHOOK_MAX_BYTES = 1024 * 1024
 PUBLIC_MAX_BYTES = 64 * 1024
 # Console forms carry an article's whole text; their files go to the admin API instead.
 CONSOLE_MAX_BYTES = 1024 * 1024
+# The admin API's JSON bodies, for roles that upload no files (or no one yet identified).
+ADMIN_MAX_BYTES = 1024 * 1024
 ADMIN_PREFIX = "/admin/"
+# Errors under these paths are pages (the console is opened in a browser), not JSON.
+ERROR_PAGES: Mapping[str, ErrorPage] = {"/console/": error_page}
 
 
 @dataclass(frozen=True)
@@ -75,30 +83,47 @@ class BodyLimit:
 
 class LimitBodySize:
     """Refuse bodies over the limit for their path: a declared Content-Length before reading
-    any of it, a chunked body as soon as it passes the limit (so memory and disk never fill)."""
+    any of it, a chunked body as soon as it passes the limit (so memory and disk never fill).
+    `uploads` is the limit instead for a principal that may upload files: AdminKeyFirst,
+    which runs first, identified it from the headers (any other staff member, whose role
+    cannot use a large body, must not make the server spool one)."""
 
     def __init__(
-        self, app: ASGIApp, default: BodyLimit, by_path_prefix: Mapping[str, BodyLimit]
+        self,
+        app: ASGIApp,
+        default: BodyLimit,
+        by_path_prefix: Mapping[str, BodyLimit],
+        uploads: BodyLimit,
+        pages: Mapping[str, ErrorPage],
     ) -> None:
         self.app = app
         self.default = default
         self.by_path_prefix = by_path_prefix
+        self.uploads = uploads
+        self.pages = pages
 
-    def _limit_for(self, path: str) -> BodyLimit:
+    def _limit_for(self, scope: Scope) -> BodyLimit:
+        principal: Principal | None = scope.get("state", {}).get(PRINCIPAL)
+        if principal is not None and principal.can(Permission.SHOWS):
+            return self.uploads
+        path: str = scope["path"]
         return next(
             (limit for prefix, limit in self.by_path_prefix.items() if path.startswith(prefix)),
             self.default,
         )
 
+    def _too_large(self, scope: Scope, limit: BodyLimit) -> Response:
+        answer = error_response(PayloadTooLarge(limit.detail), {"Connection": "close"})
+        return as_page(Request(scope), answer, self.pages)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self._limit_for(scope["path"])
+        limit = self._limit_for(scope)
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > limit.max_bytes:
-            too_large = error_response(PayloadTooLarge(limit.detail), {"Connection": "close"})
-            await too_large(scope, receive, send)
+            await self._too_large(scope, limit)(scope, receive, send)
             return
         received = 0
 
@@ -142,6 +167,11 @@ def build_storage(settings: Settings) -> Storage:
     return LocalStorage(settings.audio_dir)
 
 
+def build_page_links(settings: Settings) -> PageLinks:
+    """One per process: the routes mint page links with it and the outbox emails them."""
+    return PageLinks(settings.secret_key, max_age_seconds=settings.page_link_days * 86400)
+
+
 def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastAPI:
     settings = settings or get_settings()
     install_token_redaction()
@@ -161,9 +191,13 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
             lifetime=timedelta(hours=settings.session_hours),
             secure=settings.public_base_url.startswith("https://"),
         )
-        app.state.page_links = PageLinks(
-            settings.secret_key, max_age_seconds=settings.page_link_days * 86400
+        app.state.page_links = build_page_links(settings)
+        app.state.form_tokens = FormTokens(
+            settings.secret_key,
+            max_age_seconds=FORM_MAX_AGE_SECONDS,
+            clock=lambda: clock().timestamp(),
         )
+        app.state.unsubscribe_links = UnsubscribeLinks(settings.secret_key)
         # Recording is off the request path: a thread writes the hits routes queue.
         recorder = None
         if settings.analytics:
@@ -177,8 +211,13 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         app.state.recorder = recorder
         # The rollup, sharing detection, purge and outbox: no cron needed
         # (PODPASS_BACKGROUND_JOBS; PODPASS_OUTBOX_IN_APP for the outbox alone).
-        sender = Sender.from_settings(app.state.db, settings) if settings.outbox_in_app else None
-        jobs = Runner(podpass_jobs(app.state.db, settings, sender=sender), clock)
+        jobs = podpass_runner(
+            app.state.db,
+            settings,
+            clock,
+            links=app.state.page_links,
+            outbox=settings.outbox_in_app,
+        )
         if settings.background_jobs:
             jobs.start()
         app.state.jobs = jobs
@@ -194,11 +233,13 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
             ),
             storage=app.state.storage,
             recorder=recorder,
+            handoff=Handoff.from_settings(settings),
         )
         yield
-        jobs.stop()  # after the job in hand, if any
+        # Both join threads: off the event loop, which may still be finishing requests.
+        await anyio.to_thread.run_sync(jobs.stop)  # after the job (or message) in hand
         if recorder is not None:
-            recorder.stop()  # writes what is still queued
+            await anyio.to_thread.run_sync(recorder.stop)  # writes what is still queued
         engine.dispose()
 
     app = FastAPI(
@@ -207,7 +248,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         version="0.1.0",
         lifespan=lifespan,
     )
-    install_error_handlers(app, pages={"/console/": error_page})
+    install_error_handlers(app, pages=ERROR_PAGES)
     install_login_redirect(app)
     install_openapi(app)
     install_problem_pages(app)
@@ -215,14 +256,19 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         LimitBodySize,
         default=BodyLimit(PUBLIC_MAX_BYTES, "This request's body is larger than it can be."),
         by_path_prefix={
-            # Authenticated before its body is read (AdminKeyFirst): uploads may be large.
             ADMIN_PREFIX: BodyLimit(
-                settings.max_upload_bytes + MULTIPART_OVERHEAD,
-                "The request body is larger than this server accepts (PODPASS_MAX_UPLOAD_MB).",
+                ADMIN_MAX_BYTES,
+                "Bodies are limited to 1 MB here: only the "
+                f"{' and '.join(roles_with(Permission.SHOWS))} roles may send larger ones.",
             ),
             "/webhooks/": BodyLimit(WEBHOOK_MAX_BYTES, "Webhook bodies are limited to 1 MB."),
             "/console/": BodyLimit(CONSOLE_MAX_BYTES, "Console forms are limited to 1 MB."),
         },
+        uploads=BodyLimit(
+            settings.max_upload_bytes + MULTIPART_OVERHEAD,
+            "The request body is larger than this server accepts (PODPASS_MAX_UPLOAD_MB).",
+        ),
+        pages=ERROR_PAGES,
     )
     app.add_middleware(AdminKeyFirst)  # outermost: runs first
     # The public feed routes first: they take nearly all the traffic.
@@ -257,10 +303,10 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         (PODPASS_ANALYTICS_QUEUE_SIZE); `analytics_failed`: recorded requests lost because
         their batch could not be written (the log says why). All 0 with analytics off.
 
-        `job_<name>_last_run` and `job_<name>_failures` for the rollup, sharing and purge
-        jobs: when each last ran (in this worker, or found running in another; "" before
-        its first run, one PODPASS_JOBS_INTERVAL_SECONDS after start, or with
-        PODPASS_BACKGROUND_JOBS off), and how many of its runs failed (the log says why)."""
+        `job_<name>_last_run` and `job_<name>_failures` for each background job (rollup,
+        sharing, purge, past_due, outbox): when each last ran (in this worker, or found
+        running in another; "" before its first run, or with PODPASS_BACKGROUND_JOBS off),
+        and how many of its runs failed (the log says why)."""
         recorder: Recorder | None = request.app.state.recorder
         jobs: Runner = request.app.state.jobs
         counters: dict[str, str | int] = {
@@ -274,6 +320,6 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         }
         return counters | jobs.health()
 
-    # Last of all: its catch-all route takes only what no other route does.
-    app.include_router(imports_router)
+    # Old feed URLs (imported): the answer for a path that no route takes.
+    install_old_feed_urls(app)
     return app

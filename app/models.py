@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -86,6 +87,12 @@ class Show(Base):
     people: Mapped[list[dict[str, str]]] = mapped_column(
         JSON, default=list, server_default=text("'[]'")
     )
+    # The public feed's address at its previous host (`podpass import feed --public`): that
+    # URL answers 301 here, and the public feed announces its new URL (itunes:new-feed-url).
+    previous_feed_url: Mapped[str | None] = mapped_column(String(2048))
+    # "Sharp Tech (for Jane)": each subscriber's name in their feed's title, a soft
+    # deterrent to sharing the URL.
+    personal_title: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Bumped by every change that alters the show's feeds; feeds are cached per version.
     feed_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -102,7 +109,8 @@ class Episode(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="RESTRICT"), index=True)
-    guid: Mapped[str] = mapped_column(String(64), unique=True, default=lambda: str(uuid.uuid4()))
+    # Ours are UUIDs; an imported episode keeps its old host's, which may be a long URL.
+    guid: Mapped[str] = mapped_column(String(255), unique=True, default=lambda: str(uuid.uuid4()))
     title: Mapped[str] = mapped_column(String(500))
     show_notes: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default=EpisodeStatus.DRAFT)
@@ -147,6 +155,17 @@ class Subscriber(Base):
     # When the billing event last applied to this subscriber happened: older events that
     # arrive late are not applied over newer ones.
     billing_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the billing provider said a payment failed (Stripe's past_due, Patreon's declined
+    # patron), until a payment or an end: access continues for PODPASS_PAST_DUE_GRACE_DAYS,
+    # then the past_due job lapses it.
+    past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # For personal feed titles; None: the email's local part stands in.
+    name: Mapped[str | None] = mapped_column(String(255))
+    # The plan billing last granted (None: shows given by hand): its back-catalogue rule
+    # decides which episodes their feeds list.
+    plan_id: Mapped[str | None] = mapped_column(
+        ForeignKey("plans.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -171,6 +190,8 @@ class FeedAccess(Base):
     show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="RESTRICT"))
     token_id: Mapped[str] = mapped_column(String(32), unique=True)
     entitled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When the subscriber gained the show (kept through rotations and lapses): their join
+    # date for the welcome item and for date-based back catalogues.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When what this feed shows last changed for its holder (entitlement or status), so
@@ -189,16 +210,53 @@ plan_shows = Table(
 )
 
 
+class BackCatalogue(StrEnum):
+    """Which of a show's episodes a plan's subscribers see."""
+
+    ALL = "all"
+    LATEST = "latest"  # the newest `back_catalogue_latest`
+    SINCE_JOINING = "since_joining"  # published from `back_catalogue_days` before joining
+
+
 class Plan(Base):
     """A billing plan (as the billing system names it) and the shows it entitles to."""
 
     __tablename__ = "plans"
+    __table_args__ = (
+        _one_of("back_catalogue", BackCatalogue),
+        CheckConstraint(
+            "(back_catalogue = 'latest') = (back_catalogue_latest IS NOT NULL) AND "
+            "(back_catalogue = 'since_joining') = (back_catalogue_days IS NOT NULL)",
+            name="back_catalogue_parameter",
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
+    back_catalogue: Mapped[str] = mapped_column(
+        String(16), default=BackCatalogue.ALL, server_default=BackCatalogue.ALL.value
+    )
+    back_catalogue_latest: Mapped[int | None] = mapped_column(Integer)
+    back_catalogue_days: Mapped[int | None] = mapped_column(Integer)
     shows: Mapped[list[Show]] = relationship(
         secondary=plan_shows, lazy="selectin", order_by=Show.id
     )
+    external_ids: Mapped[list["PlanExternalId"]] = relationship(
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="(PlanExternalId.provider, PlanExternalId.external_id)",
+    )
+
+
+class PlanExternalId(Base):
+    """A billing provider's price or tier id (Stripe price_…, a Memberful plan id, a Patreon
+    or Ghost tier id) and the plan it buys: one id buys one plan."""
+
+    __tablename__ = "plan_external_ids"
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
 
 
 class WebhookEvent(Base):
@@ -341,6 +399,9 @@ class StaffUser(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: active
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Console sessions issued before this have ended (logout, disabling): the cookie is
+    # signed and stored nowhere else, so this is how the server ends one.
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ApiKey(Base):
@@ -362,9 +423,10 @@ class ApiKey(Base):
 
 
 class LoginFailure(Base):
-    """A failed console login, counted per submitted email and per client IP to throttle
-    guessing. In the database so that every worker counts the same failures; rows older
-    than the throttle window are deleted as new ones arrive."""
+    """A console login attempt, counted per submitted email and per client IP to throttle
+    guessing: written before the password is checked (so parallel guesses are counted too)
+    and deleted when it succeeds. In the database so that every worker counts the same
+    failures; rows older than the throttle window are deleted as new ones arrive."""
 
     __tablename__ = "login_failures"
     __table_args__ = (Index(None, "email", "at"), Index(None, "ip", "at"))
@@ -495,3 +557,44 @@ class EpisodeAnnouncement(Base):
         ForeignKey("episodes.id", ondelete="CASCADE"), primary_key=True
     )
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OldFeedUrl(Base):
+    """A feed's address at the publisher's previous host, answered with a 301 to the feed
+    here once the old domain points at Podpass: a subscriber's private feed (`feed_access_id`)
+    or a show's public feed (None). `token_id` is the private feed's token when the URL was
+    imported: a rotation or a reinstatement after revocation replaces the feed's token, and
+    the old URL dies with the old token. `host` is '' when any host may ask."""
+
+    __tablename__ = "old_feed_urls"
+    __table_args__ = (UniqueConstraint("path", "host"),)  # also the lookup's index
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(String(2048))  # with its query string, if it had one
+    show_id: Mapped[int] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    feed_access_id: Mapped[int | None] = mapped_column(
+        ForeignKey("feed_access.id", ondelete="CASCADE"), index=True
+    )
+    token_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Welcome(Base):
+    """A show's welcome item: at the top of a subscriber's feed for `days` after they gain
+    the show. Title and notes None: the defaults (render.py); no audio: the spoken default
+    (app/feeds/welcome.mp3). `{subscriber_page}` in the notes is the subscriber's page link."""
+
+    __tablename__ = "welcomes"
+
+    show_id: Mapped[int] = mapped_column(
+        ForeignKey("shows.id", ondelete="CASCADE"), primary_key=True
+    )
+    days: Mapped[int] = mapped_column(Integer)  # 0: off, the rest kept
+    title: Mapped[str | None] = mapped_column(String(500))
+    notes: Mapped[str | None] = mapped_column(Text)
+    audio_key: Mapped[str | None] = mapped_column(String(512))
+    audio_mime: Mapped[str | None] = mapped_column(String(64))
+    audio_size: Mapped[int | None] = mapped_column(BigInteger)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

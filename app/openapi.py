@@ -103,6 +103,11 @@ DOMAIN_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("delete", "/admin/me/api-keys/{api_key_id}"): (409,),
     ("post", "/admin/outbox/{message_id}/retry"): (409,),
     ("post", "/webhooks/billing"): (400, 404, 413, 415),
+    ("post", "/webhooks/stripe"): (400, 404, 413, 415),
+    ("post", "/webhooks/memberful"): (400, 404, 413, 415),
+    ("post", "/webhooks/patreon"): (400, 404, 413, 415),
+    ("post", "/webhooks/ghost"): (400, 404, 413, 415),
+    ("put", "/admin/plans/{plan_id}"): (409,),  # a provider id another plan lists
     ("post", "/email-my-links"): (403, 429),
 }
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -340,7 +341,7 @@ def populate(
 
 
 @contextmanager
-def server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+def server(env: dict[str, str], port: int, workers: int = 1) -> Iterator[subprocess.Popen[bytes]]:
     command = [
         sys.executable,
         "-m",
@@ -352,7 +353,7 @@ def server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--no-access-log",
         "--log-level",
         "warning",
@@ -506,7 +507,16 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--upload-mb", type=int, default=600)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the same table from shorter runs, for trying changes: 2 s a path, one "
+        "round of recording on and off, 2,000 subscribers, a 64 MB upload",
+    )
     args = parser.parse_args()
+    rounds = 2  # of recording on and off, each
+    if args.quick:
+        args.seconds, args.subscribers, args.upload_mb, rounds = 2, 2000, 64, 1
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
 
@@ -631,6 +641,7 @@ def main() -> int:
 
         settle(process.pid)
         files = {"audio": ("new.mp3", SAMPLE.read_bytes(), "audio/mpeg")}
+        start = time.perf_counter()  # from the publish call...
         published = client.post(
             f"/admin/shows/{EPISODE_SHOW}/episodes",
             headers=admin,
@@ -638,15 +649,14 @@ def main() -> int:
             data={"title": "Breaking", "publish": "true"},
         )
         published.raise_for_status()
-        start = time.perf_counter()
-        while True:
-            poll = client.get(
-                f"/p/{population.episode_tokens[2]}/feed.xml",
-                headers={"If-None-Match": etag} | gzip_header,
-            )
-            if poll.status_code == 200 and b"Breaking" in poll.content:
-                break
+        with client.stream(  # ...until the next poll has the episode
+            "GET", f"/p/{population.episode_tokens[2]}/feed.xml", headers=gzip_header
+        ) as poll:
+            compressed = b"".join(poll.iter_raw())
         republish = time.perf_counter() - start
+        # Checked once the clock has stopped: unzipping 7 MB is the client's work.
+        if b"<title>Breaking</title>" not in zlib.decompress(compressed, 31):
+            sys.exit("The first poll after the publish does not have the new episode.")
         settle(process.pid)
         losses = [recording_losses(client)]  # dropped and failed, per recording server
 
@@ -673,7 +683,7 @@ def main() -> int:
             pairs = []
             for hot in paths:
                 best: dict[str, Result] = {}
-                for side in ("on", "off") * 2:
+                for side in ("on", "off") * rounds:
                     settle(processes[side].pid)
                     result = wrk(
                         f"{hot.name}, recording {side}",
@@ -777,7 +787,7 @@ def main() -> int:
     for on, off in recording:
         value = on.requests_per_second / off.requests_per_second
         print(
-            f"| {on.name} vs. off (best of 2 each) | | | | | {off.name} | {value:.2f} | "
+            f"| {on.name} vs. off (best of {rounds} each) | | | | | {off.name} | {value:.2f} | "
             f"≥ 0.9 {'✓' if value >= 0.9 else '✗'} |"
         )
     speedup = feed200.requests_per_second / naive.requests_per_second
@@ -787,7 +797,8 @@ def main() -> int:
     )
     print(
         f"\nRepublish of a {args.episodes}-episode show (publish → next poll has it): "
-        f"{republish:.2f} s (target ≤ 1 s {'✓' if republish <= 1 else '✗'})"
+        f"{republish * 1000:.0f} ms (target ≤ 100 ms {'✓' if republish <= 0.1 else '✗'}); "
+        "20,000 episodes: `python -m bench.republish` (make bench runs it)"
     )
     for where, growth in (("local audio/", growth_local), ("S3", growth_s3)):
         print(

@@ -37,10 +37,12 @@ APPS = [
 ]
 
 
-def events(episodes: list[tuple[int, int, int]], rng: random.Random) -> list[dict[str, object]]:
+def events(
+    episodes: list[tuple[int, int, int]], rng: random.Random, count: int
+) -> list[dict[str, object]]:
     start = datetime.combine(DAY, datetime.min.time(), UTC)
     rows: list[dict[str, object]] = []
-    while len(rows) < EVENTS:
+    while len(rows) < count:
         listener = rng.randrange(60_000)
         ua, app, device, category = APPS[listener % len(APPS)]
         episode_id, size, minute = episodes[rng.randrange(len(episodes))]
@@ -91,13 +93,15 @@ def events(episodes: list[tuple[int, int, int]], rng: random.Random) -> list[dic
                     "range_end": None,
                 }
             )
-    return rows[:EVENTS]
+    return rows[:count]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("database_url", nargs="?")
-    url = parser.parse_args().database_url
+    parser.add_argument("--events", type=int, default=EVENTS, help="about this many")
+    args = parser.parse_args()
+    url = args.database_url
     if url is None:
         url = f"sqlite:///{Path(tempfile.mkdtemp()) / 'rollup.db'}"
     postgres = url.startswith("postgresql")
@@ -143,7 +147,7 @@ def main() -> None:
                 session.add(episode)
                 session.flush()
                 episodes.append((episode.id, size, bitrate // 8 * 60))
-        rows = events(episodes, rng)
+        rows = events(episodes, rng, args.events)
         loading = time.perf_counter()
         with transaction(db.writer) as session:
             for first in range(0, len(rows), BATCH):

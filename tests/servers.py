@@ -3,6 +3,7 @@
 receiver; Podpass itself."""
 
 import asyncio
+import base64
 import mailbox
 import socket
 import subprocess
@@ -172,15 +173,19 @@ class SmtpServer:
             self._process.wait(timeout=10)
             self._process = None
 
-    def messages(self) -> list[EmailMessage]:
-        """Every message received so far, parsed with the modern email API."""
+    def raw(self) -> list[bytes]:
+        """Every message received so far, as it came over the wire."""
         if not self.maildir.exists():
             return []
         box = mailbox.Maildir(self.maildir, create=False)
+        return [box.get_bytes(key) for key in box.iterkeys()]
+
+    def messages(self) -> list[EmailMessage]:
+        """Every message received so far, parsed with the modern email API."""
         parser = BytesParser(policy=policy.default)
         found = []
-        for key in box.iterkeys():
-            parsed = parser.parsebytes(box.get_bytes(key))
+        for raw in self.raw():
+            parsed = parser.parsebytes(raw)
             assert isinstance(parsed, EmailMessage)
             found.append(parsed)
         return found
@@ -227,6 +232,76 @@ class WebhookReceiver:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+class FeedHost:
+    """A publisher's previous host: a real HTTP server on a thread that serves `files`
+    (path -> body, content type) behind basic auth. `stall_at`: the Nth audio download
+    sends half its body and then hangs (so a test can kill the importer mid-download);
+    `failures`: how many times each path answers 503 before it works."""
+
+    def __init__(self, files: dict[str, tuple[bytes, str]], user: str, password: str) -> None:
+        self.files = files
+        self.stall_at: int | None = None
+        self.failures: dict[str, int] = {}
+        self.audio_requests = 0
+        self.stalled = threading.Event()
+        self._release = threading.Event()
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        host = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                path = self.path.split("?")[0]
+                if path not in host.files or host.failures.get(path, 0) > 0:
+                    if path in host.failures:
+                        host.failures[path] -= 1
+                    self.send_response(404 if path not in host.files else 503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body, content_type = host.files[path]
+                stall = False
+                if content_type == "audio/mpeg":
+                    host.audio_requests += 1
+                    stall = host.audio_requests == host.stall_at
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if stall:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    host.stalled.set()
+                    host._release.wait(60)
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def url(self, path: str, *, user: str = "", password: str = "") -> str:
+        credentials = f"{user}:{password}@" if user else ""
+        return f"http://{credentials}127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> "FeedHost":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()

@@ -3,7 +3,10 @@ app (and the real database) the other tests use."""
 
 import io
 import logging
-from collections.abc import Callable
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -221,17 +224,17 @@ def test_a_disabled_user_loses_keys_sessions_and_logins(
     admin.headers.pop("Authorization")
     admin.cookies.set(COOKIE, cookie)
     assert admin.get("/admin/shows").status_code == 401
-    with pytest.raises(Unauthorized, match=accounts.WRONG_LOGIN), transaction(db.writer) as s:
-        accounts.authenticate(s, email=user.email, password=PASSWORD, ip="192.0.2.1", now=clock())
+    with pytest.raises(Unauthorized, match=accounts.WRONG_LOGIN):
+        login(db, user.email, PASSWORD, "192.0.2.1", clock)
 
     admin.cookies.clear()
     admin.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
     assert admin.patch(f"/admin/users/{user.id}", json={"disabled": False}).status_code == 200
     assert admin.get("/admin/shows", headers=bearer(key)).status_code == 401  # stays revoked
-    with transaction(db.writer) as session:
-        accounts.authenticate(
-            session, email=user.email, password=PASSWORD, ip="192.0.2.1", now=clock()
-        )
+    login(db, user.email, PASSWORD, "192.0.2.1", clock)
+    admin.headers.pop("Authorization")
+    admin.cookies.set(COOKIE, cookie)
+    assert admin.get("/admin/me").status_code == 401  # the old session does not come back
 
 
 def test_the_last_active_owner_cannot_be_demoted_or_disabled(
@@ -250,8 +253,7 @@ def test_the_last_active_owner_cannot_be_demoted_or_disabled(
 
 
 def login(db: Database, email: str, password: str, ip: str, clock: Clock) -> None:
-    with transaction(db.writer) as session:
-        accounts.authenticate(session, email=email, password=password, ip=ip, now=clock())
+    accounts.authenticate(db, email=email, password=password, ip=ip, now=clock())
 
 
 def test_logins_check_the_password_and_say_nothing_about_which_part_was_wrong(
@@ -359,7 +361,9 @@ def test_https_deployments_get_secure_cookies(settings: Settings, clock: Clock) 
         assert client.app.state.sessions.cookie_options()["secure"] is True  # type: ignore[attr-defined]
 
 
-def refused_from_headers(client: TestClient, method: str, headers: dict[str, str]) -> int:
+def refused_from_headers(
+    client: TestClient, method: str, headers: dict[str, str], *, length: int = 1_000_000
+) -> int:
     """Send an upload straight to the ASGI app, with a body it must not read; the status."""
     scope = {
         "type": "http",
@@ -375,7 +379,7 @@ def refused_from_headers(client: TestClient, method: str, headers: dict[str, str
         "query_string": b"",
         "headers": [
             (b"content-type", b"multipart/form-data; boundary=b"),
-            (b"content-length", b"1000000"),
+            (b"content-length", str(length).encode()),
             *[(name.lower().encode(), value.encode()) for name, value in headers.items()],
         ],
         "state": {},
@@ -401,10 +405,81 @@ def test_uploads_without_credentials_or_csrf_are_refused_before_the_body(
 ) -> None:
     assert refused_from_headers(client, "POST", {}) == 401
     assert refused_from_headers(client, "POST", bearer("pp_" + "x" * 51)) == 401
+    assert refused_from_headers(client, "POST", {"Authorization": "Bearer"}) == 401  # no key
     user = make_user(db, "ed@example.com", Role.EDITOR, clock)
     sessions: Sessions = client.app.state.sessions  # type: ignore[attr-defined]
     cookie = f"{COOKIE}={sessions.issue(user.id, clock())}"
     assert refused_from_headers(client, "POST", {"Cookie": cookie}) == 403
+
+
+def test_only_roles_that_upload_may_send_large_bodies(
+    client: TestClient, key_for: Callable[[Role], str], settings: Settings
+) -> None:
+    """An analyst's key is valid, but its role uploads nothing: a body over 1 MB is refused
+    from its Content-Length, or as it streams, before the server spools it."""
+    analyst, editor = bearer(key_for(Role.ANALYST)), bearer(key_for(Role.EDITOR))
+    assert refused_from_headers(client, "POST", analyst, length=2 * 1024 * 1024) == 413
+    assert refused_from_headers(client, "POST", analyst, length=settings.max_upload_bytes) == 413
+
+    def body() -> Iterator[bytes]:  # no Content-Length: sent chunked
+        for _ in range(2):
+            yield b"\0" * 1024 * 1024
+
+    streamed = client.post("/admin/shows", content=body(), headers=analyst)
+    assert streamed.status_code == 413
+    assert "owner and editor roles" in streamed.json()["detail"]
+    # An editor may send as much as an upload can be: the body is read (and has no audio).
+    sized = client.post(
+        "/admin/shows/nope/episodes",
+        content=b"\0" * (2 * 1024 * 1024),
+        headers=editor | {"Content-Type": "application/octet-stream"},
+    )
+    assert sized.status_code == 422, sized.text
+
+
+def test_parallel_wrong_guesses_get_no_more_checks_than_the_limit(
+    db: Database, clock: Clock
+) -> None:
+    """Each attempt is recorded before its password is checked, so guesses sent at once
+    cannot all pass the throttle together: a 401 is a checked password, a 429 is not."""
+    make_user(db, "pat@example.com", Role.ANALYST, clock)
+    guesses = accounts.MAX_FAILURES_PER_ACCOUNT * 3
+    start = threading.Barrier(guesses)
+
+    def guess(n: int) -> type[Exception]:
+        start.wait()
+        try:
+            login(db, "pat@example.com", f"guess number {n}", f"198.51.100.{n}", clock)
+        except (Unauthorized, TooManyAttempts) as refused:
+            return type(refused)
+        raise AssertionError("a wrong password was accepted")
+
+    with ThreadPoolExecutor(guesses) as pool:
+        outcomes = Counter(pool.map(guess, range(guesses)))
+    assert outcomes == {
+        Unauthorized: accounts.MAX_FAILURES_PER_ACCOUNT,
+        TooManyAttempts: guesses - accounts.MAX_FAILURES_PER_ACCOUNT,
+    }
+
+
+def test_a_copied_session_cookie_stops_working_after_logout(
+    client: TestClient, db: Database, clock: Clock
+) -> None:
+    user = make_user(db, "ed@example.com", Role.EDITOR, clock)
+    csrf = log_in(client, user.id, clock)
+    copied = client.cookies[COOKIE]
+    assert client.get("/admin/me").status_code == 200
+    clock.advance(timedelta(seconds=1))
+    logged_out = client.post("/console/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert logged_out.status_code == 303
+    client.cookies.set(COOKIE, copied)
+    ended = client.get("/admin/me")
+    assert ended.status_code == 401
+    assert "log in again" in ended.json()["detail"]
+    assert client.get("/console/", follow_redirects=False).status_code == 303  # to the login
+    clock.advance(timedelta(seconds=1))
+    log_in(client, user.id, clock)  # a new session works
+    assert client.get("/admin/me").status_code == 200
 
 
 def test_api_keys_never_reach_the_access_log_whole(
@@ -446,6 +521,13 @@ def test_the_cli_creates_the_first_owner_who_can_then_log_in(
     typed = iter([PASSWORD, PASSWORD + "!"])
     monkeypatch.setattr("getpass.getpass", lambda prompt: next(typed))
     with pytest.raises(SystemExit, match="differ"):
+        cli(["users", "create", "--email", "e@example.com", "--role", "editor"])
+
+    def no_terminal(prompt: str) -> str:
+        raise EOFError  # getpass with nothing to read from, as under a script or cron
+
+    monkeypatch.setattr("getpass.getpass", no_terminal)
+    with pytest.raises(SystemExit, match="--password-stdin"):
         cli(["users", "create", "--email", "e@example.com", "--role", "editor"])
 
     assert cli(["users", "list"]) == 0

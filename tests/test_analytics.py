@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from app.accounts import service as accounts
 from app.analytics import service as analytics
 from app.cli import main as cli
 from app.config import Settings
@@ -29,6 +30,7 @@ from app.models import (
     Episode,
     FeedAccess,
     ListenEvent,
+    Role,
     SharingAlert,
     Show,
     Subscriber,
@@ -842,6 +844,22 @@ def test_subscriber_report(admin: TestClient, db: Database) -> None:
         "reasons": "many_networks",
     }
     assert admin.get("/admin/analytics/subscribers/999999").status_code == 404
+
+    # Alerts and their evidence are for the roles that handle subscribers: an analyst and an
+    # editor (STATS) get the rest of the report without them, in JSON and CSV.
+    path = f"/admin/analytics/subscribers/{subscriber_id}"
+    for role, sees_alerts in ((Role.ANALYST, False), (Role.EDITOR, False), (Role.SUPPORT, True)):
+        with transaction(db.writer) as session:
+            user = accounts.create_user(
+                session, email=f"{role}@example.com", password="p" * 12, role=role, now=utcnow()
+            )
+            _, key = accounts.create_api_key(session, user, name="tests", now=utcnow())
+        headers = {"Authorization": f"Bearer {key}"}
+        seen = admin.get(path, params=params, headers=headers).json()
+        assert seen["feeds"] == report["feeds"]
+        assert seen["alerts"] == (report["alerts"] if sees_alerts else []), role
+        seen_csv = admin.get(path, params=params | {"format": "csv"}, headers=headers)
+        assert ("rotated00001" in seen_csv.text.split("\r\n")[-2]) is sees_alerts, role
 
 
 def iso(moment: datetime) -> str:

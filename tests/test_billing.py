@@ -24,7 +24,13 @@ def plans(admin: TestClient, show: dict[str, Any]) -> None:
         "/admin/plans/bundle", json={"name": "Everything", "shows": ["sharp-tech", "goat"]}
     )
     assert bundle.status_code == 200, bundle.text
-    assert bundle.json() == {"id": "bundle", "name": "Everything", "shows": ["sharp-tech", "goat"]}
+    assert bundle.json() == {
+        "id": "bundle",
+        "name": "Everything",
+        "shows": ["sharp-tech", "goat"],
+        "external_ids": {},
+        "back_catalogue": {"rule": "all"},
+    }
     admin.put("/admin/plans/tech", json={"name": "Sharp Tech", "shows": ["sharp-tech"]})
 
 

@@ -13,12 +13,14 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.accounts.sessions import COOKIE, Sessions
 from app.config import Settings
+from app.console import service
 from app.console.deps import safe_next
-from app.db import build_engine, utcnow
+from app.db import build_engine, transaction, utcnow
 from app.models import AlertStatus, Download, FeedAccess, SharingAlert
 from app.sharing.schemas import Evidence, Reason
 from app.tokens import TOKEN_ID_LENGTH
@@ -155,9 +157,12 @@ def test_login_sets_a_session_cookie_and_logout_ends_it(console: TestClient) -> 
     page = console.get("/console/")
     assert page.status_code == 200
     assert "support@example.com" in page.text
+    copied = console.cookies[COOKIE]
     logged_out = console.post("/console/logout", data={"csrf": csrf_of(page.text)})
     assert logged_out.url.path == "/console/login"
-    assert "You are logged out." in logged_out.text
+    assert "You are logged out" in logged_out.text
+    assert console.get("/console/", follow_redirects=False).status_code == 303
+    console.cookies.set(COOKIE, copied)  # a copy of the cookie ended with it
     assert console.get("/console/", follow_redirects=False).status_code == 303
 
 
@@ -234,6 +239,45 @@ def test_console_errors_are_pages(console: TestClient) -> None:
     assert console.get("/admin/nothing", headers=ADMIN).headers["content-type"] == (
         "application/json"
     )
+
+
+def test_a_console_body_over_its_limit_gets_a_page(console: TestClient) -> None:
+    """Refused from its Content-Length by the middleware, before the app's error pages:
+    still a page, not JSON."""
+    as_role(console, "owner")
+    csrf = csrf_of(console.get("/console/accounts").text)
+    too_large = console.post(
+        "/console/accounts", data={"csrf": csrf, "email": "x" * (2 * 1024 * 1024)}
+    )
+    assert too_large.status_code == 413
+    assert too_large.headers["content-type"].startswith("text/html")
+    assert "<h1>Too large</h1>" in too_large.text
+    assert "Console forms are limited to 1 MB." in too_large.text
+    assert too_large.headers["connection"] == "close"
+
+
+def test_the_alerts_page_reads_their_subscribers_in_one_query(
+    console: TestClient, settings: Settings
+) -> None:
+    subscribers = [subscriber_with_feed(console, f"s{n}@example.com") for n in range(3)]
+    for subscriber in subscribers:
+        open_alert(
+            settings.database_url, feed_path(subscriber, "sharp-tech"), subscriber["id"], utcnow()
+        )
+    engine = console.app.state.db.engine  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with transaction(console.app.state.db.reader) as session:  # type: ignore[attr-defined]
+            views = service.alerts(session, [AlertStatus.OPEN])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert {view.subscriber.email for view in views} == {s["email"] for s in subscribers}
+    assert sum("FROM subscribers" in statement for statement in statements) == 1
 
 
 def test_support_gets_a_404_page_for_a_missing_subscriber(console: TestClient) -> None:

@@ -55,6 +55,11 @@ class Console:
         )
 
 
+def edited(plan: dict[str, Any]) -> dict[str, Any]:
+    """What the console's plans page edits, of a plan the API answers."""
+    return {key: plan[key] for key in ("id", "name", "shows")}
+
+
 def console_as(client: TestClient, clock: Clock, role: str) -> Console:
     """A console session for a new staff member with `role`; the bootstrap key stays on
     the client's requests only where a test sends it explicitly."""
@@ -199,7 +204,9 @@ def test_plans_page_edits_bundles(client: TestClient, clock: Clock) -> None:
 
     support.post("/console/plans", bundle | {"shows": ["goat"]})
     plans = client.get("/admin/plans", headers=ADMIN).json()
-    assert plans == [{"id": "bundle-2025", "name": "Bundle", "shows": ["goat"]}]
+    assert [edited(plan) for plan in plans] == [
+        {"id": "bundle-2025", "name": "Bundle", "shows": ["goat"]}
+    ]
 
     refused = support.post("/console/plans", bundle | {"plan_id": "no spaces"})
     assert refused.status_code == 422
@@ -439,7 +446,7 @@ def test_support_edits_a_bundle_in_the_browser(
     expect(page.get_by_role("status")).to_have_text(
         "Plan Everything (bundle) gives: Greatest of All Talk."
     )
-    assert admin.get("/admin/plans").json() == [
+    assert [edited(plan) for plan in admin.get("/admin/plans").json()] == [
         {"id": "bundle", "name": "Everything", "shows": ["goat"]}
     ]
     assert_fits_the_width(page)

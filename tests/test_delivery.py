@@ -9,14 +9,18 @@ from urllib.parse import quote
 
 import feedparser
 import pytest
+from fastapi import Request, Response
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from app.config import Settings
+from app.config import AccelRedirect, Settings
 from app.db import build_engine
-from app.feeds.access import Access, Variant
+from app.feeds.access import Access, Audio, Variant
 from app.feeds.documents import Document, Fallbacks, FeedView, Stamps
-from tests.conftest import MP3, feed_path, subscribe, upload
+from app.feeds.router import Files
+from app.main import create_app
+from app.storage.local import LocalStorage
+from tests.conftest import MP3, Clock, feed_path, subscribe, upload
 
 
 @pytest.fixture
@@ -184,7 +188,7 @@ def test_a_document_without_a_template_is_counted_when_served() -> None:
     now = datetime.now(UTC)
     token = "t" * 55
     xml = b"<rss>PLACEHOLDER</rss>"
-    document = Document(1, 1, xml, Stamps(b"PLACEHOLDER"), 'W/"x"', now, None, 1, None, None)
+    document = Document(1, 1, (xml,), Stamps(b"PLACEHOLDER"), 'W/"x"', now, None, 1, None, None)
     fallbacks = Fallbacks()
     access = Access(token, 1, 1, 1, Variant.ACTIVE, now)
     body = FeedView(document, access, fallbacks).gzip_body()
@@ -204,3 +208,103 @@ def test_made_up_archive_pages_cost_nothing(admin: TestClient, show: dict[str, A
         assert response.status_code == 404
         assert response.json()["detail"] == f"This feed has no archive page {page}."
     assert len(documents._locks) == prepared  # nothing rendered or remembered for them
+
+
+def get_request(headers: dict[str, str], method: str = "GET") -> Request:
+    raw = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    return Request({"type": "http", "method": method, "path": "/", "headers": raw})
+
+
+@pytest.mark.parametrize(
+    ("wanted", "start", "end"),
+    [("bytes=0-1", 0, 2), ("bytes=100-199", 100, 200), ("bytes=-10", -10, None)],
+)
+def test_small_ranges_are_read_in_the_request_thread(
+    admin: TestClient,
+    subscriber: dict[str, Any],
+    settings: Settings,
+    wanted: str,
+    start: int,
+    end: int | None,
+) -> None:
+    data = MP3.read_bytes()
+    path = audio_path(admin, subscriber)
+    response = admin.get(path, headers={"Range": wanted})
+    assert response.status_code == 206
+    assert response.content == data[start:end]
+    first = start % len(data)
+    assert (
+        response.headers["content-range"]
+        == f"bytes {first}-{first + len(response.content) - 1}/{len(data)}"
+    )
+    assert response.headers["content-length"] == str(len(response.content))
+    assert response.headers["content-type"] == "audio/mpeg"
+    assert "inline; filename=" in response.headers["content-disposition"]
+    # Answered in one piece, not by FileResponse's streaming.
+    key = next(p.relative_to(settings.audio_dir) for p in settings.audio_dir.rglob("*.mp3"))
+    files = Files(get_request({"Range": wanted}), LocalStorage(settings.audio_dir))
+    answer = files.audio(
+        Audio(str(key), "audio/mpeg", len(data), "T", datetime.now(UTC)), "mp3", private=True
+    )
+    assert type(answer) is Response
+    assert answer.body == data[start:end]
+
+
+def test_other_ranges_are_still_starlettes(admin: TestClient, subscriber: dict[str, Any]) -> None:
+    data = MP3.read_bytes()
+    path = audio_path(admin, subscriber)
+    etag = admin.head(path).headers["etag"]
+    whole = admin.get(path, headers={"Range": "bytes=0-"})
+    assert (whole.status_code, whole.content) == (206, data)
+    several = admin.get(path, headers={"Range": "bytes=0-1,4-5"})
+    assert several.status_code == 206
+    assert several.headers["content-type"].startswith("multipart/byteranges")
+    stale = admin.get(path, headers={"Range": "bytes=0-1", "If-Range": '"old"'})
+    assert (stale.status_code, stale.content) == (200, data)
+    current = admin.get(path, headers={"Range": "bytes=0-1", "If-Range": etag})
+    assert (current.status_code, current.content) == (206, data[:2])
+    head = admin.head(path, headers={"Range": "bytes=0-1"})
+    assert (head.status_code, head.headers["content-length"], head.content) == (206, "2", b"")
+
+
+@pytest.mark.parametrize("mode", [AccelRedirect.NGINX, AccelRedirect.SENDFILE])
+def test_the_proxy_sends_the_bytes_once_the_token_is_checked(
+    admin: TestClient,
+    subscriber: dict[str, Any],
+    settings: Settings,
+    clock: Clock,
+    mode: AccelRedirect,
+) -> None:
+    path = audio_path(admin, subscriber)
+    stored = list(settings.audio_dir.rglob("*.mp3"))  # the episode's file is one of these
+    keys = {p.relative_to(settings.audio_dir).as_posix() for p in stored}
+    proxied = settings.model_copy(update={"accel_redirect": mode, "accel_prefix": "/_audio/"})
+    with TestClient(create_app(proxied, clock)) as client:
+        for method, headers in [
+            ("GET", {}),
+            ("HEAD", {}),
+            ("GET", {"Range": "bytes=0-1"}),
+            ("GET", {"Range": "bytes=99999999-"}),  # the proxy answers 416 as Starlette would
+        ]:
+            response = client.request(method, path, headers=headers)
+            assert response.status_code == 200
+            assert response.content == b""
+            assert response.headers["content-type"] == "audio/mpeg"
+            assert "inline; filename=" in response.headers["content-disposition"]
+            assert response.headers["cache-control"] == "private, max-age=3600"
+            if mode is AccelRedirect.NGINX:
+                assert response.headers["x-accel-redirect"] in {f"/_audio/{quote(k)}" for k in keys}
+            else:
+                assert response.headers["x-sendfile"] in {str(p.resolve()) for p in stored}
+        etag = response.headers["etag"]
+        unchanged = client.get(path, headers={"If-None-Match": etag})
+        assert unchanged.status_code == 304
+        assert "x-accel-redirect" not in unchanged.headers
+        assert "x-sendfile" not in unchanged.headers
+        client.headers["Authorization"] = admin.headers["Authorization"]
+        for action, status in (("lapse", 403), ("revoke", 410)):
+            client.post(f"/admin/subscribers/{subscriber['id']}/{action}").raise_for_status()
+            refused = client.get(path)
+            assert refused.status_code == status
+            assert "x-accel-redirect" not in refused.headers
+            assert "x-sendfile" not in refused.headers

@@ -109,6 +109,8 @@ def test_a_pass_rolls_up_detects_sharing_and_purges(
         "job_sharing_failures": 0,
         "job_purge_last_run": NOW.isoformat(),
         "job_purge_failures": 0,
+        "job_past_due_last_run": NOW.isoformat(),
+        "job_past_due_failures": 0,
     }
     runner.run_once()  # again: the same numbers, the same one alert
     with transaction(db.reader) as session:

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 
 from app.billing.service import sign
 from app.config import Settings, SmtpSecurity
-from app.models import OutboxStatus
+from app.db import Database, transaction
+from app.models import OutboxStatus, Subscriber
 from app.outbox.sender import Sender
 from tests.conftest import SHOW, WEBHOOK_SECRET, Clock, create_show, subscribe, upload
 from tests.servers import SmtpServer
@@ -45,8 +46,13 @@ def settings(settings: Settings, smtp: SmtpServer) -> Settings:
     )
 
 
+def new_sender(client: TestClient, settings: Settings, clock: Clock) -> Sender:
+    links = client.app.state.page_links  # type: ignore[attr-defined]
+    return Sender.from_settings(client.app.state.db, settings, clock, links=links)  # type: ignore[attr-defined]
+
+
 def send_all(client: TestClient, settings: Settings, clock: Clock) -> None:
-    outcome = Sender.from_settings(client.app.state.db, settings).send_due(clock())  # type: ignore[attr-defined]
+    outcome = new_sender(client, settings, clock).send_due(clock())
     assert outcome.retrying == outcome.dead == 0
 
 
@@ -194,7 +200,7 @@ def test_an_email_for_a_subscriber_revoked_meanwhile_is_not_sent(
     subscriber = subscribe(admin, "listener@example.com", "sharp-tech")
     admin.post(f"/admin/subscribers/{subscriber['id']}/revoke")
 
-    Sender.from_settings(admin.app.state.db, settings).send_due(clock())  # type: ignore[attr-defined]
+    new_sender(admin, settings, clock).send_due(clock())
 
     assert smtp.messages() == []
     (dead,) = outbox(admin, status="dead")
@@ -209,7 +215,7 @@ def test_without_an_smtp_host_emails_wait(
     subscribe(admin, "listener@example.com", "sharp-tech")
     off = settings.model_copy(update={"smtp_host": ""})
     with caplog.at_level(logging.WARNING, logger="app.outbox.sender"):
-        sender = Sender.from_settings(admin.app.state.db, off)  # type: ignore[attr-defined]
+        sender = new_sender(admin, off, clock)
     assert "PODPASS_SMTP_HOST is not set" in caplog.text
     assert sender.send_due(clock()).claimed == 0
     (waiting,) = outbox(admin)
@@ -251,6 +257,9 @@ def test_new_episode_email_to_those_who_asked_and_one_click_off(
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     header = message["List-Unsubscribe"]
     (unsubscribe_url,) = re.findall(r"<(http://testserver/unsubscribe/[^>]+)>", header)
+    # On the wire as a plain <URL> (mail clients read it as sent), not RFC 2047-encoded.
+    (wire,) = [raw for raw in smtp.raw() if b"List-Unsubscribe:" in raw]
+    assert f"List-Unsubscribe: <{unsubscribe_url}>".encode() in wire
     plain, html = parts(message)
     links = LINK.findall(plain)
     assert [link for link in links if "/my/" in link] == [links[1]]  # the page link, only
@@ -291,3 +300,38 @@ def test_your_links_email_on_request(
     opened = admin.get(page_url.removeprefix("http://testserver"))
     assert opened.status_code == 200
     assert "Sharp Tech" in opened.text
+
+
+def test_an_email_goes_to_the_address_the_subscriber_has_now(
+    admin: TestClient, settings: Settings, clock: Clock, smtp: SmtpServer
+) -> None:
+    """The page link is a credential: queued for an address the subscriber has since left,
+    it goes to their new one, never the old."""
+    create_show(admin)
+    subscriber = subscribe(admin, "old@example.com", "sharp-tech")
+    db: Database = admin.app.state.db  # type: ignore[attr-defined]
+    with transaction(db.writer) as session:
+        session.get_one(Subscriber, subscriber["id"]).email = "new@example.com"
+
+    send_all(admin, settings, clock)
+
+    (message,) = smtp.messages()
+    assert message["To"] == "new@example.com"
+    assert all("old@example.com" not in str(m) for m in smtp.messages())
+
+
+def test_a_new_episode_note_withdrawn_with_its_episode_goes_out_when_it_is_back(
+    admin: TestClient, settings: Settings, clock: Clock, smtp: SmtpServer
+) -> None:
+    create_show(admin)
+    opt_in(admin, subscribe(admin, "wants@example.com", "sharp-tech"))
+    send_all(admin, settings, clock)  # the welcome
+    episode = upload(admin, "sharp-tech", title="Episode 1", publish=True).json()
+    admin.post(f"/admin/episodes/{episode['id']}/unpublish")
+    send_all(admin, settings, clock)  # the note was cancelled: nothing to send, nothing dead
+    assert [m["Subject"] for m in smtp.messages()] == ["Your Stratechery podcasts are ready"]
+
+    admin.post(f"/admin/episodes/{episode['id']}/publish")
+    send_all(admin, settings, clock)
+
+    assert len([m for m in smtp.messages() if m["Subject"] == "New on Sharp Tech: Episode 1"]) == 1

@@ -9,19 +9,22 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import select, text
 
 from app.config import Settings, SmtpSecurity
 from app.db import Database, build_engine, transaction
+from app.jobs import Runner, podpass_jobs
 from app.main import create_app
 from app.models import OutboxKind, OutboxMessage, OutboxStatus
 from app.outbox import service
-from app.outbox.sender import Sender
+from app.outbox.sender import Sender, Transport
 from tests.conftest import Clock, create_show, server_env, subscribe
 from tests.servers import BIN, SmtpServer
 from tests.test_billing import event, send
@@ -59,9 +62,14 @@ def db(client: TestClient) -> Database:
     return database
 
 
+def new_sender(client: TestClient, settings: Settings, clock: Clock) -> Sender:
+    links = client.app.state.page_links  # type: ignore[attr-defined]
+    return Sender.from_settings(client.app.state.db, settings, clock, links=links)  # type: ignore[attr-defined]
+
+
 @pytest.fixture
-def sender(db: Database, settings: Settings) -> Sender:
-    return Sender.from_settings(db, settings)
+def sender(client: TestClient, settings: Settings, clock: Clock) -> Sender:
+    return new_sender(client, settings, clock)
 
 
 def welcome_emails(admin: TestClient, count: int) -> None:
@@ -191,9 +199,8 @@ def test_senders_at_once_never_send_a_message_twice(
     welcome_emails(admin, 30)
     smtp.start()
     now = clock()
-    senders = [
-        Sender.from_settings(db, settings.model_copy(update={"outbox_batch": 4})) for _ in range(4)
-    ]
+    batches_of_four = settings.model_copy(update={"outbox_batch": 4})
+    senders = [new_sender(admin, batches_of_four, clock) for _ in range(4)]
     failures: list[BaseException] = []
 
     def drain(one: Sender) -> None:
@@ -208,11 +215,130 @@ def test_senders_at_once_never_send_a_message_twice(
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a sender is still sending"
     assert failures == []
     received = received_ids(smtp)
     assert set(received) == message_ids(db)
     assert set(received.values()) == {1}
     assert {(row.status, row.attempts) for row in rows(db)} == {(OutboxStatus.SENT, 1)}
+
+
+@dataclass
+class TakingMinutes:
+    """The real email transport, on a clock that moves on by `each` with every delivery,
+    while another sender polls: a backlog that outlasts a lease, without waiting for it."""
+
+    real: Transport
+    clock: Clock
+    each: timedelta
+    db: Database
+    other: Sender | None = None
+    late: list[int] = field(default_factory=list)  # delivered after their claim ran out
+
+    @property
+    def timeout(self) -> float:
+        return self.real.timeout
+
+    def deliver(self, message: service.Claimed, now: datetime) -> None:
+        with transaction(self.db.reader) as session:
+            claimed_until = session.get_one(OutboxMessage, message.id).next_attempt_at
+        self.real.deliver(message, now)
+        self.clock.advance(self.each)
+        if self.clock() > claimed_until:
+            self.late.append(message.id)
+        if self.other is not None:
+            self.other.send_due(self.clock())
+
+
+def test_a_backlog_that_outlasts_the_lease_is_sent_once_by_two_senders(
+    admin: TestClient, db: Database, settings: Settings, smtp: SmtpServer, clock: Clock
+) -> None:
+    """Each of the first sender's deliveries takes 90 s of a 5-minute lease (two 60 s
+    timeouts are kept back) while the second sender polls: the first gives back what its
+    claim has no time left for, claims again at the clock's time, and no message goes out
+    twice or after its claim ran out."""
+    welcome_emails(admin, 12)
+    smtp.start()
+    slow = settings.model_copy(update={"outbox_batch": 4, "smtp_timeout_seconds": 60})
+    first, second = new_sender(admin, slow, clock), new_sender(admin, slow, clock)
+    minutes = TakingMinutes(first.transports[OutboxKind.EMAIL], clock, timedelta(seconds=90), db)
+    minutes.other = second
+    first.transports = {OutboxKind.EMAIL: minutes}
+
+    first.drain(clock())
+
+    received = received_ids(smtp)
+    assert set(received) == message_ids(db)
+    assert set(received.values()) == {1}, "a message went out twice"
+    assert minutes.late == []
+    assert {(row.status, row.attempts) for row in rows(db)} == {(OutboxStatus.SENT, 1)}
+
+
+def test_a_drain_claims_each_batch_at_the_time_it_starts(
+    admin: TestClient, db: Database, settings: Settings, smtp: SmtpServer, clock: Clock
+) -> None:
+    """Alone, with deliveries that take 2 minutes each: three batches of two, each claimed
+    for five minutes from when it starts, not from when the drain began."""
+    welcome_emails(admin, 6)
+    smtp.start()
+    two_at_a_time = settings.model_copy(update={"outbox_batch": 2, "smtp_timeout_seconds": 30})
+    sender = new_sender(admin, two_at_a_time, clock)
+    minutes = TakingMinutes(sender.transports[OutboxKind.EMAIL], clock, timedelta(minutes=2), db)
+    sender.transports = {OutboxKind.EMAIL: minutes}
+
+    sender.drain(clock())
+
+    assert minutes.late == []
+    assert set(received_ids(smtp).values()) == {1}
+    assert {row.status for row in rows(db)} == {OutboxStatus.SENT}
+
+
+@dataclass
+class StopsTheRunner:
+    """The real transport; the runner is told to stop during the second delivery."""
+
+    real: Transport
+    runner: Runner | None = None
+    delivered: int = 0
+
+    @property
+    def timeout(self) -> float:
+        return self.real.timeout
+
+    def deliver(self, message: service.Claimed, now: datetime) -> None:
+        self.delivered += 1
+        if self.delivered == 2 and self.runner is not None:
+            self.runner.stop()
+        self.real.deliver(message, now)
+
+
+def test_a_stopping_sender_ends_between_messages_and_gives_the_rest_back(
+    admin: TestClient, db: Database, settings: Settings, smtp: SmtpServer, clock: Clock
+) -> None:
+    welcome_emails(admin, 5)
+    smtp.start()
+    stopping = threading.Event()
+    links = admin.app.state.page_links  # type: ignore[attr-defined]
+    one_batch = settings.model_copy(update={"outbox_batch": 5})
+    sender = Sender.from_settings(db, one_batch, clock, links=links, stopping=stopping)
+    stops = StopsTheRunner(sender.transports[OutboxKind.EMAIL])
+    sender.transports = {OutboxKind.EMAIL: stops}
+    stops.runner = Runner(podpass_jobs(db, one_batch, sender=sender), clock, stopping=stopping)
+
+    stops.runner.run_once()
+
+    assert len(smtp.messages()) == 2  # the one in hand when it was told to stop, finished
+    statuses = Counter((row.status, row.attempts) for row in rows(db))
+    # The rest are due at once, untried, for the next sender (no lease to wait out).
+    assert statuses == {(OutboxStatus.SENT, 1): 2, (OutboxStatus.PENDING, 0): 3}
+    waiting = [row for row in rows(db) if row.status == OutboxStatus.PENDING]
+    assert max(row.next_attempt_at for row in waiting) <= clock()
+
+
+def test_a_lease_too_short_for_a_delivery_is_refused(settings: Settings) -> None:
+    values = settings.model_dump() | {"smtp_timeout_seconds": 30, "outbox_lease_seconds": 100}
+    with pytest.raises(ValidationError, match="PODPASS_OUTBOX_LEASE_SECONDS"):
+        Settings(**values)
 
 
 @pytest.fixture
@@ -293,7 +419,7 @@ def test_the_app_sends_its_own_outbox_while_it_runs(
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_sends_none_more_than_twice(
-    admin: TestClient, db: Database, settings: Settings, smtp: SmtpServer
+    admin: TestClient, db: Database, settings: Settings, smtp: SmtpServer, tmp_path: Path
 ) -> None:
     welcome_emails(admin, 12)
     env = server_env(settings) | {
@@ -301,30 +427,45 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_none_more_than_twice(
         "PODPASS_SMTP_HOST": "127.0.0.1",
         "PODPASS_SMTP_PORT": str(smtp.port),
         "PODPASS_SMTP_SECURITY": "none",
-        "PODPASS_SMTP_TIMEOUT_SECONDS": "120",  # it hangs on the stalled server until killed
+        # It hangs on the stalled server until killed; the lease is the least that allows.
+        "PODPASS_SMTP_TIMEOUT_SECONDS": "2",
+        "PODPASS_WEBHOOK_TIMEOUT_SECONDS": "2",
+        "PODPASS_OUTBOX_LEASE_SECONDS": "8",
         "PODPASS_OUTBOX_BATCH": "5",
-        "PODPASS_OUTBOX_LEASE_SECONDS": "2",
         "PODPASS_OUTBOX_POLL_SECONDS": "0.1",
     }
     worker = [str(BIN / "podpass"), "worker"]
+    logs = {name: tmp_path / f"{name}.log" for name in ("first", "second")}
+
+    def said(name: str) -> str:
+        return f"\n{name} worker's log:\n{logs[name].read_text()}"
+
+    def start(name: str) -> "subprocess.Popen[bytes]":
+        with logs[name].open("wb") as log:
+            return subprocess.Popen(worker, env=env, stdout=log, stderr=subprocess.STDOUT)
+
     smtp.start(stall_after=3)  # takes three, then keeps the fourth without answering
-    first = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = start("first")
     try:
         wait_until(lambda: len(smtp.messages()) == 4, "the fourth message is in flight")
     finally:
         first.kill()  # SIGKILL: no cleanup, its claims stay `sending`
         first.wait(timeout=10)
     statuses = Counter(row.status for row in rows(db))
-    assert statuses == {OutboxStatus.SENT: 3, OutboxStatus.SENDING: 2, OutboxStatus.PENDING: 7}
+    expected = {OutboxStatus.SENT: 3, OutboxStatus.SENDING: 2, OutboxStatus.PENDING: 7}
+    assert statuses == expected, said("first")
 
     smtp.stop()
     smtp.start()  # the server recovers
-    second = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    second = start("second")
     try:
         wait_until(lambda: {row.status for row in rows(db)} == {OutboxStatus.SENT}, "all are sent")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}{said('second')}") from None
     finally:
         second.terminate()
         second.wait(timeout=10)
     received = received_ids(smtp)
-    assert set(received) == message_ids(db)  # every message delivered
-    assert sorted(received.values()) == [1] * 11 + [2]  # the one in flight, twice
+    assert set(received) == message_ids(db), said("second")  # every message delivered
+    # The one in flight, twice.
+    assert sorted(received.values()) == [1] * 11 + [2], said("first") + said("second")

@@ -9,13 +9,27 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.feeds.splice import MAX_DISTANCE, WINDOW, build_spliced
+from app.feeds.splice import (
+    MAX_DISTANCE,
+    WINDOW,
+    Piece,
+    SplicedGzip,
+    Splicer,
+    placeholder_for,
+    positions_of,
+)
 from app.tokens import TOKEN_LENGTH
 from tests.conftest import feed_path, subscribe, upload
 
 
 def token() -> bytes:
     return secrets.token_urlsafe(TOKEN_LENGTH)[:TOKEN_LENGTH].encode()
+
+
+def build_spliced(xml: bytes, placeholder: bytes) -> SplicedGzip | None:
+    """`xml` as a document of one piece."""
+    splicer = Splicer(placeholder, placeholder_for(len(placeholder)))
+    return splicer.gzip([Piece("feed", xml, tuple(positions_of(xml, placeholder)))])
 
 
 def gnu_gunzip(data: bytes) -> bytes:
@@ -110,3 +124,59 @@ def test_served_gzip_is_each_subscribers_own_feed(admin: TestClient, show: dict[
         assert zlib.decompress(compressed, 31) == plain
         assert gnu_gunzip(compressed) == plain
         assert path.split("/")[2].encode() in plain
+
+
+def item(placeholder: bytes, number: int, version: int = 0, notes: bytes = b"") -> Piece:
+    xml = (
+        b"<item><title>Ep %d, take %d</title><description>%s Notes: more &amp; more."
+        b"</description><enclosure url='https://feeds.example.com/p/%s/%d.mp3'/></item>"
+        % (number, version, notes, placeholder, number)
+    )
+    return Piece(("item", number, version), xml, tuple(positions_of(xml, placeholder)))
+
+
+def test_a_splicer_compresses_only_what_changed_and_every_version_decodes() -> None:
+    placeholder = token()
+    head_xml = b"<?xml version='1.0'?><rss><channel><link>https://x.example/p/%s/feed.xml</link>"
+    head = Piece("head", head_xml % placeholder, (61,))
+    assert head.positions == tuple(positions_of(head.xml, placeholder))
+    tail = Piece("tail", b"</channel></rss>", ())
+
+    def notes() -> bytes:  # about 8 KB: a few items to a group
+        return b"Notes: more &amp; more. " * 200 + secrets.token_hex(1500).encode()
+
+    older = [item(placeholder, n, notes=notes()) for n in range(20, 0, -1)]
+    new = item(placeholder, 21, notes=notes())
+    edited = item(placeholder, 15, 1, notes=notes())
+    long = item(placeholder, 22, notes=secrets.token_hex(WINDOW).encode())  # out of reach
+    versions = [
+        [head, *older, tail],
+        [head, new, *older, tail],  # a new episode
+        [head, new, *older[:5], edited, *older[6:], tail],  # an edited one
+        [head, long, new, *older[:5], edited, *older[6:], tail],  # a long article
+        [head, long, new, *older[:5], *older[6:], tail],  # one deleted
+    ]
+    splicer = Splicer(placeholder, placeholder_for(len(placeholder)))
+    public = Splicer(None, None)
+    compressed = []
+    for pieces in versions:
+        before = dict(splicer._segments)
+        spliced = splicer.gzip(pieces)
+        assert spliced is not None
+        assert not spliced.every_copy_stored
+        compressed.append(sum(1 for pair in splicer._segments if pair not in before))
+        xml = b"".join(p.xml for p in pieces)
+        for _ in range(3):
+            mine = token()
+            body = spliced.for_token(mine)
+            assert zlib.decompress(body, 31) == xml.replace(placeholder, mine)
+            assert gnu_gunzip(body) == xml.replace(placeholder, mine)
+        shared = public.gzip(pieces)
+        assert shared is not None
+        assert gzip.decompress(shared.template) == xml
+        assert len(spliced.template) < len(gzip.compress(xml, 9)) * 1.05
+    per_group = splicer._per_group
+    assert per_group > 1
+    # Every group at first; then the first group (or the changed one), and the next one,
+    # whose dictionary it is.
+    assert compressed[:4] == [-(-len(versions[0]) // per_group), 2, 2, 2]

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from app.billing.service import SignatureRejected, verify
 from app.config import Settings
 from app.db import Database, transaction
+from app.main import create_app
 from app.models import AlertStatus, SharingAlert
 from app.outbox import webhooks
 from app.outbox.sender import Sender
@@ -30,6 +31,7 @@ def settings(settings: Settings) -> Settings:
             "outbox_backoff_seconds": BACKOFF,
             "outbox_max_tries": 5,
             "webhook_timeout_seconds": 5,
+            "webhook_allow_private": True,  # the receivers listen on 127.0.0.1
         }
     )
 
@@ -40,9 +42,15 @@ def db(client: TestClient) -> Database:
     return database
 
 
+def new_sender(client: TestClient, settings: Settings, clock: Clock) -> Sender:
+    """No SMTP host: emails wait."""
+    links = client.app.state.page_links  # type: ignore[attr-defined]
+    return Sender.from_settings(client.app.state.db, settings, clock, links=links)  # type: ignore[attr-defined]
+
+
 @pytest.fixture
-def sender(db: Database, settings: Settings) -> Sender:
-    return Sender.from_settings(db, settings)  # no SMTP host: emails wait
+def sender(client: TestClient, settings: Settings, clock: Clock) -> Sender:
+    return new_sender(client, settings, clock)
 
 
 def register(admin: TestClient, url: str, *events: str) -> dict[str, Any]:
@@ -237,7 +245,7 @@ def test_a_suspected_sharing_alert_is_announced_without_the_feed(
             )
             session.add(alert)
             session.flush()
-            assert webhooks.sharing_suspected(session, alert) == 1
+            assert webhooks.sharing_suspected(session, alert, clock()) == 1
         assert sender.send_due(clock()).sent == 1
     ((body),) = bodies(receiver)
     assert body["type"] == "sharing.suspected"
@@ -306,3 +314,95 @@ def test_endpoints_are_checked_and_need_the_admin_key(
     del admin.headers["Authorization"]
     assert client.get("/admin/webhook-endpoints").status_code == 401
     assert client.post("/admin/webhook-endpoints", json={}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hooks",
+        "http://localhost/hooks",
+        "http://10.1.2.3/hooks",
+        "http://192.168.0.10/hooks",
+        "http://169.254.169.254/latest/meta-data",  # a cloud's metadata service
+        "http://[::1]/hooks",
+        "http://[::ffff:127.0.0.1]/hooks",
+        "http://224.0.0.1/hooks",
+        "http://0.0.0.0/hooks",
+    ],
+)
+def test_an_endpoint_on_the_servers_own_network_is_refused(
+    settings: Settings, clock: Clock, url: str
+) -> None:
+    strict = settings.model_copy(update={"webhook_allow_private": False})
+    with TestClient(create_app(strict, clock)) as client:
+        client.headers["Authorization"] = f"Bearer {strict.admin_key}"
+        response = client.post(
+            "/admin/webhook-endpoints", json={"url": url, "events": ["subscriber.created"]}
+        )
+        assert response.status_code == 422, response.text
+        assert "PODPASS_WEBHOOK_ALLOW_PRIVATE" in response.json()["detail"]
+        assert client.get("/admin/webhook-endpoints").json() == []
+
+
+def test_a_delivery_connects_only_to_the_address_it_checked(
+    admin: TestClient, settings: Settings, clock: Clock
+) -> None:
+    """An endpoint that resolved to a public address when registered but to a private one
+    at delivery (DNS rebinding; here: registered while private addresses were allowed) is
+    not reached. Allowed, a name is kept for the Host header."""
+    create_show(admin)
+    handler = Verifying()
+    with WebhookReceiver(handler) as receiver:
+        by_name = receiver.url.replace("127.0.0.1", "localhost")
+        endpoint = register(admin, by_name, "subscriber.created")
+        handler.secret = endpoint["secret"]
+        subscribe(admin, "listener@example.com", "sharp-tech")
+        strict = settings.model_copy(update={"webhook_allow_private": False})
+        assert new_sender(admin, strict, clock).send_due(clock()).retrying == 1
+        assert receiver.received == []
+        later = clock() + timedelta(seconds=BACKOFF)
+        assert new_sender(admin, settings, clock).send_due(later).sent == 1
+    (refused, taken) = deliveries(admin, endpoint)[0]["attempts"]
+    assert refused["status_code"] is None
+    assert "AddressRefused: localhost resolves to" in refused["error"]
+    assert taken["status_code"] == 200
+    port = receiver.url.split(":")[2].split("/")[0]
+    assert receiver.received[0].headers["host"] == f"localhost:{port}"
+
+
+def test_an_episode_unpublished_before_its_announcement_is_announced_when_republished(
+    admin: TestClient, sender: Sender, clock: Clock
+) -> None:
+    create_show(admin)
+    handler = Verifying()
+    with WebhookReceiver(handler) as receiver:
+        handler.secret = register(admin, receiver.url, "episode.published")["secret"]
+        episode = upload(admin, "sharp-tech", title="Too soon", publish=True).json()
+        assert admin.post(f"/admin/episodes/{episode['id']}/unpublish").status_code == 200
+        assert sender.send_due(clock()).claimed == 0  # cancelled: nothing to send
+        admin.post(f"/admin/episodes/{episode['id']}/publish")
+        assert sender.send_due(clock()).sent == 1
+        # Announced, it stays announced: unpublished and published again, it is not news.
+        admin.post(f"/admin/episodes/{episode['id']}/unpublish")
+        admin.post(f"/admin/episodes/{episode['id']}/publish")
+        assert sender.send_due(clock() + timedelta(days=1)).claimed == 0
+    assert [body["data"]["episode"]["id"] for body in bodies(receiver)] == [episode["id"]]
+    (cancelled,) = admin.get("/admin/outbox", params={"status": "dead"}).json()
+    assert cancelled["attempts"] == 0
+    assert "unpublished" in cancelled["last_error"]
+
+
+def test_whether_an_episode_is_news_is_asked_of_the_apps_clock(
+    admin: TestClient, sender: Sender, clock: Clock
+) -> None:
+    """Published with yesterday's date (by the wall clock) on a server whose clock reads a
+    week later: a back catalogue, not news."""
+    create_show(admin)
+    with WebhookReceiver(Verifying()) as receiver:
+        endpoint = register(admin, receiver.url, "episode.published")
+        clock.advance(timedelta(days=7))
+        yesterday = clock() - timedelta(days=8)
+        upload(admin, "sharp-tech", title="Old", published_at=yesterday.isoformat())
+        assert sender.send_due(clock()).claimed == 0
+        rotated = admin.post(f"/admin/webhook-endpoints/{endpoint['id']}/rotate-secret").json()
+        assert datetime.fromisoformat(rotated["rotated_at"]) > clock() - timedelta(minutes=1)

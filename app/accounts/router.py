@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.accounts import service
+from app.accounts.deps import UserDep
 from app.accounts.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -22,10 +23,6 @@ router = APIRouter(prefix="/admin", tags=["accounts"])
 OwnerOnly = [require(Permission.ACCOUNTS)]
 
 
-def path_user(session: SessionDep, user_id: RowId) -> StaffUser:
-    return service.get_user(session, user_id)
-
-
 def own_account(session: SessionDep, principal: PrincipalDep) -> StaffUser:
     if principal.user_id is None:
         raise Conflict(
@@ -35,7 +32,6 @@ def own_account(session: SessionDep, principal: PrincipalDep) -> StaffUser:
     return service.get_user(session, principal.user_id)
 
 
-UserDep = Annotated[StaffUser, Depends(path_user)]
 OwnAccountDep = Annotated[StaffUser, Depends(own_account)]
 
 

@@ -14,10 +14,10 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from app.db import after_commit, after_rollback
+from app.db import Database, after_commit, after_rollback, transaction
 from app.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
 from app.models import ApiKey, LoginFailure, Role, StaffUser
 
@@ -137,10 +137,12 @@ def set_role(session: Session, user: StaffUser, role: Role) -> StaffUser:
 
 
 def disable_user(session: Session, user: StaffUser, *, now: datetime) -> StaffUser:
-    """Disable the account and revoke its API keys; its sessions end with the next request."""
+    """Disable the account and revoke its API keys; its sessions end with the next request,
+    for good (enabling it again does not bring them back)."""
     if user.disabled_at is None:
         _refuse_removing_last_owner(session, user, "disabling them")
         user.disabled_at = now
+        user.sessions_valid_after = now
         session.execute(
             update(ApiKey)
             .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
@@ -157,9 +159,21 @@ def enable_user(session: Session, user: StaffUser) -> StaffUser:
     return user
 
 
-def principal_for_user(session: Session, user_id: int) -> Principal | None:
+def end_sessions(session: Session, user_id: int, *, now: datetime) -> None:
+    """End every console session of the user issued until now (logging out: the cookie
+    itself could be kept and sent again)."""
+    session.execute(
+        update(StaffUser).where(StaffUser.id == user_id).values(sessions_valid_after=now)
+    )
+
+
+def principal_for_session(session: Session, user_id: int, issued_at: datetime) -> Principal | None:
+    """Who a console session issued at `issued_at` acts as; None if the account is gone or
+    disabled, or the session was ended."""
     user = session.get(StaffUser, user_id)
     if user is None or user.disabled_at is not None:
+        return None
+    if user.sessions_valid_after is not None and issued_at < user.sessions_valid_after:
         return None
     return _principal(user)
 
@@ -181,25 +195,46 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def authenticate(
-    session: Session, *, email: str, password: str, ip: str, now: datetime
-) -> Principal:
+def authenticate(db: Database, *, email: str, password: str, ip: str, now: datetime) -> Principal:
     """The principal for a console login. Raises Unauthorized (one message whatever was
-    wrong) or TooManyAttempts; a failure is counted even though the request then fails."""
+    wrong) or TooManyAttempts.
+
+    Unlike other services this runs its own transactions, three short ones, so that the
+    argon2 check (tens of milliseconds of CPU) runs in none of them: on SQLite a write
+    transaction holds the one write lock. The attempt is recorded and committed first, so
+    that parallel guesses count each other and no more than the limit are checked; a
+    success deletes it again."""
     email = normalise_email(email)
-    _refuse_if_throttled(session, email=email, ip=ip, now=now)
-    user = session.scalar(select(StaffUser).where(StaffUser.email == email))
+    with transaction(db.writer) as session:
+        _record_attempt(session, email=email, ip=ip, now=now)
+    with transaction(db.reader) as session:
+        user = session.scalar(select(StaffUser).where(StaffUser.email == email))
     verified = _verify(user.password_hash if user else _unknown_user_hash(), password)
     if user is None or not verified or user.disabled_at is not None:
-        _count_failure(session, email=email, ip=ip, now=now)
-        raise Unauthorized(WRONG_LOGIN)
+        raise Unauthorized(WRONG_LOGIN)  # the attempt stays recorded: it failed
+    rehashed = None
     if _passwords.check_needs_rehash(user.password_hash):
-        user.password_hash = _passwords.hash(password)
-    user.last_login_at = now
-    # A success clears the account's count (its owner remembered), not the IP's.
-    session.execute(delete(LoginFailure).where(LoginFailure.email == email))
-    session.flush()
+        rehashed = _passwords.hash(password)  # argon2's cost again: outside the write too
+    with transaction(db.writer) as session:
+        logged_in = session.get_one(StaffUser, user.id)
+        logged_in.last_login_at = now
+        if rehashed is not None:
+            logged_in.password_hash = rehashed
+        # A success clears the account's count (its owner remembered), not the IP's.
+        session.execute(delete(LoginFailure).where(LoginFailure.email == email))
     return _principal(user)
+
+
+def _record_attempt(session: Session, *, email: str, ip: str, now: datetime) -> None:
+    """Refuse a throttled attempt, else record it. The count and the insert must not
+    interleave with another attempt's: SQLite's writers take turns already (BEGIN
+    IMMEDIATE); on PostgreSQL the table lock makes them (it conflicts with itself only,
+    so reads go on), for the milliseconds the two statements take."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE login_failures IN SHARE ROW EXCLUSIVE MODE"))
+    session.execute(delete(LoginFailure).where(LoginFailure.at <= now - THROTTLE_WINDOW))
+    _refuse_if_throttled(session, email=email, ip=ip, now=now)
+    session.add(LoginFailure(email=email, ip=ip, at=now))
 
 
 def _refuse_if_throttled(session: Session, *, email: str, ip: str, now: datetime) -> None:
@@ -236,14 +271,6 @@ def _after_transaction(session: Session, write: Callable[[Session], None]) -> No
 
     after_commit(session, run)
     after_rollback(session, run)
-
-
-def _count_failure(session: Session, *, email: str, ip: str, now: datetime) -> None:
-    def write(own: Session) -> None:
-        own.execute(delete(LoginFailure).where(LoginFailure.at <= now - THROTTLE_WINDOW))
-        own.add(LoginFailure(email=email, ip=ip, at=now))
-
-    _after_transaction(session, write)
 
 
 # API keys

@@ -19,7 +19,7 @@ from app.analytics.schemas import (
     SubscriberReport,
 )
 from app.db import SessionDep
-from app.deps import ClockDep, require
+from app.deps import ClockDep, PrincipalDep, require
 from app.episodes.deps import EpisodeDep
 from app.shows.deps import ShowDep
 from app.subscribers.deps import SubscriberDep
@@ -104,10 +104,13 @@ def subscriber_report(
     subscriber: SubscriberDep,
     span: DateRangeDep,
     session: SessionDep,
+    principal: PrincipalDep,
     format: FormatQuery = ReportFormat.JSON,
 ) -> SubscriberReport | Response:
-    """A subscriber's feed URLs (current and rotated), last polls, downloads, apps and networks."""
-    report = service.subscriber_report(session, subscriber, span)
+    """A subscriber's feed URLs (current and rotated), last polls, downloads, apps and networks;
+    and their sharing alerts, for the roles that handle them (the subscribers permission)."""
+    with_alerts = principal.can(Permission.SUBSCRIBERS)
+    report = service.subscriber_report(session, subscriber, span, with_alerts=with_alerts)
     if format is ReportFormat.CSV:
         name = f"subscriber-{subscriber.id}-{span.start}-{span.end}"
         return as_csv(report.CSV_HEADER, report.csv_rows(), name)

@@ -112,7 +112,8 @@ class SubscriberReport(BaseModel):
     prefixes: list[Tally] = Field(description="The networks (/24, /48) downloads came from.")
     alerts: list[SubscriberAlert] = Field(
         description="Sharing alerts on the subscriber's feed URLs, whatever their status and "
-        "date, newest first."
+        "date, newest first. Always empty for roles without the subscribers permission "
+        "(editor, analyst): the alerts' evidence is theirs to see."
     )
 
     CSV_HEADER: ClassVar[tuple[str, ...]] = (

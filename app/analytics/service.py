@@ -346,11 +346,11 @@ class _TokenUse(NamedTuple):
 
 
 def subscriber_report(
-    session: Session, subscriber: Subscriber, span: DateRange
+    session: Session, subscriber: Subscriber, span: DateRange, *, with_alerts: bool
 ) -> SubscriberReport:
     """What a subscriber's feeds were used for: each feed URL (the current ones, and earlier
-    ones that downloaded or polled), its last poll, the apps and the networks; and every
-    sharing alert about them."""
+    ones that downloaded or polled), its last poll, the apps and the networks; and, if
+    `with_alerts`, every sharing alert about them."""
     within = [Download.subscriber_id == subscriber.id, Download.day.between(span.start, span.end)]
     downloads = [
         _TokenUse._make(row)
@@ -399,6 +399,6 @@ def subscriber_report(
         prefixes=_tallies(session, within, Download.ip_prefix),
         alerts=[
             SubscriberAlert(**dict(AlertOut.of(alert)), show=slugs.get(alert.show_id))
-            for alert in sharing.of_subscriber(session, subscriber.id)
+            for alert in (sharing.of_subscriber(session, subscriber.id) if with_alerts else [])
         ],
     )

@@ -5,9 +5,18 @@ from pydantic import ValidationError
 
 from app.accounts.service import Permission
 from app.billing import service
-from app.billing.schemas import BillingEvent, EventOutcome, PlanId, PlanIn, PlanOut
+from app.billing.providers import ghost, memberful, patreon, stripe
+from app.billing.schemas import (
+    BillingEvent,
+    EventOutcome,
+    PlanId,
+    PlanIn,
+    PlanOut,
+    Provider,
+    ProviderEvent,
+)
 from app.db import SessionDep, utcnow
-from app.deps import PageLinksDep, SettingsDep, UrlsDep, require
+from app.deps import ClockDep, PageLinksDep, SettingsDep, UrlsDep, require
 from app.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.models import Plan
 from app.subscribers import service as subscribers
@@ -29,9 +38,12 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
+RawBody = Annotated[bytes, Depends(raw_body)]
+
+
 @webhooks.post("/webhooks/billing")
 def billing_event(
-    body: Annotated[bytes, Depends(raw_body)],
+    body: RawBody,
     session: SessionDep,
     settings: SettingsDep,
     links: PageLinksDep,
@@ -64,8 +76,100 @@ def billing_event(
     )
 
 
+def _secret(value: str, env_var: str) -> str:
+    if not value:
+        raise NotFound(f"This billing webhook is off: set {env_var} to turn it on.")
+    return value
+
+
+def _provider_outcome(
+    session: SessionDep, provider: Provider, event: ProviderEvent | None
+) -> EventOutcome:
+    """Apply a provider's event. Unlike Podpass's own webhook, no page link in the answer:
+    providers keep responses in dashboards that more people see than should hold one."""
+    if event is None:
+        return EventOutcome(status="ignored: an event type Podpass does not use")
+    status, subscriber = service.apply_provider(session, provider, event)
+    return EventOutcome(status=status, subscriber_id=subscriber.id if subscriber else None)
+
+
+@webhooks.post("/webhooks/stripe")
+def stripe_event(
+    body: RawBody,
+    session: SessionDep,
+    settings: SettingsDep,
+    signature: Annotated[str | None, Header(alias=stripe.SIGNATURE_HEADER)] = None,
+) -> EventOutcome:
+    """A Stripe event, checked by the `stripe` library against
+    PODPASS_STRIPE_WEBHOOK_SECRET (its `whsec_…` signing secret)."""
+    secret = _secret(settings.stripe_webhook_secret, "PODPASS_STRIPE_WEBHOOK_SECRET")
+    event = stripe.verified_event(
+        secret, signature, body, tolerance=settings.webhook_tolerance_seconds
+    )
+    return _provider_outcome(session, Provider.STRIPE, stripe.translate(event))
+
+
+@webhooks.post("/webhooks/memberful")
+def memberful_event(
+    body: RawBody,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    signature: Annotated[str | None, Header(alias=memberful.SIGNATURE_HEADER)] = None,
+) -> EventOutcome:
+    """A Memberful webhook, signed with PODPASS_MEMBERFUL_WEBHOOK_SECRET."""
+    secret = _secret(settings.memberful_webhook_secret, "PODPASS_MEMBERFUL_WEBHOOK_SECRET")
+    memberful.verify(secret, signature, body)
+    return _provider_outcome(session, Provider.MEMBERFUL, memberful.translate(body, clock()))
+
+
+@webhooks.post("/webhooks/patreon")
+def patreon_event(
+    body: RawBody,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    signature: Annotated[str | None, Header(alias=patreon.SIGNATURE_HEADER)] = None,
+    trigger: Annotated[str | None, Header(alias=patreon.EVENT_HEADER)] = None,
+) -> EventOutcome:
+    """A Patreon webhook (members and pledges), signed with PODPASS_PATREON_WEBHOOK_SECRET."""
+    secret = _secret(settings.patreon_webhook_secret, "PODPASS_PATREON_WEBHOOK_SECRET")
+    patreon.verify(secret, signature, body)
+    event = patreon.translate(trigger, body, clock())
+    return _provider_outcome(session, Provider.PATREON, event)
+
+
+@webhooks.post("/webhooks/ghost")
+def ghost_event(
+    body: RawBody,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    signature: Annotated[str | None, Header(alias=ghost.SIGNATURE_HEADER)] = None,
+) -> EventOutcome:
+    """A Ghost `member.*` webhook, signed with PODPASS_GHOST_WEBHOOK_SECRET."""
+    secret = _secret(settings.ghost_webhook_secret, "PODPASS_GHOST_WEBHOOK_SECRET")
+    sent_at = ghost.verify(
+        secret,
+        signature,
+        body,
+        now=clock().timestamp(),
+        tolerance=settings.webhook_tolerance_seconds,
+    )
+    return _provider_outcome(session, Provider.GHOST, ghost.translate(body, sent_at))
+
+
 def _plan_out(plan: Plan) -> PlanOut:
-    return PlanOut(id=plan.id, name=plan.name, shows=[show.slug for show in plan.shows])
+    external_ids: dict[str, list[str]] = {}
+    for row in plan.external_ids:
+        external_ids.setdefault(row.provider, []).append(row.external_id)
+    return PlanOut(
+        id=plan.id,
+        name=plan.name,
+        shows=[show.slug for show in plan.shows],
+        external_ids=external_ids,
+        back_catalogue=service.back_catalogue_of(plan),
+    )
 
 
 @plans.put("/{plan_id}")

@@ -1,5 +1,7 @@
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -17,6 +19,24 @@ class EventType(StrEnum):
     LAPSED = "subscription.lapsed"
     CANCELLED = "subscription.cancelled"
     REFUNDED = "subscription.refunded"
+    # A payment failed: access continues for PODPASS_PAST_DUE_GRACE_DAYS, then lapses
+    # unless a later event (a payment, an end) comes first.
+    PAST_DUE = "subscription.past_due"
+    # The customer's email, as billing knows it now: updates their subscriber's address,
+    # or links a subscriber added by hand with that address.
+    CUSTOMER_UPDATED = "customer.updated"
+
+
+class Provider(StrEnum):
+    STRIPE = "stripe"
+    MEMBERFUL = "memberful"
+    PATREON = "patreon"
+    GHOST = "ghost"
+
+
+ExternalPriceId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
+]
 
 
 class EventData(BaseModel):
@@ -42,12 +62,64 @@ class EventOutcome(BaseModel):
     page_url: str | None = None
 
 
+class AllEpisodes(BaseModel):
+    rule: Literal["all"] = "all"
+
+
+class LatestEpisodes(BaseModel):
+    rule: Literal["latest"]
+    episodes: int = Field(ge=1, le=100_000, description="How many of the newest episodes.")
+
+
+class SinceJoining(BaseModel):
+    rule: Literal["since_joining"]
+    days_before: int = Field(
+        ge=0,
+        le=36_600,
+        description="Episodes published from this many days before the subscriber gained "
+        "the show (UTC days), and everything after.",
+    )
+
+
+BackCatalogueRule = Annotated[
+    AllEpisodes | LatestEpisodes | SinceJoining, Field(discriminator="rule")
+]
+
+
 class PlanIn(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
     shows: list[Slug] = Field(description="The shows the plan entitles to; a bundle is several.")
+    external_ids: dict[Provider, list[ExternalPriceId]] | None = Field(
+        default=None,
+        description="The billing providers' ids that buy this plan: Stripe price ids, "
+        "Memberful plan ids, Patreon and Ghost tier ids. Each id buys one plan. "
+        "Omitted: the plan keeps the ids it has.",
+        examples=[{"stripe": ["price_1Q0monthly", "price_1Q0yearly"], "patreon": ["9876543"]}],
+    )
+    back_catalogue: BackCatalogueRule | None = Field(
+        default=None,
+        description="Which episodes the plan's subscribers see: all (a new plan's default), "
+        "the latest N, or those from D days before they joined. Omitted: kept as it is.",
+    )
 
 
 class PlanOut(BaseModel):
     id: str
     name: str
     shows: list[str]
+    external_ids: dict[str, list[str]] = Field(default_factory=dict)
+    back_catalogue: BackCatalogueRule = Field(default_factory=AllEpisodes)
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    """A provider's webhook in Podpass's terms: what happened to which customer, and when.
+    `prices` are the provider's price or tier ids (mapped to a plan through the plans'
+    `external_ids`); `id` is unique per provider event, so a redelivery is a duplicate."""
+
+    id: str
+    type: EventType
+    occurred: datetime
+    customer_id: str
+    email: str | None = None
+    prices: tuple[str, ...] = ()

@@ -2,19 +2,39 @@
 
 import hashlib
 import hmac
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.billing.schemas import BillingEvent, EventType, PlanIn
+from app.billing.schemas import (
+    AllEpisodes,
+    BackCatalogueRule,
+    BillingEvent,
+    EventType,
+    LatestEpisodes,
+    PlanIn,
+    Provider,
+    ProviderEvent,
+    SinceJoining,
+)
+from app.db import utcnow
 from app.errors import AppError, Conflict, InvalidInput, NotFound
-from app.models import Plan, Subscriber, SubscriberStatus, WebhookEvent
+from app.models import (
+    BackCatalogue,
+    Plan,
+    PlanExternalId,
+    Subscriber,
+    SubscriberStatus,
+    WebhookEvent,
+)
 from app.shows import service as shows
 from app.subscribers import service as subscribers
-from app.subscribers.schemas import SubscriberCreate
+from app.subscribers.schemas import Email, SubscriberCreate
 
 SIGNATURE_HEADER = "Podpass-Signature"
 _GRANTS = {EventType.CREATED, EventType.RENEWED, EventType.PLAN_CHANGED}
@@ -23,6 +43,7 @@ _ENDS = {
     EventType.CANCELLED: SubscriberStatus.LAPSED,
     EventType.REFUNDED: SubscriberStatus.REVOKED,
 }
+_EMAIL: TypeAdapter[str] = TypeAdapter(Email)
 
 
 class SignatureRejected(AppError):
@@ -55,39 +76,167 @@ def verify(secret: str, header: str | None, body: bytes, *, now: float, toleranc
         )
 
 
+@dataclass(frozen=True)
+class _Change:
+    """One event, from either source (Podpass's own format or a provider's), as applied."""
+
+    id: str
+    type: EventType
+    occurred: datetime
+    customer_id: str
+    email: str | None
+    plan_id: str | None
+
+
 def apply(session: Session, event: BillingEvent) -> tuple[str, Subscriber | None]:
-    """Apply one event, once. Returns what happened and to whom."""
-    occurred = datetime.fromtimestamp(event.created, UTC)
-    record = _claim(session, event, occurred)
+    """Apply one event in Podpass's own format, once. Returns what happened and to whom."""
+    change = _Change(
+        id=event.id,
+        type=event.type,
+        occurred=datetime.fromtimestamp(event.created, UTC),
+        customer_id=event.data.customer_id,
+        email=event.data.email,
+        plan_id=event.data.plan,
+    )
+    return _apply(session, change, from_provider=False)
+
+
+def apply_provider(
+    session: Session, provider: Provider, event: ProviderEvent
+) -> tuple[str, Subscriber | None]:
+    """Apply one provider event, once. A grant whose prices no plan lists is ignored and
+    not recorded: the provider's other products are none of Podpass's business, and once
+    a plan lists the price, resending the event from the provider's dashboard applies it."""
+    plan_id = None
+    if event.type in _GRANTS:
+        plan_id = _plan_id_for_prices(session, provider, event.prices)
+        if plan_id is None:
+            listed = ", ".join(event.prices) or "none"
+            return f"ignored: no plan lists these {provider} ids ({listed})", None
+    change = _Change(
+        id=f"{provider}:{event.id}",
+        type=event.type,
+        occurred=event.occurred,
+        customer_id=event.customer_id,
+        email=_valid_email(event.email),
+        plan_id=plan_id,
+    )
+    return _apply(session, change, from_provider=True)
+
+
+def _valid_email(email: str | None) -> str | None:
+    if email is None:
+        return None
+    try:
+        return _EMAIL.validate_python(email)
+    except ValidationError:
+        raise InvalidInput(f"The event's email {email!r} is not an email address.") from None
+
+
+def _plan_id_for_prices(session: Session, provider: Provider, prices: Sequence[str]) -> str | None:
+    """The plan the first listed price buys (a subscription with several items gets the
+    first one's plan)."""
+    found = {
+        row.external_id: row.plan_id
+        for row in session.scalars(
+            select(PlanExternalId).where(
+                PlanExternalId.provider == provider, PlanExternalId.external_id.in_(prices)
+            )
+        )
+    }
+    return next((found[price] for price in prices if price in found), None)
+
+
+def _apply(
+    session: Session, change: _Change, *, from_provider: bool
+) -> tuple[str, Subscriber | None]:
+    record = _claim(session, change)
     if record is None:
         return "duplicate", None
-    plan = _plan_for(session, event)
-    subscriber = _subscriber_for(session, event)
-    if subscriber is None:
-        outcome = "ignored: no subscriber has this customer_id"
-    elif subscriber.billing_event_at is not None and occurred <= subscriber.billing_event_at:
-        outcome = "stale: a later event was already applied"
+    if change.type is EventType.CUSTOMER_UPDATED:
+        outcome, subscriber = _update_customer(session, change)
     else:
-        if plan is not None:
-            subscribers.set_shows(session, subscriber, [show.slug for show in plan.shows])
-            subscribers.set_status(session, subscriber, SubscriberStatus.ACTIVE)
-        else:
-            subscribers.set_status(session, subscriber, _ENDS[event.type])
-        subscriber.billing_event_at = occurred
-        outcome = "applied"
+        outcome, subscriber = _change_access(session, change, from_provider=from_provider)
     record.outcome = outcome
     session.flush()
     return outcome, subscriber
 
 
-def _claim(session: Session, event: BillingEvent, occurred: datetime) -> WebhookEvent | None:
+def _change_access(
+    session: Session, change: _Change, *, from_provider: bool
+) -> tuple[str, Subscriber | None]:
+    plan = _plan_for(session, change)
+    subscriber = _subscriber_for(session, change, from_provider=from_provider)
+    if subscriber is None:
+        return "ignored: no subscriber has this customer_id", None
+    if subscriber.billing_event_at is not None and change.occurred <= subscriber.billing_event_at:
+        return "stale: a later event was already applied", subscriber
+    if plan is not None:
+        subscribers.set_shows(session, subscriber, [show.slug for show in plan.shows])
+        subscribers.set_status(session, subscriber, SubscriberStatus.ACTIVE)
+        subscriber.past_due_since = None
+        subscriber.plan_id = plan.id
+    elif change.type is EventType.PAST_DUE:
+        # The grace period runs from the first failure, however many retries fail after it.
+        subscriber.past_due_since = subscriber.past_due_since or change.occurred
+    else:
+        subscribers.set_status(session, subscriber, _ENDS[change.type])
+        subscriber.past_due_since = None
+    subscriber.billing_event_at = change.occurred
+    return "applied", subscriber
+
+
+def _update_customer(session: Session, change: _Change) -> tuple[str, Subscriber | None]:
+    """A new address for a known customer, or a link to a subscriber added by hand. Not
+    ordered against access events (an address change says nothing about access)."""
+    if change.email is None:
+        raise InvalidInput(f"A {change.type} event needs data.email.")
+    subscriber = _locked_subscriber(session, change.customer_id)
+    holder = session.scalar(
+        select(Subscriber).where(Subscriber.email == change.email).with_for_update()
+    )
+    if subscriber is None:
+        if holder is None or holder.external_id is not None:
+            return "ignored: no subscriber has this customer_id", None
+        holder.external_id = change.customer_id
+        return "applied: linked the subscriber with this email", holder
+    if holder is subscriber:
+        return "applied: the email was already this", subscriber
+    if holder is not None:
+        return f"ignored: {change.email} belongs to another subscriber", subscriber
+    subscriber.email = change.email
+    subscriber.updated_at = utcnow()
+    return "applied", subscriber
+
+
+def lapse_past_due(session: Session, now: datetime, *, grace_days: float) -> int:
+    """Lapse the subscribers whose payment has been past due for longer than the grace
+    period (the `past_due` job). Returns how many."""
+    overdue = session.scalars(
+        select(Subscriber)
+        .where(
+            Subscriber.past_due_since <= now - timedelta(days=grace_days),
+            Subscriber.status == SubscriberStatus.ACTIVE,
+        )
+        .with_for_update()
+    ).all()
+    for subscriber in overdue:
+        subscribers.set_status(session, subscriber, SubscriberStatus.LAPSED)
+        subscriber.past_due_since = None
+    session.flush()
+    return len(overdue)
+
+
+def _claim(session: Session, change: _Change) -> WebhookEvent | None:
     """Record the event before applying it, or None if it is already recorded. A second
     delivery of the same event running at the same time waits on this row (PostgreSQL holds
     a second insert of a key until the first transaction ends) and then finds it; if the
     first one fails, the row goes with it and the second one applies the event."""
-    if session.get(WebhookEvent, event.id) is not None:
+    if session.get(WebhookEvent, change.id) is not None:
         return None
-    record = WebhookEvent(id=event.id, type=event.type, occurred_at=occurred, outcome="applying")
+    record = WebhookEvent(
+        id=change.id, type=change.type, occurred_at=change.occurred, outcome="applying"
+    )
     try:
         with session.begin_nested():
             session.add(record)
@@ -104,46 +253,50 @@ def _locked_subscriber(session: Session, customer_id: str) -> Subscriber | None:
     )
 
 
-def _subscriber_for(session: Session, event: BillingEvent) -> Subscriber | None:
-    customer_id = event.data.customer_id
+def _subscriber_for(session: Session, change: _Change, *, from_provider: bool) -> Subscriber | None:
+    customer_id = change.customer_id
     subscriber = _locked_subscriber(session, customer_id)
-    if subscriber is not None or event.type not in _GRANTS:
+    if subscriber is not None or change.type not in _GRANTS:
         return subscriber
+    if change.email is None and from_provider:
+        # Stripe's subscription events name the customer but not their email; its
+        # invoice.paid, which carries both, creates the subscriber.
+        return None
     try:
         with session.begin_nested():
-            return _new_subscriber(session, event)
+            return _new_subscriber(session, change)
     except (IntegrityError, Conflict):
         # Another event for this new customer created them a moment ago: the insert waited
         # for that transaction to commit, so the subscriber is there to find now.
-        return _locked_subscriber(session, customer_id) or _new_subscriber(session, event)
+        return _locked_subscriber(session, customer_id) or _new_subscriber(session, change)
 
 
-def _plan_for(session: Session, event: BillingEvent) -> Plan | None:
-    if event.type not in _GRANTS:
+def _plan_for(session: Session, change: _Change) -> Plan | None:
+    if change.type not in _GRANTS:
         return None
-    if event.data.plan is None:
-        raise InvalidInput(f"A {event.type} event needs data.plan.")
-    plan = session.get(Plan, event.data.plan)
+    if change.plan_id is None:
+        raise InvalidInput(f"A {change.type} event needs data.plan.")
+    plan = session.get(Plan, change.plan_id)
     if plan is None:
         raise InvalidInput(
-            f"Unknown plan {event.data.plan!r}: map it to shows first with "
-            f"PUT /admin/plans/{event.data.plan}. Nothing was changed."
+            f"Unknown plan {change.plan_id!r}: map it to shows first with "
+            f"PUT /admin/plans/{change.plan_id}. Nothing was changed."
         )
     return plan
 
 
-def _new_subscriber(session: Session, event: BillingEvent) -> Subscriber:
-    email = event.data.email
+def _new_subscriber(session: Session, change: _Change) -> Subscriber:
+    email = change.email
     if email is None:
         raise InvalidInput("A new customer needs data.email.")
     existing = session.scalar(select(Subscriber).where(Subscriber.email == email).with_for_update())
     if existing is not None:  # added by hand before billing knew them: link the two
-        if existing.external_id not in (None, event.data.customer_id):
+        if existing.external_id not in (None, change.customer_id):
             raise InvalidInput(f"{email} already belongs to customer {existing.external_id}.")
-        existing.external_id = event.data.customer_id
+        existing.external_id = change.customer_id
         return existing
     return subscribers.create(
-        session, SubscriberCreate(email=email, external_id=event.data.customer_id, shows=[])
+        session, SubscriberCreate(email=email, external_id=change.customer_id, shows=[])
     )
 
 
@@ -155,8 +308,49 @@ def put_plan(session: Session, plan_id: str, data: PlanIn) -> Plan:
         session.add(plan)
     plan.name = data.name
     plan.shows = list(entitled)
+    if data.external_ids is not None:
+        _set_external_ids(session, plan, data.external_ids)
+    if data.back_catalogue is not None:
+        _set_back_catalogue(plan, data.back_catalogue)
     session.flush()
     return plan
+
+
+def _set_back_catalogue(plan: Plan, rule: BackCatalogueRule) -> None:
+    plan.back_catalogue = rule.rule
+    plan.back_catalogue_latest = rule.episodes if isinstance(rule, LatestEpisodes) else None
+    plan.back_catalogue_days = rule.days_before if isinstance(rule, SinceJoining) else None
+
+
+def back_catalogue_of(plan: Plan) -> BackCatalogueRule:
+    if plan.back_catalogue == BackCatalogue.LATEST and plan.back_catalogue_latest is not None:
+        return LatestEpisodes(rule="latest", episodes=plan.back_catalogue_latest)
+    if plan.back_catalogue == BackCatalogue.SINCE_JOINING and plan.back_catalogue_days is not None:
+        return SinceJoining(rule="since_joining", days_before=plan.back_catalogue_days)
+    return AllEpisodes()
+
+
+def _set_external_ids(
+    session: Session, plan: Plan, external_ids: Mapping[Provider, Sequence[str]]
+) -> None:
+    wanted = {(provider, ext) for provider, ids in external_ids.items() for ext in ids}
+    taken = [
+        row
+        for provider, ext in sorted(wanted)
+        if (row := session.get(PlanExternalId, (provider, ext))) is not None
+        and row.plan_id != plan.id
+    ]
+    if taken:
+        listed = ", ".join(
+            f"{row.provider} {row.external_id} (plan {row.plan_id})" for row in taken
+        )
+        raise Conflict(f"Each id buys one plan, and these already buy another: {listed}.")
+    kept = [row for row in plan.external_ids if (row.provider, row.external_id) in wanted]
+    have = {(row.provider, row.external_id) for row in kept}
+    plan.external_ids = kept + [
+        PlanExternalId(provider=provider, external_id=ext)
+        for provider, ext in sorted(wanted - have)
+    ]
 
 
 def list_plans(session: Session) -> Sequence[Plan]:

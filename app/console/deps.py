@@ -64,7 +64,7 @@ StaffSessionDep = Annotated[StaffSession, Depends(staff_session)]
 
 def console_user(request: Request, staff: StaffSessionDep, session: SessionDep) -> Principal:
     # Read on every request, so disabling an account or changing its role acts at once.
-    principal = accounts.principal_for_user(session, staff.user_id)
+    principal = accounts.principal_for_session(session, staff.user_id, staff.issued_at)
     if principal is None:
         raise LoginRequired(_here(request))
     request.state.console = SignedIn(principal, staff.csrf)
@@ -98,6 +98,16 @@ def check_csrf(staff: StaffSessionDep, csrf: Annotated[str, Form()] = "") -> Non
 
 
 CsrfChecked = Depends(check_csrf)
+
+# Route dependencies by what a page needs (the `_FORM` ones also check the form's token).
+STATS = [needs(Permission.STATS)]
+EDITOR = [needs(Permission.SHOWS)]
+EDITOR_FORM = [needs(Permission.SHOWS), CsrfChecked]
+SUPPORT = [needs(Permission.SUBSCRIBERS)]
+SUPPORT_FORM = [needs(Permission.SUBSCRIBERS), CsrfChecked]
+OWNER = [needs(Permission.ACCOUNTS)]
+OWNER_FORM = [needs(Permission.ACCOUNTS), CsrfChecked]
+SIGNED_IN_FORM = [CsrfChecked]
 
 
 def _to_login(_: Request, exc: Exception) -> Response:

@@ -54,12 +54,15 @@ templates = Jinja2Templates(
 templates.env.globals["Permission"] = Permission
 
 
-def _when(moment: datetime, zone: tzinfo) -> str:
-    """A time as the publisher reads it: in PODPASS_TIMEZONE, to the minute."""
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+def when(moment: datetime | None, zone: tzinfo) -> str:
+    """A time as the publisher reads it: in PODPASS_TIMEZONE, to the minute ("" for none).
+    Every page and message shows times this way (templates: `moment | when(tz)`)."""
+    if moment is None:
+        return ""
+    return moment.astimezone(zone).strftime("%a %d %b %Y, %H:%M %Z")
 
 
-templates.env.filters["when"] = _when
+templates.env.filters["when"] = when
 
 
 def render(

@@ -15,11 +15,10 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Request, Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from app.accounts.service import Permission
 from app.billing import service as billing
 from app.billing.schemas import PlanId, PlanIn
-from app.console.deps import CsrfChecked, needs
-from app.console.pages import redirect, render
+from app.console.deps import EDITOR, EDITOR_FORM, SUPPORT, SUPPORT_FORM
+from app.console.pages import redirect, render, when
 from app.db import SessionDep
 from app.deps import ClockDep, SettingsDep, UrlsDep
 from app.episodes import service as episodes
@@ -33,11 +32,6 @@ from app.shows.deps import ShowDep
 from app.shows.schemas import APPLE_CATEGORIES, ShowUpdate
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-
-EDITOR = [needs(Permission.SHOWS)]
-EDITOR_FORM = [needs(Permission.SHOWS), CsrfChecked]
-SUPPORT = [needs(Permission.SUBSCRIBERS)]
-SUPPORT_FORM = [needs(Permission.SUBSCRIBERS), CsrfChecked]
 
 # The category picker's value for a subcategory: "News/Tech News" (no Apple name has a "/").
 SUBCATEGORY_SEPARATOR = "/"
@@ -58,11 +52,6 @@ class Times:
 
     zone: ZoneInfo
     now: datetime
-
-    def show(self, moment: datetime | None) -> str:
-        if moment is None:
-            return ""
-        return moment.astimezone(self.zone).strftime("%a %d %b %Y, %H:%M %Z")
 
     def field(self, moment: datetime | None) -> str:
         """The value of a datetime-local input."""
@@ -355,11 +344,11 @@ def publish_episode(
         return _episode_page(
             request, episode, session, times, problems=_problems(exc), status_code=422
         )
-    episodes.publish(session, episode, PublishRequest(published_at=at))
+    episodes.publish(session, episode, PublishRequest(published_at=at), now=clock())
     after = Times(times.zone, clock())  # "now" has moved on since the form was read
-    when = after.show(episode.published_at)
+    at_time = when(episode.published_at, times.zone)
     scheduled = after.state(episode) == "scheduled"
-    message = f"Scheduled for {when}." if scheduled else f"Published ({when})."
+    message = f"Scheduled for {at_time}." if scheduled else f"Published ({at_time})."
     return redirect(f"/console/episodes/{episode.id}", flash=f"{episode.title}: {message}")
 
 

@@ -13,21 +13,34 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from app.accounts import service as accounts
-from app.accounts.service import Permission
+from app.accounts.deps import UserDep
 from app.accounts.sessions import COOKIE
 from app.console import service
 from app.console.deps import (
     CONSOLE,
+    OWNER,
+    OWNER_FORM,
+    SIGNED_IN_FORM,
+    STATS,
+    SUPPORT,
+    SUPPORT_FORM,
     ConsoleUser,
-    CsrfChecked,
     LoginRequired,
     StaffSessionDep,
-    needs,
     safe_next,
 )
 from app.console.pages import redirect, render
 from app.db import MAX_ROW_ID, SessionDep
-from app.deps import ClockDep, PageLinksDep, RowId, SessionsDep, SettingsDep, TokensDep, UrlsDep
+from app.deps import (
+    ClockDep,
+    DatabaseDep,
+    PageLinksDep,
+    RowId,
+    SessionsDep,
+    SettingsDep,
+    TokensDep,
+    UrlsDep,
+)
 from app.errors import Forbidden, TooManyAttempts, Unauthorized
 from app.models import AlertStatus, Role, StaffUser, SubscriberStatus
 from app.sharing import service as sharing
@@ -35,13 +48,6 @@ from app.subscribers import service as subscribers
 from app.subscribers.deps import SubscriberDep
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
-
-STATS = [needs(Permission.STATS)]
-SUPPORT = [needs(Permission.SUBSCRIBERS)]
-SUPPORT_FORM = [needs(Permission.SUBSCRIBERS), CsrfChecked]
-OWNER = [needs(Permission.ACCOUNTS)]
-OWNER_FORM = [needs(Permission.ACCOUNTS), CsrfChecked]
-SIGNED_IN_FORM = [CsrfChecked]
 
 # The login form's CSRF token, before there is a session: a random value in a cookie that
 # the form repeats in a hidden field (another site can post a form, but cannot read or set
@@ -84,7 +90,7 @@ def login_form(request: Request, next: str = "") -> Response:
 @router.post("/login")
 def log_in(
     request: Request,
-    session: SessionDep,
+    db: DatabaseDep,
     sessions: SessionsDep,
     clock: ClockDep,
     email: Annotated[str, Form(max_length=320)],
@@ -102,7 +108,7 @@ def log_in(
     client = request.client
     try:
         principal = accounts.authenticate(
-            session, email=email, password=password, ip=client.host if client else "", now=clock()
+            db, email=email, password=password, ip=client.host if client else "", now=clock()
         )
     except (Unauthorized, TooManyAttempts) as refused:
         return _login_page(
@@ -125,8 +131,15 @@ def log_in(
 
 
 @router.post("/logout", dependencies=SIGNED_IN_FORM)
-def log_out(_staff: StaffSessionDep, sessions: SessionsDep) -> Response:
-    response = redirect(f"{CONSOLE}/login", flash="You are logged out.")
+def log_out(
+    staff: StaffSessionDep, session: SessionDep, sessions: SessionsDep, clock: ClockDep
+) -> Response:
+    # Deleting the cookie is not enough: a copy of it (another browser, a stolen one)
+    # would still work. This ends the user's other sessions too.
+    accounts.end_sessions(session, staff.user_id, now=clock())
+    response = redirect(
+        f"{CONSOLE}/login", flash="You are logged out, here and on your other devices."
+    )
     options = sessions.cookie_options()
     response.delete_cookie(
         COOKIE, path=options["path"], secure=options["secure"], httponly=True, samesite="lax"
@@ -321,19 +334,15 @@ def create_account(
     )
 
 
-def _user(session: SessionDep, user_id: RowId) -> StaffUser:
-    return accounts.get_user(session, user_id)
-
-
 @router.post("/accounts/{user_id}/role", dependencies=OWNER_FORM)
-def change_role(session: SessionDep, user_id: RowId, role: Annotated[Role, Form()]) -> Response:
-    user = accounts.set_role(session, _user(session, user_id), role)
+def change_role(session: SessionDep, user: UserDep, role: Annotated[Role, Form()]) -> Response:
+    accounts.set_role(session, user, role)
     return redirect(f"{CONSOLE}/accounts", flash=f"{user.email} is now {user.role}.")
 
 
 @router.post("/accounts/{user_id}/disable", dependencies=OWNER_FORM)
-def disable_account(session: SessionDep, clock: ClockDep, user_id: RowId) -> Response:
-    user = accounts.disable_user(session, _user(session, user_id), now=clock())
+def disable_account(session: SessionDep, clock: ClockDep, user: UserDep) -> Response:
+    accounts.disable_user(session, user, now=clock())
     return redirect(
         f"{CONSOLE}/accounts",
         flash=f"{user.email} is disabled: their sessions and API keys stopped working.",
@@ -341,8 +350,8 @@ def disable_account(session: SessionDep, clock: ClockDep, user_id: RowId) -> Res
 
 
 @router.post("/accounts/{user_id}/enable", dependencies=OWNER_FORM)
-def enable_account(session: SessionDep, user_id: RowId) -> Response:
-    user = accounts.enable_user(session, _user(session, user_id))
+def enable_account(session: SessionDep, user: UserDep) -> Response:
+    accounts.enable_user(session, user)
     return redirect(f"{CONSOLE}/accounts", flash=f"{user.email} can log in again.")
 
 

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.analytics import service as analytics
@@ -14,7 +15,6 @@ from app.models import AlertStatus, SharingAlert, Show, Subscriber
 from app.sharing import service as sharing
 from app.sharing.schemas import Evidence
 from app.shows import service as shows
-from app.subscribers import service as subscribers
 
 DASHBOARD_DAYS = 90
 TOP = 5
@@ -104,11 +104,17 @@ def alerts(
         session, statuses=statuses, subscriber_id=subscriber_id, limit=ALERTS_LISTED, offset=0
     )
     by_id = {show.id: show for show in shows.list_all(session)}
+    # One query for all the alerts' subscribers, not one each.
+    wanted = {alert.subscriber_id for alert in found}
+    subscriber_of = {
+        subscriber.id: subscriber
+        for subscriber in session.scalars(select(Subscriber).where(Subscriber.id.in_(wanted)))
+    }
     return [
         AlertView(
             alert=alert,
             evidence=Evidence.model_validate(alert.evidence),
-            subscriber=subscribers.get(session, alert.subscriber_id),
+            subscriber=subscriber_of[alert.subscriber_id],
             show=by_id.get(alert.show_id),
         )
         for alert in found
@@ -116,7 +122,8 @@ def alerts(
 
 
 def activity(session: Session, subscriber: Subscriber, today: date) -> SubscriberReport:
-    """The subscriber's last 30 days, as the analytics API reports them."""
+    """The subscriber's last 30 days, as the analytics API reports them (the page lists
+    their alerts itself)."""
     return analytics.subscriber_report(
-        session, subscriber, analytics.DateRange.of(None, None, today)
+        session, subscriber, analytics.DateRange.of(None, None, today), with_alerts=False
     )

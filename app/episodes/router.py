@@ -5,7 +5,7 @@ from fastapi import APIRouter, Form, UploadFile
 
 from app.accounts.service import Permission
 from app.db import SessionDep
-from app.deps import SettingsDep, StorageDep, require
+from app.deps import ClockDep, SettingsDep, StorageDep, require
 from app.episodes import service
 from app.episodes.deps import EpisodeDep
 from app.episodes.schemas import (
@@ -34,6 +34,7 @@ def upload_episode(
     session: SessionDep,
     storage: StorageDep,
     settings: SettingsDep,
+    clock: ClockDep,
 ) -> EpisodeOut:
     """Upload an episode: multipart with the audio file (MP3 or M4A) plus its fields."""
     episode = service.upload(
@@ -45,6 +46,7 @@ def upload_episode(
         filename=audio.filename or "the upload",
         fields=fields,
         max_bytes=settings.max_upload_bytes,
+        now=clock(),
     )
     return EpisodeOut.model_validate(episode)
 
@@ -67,9 +69,10 @@ def update_episode(episode: EpisodeDep, data: EpisodeUpdate, session: SessionDep
 
 @router.post("/episodes/{episode_id}/publish")
 def publish_episode(
-    episode: EpisodeDep, session: SessionDep, data: PublishRequest | None = None
+    episode: EpisodeDep, session: SessionDep, clock: ClockDep, data: PublishRequest | None = None
 ) -> EpisodeOut:
-    return EpisodeOut.model_validate(service.publish(session, episode, data or PublishRequest()))
+    published = service.publish(session, episode, data or PublishRequest(), now=clock())
+    return EpisodeOut.model_validate(published)
 
 
 @router.post("/episodes/{episode_id}/unpublish")

@@ -1,10 +1,13 @@
 """Stage two of serving a feed: the prepared document for a show version, its cache, and
 the view of it that one checked request is given.
 
-A show's feed is rendered once per show version (and once more when a scheduled episode
+A show's feed is prepared once per show version (and once more when a scheduled episode
 comes due), with a placeholder where each subscriber's token goes, and gzipped once too
-(see splice.py). A view stamps its holder's token into that document: a byte substitution,
-and for gzip a splice of about 10 µs.
+(see splice.py). A version costs what changed, not the size of the show: each item is
+rendered once per version of its episode and kept, the channel is rendered around the
+kept items, and the gzip is joined from kept segments with only the changed ones
+compressed anew. A view stamps its holder's token into that document: a byte
+substitution, and for gzip a splice of about 10 µs.
 """
 
 import gzip
@@ -16,7 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -25,9 +30,9 @@ from app.db import Clock, Database, transaction
 from app.episodes import service as episodes
 from app.errors import NotFound
 from app.feeds.access import Access, Variant
-from app.feeds.render import FeedLinks, Notice, Paging, render_feed, render_inactive, rss_date
-from app.feeds.splice import SplicedGzip, build_spliced
-from app.models import Episode, Show
+from app.feeds.render import FeedLinks, Notice, Paging, render_inactive, render_parts, rss_date
+from app.feeds.splice import Piece, SplicedGzip, Splicer, placeholder_for, positions_of
+from app.models import Show
 from app.tokens import TOKEN_LENGTH
 from app.urls import FeedPlace, Urls
 
@@ -77,7 +82,7 @@ class Stamps:
 class Document:
     show_id: int
     version: int
-    xml: bytes
+    parts: tuple[bytes, ...]  # the XML, in the pieces it was built from
     stamps: Stamps | None  # None: the same bytes for everyone (a public feed)
     etag: str
     last_modified: datetime
@@ -93,6 +98,12 @@ class Document:
 
     def is_current(self, version: int, now: datetime) -> bool:
         return self.version == version and (self.valid_until is None or now < self.valid_until)
+
+    @cached_property
+    def xml(self) -> bytes:
+        """Joined on first use: nearly every poll takes the gzip, and a large show's XML is
+        tens of megabytes to copy (at worst, two threads join it at once)."""
+        return b"".join(self.parts)
 
 
 @dataclass(frozen=True)
@@ -153,7 +164,10 @@ def _etag(*parts: object) -> str:
     return f'W/"{digest}"'
 
 
-def archive_pages(episodes: Sequence[Episode], limit: int | None) -> list[list[Episode]]:
+Row = TypeVar("Row")  # an episode, or what a feed lists of it
+
+
+def archive_pages(episodes: Sequence[Row], limit: int | None) -> list[list[Row]]:
     """Split newest-first episodes into the main feed (index 0) and RFC 5005 archive pages
     1..n of `limit` episodes each, counted from the oldest so that full pages never change."""
     if limit is None or len(episodes) <= limit:
@@ -182,38 +196,17 @@ def _links(urls: Urls, show: Show, place: FeedPlace, page: int, pages: int) -> F
     )
 
 
-@dataclass(frozen=True)
-class _Rendered:
-    xml: bytes
-    stamps: Stamps | None
-    episodes: list[Episode]
-    valid_until: datetime | None
-    pages: int
-
-
-def _episodes(
-    session: Session,
-    urls: Urls,
-    show: Show,
-    stamps: Stamps | None,
-    page: int,
-    now: datetime,
-) -> _Rendered:
-    """A page of the show's episodes: a public feed (no stamps) carries only free ones."""
-    public = stamps is None
-    visible = episodes.visible(session, show.id, now=now, free_only=public)
-    next_change = episodes.next_publication(session, show.id, now=now, free_only=public)
-    pages = archive_pages(visible, show.feed_limit)
-    if page >= len(pages):
-        raise NotFound(f"This feed has no archive page {page}.")
-    place = urls.public(show.slug) if stamps is None else urls.private(stamps.token.decode())
-    links = _links(urls, show, place, page, len(pages))
-    xml = render_feed(show, pages[page], links, private=not public)
-    return _Rendered(xml, stamps, pages[page], next_change, len(pages))
-
-
 def _placeholder() -> str:
     return secrets.token_urlsafe(TOKEN_LENGTH)[:TOKEN_LENGTH]
+
+
+@dataclass
+class _Kept:
+    """A show's items for one variant, kept from version to version while what they were
+    rendered for (where its files are, its language) stays the same."""
+
+    context: tuple[str, ...]
+    items: dict[int, Piece] = field(default_factory=dict)
 
 
 class Documents:
@@ -238,6 +231,14 @@ class Documents:
         self.notice = notice
         self.fallbacks = fallbacks
         self._documents: dict[tuple[int, Variant, int], Document] = {}
+        # Kept from version to version: items per (show, variant), gzip parts per document.
+        self._kept: dict[tuple[int, Variant], _Kept] = {}
+        self._splicers: dict[tuple[int, Variant, int], Splicer] = {}
+        # Where each subscriber's token goes: in the rendered text, and in the gzip.
+        self._token = _placeholder()
+        splice_placeholder = placeholder_for(TOKEN_LENGTH)
+        assert splice_placeholder is not None
+        self._splice_placeholder = splice_placeholder
         self._locks: dict[tuple[int, Variant, int], threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -273,50 +274,105 @@ class Documents:
     def _prepare(
         self, session: Session, show: Show, variant: Variant, page: int, now: datetime
     ) -> Document:
-        rendered = self._render(session, show, variant, page, now)
-        newest = (e.published_at for e in rendered.episodes if e.published_at)
-        # A lapsed notice is short and has more than the token to stamp: compressed per view.
-        spliced = None
-        if rendered.stamps and variant is Variant.ACTIVE:
-            spliced = build_spliced(rendered.xml, rendered.stamps.token)
-        if rendered.stamps and variant is Variant.ACTIVE and spliced is None:
-            self.fallbacks.document()
-            logger.warning(
-                "feed fast path off: show %s version %s (%s, page %s) could not be spliced; "
-                "each request will compress the whole feed",
-                show.id,
-                show.feed_version,
-                variant,
-                page,
-            )
-        elif spliced is not None and spliced.every_copy_stored:
-            logger.info(
-                "feed gzip template for show %s version %s stores every token copy",
-                show.id,
-                show.feed_version,
-            )
+        if variant is Variant.INACTIVE:
+            return self._inactive(show)
+        public = variant is Variant.PUBLIC
+        listed = episodes.visible_listed(session, show.id, now=now, free_only=public)
+        pages = archive_pages(listed, show.feed_limit)
+        if page >= len(pages):
+            raise NotFound(f"This feed has no archive page {page}.")
+        on_page = pages[page]
+        place = self.urls.public(show.slug) if public else self.urls.private(self._token)
+        links = _links(self.urls, show, place, page, len(pages))
+        kept = self._kept_items(show, variant, place)
+        pieces, newest = self._pieces(session, show, kept, on_page, links, public=public)
+        if page == 0:  # the main feed lists every episode: forget those it no longer has
+            items = kept.items
+            kept.items = {e.id: items[e.id] for e in listed if e.id in items}
+        stamps = None if public else Stamps(self._token.encode())
+        spliced = self._spliced((show.id, variant, page), pieces, public)
         return Document(
             show_id=show.id,
             version=show.feed_version,
-            xml=rendered.xml,
-            stamps=rendered.stamps,
-            etag=_etag(show.id, show.feed_version, variant, page, len(rendered.episodes)),
-            last_modified=max(show.updated_at, max(newest, default=show.updated_at)),
-            valid_until=rendered.valid_until,
-            pages=rendered.pages,
-            spliced=spliced,
-            gzipped=None if rendered.stamps else gzip.compress(rendered.xml, 9, mtime=0),
+            parts=tuple(p.xml for p in pieces),
+            stamps=stamps,
+            etag=_etag(show.id, show.feed_version, variant, page, len(on_page)),
+            last_modified=max(show.updated_at, newest or show.updated_at),
+            valid_until=episodes.next_publication(session, show.id, now=now, free_only=public),
+            pages=len(pages),
+            spliced=None if public else spliced,
+            gzipped=spliced.template if public and spliced else None,
         )
 
-    def _render(
-        self, session: Session, show: Show, variant: Variant, page: int, now: datetime
-    ) -> _Rendered:
+    def _kept_items(self, show: Show, variant: Variant, place: FeedPlace) -> _Kept:
+        context = (place.root, place.files, show.language)
+        kept = self._kept.get((show.id, variant))
+        if kept is None or kept.context != context:
+            kept = self._kept[(show.id, variant)] = _Kept(context)
+        return kept
+
+    def _pieces(
+        self,
+        session: Session,
+        show: Show,
+        kept: _Kept,
+        on_page: Sequence[episodes.Listed],
+        links: FeedLinks,
+        *,
+        public: bool,
+    ) -> tuple[list[Piece], datetime | None]:
+        """The page in pieces: the channel's head (rendered for each version), its items,
+        and the tail. Items new or changed since they were kept are rendered now, and kept.
+        With the newest episode's publication date."""
+        items = kept.items
+        current = {
+            e.id: item
+            for e in on_page
+            if (item := items.get(e.id)) is not None and item.key == (e.id, e.version)
+        }
+        stale = [e for e in on_page if e.id not in current]
+        newest = on_page[0].id if on_page else None
+        found = episodes.get_many(session, [*(e.id for e in stale), *([newest] if newest else [])])
+        parts = render_parts(show, [found[e.id] for e in stale], links, private=not public)
+        logger.debug("feed of show %s: %d items rendered", show.id, len(stale))
+        for listed, xml in zip(stale, parts.items, strict=True):
+            piece = Piece((listed.id, listed.version), xml, self._positions(xml))
+            current[listed.id] = items[listed.id] = piece
+        head = Piece(("head", parts.head), parts.head, self._positions(parts.head))
+        tail = Piece(("tail", parts.tail), parts.tail, self._positions(parts.tail))
+        pieces = [head, *(current[e.id] for e in on_page), tail]
+        return pieces, found[newest].published_at if newest else None
+
+    def _positions(self, xml: bytes) -> tuple[int, ...]:
+        return tuple(positions_of(xml, self._token.encode()))
+
+    def _spliced(
+        self, key: tuple[int, Variant, int], pieces: Sequence[Piece], public: bool
+    ) -> SplicedGzip | None:
+        splicer = self._splicers.get(key)
+        if splicer is None:
+            splicer = self._splicers[key] = (
+                Splicer(None, None)
+                if public
+                else Splicer(self._token.encode(), self._splice_placeholder)
+            )
+        spliced = splicer.gzip(pieces)
+        if spliced is None:
+            self.fallbacks.document()
+            logger.warning(
+                "feed fast path off: show %s (%s, page %s) holds control characters, so its "
+                "gzip cannot be spliced; each request will compress the whole feed",
+                *key,
+            )
+        elif spliced.every_copy_stored:
+            logger.info("feed gzip of show %s (%s, page %s) stores every token copy", *key)
+        return spliced
+
+    def _inactive(self, show: Show) -> Document:
+        """A lapsed subscriber's notice: short, and with more than the token to stamp, so
+        compressed per view."""
         urls = self.urls
-        if variant is Variant.PUBLIC:
-            return _episodes(session, urls, show, None, page, now)
         token = _placeholder()
-        if variant is Variant.ACTIVE:
-            return _episodes(session, urls, show, Stamps(token.encode()), page, now)
         stamps = Stamps(token.encode(), _placeholder().encode(), rss_date(_LAPSE_DATE).encode())
         assert stamps.lapse is not None
         xml = render_inactive(
@@ -327,4 +383,15 @@ class Documents:
             guid=f"podpass-inactive-{show.id}-{stamps.lapse.decode()}",
             notice=self.notice,
         )
-        return _Rendered(xml, stamps, [], None, 1)
+        return Document(
+            show_id=show.id,
+            version=show.feed_version,
+            parts=(xml,),
+            stamps=stamps,
+            etag=_etag(show.id, show.feed_version, Variant.INACTIVE, 0, 0),
+            last_modified=show.updated_at,
+            valid_until=None,
+            pages=1,
+            spliced=None,
+            gzipped=None,
+        )

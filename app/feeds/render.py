@@ -51,8 +51,11 @@ class _ChannelExtras(_Extras):
 
 
 class _ItemExtras(_Extras):
+    end_marker: str | None = None  # text written after the item, to cut the feed there
+
     def extend_rss(self, item: Any) -> Any:
         self._append_to(item)
+        item.tail = self.end_marker
         return item
 
 
@@ -140,10 +143,12 @@ def _new_feed(show: Show, links: FeedLinks, *, private: bool) -> FeedGenerator:
         extras.add(_ns(ATOM_NS, "link"), rel="current", href=paging.current)
     if paging.is_archive:
         extras.add(_ns(HISTORY_NS, "archive"))
+    elif show.previous_feed_url and not private:  # moved here: apps store the new address
+        extras.add(_ns(ITUNES_NS, "new-feed-url"), links.feed)
     return fg
 
 
-def _add_episode(fg: FeedGenerator, episode: Episode, links: FeedLinks) -> None:
+def _add_episode(fg: FeedGenerator, episode: Episode, links: FeedLinks) -> _ItemExtras:
     assert episode.published_at is not None
     files = links.files
     entry = fg.add_entry(order="append")
@@ -195,6 +200,8 @@ def _add_episode(fg: FeedGenerator, episode: Episode, links: FeedLinks) -> None:
             **attrib,
         )
     _people(extras, episode.people or [])
+    item_extras: _ItemExtras = extras
+    return item_extras
 
 
 def render_feed(
@@ -205,6 +212,37 @@ def render_feed(
     for episode in episodes:
         _add_episode(fg, episode, links)
     return bytes(fg.rss_str(pretty=False))
+
+
+@dataclass(frozen=True)
+class FeedParts:
+    """A feed cut where its items begin and end: head + items + tail is its render."""
+
+    head: bytes  # the XML declaration and the channel's own elements
+    items: list[bytes]  # one per episode, in the order given
+    tail: bytes  # what closes the channel and the document
+
+
+def render_parts(
+    show: Show, episodes: Sequence[Episode], links: FeedLinks, *, private: bool
+) -> FeedParts:
+    """render_feed()'s bytes in parts, so that items rendered for one version can be kept
+    and joined into the next. Each item is followed by a marker as it is written, and the
+    bytes are cut at the markers; the first item starts at the first "<item>" (nothing
+    before it is markup the feed's text can forge: the channel's text is escaped)."""
+    fg = _new_feed(show, links, private=private)
+    marker = f"podpass-cut-{uuid.uuid4().hex}"
+    for episode in episodes:
+        _add_episode(fg, episode, links).end_marker = marker
+    xml = bytes(fg.rss_str(pretty=False))
+    if not episodes:  # feedgen writes the items last in the channel
+        head, end, tail = xml.rpartition(b"</channel>")
+        return FeedParts(head, [], end + tail)
+    *items, tail = xml.split(marker.encode())
+    start = items[0].index(b"<item>")
+    head, items[0] = items[0][:start], items[0][start:]
+    assert len(items) == len(episodes), "a feed's text holds the cutting marker"
+    return FeedParts(head, items, tail)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ episodes under /shows/{slug}/.... Twin routes share one function that serves the
 """
 
 import hashlib
+import os
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from app import opml
 from app.analytics.recorder import Recorder
+from app.config import AccelRedirect, Settings
 from app.db import SessionDep
 from app.deps import RowId, TokensDep, UrlsDep, built
 from app.errors import Forbidden, Gone, NotFound, RangeUnsatisfiable
@@ -51,6 +53,7 @@ class Stages:
     documents: Documents
     storage: Storage
     recorder: Recorder | None  # None: analytics off (PODPASS_ANALYTICS=false)
+    handoff: "Handoff | None" = None  # None: local files are sent by this server
 
 
 StagesDep = Annotated[Stages, built("stages")]
@@ -238,6 +241,68 @@ class _LenientRange(FileResponse):
             raise RangeUnsatisfiable(file_size) from None
 
 
+class _HandedOff(Response):
+    """A local file's headers, its bytes left to the reverse proxy in front, which answers
+    Range and HEAD as `file` would have."""
+
+    def __init__(self, file: _LenientRange, headers: dict[str, str]) -> None:
+        super().__init__(status_code=200, headers=headers, media_type=file.media_type)
+        self.file = file
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """Hands a checked local file to nginx (X-Accel-Redirect to an internal location that
+    maps to the audio folder) or to a proxy that reads X-Sendfile (its absolute path)."""
+
+    mode: AccelRedirect
+    prefix: str  # nginx's internal location
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Handoff | None":
+        if settings.accel_redirect is AccelRedirect.OFF:
+            return None
+        return cls(settings.accel_redirect, settings.accel_prefix)
+
+    def response(self, file: _LenientRange, key: str, headers: dict[str, str]) -> Response:
+        if self.mode is AccelRedirect.NGINX:
+            headers = headers | {"X-Accel-Redirect": self.prefix + quote(key)}
+        else:
+            headers = headers | {"X-Sendfile": str(file.path)}
+        return _HandedOff(file, headers)
+
+
+# Ranges this short are read in the request's own thread and answered in one piece:
+# FileResponse would take four more thread hops to open, seek, read and close the file for
+# Apple's two-byte probe.
+SMALL_RANGE = 64 * 1024
+
+
+def _small_range(request: Request, file: _LenientRange, size: int) -> tuple[int, int] | None:
+    """The one short range a GET asks for and FileResponse would answer with a 206, if so."""
+    http_range = request.headers.get("range")
+    if http_range is None or request.method != "GET":
+        return None
+    if_range = request.headers.get("if-range")
+    if if_range is not None and not file._should_use_range(if_range):
+        return None
+    try:
+        ranges = file._parse_range_header(http_range, size)
+    except RangeUnsatisfiable:
+        return None  # FileResponse refuses it, as it is sent
+    if len(ranges) != 1 or ranges[0][1] - ranges[0][0] > SMALL_RANGE:
+        return None
+    return ranges[0]
+
+
+def _read(path: Path, start: int, end: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, end - start, start)
+    finally:
+        os.close(fd)
+
+
 @lru_cache(maxsize=4096)  # per request on the audio path: the same few episodes, over and over
 def _download_name(title: str, suffix: str) -> str:
     """Content-Disposition for a title (RFC 6266): an ASCII fallback and the UTF-8 name,
@@ -267,6 +332,7 @@ class Files:
 
     request: Request
     storage: Storage
+    handoff: Handoff | None = None
 
     def audio(self, audio: Audio, extension: str, *, private: bool) -> Response:
         if not audio.key.endswith(f".{extension}"):
@@ -310,7 +376,7 @@ class Files:
         if _not_modified(request, headers["ETag"], modified):
             return Response(status_code=304, headers=headers)
         if isinstance(location, Path):
-            return _LenientRange(location, media_type=mime, headers=headers, stat_result=stat)
+            return self._local(key, location, mime, headers, stat)
         if request.method == "HEAD":
             # A URL presigned for GET refuses HEAD on real S3, so answer it from what we know.
             known = {"Content-Length": str(size)} if size is not None else {}
@@ -320,9 +386,24 @@ class Files:
             status_code=302, headers={"Location": location, "Cache-Control": "no-store"}
         )
 
+    def _local(
+        self, key: str, path: Path, mime: str, headers: dict[str, str], stat: os.stat_result
+    ) -> Response:
+        file = _LenientRange(path, media_type=mime, headers=headers, stat_result=stat)
+        if self.handoff is not None:
+            return self.handoff.response(file, key, headers)
+        small = _small_range(self.request, file, stat.st_size)
+        if small is not None:
+            start, end = small
+            data = _read(path, start, end)
+            if len(data) == end - start:  # else the file shrank: let FileResponse tell
+                content_range = {"Content-Range": f"bytes {start}-{end - 1}/{stat.st_size}"}
+                return Response(data, 206, headers | content_range, media_type=mime)
+        return file
+
 
 async def _files(request: Request, stages: StagesDep) -> Files:
-    return Files(request, stages.storage)
+    return Files(request, stages.storage, stages.handoff)
 
 
 FilesDep = Annotated[Files, Depends(_files)]
@@ -332,6 +413,8 @@ def _answered(request: Request, response: Response) -> int:
     """The status a response answers with. A local file's 200 turns into a 206 for a Range
     (or a 416 for one past the end) only as it is sent: work out which, as it will."""
     http_range = request.headers.get("range")
+    if isinstance(response, _HandedOff):
+        response = response.file  # the proxy answers as it would
     if (
         not isinstance(response, _LenientRange)
         or response.status_code != 200
@@ -437,7 +520,7 @@ def get_enclosure(
         _refused(stages, request, EventKind.AUDIO, token, refusal, episode_id)
         raise
     return _enclosure(
-        Files(request, stages.storage),
+        Files(request, stages.storage, stages.handoff),
         audio,
         extension,
         stages.recorder,

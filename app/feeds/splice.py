@@ -1,23 +1,30 @@
-"""Gzip a feed once per show version, then give every subscriber their own copy in
-microseconds.
+"""Gzip a feed once per show version, piece by piece, then give every subscriber their own
+copy in microseconds.
 
-The feed is compressed with a placeholder where each token goes. A placeholder with no
-earlier copy within zlib's reach is written as a stored (uncompressed) block; every other
-copy compresses to a back-reference to an earlier one. Writing the real token into the
-stored blocks therefore changes every copy. The CRC-32 in the gzip trailer is fixed
-arithmetically: CRC is linear, so the change it sees is a fixed 32x32 bit matrix (built
-once per version) applied to the CRC of (placeholder XOR token).
+A feed is compressed as a run of segments, one per piece (the channel's head, each item,
+the close): each piece is deflated on its own, with the piece before it as its dictionary,
+and ends on a byte boundary (a sync flush), so segments join into one deflate stream. A
+segment depends only on its piece and the one before it, so a republish compresses the
+pieces that changed and their successors, and reuses every other segment.
+
+The feed holds a placeholder where each token goes. A placeholder copy with no earlier copy
+within zlib's reach is written as a stored (uncompressed) block; every other copy compresses
+to a back-reference to an earlier one. Writing the real token into the stored blocks
+therefore changes every copy. The CRC-32 in the gzip trailer is fixed arithmetically: CRC
+is linear, so the change is the CRC of (placeholder XOR token) times a constant of the
+document, Σ x^(8·d) over the copies, d being the bytes after each copy (built once per
+version, multiplied in GF(2) per request).
 
 zlib's reach is not the 32 KiB window: it matches only strictly nearer than the window
 less its look-ahead, so at most 32,505 bytes back. Should zlib still not take a
-back-reference it could (its hash chains are bounded), the template is built again with
+back-reference it could (its hash chains are bounded), the segment is built again with
 every copy stored, which is always correct and only larger.
 """
 
 import secrets
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 WINDOW = 32 * 1024
@@ -26,25 +33,55 @@ MIN_LOOKAHEAD = 258 + 3 + 1  # zlib's MAX_MATCH + MIN_MATCH + 1
 MAX_DISTANCE = WINDOW - MIN_LOOKAHEAD - 1
 LEVEL = 9
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # no name, mtime 0, best
+_FINAL_BLOCK = b"\x03\x00"  # an empty last block (fixed Huffman): ends the deflate stream
+_CRC_POLY = 0xEDB88320  # CRC-32's polynomial, bit-reflected as zlib computes it
+_CRC_ONE = 1 << 31  # the polynomial 1, bit-reflected
+_ZEROS = bytes(1 << 20)
 
 
 def _shift(crc: int, zeros: int) -> int:
-    """The linear part of appending `zeros` zero bytes to a message with this CRC."""
-    if zeros == 0:
-        return crc
-    pad = bytes(zeros)
-    return zlib.crc32(pad, crc) ^ zlib.crc32(pad, 0)
+    """The linear part of appending `zeros` zero bytes to a message with this CRC: the CRC
+    times x^(8·zeros), modulo CRC-32's polynomial. (zlib inverts the CRC on the way in
+    and out; inverting it first leaves the linear part alone.)"""
+    while zeros > 0:
+        pad = memoryview(_ZEROS)[: min(zeros, len(_ZEROS))]
+        crc = zlib.crc32(pad, crc ^ 0xFFFFFFFF) ^ 0xFFFFFFFF
+        zeros -= len(pad)
+    return crc
+
+
+def _multiply(a: int, b: int) -> int:
+    """a times b in GF(2)[x] modulo CRC-32's polynomial, both bit-reflected."""
+    product = 0
+    bit = _CRC_ONE
+    while a:
+        if a & bit:
+            product ^= b
+            a ^= bit
+        bit >>= 1
+        b = (b >> 1) ^ _CRC_POLY if b & 1 else b >> 1
+    return product
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One piece, deflated with the piece before it as its dictionary. Not a last block,
+    and byte-aligned: segments join into one deflate stream."""
+
+    data: bytes
+    slots: tuple[int, ...]  # offsets in `data` of the placeholder copies stored as they are
+    every_copy_stored: bool  # the larger form, used when back-references failed
 
 
 @dataclass(frozen=True)
 class SplicedGzip:
     template: bytes
     slots: tuple[int, ...]  # offsets of the stored-block copies in `template`
-    placeholder: bytes
+    placeholder: bytes  # the one the document's text holds (`crc` is that text's)
     crc: int
-    columns: tuple[int, ...]  # the CRC correction matrix, one column per bit
+    weight: int  # Σ x^(8·d) over the copies: turns a token's CRC change into the feed's
     zero_crc: int
-    every_copy_stored: bool  # the larger template, used when back-references failed
+    every_copy_stored: bool  # some segment stores every copy: back-references failed there
 
     def for_token(self, token: bytes) -> bytes:
         """This token's gzip body: slices of the shared template with the token between
@@ -60,15 +97,7 @@ class SplicedGzip:
 
     def _crc_for(self, token: bytes) -> int:
         delta = bytes(a ^ b for a, b in zip(self.placeholder, token, strict=True))
-        change = zlib.crc32(delta) ^ self.zero_crc
-        crc = self.crc
-        bit = 0
-        while change:
-            if change & 1:
-                crc ^= self.columns[bit]
-            change >>= 1
-            bit += 1
-        return crc
+        return self.crc ^ _multiply(zlib.crc32(delta) ^ self.zero_crc, self.weight)
 
 
 def _stored_block(data: bytes) -> bytes:
@@ -76,10 +105,10 @@ def _stored_block(data: bytes) -> bytes:
 
 
 # The placeholder never reaches a client (each copy is overwritten by a token), so it is
-# made of control characters that XML 1.0 text cannot hold, and so no feed contains: no
-# back-reference can copy placeholder bytes into ordinary text. Checked all the same.
-_CANDIDATES = bytes([*range(1, 9), 0x0B, 0x0C, *range(0x0E, 0x20)])
-_MIN_SYMBOLS = 4
+# made of control characters that XML 1.0 text cannot hold, and so no feed contains (lxml
+# refuses to write them): no back-reference can copy placeholder bytes into ordinary text.
+# Checked all the same, for each piece compressed.
+_SYMBOLS = bytes([1, 2, 3, 4])
 
 
 def _de_bruijn(symbols: bytes, length: int) -> bytes | None:
@@ -105,101 +134,253 @@ def _de_bruijn(symbols: bytes, length: int) -> bytes | None:
     return bytes(symbols[i] for i in linear[:length]) if len(linear) >= length else None
 
 
-def build_spliced(xml: bytes, token_placeholder: bytes) -> SplicedGzip | None:
-    """The spliceable gzip of `xml`: with back-references where zlib takes them, else with
-    every copy stored. None if no placeholder can be made for this feed (then compress per
-    request)."""
-    length = len(token_placeholder)
-    absent = bytes(c for c in _CANDIDATES if c not in xml)
-    if len(absent) < _MIN_SYMBOLS:
-        return None
-    placeholder = _de_bruijn(absent[:_MIN_SYMBOLS], length)
-    if placeholder is None:
-        return None
-    xml = xml.replace(token_placeholder, placeholder)
+def placeholder_for(length: int) -> bytes | None:
+    """What a gzip template holds where a token goes (None if `length` is too long)."""
+    return _de_bruijn(_SYMBOLS, length)
+
+
+def holds_placeholder_symbols(piece: bytes) -> bool:
+    return any(symbol in piece for symbol in _SYMBOLS)
+
+
+def positions_of(data: bytes, placeholder: bytes) -> list[int]:
     positions: list[int] = []
-    start = xml.find(placeholder)
+    start = data.find(placeholder)
     while start != -1:
         positions.append(start)
-        start = xml.find(placeholder, start + length)
-    if not positions:
-        return None
+        start = data.find(placeholder, start + len(placeholder))
+    return positions
+
+
+def deflate_piece(piece: bytes, previous: bytes, placeholder: bytes | None) -> Segment:
+    """`piece` deflated as the segment after `previous` (its dictionary: its last 32 KiB),
+    verified to decode with any token; with every copy stored if zlib left a copy out."""
+    history = previous[-WINDOW:]
+    if placeholder is None:
+        return _segment(history + piece, len(history), [], b"", reach=0)
+    data = history + piece
+    positions = positions_of(data, placeholder)
     for reach in (MAX_DISTANCE, 0):
-        spliced = _template(xml, placeholder, positions, reach)
-        if _verified(spliced, xml):
-            return spliced
-    return None
+        segment = _segment(data, len(history), positions, placeholder, reach)
+        if _verified(segment, data, len(history), placeholder):
+            return segment
+    raise AssertionError("a segment with every copy stored always decodes")  # pragma: no cover
 
 
-def _template(xml: bytes, placeholder: bytes, positions: Sequence[int], reach: int) -> SplicedGzip:
-    """Store each copy that has no earlier copy within `reach` bytes back; compress the
-    rest (reach 0: store every copy)."""
+def _segment(
+    data: bytes, start: int, positions: Sequence[int], placeholder: bytes, reach: int
+) -> Segment:
+    """Deflate data[start:] with data[:start] as history. Store each copy that has no
+    earlier copy within `reach` bytes back (reach 0: store every copy); compress the rest."""
     length = len(placeholder)
-    parts = [_GZIP_HEADER]
-    size = len(_GZIP_HEADER)
+    parts: list[bytes] = []
+    size = 0
     slots: list[int] = []
     previous: int | None = None
-    segment_start = 0
+    segment_start = start
     for position in positions:
-        if previous is not None and position - previous <= reach:
+        if position < start or (previous is not None and position - previous <= reach):
             previous = position
-            continue  # an earlier copy is in reach: leave it to the compressor
-        compressed = _compress(xml, segment_start, position, final=False)
-        parts.append(compressed)
-        size += len(compressed)
+            continue  # history, or an earlier copy is in reach: left to the compressor
+        compressed = _compress(data, segment_start, position)
         block = _stored_block(placeholder)
-        slots.append(size + 5)
-        parts.append(block)
-        size += len(block)
+        parts += [compressed, block]
+        slots.append(size + len(compressed) + 5)
+        size += len(compressed) + len(block)
         segment_start = position + length
         previous = position
-    parts.append(_compress(xml, segment_start, len(xml), final=True))
-    parts.append(struct.pack("<II", zlib.crc32(xml), len(xml) & 0xFFFFFFFF))
-    return SplicedGzip(
-        template=b"".join(parts),
-        slots=tuple(slots),
-        placeholder=placeholder,
-        crc=zlib.crc32(xml),
-        columns=_columns(positions, length, len(xml)),
-        zero_crc=zlib.crc32(bytes(length)),
-        every_copy_stored=reach == 0,
-    )
+    parts.append(_compress(data, segment_start, len(data)))
+    return Segment(b"".join(parts), tuple(slots), every_copy_stored=reach == 0 and bool(slots))
 
 
-def _compress(xml: bytes, start: int, end: int, *, final: bool) -> bytes:
-    history = xml[max(0, start - WINDOW) : start]
+def _compress(data: bytes, start: int, end: int) -> bytes:
+    """data[start:end], deflated with what precedes it as dictionary, ending on a byte
+    boundary without a last block."""
+    history = data[max(0, start - WINDOW) : start]
     compressor = (
         zlib.compressobj(LEVEL, zlib.DEFLATED, -15, zdict=history)
         if history
         else zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
     )
-    out = compressor.compress(xml[start:end])
-    return out + compressor.flush(zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH)
+    return compressor.compress(data[start:end]) + compressor.flush(zlib.Z_SYNC_FLUSH)
 
 
-def _columns(positions: Sequence[int], length: int, total: int) -> tuple[int, ...]:
-    """Column j: the CRC change when bit j of the token's own (linear) CRC flips, summed
-    over every copy (each copy's change is shifted by the bytes that follow it)."""
-    columns = []
-    for bit in range(32):
-        basis = 1 << bit
-        acc = 0
-        last_end = positions[0] + length
-        for position in positions:
-            acc = _shift(acc, position + length - last_end) ^ basis
-            last_end = position + length
-        columns.append(_shift(acc, total - last_end))
-    return tuple(columns)
-
-
-def _verified(spliced: SplicedGzip, xml: bytes) -> bool:
-    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+def _verified(segment: Segment, data: bytes, start: int, placeholder: bytes) -> bool:
     for _ in range(2):
-        token = bytes(secrets.choice([c for c in alphabet if c != p]) for p in spliced.placeholder)
-        expected = xml.replace(spliced.placeholder, token)  # xml holds the new placeholder
+        # URL-safe text: every byte differs from the placeholder's control characters, so
+        # a copy left out of the template shows.
+        token = secrets.token_urlsafe(len(placeholder)).encode()[: len(placeholder)]
+        expected = data.replace(placeholder, token)
+        body = _stamped(segment.data, segment.slots, token)
+        history = expected[:start]
+        decompressor = (
+            zlib.decompressobj(-15, zdict=history) if history else zlib.decompressobj(-15)
+        )
         try:
-            if zlib.decompress(spliced.for_token(token), 31) != expected:
+            if decompressor.decompress(body) != expected[start:]:
                 return False
         except zlib.error:
             return False
     return True
+
+
+def _stamped(data: bytes, slots: Sequence[int], token: bytes) -> bytes:
+    parts: list[bytes] = []
+    start = 0
+    for offset in slots:
+        parts += [data[start:offset], token]
+        start = offset + len(token)
+    parts.append(data[start:])
+    return b"".join(parts)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A part of a document compressed, and kept, as one: the channel's head, an item, the
+    close. The same key stands for the same bytes."""
+
+    key: Hashable
+    xml: bytes
+    positions: tuple[int, ...]  # of the token placeholder in `xml`
+
+
+# A segment's pieces: enough bytes that its block headers cost little and its dictionary
+# (the group before it) fills zlib's window.
+GROUP_BYTES = WINDOW
+
+
+@dataclass(frozen=True)
+class _Group:
+    key: Hashable  # its pieces' keys
+    pieces: Sequence[Piece]
+
+    def xml(self) -> bytes:
+        return b"".join(p.xml for p in self.pieces)
+
+
+class Splicer:
+    """Builds the gzip of one document (a show's feed or archive page) from its pieces,
+    version after version, keeping what the next version can reuse: each group's segment
+    (by the group and the one before it) and each group's share of the CRC weight (by the
+    group and the bytes after it, which a new episode at the top does not change).
+
+    Pieces are deflated in groups of about GROUP_BYTES, counted from the end: a feed lists
+    its newest episode first, so a new one changes the first group (and the next one's
+    dictionary) and no other. Used under the document's lock."""
+
+    def __init__(self, token_placeholder: bytes | None, placeholder: bytes | None) -> None:
+        """`token_placeholder`: where the token goes in the pieces (None: a document the
+        same for everyone); `placeholder`: what the gzip holds there instead."""
+        self.token_placeholder = token_placeholder
+        self.placeholder = placeholder
+        self._segments: dict[tuple[Hashable, Hashable], Segment] = {}
+        # Pieces per group, from their mean size when the document had `_sized_at` pieces.
+        self._per_group = 1
+        self._sized_at = 0
+        self._shares: dict[tuple[Hashable, int], tuple[int, int]] = {}
+
+    def gzip(self, pieces: Sequence[Piece]) -> SplicedGzip | None:
+        """The document's gzip; None if a piece holds the placeholder's symbols (so it
+        cannot be spliced)."""
+        groups = self._grouped(pieces)
+        segments = self._deflated(groups)
+        if segments is None:
+            return None
+        parts = [_GZIP_HEADER]
+        size = len(_GZIP_HEADER)
+        slots: list[int] = []
+        for segment in segments:
+            slots += [size + slot for slot in segment.slots]
+            parts.append(segment.data)
+            size += len(segment.data)
+        crc = length = 0
+        for piece in pieces:
+            crc = zlib.crc32(piece.xml, crc)
+            length += len(piece.xml)
+        parts += [_FINAL_BLOCK, struct.pack("<II", crc, length & 0xFFFFFFFF)]
+        token_placeholder = self.token_placeholder or b""
+        return SplicedGzip(
+            template=b"".join(parts),
+            slots=tuple(slots),
+            placeholder=token_placeholder,
+            crc=crc,
+            weight=self._weight(groups) if token_placeholder else 0,
+            zero_crc=zlib.crc32(bytes(len(token_placeholder))),
+            every_copy_stored=any(s.every_copy_stored for s in segments),
+        )
+
+    def _grouped(self, pieces: Sequence[Piece]) -> list[_Group]:
+        """Groups of `_per_group` pieces from the end, each with its key."""
+        if len(pieces) >= 2 * self._sized_at:  # sized anew as the show grows, now and then
+            mean = sum(len(p.xml) for p in pieces) / max(1, len(pieces))
+            self._per_group = max(1, round(GROUP_BYTES / max(1.0, mean)))
+            self._sized_at = len(pieces)
+        per_group = self._per_group
+        first = len(pieces) % per_group  # the newest group is the partial one
+        bounds = [(0, first)] if first else []
+        bounds += [(i, i + per_group) for i in range(first, len(pieces), per_group)]
+        return [_Group(tuple(p.key for p in pieces[a:b]), pieces[a:b]) for a, b in bounds]
+
+    def _deflated(self, groups: Sequence[_Group]) -> list[Segment] | None:
+        used: dict[tuple[Hashable, Hashable], Segment] = {}
+        segments: list[Segment] = []
+        before = _Group((), ())
+        for group in groups:
+            pair = (before.key, group.key)
+            segment = self._segments.get(pair) or used.get(pair)
+            if segment is None:
+                xml = group.xml()
+                if self.placeholder and holds_placeholder_symbols(xml):
+                    return None
+                history = before.xml()[-WINDOW:]
+                segment = deflate_piece(
+                    self._swapped(xml), self._swapped(history), self.placeholder
+                )
+            used[pair] = segment
+            segments.append(segment)
+            before = group
+        self._segments = used
+        return segments
+
+    def _swapped(self, xml: bytes) -> bytes:
+        if self.token_placeholder and self.placeholder:
+            return xml.replace(self.token_placeholder, self.placeholder)
+        return xml
+
+    def _weight(self, groups: Sequence[_Group]) -> int:
+        """Σ x^(8·d) over the document's copies, summed group by group from the end: a
+        group's share is its own weight times x^(8·(bytes after it)). An edit deep in the
+        archive changes the bytes after every newer group: one multiplication each."""
+        length = len(self.token_placeholder or b"")
+        used: dict[tuple[Hashable, int], tuple[int, int]] = {}
+        weight = 0
+        after = 0
+        factor = _CRC_ONE  # x^(8·after)
+        for group in reversed(groups):
+            size = sum(len(p.xml) for p in group.pieces)
+            key = (group.key, after)
+            known = self._shares.get(key)
+            if known is None:
+                positions, offset = [], 0
+                for piece in group.pieces:
+                    positions += [offset + p for p in piece.positions]
+                    offset += len(piece.xml)
+                own = _weight(positions, length, size)
+                known = (_multiply(own, factor), _multiply(factor, _shift(_CRC_ONE, size)))
+            used[key] = known
+            share, factor = known
+            weight ^= share
+            after += size
+        self._shares = used
+        return weight
+
+
+def _weight(positions: Sequence[int], length: int, total: int) -> int:
+    """Σ x^(8·d) over the copies, d the bytes after each copy's end (Horner's rule: one
+    pass of zero-byte CRC over the document, in C)."""
+    weight = 0
+    last_end = 0
+    for position in positions:
+        weight = _shift(weight, position + length - last_end) ^ _CRC_ONE
+        last_end = position + length
+    return _shift(weight, total - last_end)

@@ -8,6 +8,7 @@ nothing but turn those notes off."""
 
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
@@ -26,6 +27,10 @@ from app.outbox.service import Claimed, NotDue, NotSendable
 from app.subscribers import service as subscribers
 from app.tokens import PageLinks, UnsubscribeLinks
 from app.urls import Urls
+
+# Headers up to RFC 5322's line limit: at the default 78 a long header word (the one-click
+# List-Unsubscribe <URL>) is RFC 2047-encoded, which mail clients do not read as a URL.
+WIRE = policy.SMTP.clone(max_line_length=998)
 
 SUBJECTS = {
     EmailTemplate.WELCOME: "Your {publisher} podcasts are ready",
@@ -74,13 +79,16 @@ class Emails:
             subscriber = subscribers.get(session, message.payload["subscriber_id"])
             if subscriber.status == SubscriberStatus.REVOKED:
                 raise NotSendable("not sent: the subscriber was revoked before it went out")
+            # The address now, not when it was queued: the page link is a credential, and
+            # an address the subscriber left may belong to someone else by now.
+            to = subscriber.email
             context = self._context(session, subscriber, message.payload)
             if template is EmailTemplate.NEW_EPISODE:
                 context |= self._new_episode(session, subscriber, message.payload, now)
-        email = EmailMessage()
+        email = EmailMessage(policy=WIRE)
         email["Subject"] = SUBJECTS[template].format(**context)
         email["From"] = sender_address(self.settings)
-        email["To"] = message.payload["to"]
+        email["To"] = to
         email["Date"] = formatdate(usegmt=True)
         email["Message-ID"] = message_id(message.idempotency_key, self.settings.public_base_url)
         if template is EmailTemplate.NEW_EPISODE:

@@ -69,7 +69,9 @@ def create_endpoint(
     data: EndpointIn, session: SessionDep, settings: SettingsDep
 ) -> EndpointWithSecret:
     """Register a URL for signed event deliveries. The answer holds its secret, once."""
-    endpoint, secret = webhooks.create_endpoint(session, data, settings.secret_key)
+    endpoint, secret = webhooks.create_endpoint(
+        session, data, settings.secret_key, allow_private=settings.webhook_allow_private
+    )
     return _with_secret(endpoint, secret)
 
 
@@ -85,10 +87,10 @@ def read_endpoint(endpoint: EndpointDep) -> EndpointOut:
 
 @endpoints.post("/{endpoint_id}/rotate-secret")
 def rotate_secret(
-    endpoint: EndpointDep, session: SessionDep, settings: SettingsDep
+    endpoint: EndpointDep, session: SessionDep, settings: SettingsDep, clock: ClockDep
 ) -> EndpointWithSecret:
     """A new secret, shown once; the old one stops signing at once, retries included."""
-    secret = webhooks.rotate_secret(session, endpoint, settings.secret_key)
+    secret = webhooks.rotate_secret(session, endpoint, settings.secret_key, clock())
     return _with_secret(endpoint, secret)
 
 

@@ -4,6 +4,7 @@ the embedded default, in `podpass worker` in production."""
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Protocol
 
 from app.billing import service as billing
 from app.config import Settings
-from app.db import Database, transaction
+from app.db import Clock, Database, transaction
 from app.mail import MailFailed, MailRefused, Smtp
 from app.models import OutboxKind
 from app.outbox import http_post, service, webhooks
@@ -31,14 +32,27 @@ class DeliveryFailed(Exception):
 
 
 class Transport(Protocol):
+    @property
+    def timeout(self) -> float:
+        """Seconds: how long one of its network steps may wait."""
+
     def deliver(self, message: Claimed, now: datetime) -> None:
         """Deliver one message, or raise DeliveryFailed, NotSendable or NotDue."""
+
+
+# A delivery starts only while its claim has this many of its transport's timeouts left: a
+# slow connection, then a slow answer. Past its lease another sender may send it again.
+TIMEOUTS_KEPT = 2
 
 
 @dataclass(frozen=True)
 class EmailTransport:
     emails: Emails
     mailer: Smtp
+
+    @property
+    def timeout(self) -> float:
+        return self.mailer.timeout
 
     def deliver(self, message: Claimed, now: datetime) -> None:
         try:
@@ -55,6 +69,7 @@ class WebhookTransport:
     db: Database
     secret_key: str
     timeout: float
+    allow_private: bool  # PODPASS_WEBHOOK_ALLOW_PRIVATE
     # The signature's time is checked against the receiver's clock: always the real one.
     wall_clock: Callable[[], float] = time.time
 
@@ -68,7 +83,9 @@ class WebhookTransport:
             webhooks.DELIVERY_HEADER: message.idempotency_key,
             webhooks.EVENT_HEADER: message.payload["type"],
         }
-        answer = http_post.post(url, body, headers, timeout=self.timeout)
+        answer = http_post.post(
+            url, body, headers, timeout=self.timeout, allow_private=self.allow_private
+        )
         with transaction(self.db.writer) as session:
             webhooks.record_attempt(
                 session,
@@ -91,10 +108,11 @@ class Outcome:
     sent: int = 0
     retrying: int = 0
     dead: int = 0
+    released: int = 0  # given back untried (stopping, or the claim running short)
 
     @property
     def claimed(self) -> int:
-        return self.sent + self.retrying + self.dead
+        return self.sent + self.retrying + self.dead + self.released
 
 
 class Sender:
@@ -102,30 +120,45 @@ class Sender:
         self,
         db: Database,
         transports: Mapping[OutboxKind, Transport],
+        clock: Clock,
         *,
         batch: int,
         lease: timedelta,
         max_tries: int,
         backoff_seconds: float,
+        stopping: threading.Event | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.db = db
         self.transports = transports
+        self.clock = clock
         self.batch = batch
         self.lease = lease
         self.max_tries = max_tries
         self.backoff_seconds = backoff_seconds
+        # Set when its runner stops (app/jobs.py): a drain ends between two messages.
+        self.stopping = stopping or threading.Event()
         self.jitter = jitter
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Settings) -> "Sender":
+    def from_settings(
+        cls,
+        db: Database,
+        settings: Settings,
+        clock: Clock,
+        *,
+        links: PageLinks,
+        stopping: threading.Event | None = None,
+    ) -> "Sender":
         transports: dict[OutboxKind, Transport] = {
             OutboxKind.WEBHOOK: WebhookTransport(
-                db, settings.secret_key, settings.webhook_timeout_seconds
+                db,
+                settings.secret_key,
+                settings.webhook_timeout_seconds,
+                allow_private=settings.webhook_allow_private,
             )
         }
         if settings.smtp_host:
-            links = PageLinks(settings.secret_key, max_age_seconds=settings.page_link_days * 86400)
             emails = Emails(db, settings, Urls(settings.public_base_url), links)
             transports[OutboxKind.EMAIL] = EmailTransport(emails, Smtp.from_settings(settings))
         else:
@@ -136,14 +169,18 @@ class Sender:
         return cls(
             db,
             transports,
+            clock,
             batch=settings.outbox_batch,
             lease=timedelta(seconds=settings.outbox_lease_seconds),
             max_tries=settings.outbox_max_tries,
             backoff_seconds=settings.outbox_backoff_seconds,
+            stopping=stopping,
         )
 
     def send_due(self, now: datetime) -> Outcome:
-        """One pass: claim up to a batch of due messages and try each once."""
+        """One pass: claim up to a batch of messages due at `now` and try each once, while
+        the claim has time left for it (as the clock moves on from `now`); the others are
+        given back, due at once."""
         with transaction(self.db.reader) as session:
             if not service.any_due(session, now, kinds=self.transports.keys()):
                 return Outcome()
@@ -156,10 +193,20 @@ class Sender:
                 lease=self.lease,
                 max_tries=self.max_tries,
             )
-        sent = retrying = dead = 0
+        claimed_at, started = now, self.clock()
+        sent = retrying = dead = released = 0
         for message in claimed:
+            # `now` moved on by the time this pass has taken so far.
+            now = claimed_at + max(self.clock() - started, timedelta())
+            transport = self.transports[message.kind]
+            room = timedelta(seconds=TIMEOUTS_KEPT * transport.timeout)
+            if self.stopping.is_set() or now + room >= claimed_at + self.lease:
+                with transaction(self.db.writer) as session:
+                    service.release(session, message, now)
+                released += 1
+                continue
             try:
-                self.transports[message.kind].deliver(message, now)
+                transport.deliver(message, now)
             except DeliveryFailed as exc:
                 retry_in = self._retry_in(message, permanent=exc.permanent)
                 self._record_failure(message, str(exc), now, retry_in)
@@ -183,7 +230,7 @@ class Sender:
                 dead += 1
             else:
                 retrying += 1
-        return Outcome(sent, retrying, dead)
+        return Outcome(sent, retrying, dead, released)
 
     def _retry_in(self, message: Claimed, *, permanent: bool) -> timedelta | None:
         if permanent or message.attempt >= self.max_tries:
@@ -209,16 +256,19 @@ class Sender:
             service.record_failure(session, message, error, now, retry_in=retry_in)
 
     def drain(self, now: datetime) -> None:
-        """Send what is due: a full batch goes straight on to the next one. A background job
-        (app/jobs.py) runs it, in the app's process or in `podpass worker`."""
-        while True:
+        """Send what is due: a full batch goes straight on to the next one, claimed at the
+        clock's time then, until the sender is stopping. A background job (app/jobs.py)
+        runs it, in the app's process or in `podpass worker`."""
+        while not self.stopping.is_set():
             outcome = self.send_due(now)
             if outcome.claimed:
                 logger.info(
-                    "outbox: %d sent, %d to retry, %d dead",
+                    "outbox: %d sent, %d to retry, %d dead, %d given back",
                     outcome.sent,
                     outcome.retrying,
                     outcome.dead,
+                    outcome.released,
                 )
             if outcome.claimed < self.batch:
                 return
+            now = self.clock()

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import ColumnElement, Select, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
 from app.errors import Conflict, NotFound
 from app.models import OutboxKind, OutboxMessage, OutboxStatus
 from app.outbox.schemas import EmailTemplate
@@ -57,22 +56,31 @@ def _row(
 
 
 def enqueue(
-    session: Session, kind: OutboxKind, payload: dict[str, Any], *, due: datetime | None = None
+    session: Session,
+    kind: OutboxKind,
+    payload: dict[str, Any],
+    *,
+    now: datetime,
+    due: datetime | None = None,
 ) -> OutboxMessage:
     """Add a message to the caller's transaction: it is sent only if that commits, and not
     before `due` (a scheduled episode's announcement waits for the episode)."""
-    message = OutboxMessage(**_row(kind, payload, utcnow(), due))
+    message = OutboxMessage(**_row(kind, payload, now, due))
     session.add(message)
     session.flush()
     return message
 
 
 def enqueue_many(
-    session: Session, kind: OutboxKind, payloads: Iterable[dict[str, Any]], *, due: datetime
+    session: Session,
+    kind: OutboxKind,
+    payloads: Iterable[dict[str, Any]],
+    *,
+    now: datetime,
+    due: datetime,
 ) -> int:
     """Many messages in one executemany INSERT (an episode's note to every subscriber who
     asked for one), without building an ORM object for each."""
-    now = utcnow()
     rows = [_row(kind, payload, now, due) for payload in payloads]
     if rows:
         session.execute(insert(OutboxMessage), rows)
@@ -86,12 +94,19 @@ def email_payload(
 
 
 def email(
-    session: Session, template: EmailTemplate, *, subscriber_id: int, to: str, **facts: Any
+    session: Session,
+    template: EmailTemplate,
+    *,
+    subscriber_id: int,
+    to: str,
+    now: datetime,
+    **facts: Any,
 ) -> OutboxMessage:
     """An email to a subscriber. Only facts go in; it is rendered when sent, with the
-    publisher's current settings and a page link that starts its life then."""
+    publisher's current settings, address and a page link that starts its life then (`to`
+    is the address at queueing, kept for the admin API)."""
     payload = email_payload(template, subscriber_id=subscriber_id, to=to, **facts)
-    return enqueue(session, OutboxKind.EMAIL, payload)
+    return enqueue(session, OutboxKind.EMAIL, payload, now=now)
 
 
 def _due(now: datetime, kinds: Collection[OutboxKind]) -> Select[OutboxMessage]:
@@ -166,6 +181,30 @@ def _settle(session: Session, message: Claimed, **values: Any) -> bool:
 
 def record_sent(session: Session, message: Claimed, now: datetime) -> bool:
     return _settle(session, message, status=OutboxStatus.SENT, sent_at=now, last_error=None)
+
+
+def release(session: Session, message: Claimed, now: datetime) -> bool:
+    """Give back a claimed message, untried: its sender is stopping, or its claim has too
+    little time left for a delivery to finish before another sender may take it over."""
+    return _settle(
+        session,
+        message,
+        status=OutboxStatus.PENDING,
+        attempts=message.attempt - 1,
+        next_attempt_at=now,
+    )
+
+
+def cancel(session: Session, which: ColumnElement[bool], *, reason: str) -> int:
+    """End the waiting messages `which` picks out, untried, saying why. Those a sender
+    holds are left to it: they may be on their way already."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(which, OutboxMessage.status == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.DEAD, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))
 
 
 def backoff(attempt: int, base_seconds: float, jitter: Callable[[], float]) -> timedelta:

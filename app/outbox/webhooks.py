@@ -15,8 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
-from app.errors import NotFound
+from app.errors import InvalidInput, NotFound
 from app.models import (
     Episode,
     EpisodeStatus,
@@ -29,6 +28,7 @@ from app.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from app.outbox import http_post
 from app.outbox import service as outbox
 from app.outbox.schemas import EndpointIn, EventType
 from app.outbox.service import NotDue, NotSendable
@@ -44,9 +44,14 @@ def _new_secret_id() -> str:
 
 
 def create_endpoint(
-    session: Session, data: EndpointIn, secret_key: str
+    session: Session, data: EndpointIn, secret_key: str, *, allow_private: bool
 ) -> tuple[WebhookEndpoint, str]:
-    """A new endpoint and its secret, which is shown only now."""
+    """A new endpoint and its secret, which is shown only now. An endpoint on the server's
+    own network is refused (unless `allow_private`)."""
+    try:
+        http_post.check_url(str(data.url), allow_private=allow_private)
+    except http_post.AddressRefused as exc:
+        raise InvalidInput(f"This endpoint is not allowed: {exc}.") from None
     endpoint = WebhookEndpoint(
         url=str(data.url),
         events=sorted({event.value for event in data.events}),
@@ -69,10 +74,12 @@ def list_endpoints(session: Session) -> Sequence[WebhookEndpoint]:
     return session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)).all()
 
 
-def rotate_secret(session: Session, endpoint: WebhookEndpoint, secret_key: str) -> str:
+def rotate_secret(
+    session: Session, endpoint: WebhookEndpoint, secret_key: str, now: datetime
+) -> str:
     """A new secret; deliveries from now on (retries too) are signed with it alone."""
     endpoint.secret_id = _new_secret_id()
-    endpoint.rotated_at = utcnow()
+    endpoint.rotated_at = now
     session.flush()
     return webhook_secret(secret_key, endpoint.secret_id)
 
@@ -84,12 +91,17 @@ def delete_endpoint(session: Session, endpoint: WebhookEndpoint) -> None:
 
 
 def notify(
-    session: Session, event: EventType, subject_id: int, *, due: datetime | None = None
+    session: Session,
+    event: EventType,
+    subject_id: int,
+    *,
+    now: datetime,
+    due: datetime | None = None,
 ) -> int:
     """One delivery of `event` about `subject_id` to every endpoint that listens for it."""
     listening = [e for e in list_endpoints(session) if event.value in e.events]
     event_id = f"evt_{secrets.token_hex(12)}"
-    created = int(utcnow().timestamp())
+    created = int(now.timestamp())
     for endpoint in listening:
         message = outbox.enqueue(
             session,
@@ -101,6 +113,7 @@ def notify(
                 "created": created,
                 "subject_id": subject_id,
             },
+            now=now,
             due=due,
         )
         session.add(WebhookDelivery(message_id=message.id, endpoint_id=endpoint.id, event=event))
@@ -108,10 +121,10 @@ def notify(
     return len(listening)
 
 
-def sharing_suspected(session: Session, alert: SharingAlert) -> int:
+def sharing_suspected(session: Session, alert: SharingAlert, now: datetime) -> int:
     """Tell the endpoints that listen for it about a new sharing alert (call it once, when
     the alert opens)."""
-    return notify(session, EventType.SHARING_SUSPECTED, alert.id)
+    return notify(session, EventType.SHARING_SUSPECTED, alert.id, now=now)
 
 
 def _iso(at: datetime | None) -> str | None:

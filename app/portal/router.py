@@ -11,12 +11,20 @@ from fastapi.templating import Jinja2Templates
 
 from app import opml
 from app.config import Settings
-from app.db import Clock, SessionDep
-from app.deps import ClockDep, PageLinksDep, SettingsDep, TokensDep, UrlsDep
+from app.db import SessionDep
+from app.deps import (
+    ClockDep,
+    FormTokensDep,
+    PageLinksDep,
+    SettingsDep,
+    TokensDep,
+    UnsubscribeLinksDep,
+    UrlsDep,
+)
 from app.models import Subscriber, SubscriberStatus
 from app.portal import service
 from app.portal.service import LinkProblem
-from app.tokens import FormTokens, UnsubscribeLinks
+from app.tokens import FormTokens
 from app.urls import Urls
 
 router = APIRouter()
@@ -32,21 +40,6 @@ PUBLIC_HEADERS = {"Cache-Control": "public, max-age=300"}
 # page left open in a tab keeps working.
 FORM_MAX_AGE_SECONDS = 24 * 3600
 LINKS_ON_THEIR_WAY = "links_requested.html"
-
-
-def _form_tokens(settings: Settings, clock: Clock) -> FormTokens:
-    return FormTokens(
-        settings.secret_key,
-        max_age_seconds=FORM_MAX_AGE_SECONDS,
-        clock=lambda: clock().timestamp(),
-    )
-
-
-def form_tokens(settings: SettingsDep, clock: ClockDep) -> FormTokens:
-    return _form_tokens(settings, clock)
-
-
-FormTokensDep = Annotated[FormTokens, Depends(form_tokens)]
 
 
 def _links_form(urls: Urls, tokens: FormTokens) -> dict[str, str]:
@@ -65,7 +58,7 @@ def _problem_page(request: Request, exc: Exception) -> Response:
         "links_form": None,
     }
     if exc.offer_links:
-        context["links_form"] = _links_form(state.urls, _form_tokens(settings, state.clock))
+        context["links_form"] = _links_form(state.urls, state.form_tokens)
     return templates.TemplateResponse(
         request, "problem.html", context, status_code=exc.status_code, headers=HEADERS
     )
@@ -219,8 +212,9 @@ def show_page(
 
 def _same_origin(origin: str | None, base_url: str) -> bool:
     """A browser names the page a form was posted from; a page elsewhere is refused. No
-    Origin (an old browser, a privacy extension) falls back on the form token alone."""
-    if origin is None:
+    Origin (an old browser, a privacy extension), or "null" (what Chromium sends from our
+    pages, which say `Referrer-Policy: no-referrer`), falls back on the form token alone."""
+    if origin is None or origin == "null":
         return True
     ours = urlsplit(base_url)
     return origin.rstrip("/") == f"{ours.scheme}://{ours.netloc}"
@@ -262,13 +256,6 @@ def email_my_links(
     return templates.TemplateResponse(
         request, LINKS_ON_THEIR_WAY, {"publisher": settings.publisher_name}, headers=HEADERS
     )
-
-
-def unsubscribe_links(settings: SettingsDep) -> UnsubscribeLinks:
-    return UnsubscribeLinks(settings.secret_key)
-
-
-UnsubscribeLinksDep = Annotated[UnsubscribeLinks, Depends(unsubscribe_links)]
 
 
 @router.get(

@@ -3,7 +3,6 @@ for their apps), and each show's public page (its free feed and free episodes)."
 
 import hashlib
 import hmac
-import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
@@ -12,6 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app import opml
+from app.analytics import recorder
 from app.episodes import service as episodes
 from app.errors import NotFound
 from app.models import LinkRequest, NewEpisodeOptIn, Show, Subscriber, SubscriberStatus
@@ -195,14 +195,9 @@ def show_page(
 
 def client_network(ip: str) -> str:
     """What the per-IP limit counts: the address, or its /64 for IPv6 (one household's
-    allocation, in which a client can pick new addresses at will)."""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip[:64]
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
+    allocation, in which a client can pick new addresses at will), as analytics counts
+    listeners."""
+    return recorder.place(ip).hashed[:64]
 
 
 def _email_hash(email: str, secret_key: str) -> str:
@@ -246,7 +241,7 @@ def request_links(
         )
     )
     if subscriber is not None:
-        outbox.email(session, EmailTemplate.LINKS, subscriber_id=subscriber.id, to=email)
+        outbox.email(session, EmailTemplate.LINKS, subscriber_id=subscriber.id, to=email, now=now)
     session.flush()
 
 

@@ -99,7 +99,7 @@ def detect(session: Session, *, now: datetime, settings: Settings) -> list[Shari
     ).all()
     for alert in touched:
         if alert.id not in known:
-            webhooks.sharing_suspected(session, alert)
+            webhooks.sharing_suspected(session, alert, now)
         if settings.sharing_auto_rotate and alert.status == AlertStatus.OPEN:
             _rotate(session, alert, feeds[alert.token_id], now=now)
     session.flush()

@@ -4,11 +4,11 @@ from fastapi import APIRouter, UploadFile
 
 from app.accounts.service import Permission
 from app.db import SessionDep
-from app.deps import StorageDep, require
-from app.models import Show
+from app.deps import SettingsDep, StorageDep, require
+from app.models import Show, Welcome
 from app.shows import service
 from app.shows.deps import ShowDep, read_image
-from app.shows.schemas import ShowCreate, ShowOut, ShowUpdate
+from app.shows.schemas import ShowCreate, ShowOut, ShowUpdate, WelcomeIn, WelcomeOut
 
 router = APIRouter(
     prefix="/admin/shows",
@@ -47,3 +47,60 @@ def set_show_artwork(
     return ShowOut.model_validate(
         service.set_artwork(session, storage, show, data, image.filename or "the image")
     )
+
+
+def _welcome_out(welcome: Welcome) -> WelcomeOut:
+    return WelcomeOut(
+        days=welcome.days,
+        title=welcome.title,
+        notes=welcome.notes,
+        audio_uploaded=welcome.audio_key is not None,
+        audio_mime=welcome.audio_mime,
+        audio_size=welcome.audio_size,
+        duration_seconds=welcome.duration_seconds,
+        updated_at=welcome.updated_at,
+    )
+
+
+@router.get("/{slug}/welcome")
+def read_welcome(show: ShowDep, session: SessionDep) -> WelcomeOut:
+    return _welcome_out(service.welcome(session, show))
+
+
+@router.put("/{slug}/welcome")
+def put_welcome(show: ShowDep, data: WelcomeIn, session: SessionDep) -> WelcomeOut:
+    """The welcome item at the top of a new subscriber's feed: for how many days, its
+    title and notes."""
+    return _welcome_out(service.put_welcome(session, show, data))
+
+
+@router.delete("/{slug}/welcome", status_code=204)
+def delete_welcome(show: ShowDep, session: SessionDep, storage: StorageDep) -> None:
+    service.delete_welcome(session, storage, show)
+
+
+@router.put("/{slug}/welcome/audio")
+def set_welcome_audio(
+    slug: str,
+    audio: UploadFile,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+) -> WelcomeOut:
+    """The welcome item's audio (MP3 or M4A), instead of the spoken default."""
+    welcome = service.set_welcome_audio(
+        session,
+        storage,
+        slug,
+        source=audio.file,
+        size=audio.size or 0,
+        filename=audio.filename or "the upload",
+        max_bytes=settings.max_upload_bytes,
+    )
+    return _welcome_out(welcome)
+
+
+@router.delete("/{slug}/welcome/audio")
+def clear_welcome_audio(show: ShowDep, session: SessionDep, storage: StorageDep) -> WelcomeOut:
+    """Back to the spoken default."""
+    return _welcome_out(service.clear_welcome_audio(session, storage, show))

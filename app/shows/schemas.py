@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from app.text import FeedText, Title
+from app.text import FeedHtml, FeedText, Title
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
@@ -155,6 +155,11 @@ class ShowFields(BaseModel):
         description="Episodes in the main feed; older ones go to archive pages. 0 or null: all.",
     )
     people: list[Person] | NotNull = None
+    personal_title: bool | NotNull = Field(
+        default=None,
+        description="Each subscriber's name in their feed's title: 'Sharp Tech (for Jane)' "
+        "(their name, else their email's local part). A soft deterrent to sharing.",
+    )
 
     @model_validator(mode="after")
     def _apple_category(self) -> Self:
@@ -222,7 +227,41 @@ class ShowOut(BaseModel):
     itunes_type: str
     feed_limit: int | None
     people: list[dict[str, str]]
+    personal_title: bool
     artwork_key: str | None
     feed_version: int
     created_at: datetime
+    updated_at: datetime
+
+
+WELCOME_PAGE_LINK = "{subscriber_page}"
+MAX_WELCOME_DAYS = 3660
+
+
+class WelcomeIn(BaseModel):
+    """A show's welcome item, at the top of each subscriber's feed for their first days."""
+
+    days: int = Field(
+        default=30,
+        ge=0,
+        le=MAX_WELCOME_DAYS,
+        description="How many days after a subscriber gains the show the item stays; 0: off "
+        "(the rest is kept).",
+    )
+    title: Title | None = Field(default=None, description='Default: "Welcome to <show>".')
+    notes: FeedHtml | None = Field(
+        default=None,
+        description=f"HTML or plain text, sanitised as show notes are. {WELCOME_PAGE_LINK} "
+        "becomes the subscriber's own page link. Default: a short welcome with that link.",
+    )
+
+
+class WelcomeOut(BaseModel):
+    days: int
+    title: str | None = Field(description="None: the default title.")
+    notes: str | None = Field(description="None: the default notes.")
+    audio_uploaded: bool = Field(description="False: the default spoken welcome.")
+    audio_mime: str | None
+    audio_size: int | None
+    duration_seconds: float | None
     updated_at: datetime

@@ -1,14 +1,15 @@
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, BinaryIO
+from uuid import uuid4
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import images
-from app.db import utcnow
-from app.errors import Conflict, NotFound
-from app.models import Show
-from app.shows.schemas import ShowCreate, ShowUpdate
+from app import audio, images
+from app.db import after_commit, after_rollback, utcnow
+from app.errors import Conflict, NotFound, PayloadTooLarge
+from app.models import Show, Welcome
+from app.shows.schemas import ShowCreate, ShowUpdate, WelcomeIn
 from app.storage import Storage
 
 
@@ -72,3 +73,81 @@ def update(session: Session, show: Show, data: ShowUpdate) -> Show:
     touch(show)
     session.flush()
     return show
+
+
+def welcome(session: Session, show: Show) -> Welcome:
+    found = session.get(Welcome, show.id)
+    if found is None:
+        raise NotFound(f"{show.slug!r} has no welcome item: PUT /admin/shows/{show.slug}/welcome.")
+    return found
+
+
+def put_welcome(session: Session, show: Show, data: WelcomeIn) -> Welcome:
+    """Set the welcome item's days, title and notes (its audio stays as it is)."""
+    found = session.get(Welcome, show.id) or Welcome(show_id=show.id)
+    found.days, found.title, found.notes = data.days, data.title, data.notes
+    found.updated_at = utcnow()
+    session.add(found)
+    touch(show)
+    session.flush()
+    return found
+
+
+def delete_welcome(session: Session, storage: Storage, show: Show) -> None:
+    found = welcome(session, show)
+    _drop_audio(session, storage, found)
+    session.delete(found)
+    touch(show)
+    session.flush()
+
+
+def set_welcome_audio(
+    session: Session,
+    storage: Storage,
+    slug: str,
+    *,
+    source: BinaryIO,
+    size: int,
+    filename: str,
+    max_bytes: int,
+) -> Welcome:
+    """The publisher's own recording instead of the spoken default."""
+    if size > max_bytes:
+        raise PayloadTooLarge(
+            f"{filename} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB "
+            "(PODPASS_MAX_UPLOAD_MB)."
+        )
+    info = audio.probe(source, size, filename)
+    # Stored before the first query, as an episode's upload is: on SQLite that query opens
+    # the write transaction, which a large copy must not hold.
+    key = f"welcome/{uuid4().hex}.{info.extension}"
+    storage.save(key, source, info.mime)
+    after_rollback(session, lambda: storage.delete(key))
+    show = get(session, slug)
+    found = welcome(session, show)
+    _drop_audio(session, storage, found)
+    found.audio_key, found.audio_mime = key, info.mime
+    found.audio_size, found.duration_seconds = size, info.duration_seconds
+    found.updated_at = utcnow()
+    touch(show)
+    session.flush()
+    return found
+
+
+def clear_welcome_audio(session: Session, storage: Storage, show: Show) -> Welcome:
+    """Back to the spoken default."""
+    found = welcome(session, show)
+    _drop_audio(session, storage, found)
+    found.audio_key = found.audio_mime = found.audio_size = found.duration_seconds = None
+    found.updated_at = utcnow()
+    touch(show)
+    session.flush()
+    return found
+
+
+def _drop_audio(session: Session, storage: Storage, found: Welcome) -> None:
+    """The replaced recording goes once the change commits (feeds still point at it until
+    then)."""
+    key = found.audio_key
+    if key is not None:
+        after_commit(session, lambda: storage.delete(key))

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Episode, Show
+from app.models import Episode, Show, Welcome
 from app.storage import IncompleteUpload, Storage, StoredObject
 
 
@@ -33,6 +33,9 @@ def reconcile(
     referenced |= {e.artwork_key for e in episodes if e.artwork_key}
     referenced |= set(
         session.scalars(select(Show.artwork_key).where(Show.artwork_key.is_not(None)))
+    )
+    referenced |= set(
+        session.scalars(select(Welcome.audio_key).where(Welcome.audio_key.is_not(None)))
     )
     stored = list(storage.objects())
     orphans = [obj for obj in stored if obj.key not in referenced]

@@ -30,6 +30,7 @@ def present(subscriber: Subscriber, tokens: FeedTokens, urls: Urls) -> Subscribe
     return SubscriberOut(
         id=subscriber.id,
         email=subscriber.email,
+        name=subscriber.name,
         external_id=subscriber.external_id,
         status=subscriber.status,
         created_at=subscriber.created_at,

@@ -3,7 +3,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints
 
-from app.shows.schemas import Slug
+from app.shows.schemas import Name, Slug
 
 
 def _normalise_email(email: str) -> str:
@@ -22,6 +22,9 @@ class SubscriberCreate(BaseModel):
     shows: list[Slug] = Field(
         default_factory=list, description="Slugs of the shows they are entitled to."
     )
+    name: Name | None = Field(
+        default=None, description="For personal feed titles; default: the email's local part."
+    )
 
 
 class EntitlementsUpdate(BaseModel):
@@ -38,6 +41,7 @@ class FeedOut(BaseModel):
 class SubscriberOut(BaseModel):
     id: int
     email: str
+    name: str | None
     external_id: str | None
     status: str
     created_at: datetime

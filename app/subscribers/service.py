@@ -42,7 +42,8 @@ def list_some(
     return session.scalars(query).all()
 
 
-def create(session: Session, data: SubscriberCreate) -> Subscriber:
+def create(session: Session, data: SubscriberCreate, *, emails: bool = True) -> Subscriber:
+    """`emails=False`: no welcome email (subscribers imported from a previous host)."""
     if session.scalar(select(Subscriber.id).where(Subscriber.email == data.email)):
         raise Conflict(f"A subscriber with email {data.email} already exists.")
     if data.external_id and session.scalar(
@@ -51,13 +52,23 @@ def create(session: Session, data: SubscriberCreate) -> Subscriber:
         raise Conflict(f"A subscriber with external_id {data.external_id!r} already exists.")
     entitled = shows.get_many(session, data.shows)
     subscriber = Subscriber(
-        email=data.email, external_id=data.external_id, status=SubscriberStatus.ACTIVE
+        email=data.email,
+        name=data.name,
+        external_id=data.external_id,
+        status=SubscriberStatus.ACTIVE,
     )
     session.add(subscriber)
     _entitle(subscriber, entitled)
     session.flush()
-    outbox.email(session, EmailTemplate.WELCOME, subscriber_id=subscriber.id, to=subscriber.email)
-    webhooks.notify(session, EventType.SUBSCRIBER_CREATED, subscriber.id)
+    if emails:
+        outbox.email(
+            session,
+            EmailTemplate.WELCOME,
+            subscriber_id=subscriber.id,
+            to=subscriber.email,
+            now=utcnow(),
+        )
+    webhooks.notify(session, EventType.SUBSCRIBER_CREATED, subscriber.id, now=utcnow())
     return subscriber
 
 
@@ -87,7 +98,10 @@ def _access_changed(feed: FeedAccess) -> None:
     feed.changed_at = max(utcnow(), previous.replace(microsecond=0) + timedelta(seconds=1))
 
 
-def set_status(session: Session, subscriber: Subscriber, status: SubscriberStatus) -> Subscriber:
+def set_status(
+    session: Session, subscriber: Subscriber, status: SubscriberStatus, *, emails: bool = True
+) -> Subscriber:
+    """`emails=False`: the subscriber hears nothing of it (an import from a previous host)."""
     if subscriber.status == SubscriberStatus.REVOKED and status is not SubscriberStatus.REVOKED:
         # Revoked URLs must never work again (they answer 410 so apps stop polling), so a
         # subscriber brought back from revocation gets new ones.
@@ -99,10 +113,12 @@ def set_status(session: Session, subscriber: Subscriber, status: SubscriberStatu
     template = _STATUS_EMAILS.get((SubscriberStatus(subscriber.status), status))
     changed = subscriber.status != status
     subscriber.status = status
-    if template:
-        outbox.email(session, template, subscriber_id=subscriber.id, to=subscriber.email)
+    if template and emails:
+        outbox.email(
+            session, template, subscriber_id=subscriber.id, to=subscriber.email, now=utcnow()
+        )
     if changed:
-        webhooks.notify(session, _STATUS_EVENTS[status], subscriber.id)
+        webhooks.notify(session, _STATUS_EVENTS[status], subscriber.id, now=utcnow())
     return _changed(session, subscriber)
 
 
@@ -132,6 +148,7 @@ def rotate(session: Session, subscriber: Subscriber, slug: str) -> Subscriber:
         EmailTemplate.URL_RESET,
         subscriber_id=subscriber.id,
         to=subscriber.email,
+        now=utcnow(),
         show=slug,
     )
     return _changed(session, subscriber)

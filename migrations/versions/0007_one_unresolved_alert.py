@@ -19,6 +19,19 @@ UNRESOLVED = sa.text("status IN ('open', 'acknowledged')")
 
 
 def upgrade() -> None:
+    # Detections that ran at once before this index could open two alerts for one URL: keep
+    # the newest (its evidence is the latest), so the index can be built.
+    op.execute(
+        """
+        DELETE FROM sharing_alerts
+        WHERE status IN ('open', 'acknowledged')
+          AND id NOT IN (
+            SELECT max(id) FROM sharing_alerts
+            WHERE status IN ('open', 'acknowledged')
+            GROUP BY token_id
+          )
+        """
+    )
     op.create_index(
         "uq_sharing_alerts_unresolved_token_id",
         "sharing_alerts",

@@ -1,0 +1,177 @@
+"""Stripe: the only module that imports `stripe`. Verification is the library's
+(`Stripe-Signature`, with its timestamp tolerance); the events used, and what they mean here:
+
+- `checkout.session.completed`: the customer's email (links a subscriber added by hand);
+- `customer.subscription.created` / `.updated` / `.deleted`: by status, `active` and
+  `trialing` grant the plan that the items' price ids buy; `past_due` starts the grace
+  period; `unpaid`, `paused`, `canceled` and `incomplete_expired` lapse, and `.deleted`
+  cancels; `incomplete` (the first payment not yet made) changes nothing;
+- `invoice.paid`: a payment, with the email and price ids, so it grants (and creates the
+  subscriber: subscription events carry no email) and ends a past-due period;
+- `charge.refunded`: a full refund revokes; a partial one changes nothing;
+- `customer.updated`: a changed email.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from pydantic import BaseModel
+
+from app.billing.providers import parse
+from app.billing.schemas import EventType, ProviderEvent
+from app.billing.service import SignatureRejected
+from app.errors import InvalidInput
+
+SIGNATURE_HEADER = "Stripe-Signature"
+_LAPSING = {"unpaid": EventType.LAPSED, "paused": EventType.LAPSED}
+_LAPSING |= {"incomplete_expired": EventType.LAPSED, "canceled": EventType.CANCELLED}
+
+
+class _Event(BaseModel):
+    id: str
+    type: str
+    created: int
+    data: dict[str, Any]
+
+
+class _Price(BaseModel):
+    id: str
+
+
+class _Item(BaseModel):
+    price: _Price
+
+
+class _Items(BaseModel):
+    data: list[_Item] = []
+
+
+class _Subscription(BaseModel):
+    customer: str
+    status: str
+    items: _Items = _Items()
+
+
+class _PriceDetails(BaseModel):
+    price: str
+
+
+class _Pricing(BaseModel):
+    price_details: _PriceDetails | None = None
+
+
+class _Line(BaseModel):
+    price: _Price | None = None  # API versions before 2025-03-31
+    pricing: _Pricing | None = None  # 2025-03-31 (basil) and later
+
+    @property
+    def price_id(self) -> str | None:
+        if self.pricing is not None and self.pricing.price_details is not None:
+            return self.pricing.price_details.price
+        return self.price.id if self.price is not None else None
+
+
+class _Lines(BaseModel):
+    data: list[_Line] = []
+
+
+class _Invoice(BaseModel):
+    customer: str | None = None
+    customer_email: str | None = None
+    lines: _Lines = _Lines()
+
+
+class _CustomerDetails(BaseModel):
+    email: str | None = None
+
+
+class _CheckoutSession(BaseModel):
+    customer: str | None = None
+    customer_details: _CustomerDetails | None = None
+
+
+class _Charge(BaseModel):
+    customer: str | None = None
+    refunded: bool = False
+
+
+class _Customer(BaseModel):
+    id: str
+    email: str | None = None
+
+
+def verified_event(secret: str, signature: str | None, body: bytes, *, tolerance: int) -> _Event:
+    try:
+        event = stripe.Webhook.construct_event(body, signature, secret, tolerance=tolerance)
+    except stripe.SignatureVerificationError as exc:
+        raise SignatureRejected(f"{SIGNATURE_HEADER} refused: {exc.user_message or exc}") from None
+    except ValueError:
+        raise InvalidInput("Malformed event: the body is not JSON.") from None
+    return parse(_Event, event.to_dict())
+
+
+def translate(event: _Event) -> ProviderEvent | None:
+    """The event in Podpass's terms, or None for one Podpass does not use."""
+    obj = event.data.get("object", {})
+    occurred = datetime.fromtimestamp(event.created, UTC)
+    kind = event.type
+    if kind in _SUBSCRIPTION_EVENTS:
+        subscription = parse(_Subscription, obj)
+        if kind == "customer.subscription.deleted":
+            change: EventType | None = EventType.CANCELLED
+        else:
+            change = _subscription_change(subscription.status, created=kind.endswith(".created"))
+        if change is None:
+            return None
+        prices = tuple(item.price.id for item in subscription.items.data)
+        return ProviderEvent(event.id, change, occurred, subscription.customer, prices=prices)
+    if kind == "invoice.paid":
+        invoice = parse(_Invoice, obj)
+        prices = tuple(p for line in invoice.lines.data if (p := line.price_id) is not None)
+        if invoice.customer is None:
+            return None
+        return ProviderEvent(
+            event.id,
+            EventType.RENEWED,
+            occurred,
+            invoice.customer,
+            email=invoice.customer_email,
+            prices=prices,
+        )
+    if kind == "checkout.session.completed":
+        session = parse(_CheckoutSession, obj)
+        email = session.customer_details.email if session.customer_details else None
+        if session.customer is None or email is None:
+            return None  # a guest payment, no customer to remember
+        return ProviderEvent(
+            event.id, EventType.CUSTOMER_UPDATED, occurred, session.customer, email
+        )
+    if kind == "charge.refunded":
+        charge = parse(_Charge, obj)
+        if charge.customer is None or not charge.refunded:
+            return None  # partly refunded: access stays
+        return ProviderEvent(event.id, EventType.REFUNDED, occurred, charge.customer)
+    if kind == "customer.updated":
+        customer = parse(_Customer, obj)
+        if "email" not in event.data.get("previous_attributes", {}) or customer.email is None:
+            return None
+        return ProviderEvent(
+            event.id, EventType.CUSTOMER_UPDATED, occurred, customer.id, customer.email
+        )
+    return None
+
+
+_SUBSCRIPTION_EVENTS = {
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+}
+
+
+def _subscription_change(status: str, *, created: bool) -> EventType | None:
+    if status in ("active", "trialing"):
+        return EventType.CREATED if created else EventType.PLAN_CHANGED
+    if status == "past_due":
+        return EventType.PAST_DUE
+    return _LAPSING.get(status)

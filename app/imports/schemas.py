@@ -1,0 +1,57 @@
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, Field, HttpUrl
+
+from app.models import SubscriberStatus
+from app.shows.schemas import Slug
+from app.subscribers.schemas import Email, ExternalId
+
+# The subscribers CSV: these columns, then one `old_url:<slug>` column per show whose old
+# private feed URLs are known. Only `email` is required.
+EMAIL, EXTERNAL_ID, PLAN, SHOWS, STATUS = "email", "external_id", "plan", "shows", "status"
+COLUMNS = (EMAIL, EXTERNAL_ID, PLAN, SHOWS, STATUS)
+OLD_URL_PREFIX = "old_url:"
+
+
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _blank_is_active(value: object) -> object:
+    return SubscriberStatus.ACTIVE if isinstance(value, str) and not value.strip() else value
+
+
+def _slugs(value: object) -> object:
+    """Shows as one cell: slugs separated by spaces, commas or semicolons."""
+    if isinstance(value, str):
+        return value.replace(",", " ").replace(";", " ").split()
+    return value
+
+
+class SubscriberLine(BaseModel):
+    """One line of the subscribers CSV."""
+
+    email: Email
+    external_id: Annotated[ExternalId | None, BeforeValidator(_blank_is_none)] = None
+    plan: Annotated[str | None, BeforeValidator(_blank_is_none)] = None
+    shows: Annotated[list[Slug], BeforeValidator(_slugs)] = Field(default_factory=list)
+    status: Annotated[SubscriberStatus, BeforeValidator(_blank_is_active)] = SubscriberStatus.ACTIVE
+    old_urls: dict[str, HttpUrl] = Field(default_factory=dict)  # show slug -> old feed URL
+
+
+@dataclass
+class FeedImport:
+    """What one `import feed` run did, each episode named by its title and GUID."""
+
+    imported: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # there already (same GUID, same show)
+    failed: list[str] = field(default_factory=list)  # with why; a rerun tries them again
+    notes: list[str] = field(default_factory=list)  # kept, without a part that was unusable
+
+
+@dataclass
+class SubscriberImport:
+    created: int = 0
+    updated: int = 0
+    old_urls: int = 0  # old URLs added by this run

@@ -1,0 +1,559 @@
+"""Moving a publisher in: their back catalogue, their subscribers, and their old feed URLs.
+
+A catalogue import stores each episode in its own transaction, through the upload path
+(probe, store, and a stored file removed again if the transaction fails), so a run that is
+killed or fails leaves whole episodes or none; a rerun skips GUIDs that are there.
+"""
+
+import csv
+import io
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import NamedTuple, Protocol
+from urllib.parse import unquote, urlsplit
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import Database, transaction, utcnow
+from app.episodes import service as episodes
+from app.episodes.schemas import Chapters, EpisodeUpload
+from app.errors import AppError, Gone, InvalidInput, NotFound, UnsupportedMedia
+from app.imports.schemas import (
+    COLUMNS,
+    EMAIL,
+    OLD_URL_PREFIX,
+    FeedImport,
+    SubscriberImport,
+    SubscriberLine,
+)
+from app.imports.source import FeedError, Linked, Source, SourceEpisode, SourceError
+from app.models import (
+    TRANSCRIPT_TYPES,
+    Episode,
+    EpisodeType,
+    FeedAccess,
+    OldFeedUrl,
+    Plan,
+    Show,
+    Subscriber,
+    SubscriberStatus,
+)
+from app.shows import service as shows
+from app.storage import Storage
+from app.subscribers import service as subscribers
+from app.subscribers.schemas import SubscriberCreate
+from app.tokens import FeedTokens
+from app.urls import Urls
+
+logger = logging.getLogger(__name__)
+
+# Transcript types as feeds announce them, by the extension we store them under.
+_TRANSCRIPT_EXTENSIONS = {v: k for k, v in TRANSCRIPT_TYPES.items()} | {
+    "application/srt": "srt",
+    "text/srt": "srt",
+}
+_GUIDS_PER_QUERY = 500
+
+
+class Progress(Protocol):
+    """Told of each episode's download as it goes (the command line draws a bar)."""
+
+    def start(self, title: str, total: int | None) -> None: ...
+
+    def advance(self, size: int) -> None: ...
+
+
+class NoProgress:
+    def start(self, title: str, total: int | None) -> None:
+        pass
+
+    def advance(self, size: int) -> None:
+        pass
+
+
+# Old URLs.
+
+
+class OldUrlKey(NamedTuple):
+    host: str  # lower-cased; '' answers on any host
+    path: str  # decoded, with the query string as sent
+
+
+def old_url_key(url: str, *, any_host: bool = False) -> OldUrlKey:
+    parts = urlsplit(url)
+    path = unquote(parts.path) or "/"
+    return OldUrlKey(
+        "" if any_host else (parts.hostname or "").lower(),
+        f"{path}?{parts.query}" if parts.query else path,
+    )
+
+
+class _OldUrlRow(NamedTuple):
+    host: str
+    imported_token_id: str | None
+    current_token_id: str | None
+    status: str | None
+    slug: str
+
+
+def moved_feed(
+    session: Session, tokens: FeedTokens, urls: Urls, *, host: str, path: str
+) -> str | None:
+    """Where an old feed URL lives now, or None if it is no old feed URL of ours. A private
+    feed's old URL follows its new one: 410 once revoked, gone (404) once rotated."""
+    rows = [
+        _OldUrlRow(*row)
+        for row in session.execute(
+            select(OldFeedUrl.host, OldFeedUrl.token_id, FeedAccess.token_id, Subscriber.status)
+            .add_columns(Show.slug)
+            .join(Show, Show.id == OldFeedUrl.show_id)
+            .outerjoin(FeedAccess, FeedAccess.id == OldFeedUrl.feed_access_id)
+            .outerjoin(Subscriber, Subscriber.id == FeedAccess.subscriber_id)
+            .where(OldFeedUrl.path == path, OldFeedUrl.host.in_((host.lower(), "")))
+        )
+    ]
+    if not rows:
+        return None
+    row = max(rows, key=lambda r: r.host != "")  # this host's, before any host's
+    if row.imported_token_id is None:
+        return urls.public_feed(row.slug)
+    if row.current_token_id != row.imported_token_id:
+        raise NotFound("No feed at this address. Ask the publisher for your feed link.")
+    if row.status == SubscriberStatus.REVOKED:
+        raise Gone("This feed has been switched off. Contact the publisher for access.")
+    return urls.feed(tokens.token_for(row.imported_token_id))
+
+
+def _public_feed_moved(session: Session, show: Show, old_url: str) -> None:
+    key = old_url_key(old_url)
+    existing = session.scalar(
+        select(OldFeedUrl).where(OldFeedUrl.host == key.host, OldFeedUrl.path == key.path)
+    )
+    if existing is not None and existing.show_id != show.id:
+        raise InvalidInput(f"{old_url} already leads to another show's feed.")
+    if existing is None:
+        session.add(OldFeedUrl(host=key.host, path=key.path, show_id=show.id))
+    if show.previous_feed_url != old_url:
+        show.previous_feed_url = old_url
+        shows.touch(show)  # the public feed now announces itunes:new-feed-url
+    session.flush()
+
+
+# The back catalogue.
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """Everything an episode needs besides its audio, fetched before its transaction."""
+
+    artwork: bytes | None
+    chapters: Chapters | None
+    transcript: tuple[bytes, str] | None  # data, filename
+
+
+def import_feed(
+    db: Database,
+    storage: Storage,
+    source: Source,
+    slug: str,
+    *,
+    public: bool,
+    max_bytes: int,
+    attempts: int = 3,
+    backoff_seconds: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Progress | None = None,
+) -> FeedImport:
+    """Import every episode of the source feed and its archive pages into the show, oldest
+    first. `public`: the source is the show's public feed, moving here: its episodes are
+    free, and its URL answers with a 301 to the public feed."""
+    report = FeedImport()
+    channel_artwork: set[str] = set()
+    items: dict[str, SourceEpisode] = {}
+    for page in source.pages():
+        if page.artwork:
+            channel_artwork.add(page.artwork)
+        for item in page.episodes:
+            items.setdefault(item.guid, item)
+    with transaction(db.writer) as session:
+        show = shows.get(session, slug)
+        if public:
+            _public_feed_moved(session, show, source.public_url)
+        owners = _guid_owners(session, list(items))
+    wanted = []
+    for guid, item in items.items():
+        owner = owners.get(guid)
+        if owner == show.id:
+            report.skipped.append(_named(item))
+        elif owner is not None:
+            report.failed.append(f"{_named(item)}: this GUID is another show's episode")
+        elif item.published_at is None:
+            report.failed.append(f"{_named(item)}: no publication date (pubDate)")
+        else:
+            wanted.append(item)
+    wanted.sort(key=lambda item: (item.published_at, item.guid))
+    for item in wanted:
+        for attempt in range(1, attempts + 1):
+            try:
+                _import_episode(
+                    db,
+                    storage,
+                    source,
+                    slug,
+                    item,
+                    report,
+                    free=public,
+                    max_bytes=max_bytes,
+                    skip_artwork=channel_artwork,
+                    progress=progress or NoProgress(),
+                )
+            except SourceError as exc:
+                if attempt == attempts:
+                    report.failed.append(f"{_named(item)}: {exc} (tried {attempts} times)")
+                    break
+                logger.warning("%s: %s; trying again", _named(item), exc)
+                sleep(backoff_seconds * 2 ** (attempt - 1))
+            except (FeedError, AppError) as exc:
+                report.failed.append(f"{_named(item)}: {getattr(exc, 'detail', exc)}")
+                break
+            else:
+                report.imported.append(_named(item))
+                break
+    return report
+
+
+def _named(item: SourceEpisode) -> str:
+    return f"{item.title or 'untitled'!r} ({item.guid})"
+
+
+def _guid_owners(session: Session, guids: Sequence[str]) -> dict[str, int]:
+    owners: dict[str, int] = {}
+    for start in range(0, len(guids), _GUIDS_PER_QUERY):
+        chunk = guids[start : start + _GUIDS_PER_QUERY]
+        query = select(Episode.guid, Episode.show_id).where(Episode.guid.in_(chunk))
+        owners.update({guid: show_id for guid, show_id in session.execute(query)})
+    return owners
+
+
+def _fields(item: SourceEpisode, *, free: bool) -> EpisodeUpload:
+    episode_type = item.episode_type if item.episode_type in set(EpisodeType) else None
+    try:
+        return EpisodeUpload(
+            title=item.title or None,
+            show_notes=item.show_notes or None,
+            free=free,
+            episode_type=episode_type,
+            season=item.season,
+            number=item.number,
+            explicit=item.explicit,
+            publish=True,
+            published_at=item.published_at,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(problems) from None
+
+
+def _filename(url: str, fallback: str) -> str:
+    name = PurePosixPath(unquote(urlsplit(url).path)).name
+    return name or fallback
+
+
+def _fetch_extras(
+    source: Source, item: SourceEpisode, report: FeedImport, skip_artwork: set[str]
+) -> _Fetched:
+    artwork = None
+    if item.artwork and item.artwork not in skip_artwork:
+        artwork = source.fetch(item.artwork)
+    chapters = None
+    if item.chapters:
+        try:
+            chapters = Chapters.model_validate_json(source.fetch(item.chapters.url))
+        except ValidationError:
+            report.notes.append(f"{_named(item)}: its chapters are not Podcasting 2.0 JSON")
+    transcript = None
+    usable = [t for t in item.transcripts if _transcript_extension(t)]
+    if usable:
+        extension = _transcript_extension(usable[0])
+        transcript = (source.fetch(usable[0].url), f"transcript.{extension}")
+    elif item.transcripts:
+        report.notes.append(f"{_named(item)}: no transcript in a type kept here (VTT, SRT, text)")
+    return _Fetched(artwork, chapters, transcript)
+
+
+def _transcript_extension(linked: Linked) -> str | None:
+    return _TRANSCRIPT_EXTENSIONS.get(linked.type.split(";")[0].strip().lower())
+
+
+def _import_episode(
+    db: Database,
+    storage: Storage,
+    source: Source,
+    slug: str,
+    item: SourceEpisode,
+    report: FeedImport,
+    *,
+    free: bool,
+    max_bytes: int,
+    skip_artwork: set[str],
+    progress: Progress,
+) -> None:
+    if item.audio is None:
+        raise FeedError("no enclosure")
+    fields = _fields(item, free=free)
+    extras = _fetch_extras(source, item, report, skip_artwork)
+    # An unnamed temporary file: a run killed mid-download leaves nothing behind.
+    with tempfile.TemporaryFile() as audio:
+        progress.start(item.title or item.guid, None)
+        size = source.download(item.audio.url, audio, progress.advance)
+        with transaction(db.writer) as session:
+            episode = episodes.upload(
+                session,
+                storage,
+                slug,
+                source=audio,
+                size=size,
+                filename=_filename(item.audio.url, "episode.mp3"),
+                fields=fields,
+                max_bytes=max_bytes,
+                now=utcnow(),
+            )
+            episode.guid = item.guid
+            _attach(session, storage, episode, item, extras, report)
+            session.flush()
+
+
+def _attach(
+    session: Session,
+    storage: Storage,
+    episode: Episode,
+    item: SourceEpisode,
+    extras: _Fetched,
+    report: FeedImport,
+) -> None:
+    """The episode's artwork, chapters and transcript; one that is unusable is left out and
+    noted, as the upload path does with unusable embedded artwork."""
+    if extras.chapters is not None:
+        episodes.set_chapters(session, episode, extras.chapters)
+    try:
+        if extras.artwork is not None:
+            filename = _filename(item.artwork or "", "artwork")
+            episodes.set_artwork(session, storage, episode, extras.artwork, filename)
+    except (InvalidInput, UnsupportedMedia) as exc:
+        report.notes.append(f"{_named(item)}: artwork left out: {exc.detail}")
+    try:
+        if extras.transcript is not None:
+            episodes.set_transcript(session, episode, *extras.transcript)
+    except (InvalidInput, UnsupportedMedia) as exc:
+        report.notes.append(f"{_named(item)}: transcript left out: {exc.detail}")
+
+
+# Subscribers.
+
+
+class ImportRefused(Exception):
+    """The file has errors; nothing was imported. One message per problem, with its line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class _Checked:
+    line: int
+    data: SubscriberLine
+    shows: list[Show]
+    existing: Subscriber | None
+
+
+def import_subscribers(session: Session, text: str, *, welcome: bool) -> SubscriberImport:
+    """Create or update each subscriber in the CSV, matched by external id, else by email.
+    Every line is checked first: a file with any error imports nothing (ImportRefused).
+    `welcome`: send new subscribers the welcome email (with their links)."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [name.strip() for name in reader.fieldnames or []]
+    problems = _check_header(session, header)
+    if problems:
+        raise ImportRefused(problems)
+    reader.fieldnames = header
+    checked = _check_lines(session, reader, problems)
+    if problems:
+        raise ImportRefused(problems)
+    result = SubscriberImport()
+    for line in checked:
+        result.old_urls += _apply(session, line, welcome=welcome, result=result)
+    return result
+
+
+def _check_header(session: Session, header: Sequence[str]) -> list[str]:
+    if EMAIL not in header:
+        return ["line 1: the header needs an email column"]
+    problems = []
+    slugs = set(session.scalars(select(Show.slug)))
+    for name in header:
+        slug = name.removeprefix(OLD_URL_PREFIX)
+        if name in COLUMNS or (name.startswith(OLD_URL_PREFIX) and slug in slugs):
+            continue
+        if name.startswith(OLD_URL_PREFIX):
+            problems.append(f"line 1: column {name!r}: there is no show {slug!r}")
+        else:
+            columns = ", ".join(COLUMNS)
+            problems.append(f"line 1: unknown column {name!r} (columns: {columns}, old_url:<show>)")
+    if len(set(header)) != len(header):
+        problems.append("line 1: a column is named twice")
+    return problems
+
+
+def _line_data(row: dict[str, str | None]) -> dict[str, object]:
+    data: dict[str, object] = {
+        name: (value or "").strip()
+        for name, value in row.items()
+        if name in COLUMNS and name is not None
+    }
+    data["old_urls"] = {
+        name.removeprefix(OLD_URL_PREFIX): value.strip()
+        for name, value in row.items()
+        if name and name.startswith(OLD_URL_PREFIX) and value and value.strip()
+    }
+    return data
+
+
+def _check_lines(
+    session: Session, reader: Iterable[dict[str, str | None]], problems: list[str]
+) -> list[_Checked]:
+    plans = {plan.id: plan for plan in session.scalars(select(Plan))}
+    all_shows = {show.slug: show for show in session.scalars(select(Show))}
+    seen_emails: dict[str, int] = {}
+    seen_ids: dict[str, int] = {}
+    seen_urls: dict[OldUrlKey, int] = {}
+    checked = []
+    for number, row in enumerate(reader, start=2):
+        if None in row:  # more cells than the header has columns
+            problems.append(f"line {number}: more cells than columns")
+            continue
+        try:
+            data = SubscriberLine.model_validate(_line_data(row))
+        except ValidationError as exc:
+            for error in exc.errors():
+                where = ".".join(str(part) for part in error["loc"])
+                problems.append(f"line {number}: {where}: {error['msg']}")
+            continue
+        here = len(problems)
+        if data.plan is not None and data.plan not in plans:
+            problems.append(f"line {number}: no plan {data.plan!r} (PUT /admin/plans/...)")
+        missing = [slug for slug in data.shows if slug not in all_shows]
+        if missing:
+            problems.append(f"line {number}: no show {', '.join(missing)}")
+        entitled = {slug: all_shows[slug] for slug in data.shows if slug in all_shows}
+        if data.plan in plans:
+            entitled |= {show.slug: show for show in plans[data.plan].shows}
+        for slug in data.old_urls:
+            if slug not in entitled:
+                problems.append(
+                    f"line {number}: an old URL for {slug}, which is not among their shows"
+                )
+        for value, seen, what in (
+            (data.email, seen_emails, "email"),
+            (data.external_id, seen_ids, "external_id"),
+        ):
+            if value is not None and value in seen:
+                problems.append(f"line {number}: {what} {value} is on line {seen[value]} too")
+            elif value is not None:
+                seen[value] = number
+        existing = _existing(session, data, number, problems)
+        for url in data.old_urls.values():
+            key = old_url_key(str(url))
+            if key in seen_urls:
+                problems.append(f"line {number}: old URL {url} is on line {seen_urls[key]} too")
+            seen_urls[key] = number
+            _check_old_url(session, key, str(url), existing, number, problems)
+        if len(problems) == here:
+            checked.append(_Checked(number, data, list(entitled.values()), existing))
+    return checked
+
+
+def _existing(
+    session: Session, data: SubscriberLine, number: int, problems: list[str]
+) -> Subscriber | None:
+    by_email = session.scalar(select(Subscriber).where(Subscriber.email == data.email))
+    if data.external_id is None:
+        return by_email
+    by_id = session.scalar(select(Subscriber).where(Subscriber.external_id == data.external_id))
+    if by_id is not None and by_email is not None and by_id.id != by_email.id:
+        problems.append(
+            f"line {number}: external_id {data.external_id} is subscriber {by_id.id}, but "
+            f"{data.email} is subscriber {by_email.id}"
+        )
+        return None
+    if by_id is None and by_email is not None and by_email.external_id is not None:
+        problems.append(
+            f"line {number}: {data.email} has external_id {by_email.external_id} here, "
+            f"not {data.external_id}"
+        )
+        return None
+    return by_id or by_email
+
+
+def _check_old_url(
+    session: Session,
+    key: OldUrlKey,
+    url: str,
+    existing: Subscriber | None,
+    number: int,
+    problems: list[str],
+) -> None:
+    taken = session.scalar(
+        select(OldFeedUrl).where(OldFeedUrl.host == key.host, OldFeedUrl.path == key.path)
+    )
+    if taken is None:
+        return
+    owner = session.scalar(
+        select(FeedAccess.subscriber_id).where(FeedAccess.id == taken.feed_access_id)
+    )
+    if existing is None or owner != existing.id:
+        problems.append(f"line {number}: old URL {url} already leads to another feed")
+
+
+def _apply(session: Session, line: _Checked, *, welcome: bool, result: SubscriberImport) -> int:
+    data = line.data
+    slugs = [show.slug for show in line.shows]
+    subscriber = line.existing
+    if subscriber is None:
+        create = SubscriberCreate(email=data.email, external_id=data.external_id, shows=slugs)
+        subscriber = subscribers.create(session, create, emails=welcome)
+        result.created += 1
+    else:
+        subscriber.email = data.email
+        subscriber.external_id = data.external_id or subscriber.external_id
+        subscribers.set_shows(session, subscriber, slugs)
+        result.updated += 1
+    if subscriber.status != data.status:
+        subscribers.set_status(session, subscriber, data.status, emails=False)
+    added = 0
+    for slug, url in data.old_urls.items():
+        feed = next(f for f in subscriber.feeds if f.show.slug == slug)
+        key = old_url_key(str(url))
+        existing = session.scalar(
+            select(OldFeedUrl.id).where(OldFeedUrl.host == key.host, OldFeedUrl.path == key.path)
+        )
+        # One already there stays as it is: after a rotation it must not come back to life.
+        if existing is None:
+            session.add(
+                OldFeedUrl(
+                    host=key.host,
+                    path=key.path,
+                    show_id=feed.show_id,
+                    feed_access_id=feed.id,
+                    token_id=feed.token_id,
+                )
+            )
+            added += 1
+    session.flush()
+    return added

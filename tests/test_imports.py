@@ -1,0 +1,297 @@
+"""Moving a publisher in: a back catalogue from a real HTTP server (killed halfway and
+resumed), subscribers from CSV, and their old feed URLs answering 301."""
+
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import podcastparser
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from app.config import Settings
+from app.db import Database, build_engine, transaction
+from app.imports import service as imports
+from app.imports.source import Source, SourceError
+from app.models import Episode, OutboxMessage, Subscriber
+from app.storage.local import LocalStorage
+from tests.conftest import SHOW, _empty_tables, create_show, server_env, upload
+from tests.media import chaptered_mp3, image
+from tests.servers import FeedHost
+
+USER, PASSWORD = "importer", "s3cret pass"
+OLD_DATES = [
+    "Mon, 02 Jan 2023 06:00:00 +0000",
+    "Mon, 09 Jan 2023 06:00:00 +0000",
+    "Mon, 16 Jan 2023 06:00:00 +0000",
+    "Mon, 23 Jan 2023 06:00:00 +0000",
+]
+GUIDS = [f"https://old.example.com/?p={n}&post_type=episode-with-a-long-guid" for n in (1, 2, 3, 4)]
+CHAPTERS = {"version": "1.2.0", "chapters": [{"startTime": 0, "title": "Intro"}]}
+VTT = "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nHello.\n"
+
+
+def _mp3(tmp: Path, n: int) -> bytes:
+    """A distinct real MP3 per episode (its own embedded chapter)."""
+    directory = tmp / str(n)
+    directory.mkdir()
+    return chaptered_mp3(directory, [(0, f"Part {n}")]).read_bytes()
+
+
+def _item(n: int) -> str:
+    return f"""<item><guid isPermaLink="false">{GUIDS[n - 1].replace("&", "&amp;")}</guid>
+<title>Episode {n}</title><pubDate>{OLD_DATES[n - 1]}</pubDate>
+<description>&lt;p&gt;Notes for &lt;b&gt;episode {n}&lt;/b&gt;&lt;/p&gt;</description>
+<itunes:episode>{n}</itunes:episode><itunes:season>1</itunes:season>
+<itunes:image href="/art/{n}.png"/>
+<podcast:chapters url="/chapters/{n}.json" type="application/json+chapters"/>
+<podcast:transcript url="/transcripts/{n}.vtt" type="text/vtt"/>
+<enclosure url="/audio/{n}.mp3" length="1" type="audio/mpeg"/></item>"""
+
+
+def _page(items: list[int], older: str | None) -> bytes:
+    link = f'<atom:link rel="prev-archive" href="{older}"/>' if older else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"
+ xmlns:podcast="https://podcastindex.org/namespace/1.0" xmlns:atom="http://www.w3.org/2005/Atom">
+<channel><title>Old host</title><link>https://old.example.com</link>{link}
+{"".join(_item(n) for n in items)}</channel></rss>""".encode()
+
+
+@pytest.fixture
+def feed_host(tmp_path: Path) -> Any:
+    files: dict[str, tuple[bytes, str]] = {
+        "/feed.xml": (_page([4, 3], "/archive/1.xml"), "application/rss+xml"),
+        "/archive/1.xml": (_page([2, 1], None), "application/rss+xml"),
+    }
+    for n in (1, 2, 3, 4):
+        files[f"/audio/{n}.mp3"] = (_mp3(tmp_path, n), "audio/mpeg")
+        files[f"/art/{n}.png"] = (image(color=["red", "green", "blue", "teal"][n - 1]), "image/png")
+        files[f"/chapters/{n}.json"] = (json.dumps(CHAPTERS).encode(), "application/json")
+        files[f"/transcripts/{n}.vtt"] = (VTT.encode(), "text/vtt")
+    with FeedHost(files, USER, PASSWORD) as host:
+        yield host
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _snapshot(settings: Settings) -> dict[str, Any]:
+    """What an import leaves: episode rows (without ids and keys), and every stored byte."""
+    db = Database(build_engine(settings.database_url))
+    root = settings.audio_dir
+    with transaction(db.reader) as session:
+        rows = session.scalars(select(Episode).order_by(Episode.guid)).all()
+        episodes = [
+            {
+                "guid": e.guid,
+                "title": e.title,
+                "notes": e.show_notes,
+                "published_at": e.published_at,
+                "status": e.status,
+                "free": e.free,
+                "number": e.number,
+                "season": e.season,
+                "size": e.audio_size,
+                "duration": e.duration_seconds,
+                "chapters": e.chapters,
+                "transcript": (e.transcript, e.transcript_type),
+                "audio": _sha((root / e.audio_key).read_bytes()),
+                "artwork": _sha((root / e.artwork_key).read_bytes()) if e.artwork_key else None,
+            }
+            for e in rows
+        ]
+    db.engine.dispose()
+    stored = sorted(_sha(p.read_bytes()) for p in root.rglob("*") if p.is_file())
+    return {"episodes": episodes, "stored": stored}
+
+
+def _command(settings: Settings, *args: str) -> list[str]:
+    return [sys.executable, "-m", "app.cli", "import", *args]
+
+
+def test_a_killed_import_resumes_to_the_same_catalogue(
+    admin: TestClient, settings: Settings, feed_host: FeedHost
+) -> None:
+    env = server_env(settings) | {"PODPASS_BASE_URL": "http://testserver"}
+    source = feed_host.url("/feed.xml", user=USER, password=PASSWORD)
+    command = _command(settings, "feed", "--show", SHOW["slug"], source)
+    create_show(admin)
+    whole = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    assert "4 episode(s) imported" in whole.stdout
+    uninterrupted = _snapshot(settings)
+    assert [e["guid"] for e in uninterrupted["episodes"]] == sorted(GUIDS)
+    assert len(uninterrupted["stored"]) == 8  # audio and artwork, nothing else
+
+    _empty_tables(settings.database_url)
+    shutil.rmtree(settings.audio_dir)
+    create_show(admin)
+    feed_host.stall_at = feed_host.audio_requests + 3  # the third episode's download hangs
+    with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) as process:
+        assert feed_host.stalled.wait(60)
+        process.kill()  # mid-download: SIGKILL, no clean-up of its own
+    halfway = _snapshot(settings)
+    assert len(halfway["episodes"]) == 2  # the two oldest, whole; the third not at all
+    assert len(halfway["stored"]) == 4  # theirs, and no orphan
+
+    feed_host.stall_at = None
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "2 episode(s) imported, 2 already here" in resumed.stdout
+    assert _snapshot(settings) == uninterrupted
+
+    # The show's feed carries the original GUIDs, dates and numbers.
+    subscriber = admin.post(
+        "/admin/subscribers", json={"email": "a@example.com", "shows": [SHOW["slug"]]}
+    ).json()
+    feed = admin.get(subscriber["feeds"][0]["feed_url"])
+    parsed = podcastparser.parse("feed.xml", io.BytesIO(feed.content))
+    assert [e["guid"] for e in parsed["episodes"]] == GUIDS[::-1]
+    assert [e["number"] for e in parsed["episodes"]] == [4, 3, 2, 1]
+    # podcastparser does not read the Podcasting 2.0 namespace; feedparser does.
+    newest = feedparser.parse(feed.content).entries[0]
+    assert newest.podcast_transcript["url"].endswith("/transcript.vtt")
+    assert newest.podcast_chapters["url"].endswith("/chapters.json")
+    # Old dates are not news: no new-episode mail or webhook was queued.
+    queued = [m["payload"]["template"] for m in admin.get("/admin/outbox").json()]
+    assert queued == ["welcome"]  # the subscriber made above
+
+
+def _db(settings: Settings) -> Database:
+    return Database(build_engine(settings.database_url))
+
+
+def test_a_failed_download_is_retried_and_reported_never_half_recorded(
+    admin: TestClient, settings: Settings, feed_host: FeedHost
+) -> None:
+    create_show(admin)
+    feed_host.failures = {"/audio/1.mp3": 2, "/audio/2.mp3": 99}
+    slept: list[float] = []
+    db, storage = _db(settings), LocalStorage(settings.audio_dir)
+    source = Source(feed_host.url("/feed.xml", user=USER, password=PASSWORD))
+    report = imports.import_feed(
+        db, storage, source, SHOW["slug"], public=False, max_bytes=2**30, sleep=slept.append
+    )
+    assert len(report.imported) == 3
+    assert slept == [2.0, 4.0, 2.0, 4.0]
+    [failure] = report.failed
+    assert GUIDS[1] in failure
+    assert "503" in failure
+    assert "tried 3 times" in failure
+    assert len(list(storage.objects())) == 6  # no audio or artwork of the failed one
+    feed_host.failures = {}
+    again = imports.import_feed(db, storage, source, SHOW["slug"], public=False, max_bytes=2**30)
+    assert (len(again.imported), len(again.skipped), again.failed) == (1, 3, [])
+    db.engine.dispose()
+
+
+def test_a_private_source_needs_its_credentials(settings: Settings, feed_host: FeedHost) -> None:
+    with pytest.raises(SourceError, match="401"):
+        list(Source(feed_host.url("/feed.xml")).pages())
+
+
+CSV_HEADER = "email,external_id,shows,status,old_url:sharp-tech\n"
+
+
+def _import_csv(settings: Settings, text: str, *, welcome: bool = False) -> Any:
+    db = _db(settings)
+    try:
+        with transaction(db.writer) as session:
+            return imports.import_subscribers(session, text, welcome=welcome)
+    finally:
+        db.engine.dispose()
+
+
+def _count(settings: Settings, model: type[Any]) -> int:
+    db = _db(settings)
+    with transaction(db.reader) as session:
+        count: int = session.scalar(select(func.count()).select_from(model)) or 0
+    db.engine.dispose()
+    return count
+
+
+def test_imported_subscribers_keep_their_old_urls(
+    admin: TestClient, settings: Settings, show: dict[str, Any]
+) -> None:
+    assert upload(admin, "sharp-tech", title="Now", publish=True).status_code == 201
+    csv = CSV_HEADER + (
+        "Ann@Example.com,cus_1,sharp-tech,active,https://old.example.com/feeds/ann.xml?t=abc\n"
+        "bob@example.com,cus_2,sharp-tech,lapsed,https://old.example.com/feeds/bob.xml\n"
+    )
+    first = _import_csv(settings, csv)
+    assert (first.created, first.updated, first.old_urls) == (2, 0, 2)
+    again = _import_csv(settings, csv)
+    assert (again.created, again.updated, again.old_urls) == (0, 2, 0)
+    assert _count(settings, Subscriber) == 2
+    assert _count(settings, OutboxMessage) == 0  # no welcome, no lapse email on import
+
+    ann = admin.get("/admin/subscribers", params={"external_id": "cus_1"}).json()[0]
+    old = "http://old.example.com/feeds/ann.xml?t=abc"
+    moved = admin.get(old, follow_redirects=False)
+    assert moved.status_code == 301
+    assert moved.headers["location"] == ann["feeds"][0]["feed_url"]
+    followed = admin.get(old, follow_redirects=True)
+    parsed = podcastparser.parse(str(followed.url), io.BytesIO(followed.content))
+    assert [e["title"] for e in parsed["episodes"]] == ["Now"]
+    # Another host, or another query, is not Ann's old URL.
+    assert admin.get("http://elsewhere.example/feeds/ann.xml?t=abc").status_code == 404
+    assert admin.get("http://old.example.com/feeds/ann.xml").status_code == 404
+    # Bob lapsed: his old URL leads to his feed, which shows the renewal notice.
+    bob = admin.get("http://old.example.com/feeds/bob.xml", follow_redirects=True)
+    assert "Subscription inactive" in bob.text
+
+    admin.post(f"/admin/subscribers/{ann['id']}/revoke")
+    assert admin.get(old, follow_redirects=False).status_code == 410
+    admin.post(f"/admin/subscribers/{ann['id']}/reinstate")  # new URLs; the old one is dead
+    assert admin.get(old, follow_redirects=False).status_code == 404
+    _import_csv(settings, csv)  # a rerun does not bring it back
+    assert admin.get(old, follow_redirects=False).status_code == 404
+
+
+def test_a_bad_subscribers_file_imports_nothing(
+    admin: TestClient, settings: Settings, show: dict[str, Any]
+) -> None:
+    csv = CSV_HEADER + (
+        "ann@example.com,cus_1,sharp-tech,active,\n"
+        "not-an-email,cus_2,sharp-tech,active,\n"
+        "cat@example.com,cus_1,nosuchshow,paused,ftp://x\n"
+        "ann@example.com,,,,\n"
+    )
+    with pytest.raises(imports.ImportRefused) as refused:
+        _import_csv(settings, csv)
+    problems = "\n".join(refused.value.problems)
+    assert "line 3: email" in problems
+    assert "line 4: status" in problems
+    assert "line 4: old_urls.sharp-tech" in problems
+    assert "line 5: email ann@example.com is on line 2 too" in problems
+    assert _count(settings, Subscriber) == 0
+    with pytest.raises(imports.ImportRefused, match="1 problem"):
+        _import_csv(settings, "email,old_url:nope\n")
+
+
+def test_a_moved_public_feed_answers_301_and_names_its_new_address(
+    admin: TestClient, settings: Settings, feed_host: FeedHost
+) -> None:
+    create_show(admin)
+    db = _db(settings)
+    source = Source(feed_host.url("/feed.xml", user=USER, password=PASSWORD))
+    imports.import_feed(
+        db, LocalStorage(settings.audio_dir), source, SHOW["slug"], public=True, max_bytes=2**30
+    )
+    db.engine.dispose()
+    moved = admin.get(feed_host.url("/feed.xml"), follow_redirects=False)
+    assert moved.status_code == 301
+    public = admin.get(moved.headers["location"])
+    parsed = podcastparser.parse(str(public.url), io.BytesIO(public.content))
+    assert parsed["new_url"] == "http://testserver/shows/sharp-tech/feed.xml"
+    assert len(parsed["episodes"]) == 4  # free: they were public
+    assert admin.get("/no/such/page").json() == {"error": "http_error", "detail": "Not Found"}
