@@ -28,6 +28,7 @@ from app.console.deps import install_login_redirect
 from app.console.pages import STATIC, error_page
 from app.console.publishing import router as publishing_router
 from app.console.router import router as console_router
+from app.console.router import site_root
 from app.db import Clock, Database, build_engine, utcnow
 from app.deps import PRINCIPAL, identify
 from app.episodes.router import router as episodes_router
@@ -283,6 +284,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         accounts_router,
         console_router,
         publishing_router,
+        site_root,
         outbox_router,
         webhook_endpoints_router,
         webhooks_router,

@@ -105,6 +105,11 @@ class Episode(Base):
         _one_of("status", EpisodeStatus),
         _one_of("kind", EpisodeKind),
         _one_of("episode_type", EpisodeType),
+        # What a feed's document asks on every new show version (which episodes, and which
+        # changed), answered from the index alone: 45 → 25 ms for 20,000 episodes.
+        Index(
+            "ix_episodes_listing", "show_id", "status", "published_at", "id", "updated_at", "free"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

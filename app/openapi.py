@@ -165,9 +165,9 @@ def _success(operation: Operation) -> tuple[JSONObject, dict[int, str]]:
         return RSS, {304: WHY[304]}
     if path.endswith(".opml"):
         return OPML, {}
-    if path == "/notice.mp3":
+    if path in ("/notice.mp3", "/welcome.mp3", "/payment.mp3"):
         return {"audio/mpeg": BINARY}, {}
-    if path.endswith("{episode_id}.{extension}"):
+    if path.endswith(("{episode_id}.{extension}", "/welcome.{extension}")):
         return AUDIO, {206: WHY[206], 302: WHY[302], 304: WHY[304]}
     if path.endswith("/artwork.{extension}"):
         return IMAGES, {302: WHY[302]}
@@ -191,7 +191,7 @@ def _errors(operation: Operation) -> set[int]:
         codes.add(410)
         if "{episode_id}" in operation.path:
             codes.add(403)
-    if operation.path.endswith("{episode_id}.{extension}"):
+    if operation.path.endswith(("{episode_id}.{extension}", "/welcome.{extension}")):
         codes.add(416)
     if operation.is_subscriber_page:
         codes.add(410)

@@ -93,3 +93,18 @@ class Urls:
 
     def notice_audio(self) -> str:
         return f"{self.base}/notice.mp3"
+
+    # The items at the top of a subscriber's feed while they are new or their payment fails.
+    def welcome_audio(self) -> str:
+        return f"{self.base}/welcome.mp3"
+
+    def show_welcome_audio(self, slug: str, audio_key: str) -> str:
+        return f"{self.show_page(slug)}/welcome{_suffix(audio_key)}"
+
+    def payment_audio(self) -> str:
+        return f"{self.base}/payment.mp3"
+
+    def feed_page_link(self, token: str) -> str:
+        """The subscriber's page, reached through a feed's token: it answers with a fresh
+        signed page link, so a link kept in a podcast app never expires."""
+        return f"{self.private(token).root}/my"

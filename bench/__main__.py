@@ -602,6 +602,22 @@ def main() -> int:
         )
         return first.headers["etag"]
 
+    def measure_personal(
+        client: httpx.Client, process: subprocess.Popen[bytes], tokens: list[str]
+    ) -> Result:
+        """Feed 200 with each subscriber's name in the title and the welcome item on (every
+        bench subscriber joined today), then both off again for the runs that follow."""
+        show = f"/admin/shows/{EPISODE_SHOW}"
+        client.patch(show, headers=admin, json={"personal_title": True}).raise_for_status()
+        client.put(f"{show}/welcome", headers=admin, json={"days": 30}).raise_for_status()
+        first = client.get(f"/p/{tokens[0]}/feed.xml", headers=gzip_header)  # its first render
+        if b"Welcome to" not in first.content or b"(for listener" not in first.content:
+            sys.exit("The personal feed has no welcome item or no personal title.")
+        result = measure(process, "feed 200, personal title + welcome on", "/p/%s/feed.xml")
+        client.delete(f"{show}/welcome", headers=admin).raise_for_status()
+        client.patch(show, headers=admin, json={"personal_title": False}).raise_for_status()
+        return result
+
     with server(env, port) as process, httpx.Client(base_url=url, timeout=600) as client:
         fallbacks_at_start = feed_fallbacks(client)
         etag = prepare_feed(client, population.episode_tokens, EPISODE_SHOW, "Episode show")
@@ -610,6 +626,7 @@ def main() -> int:
         static = measure(process, "floor: static gzip body", f"/bench/static/{EPISODE_SHOW}")
         feed304 = measure(process, "feed 304", "/p/%s/feed.xml", if_none_match=etag)
         empty = measure(process, "floor: empty 200", "/bench/empty")
+        personal = measure_personal(client, process, population.episode_tokens)
         settle(process.pid)
         fallbacks_after_episodes = feed_fallbacks(client)
 
@@ -760,6 +777,7 @@ def main() -> int:
     print("|---|---:|---:|---:|---:|---|---:|---|")
     comparisons = {
         feed200.name: (static, 0.5),
+        personal.name: (static, 0.5),
         feed304.name: (empty, 0.5),
         article200.name: (article_static, 0.5),
         article304.name: (article_empty, 0.5),

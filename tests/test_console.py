@@ -130,6 +130,11 @@ def open_alert(database_url: str, feed_url: str, subscriber_id: int, now: dateti
 # Over HTTP
 
 
+def test_the_servers_root_leads_to_the_console(console: TestClient) -> None:
+    response = console.get("/", follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (302, "/console/")
+
+
 def test_console_pages_need_a_login(console: TestClient) -> None:
     response = console.get("/console/subscribers?q=a%40example.com", follow_redirects=False)
     assert response.status_code == 303

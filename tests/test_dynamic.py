@@ -1,16 +1,25 @@
 """Dynamic items and personal feeds (issue 16): the welcome item, the payment-problem item,
 personal titles and each plan's back catalogue."""
 
+import logging
+from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.config import Settings
-from app.db import build_engine
-from app.models import Subscriber
-from tests.conftest import MP3, stored_files
-from tests.test_billing import event, send
+from app.db import build_engine, transaction
+from app.episodes import service as episodes
+from app.feeds.documents import _links, archive_pages
+from app.feeds.personal import PLAIN, Shape
+from app.feeds.render import render_feed
+from app.models import Show, Subscriber, Welcome
+from tests import parsers
+from tests.conftest import MP3, Clock, feed_path, stored_files, subscribe, upload
+from tests.test_billing import event, send, subscriber
+from tests.test_feeds import served
 
 
 def show_version(admin: TestClient) -> int:
@@ -164,3 +173,270 @@ def test_billing_remembers_the_plan_it_granted(
             assert connection.scalar(select(Subscriber.plan_id)) is None  # back to "all"
     finally:
         engine.dispose()
+
+
+# The feeds: what each subscriber sees.
+
+
+@pytest.fixture
+def published(admin: TestClient, show: dict[str, Any], clock: Clock) -> list[str]:
+    """Episodes out 30, 8, 6 and 1 days ago, newest first."""
+    titles: list[str] = []
+    for days in (30, 8, 6, 1):
+        title = f"{days} days ago"
+        when = (clock() - timedelta(days=days)).isoformat()
+        response = upload(admin, "sharp-tech", title=title, publish=True, published_at=when)
+        assert response.status_code == 201, response.text
+        titles.insert(0, title)
+    return titles
+
+
+def entries(body: bytes) -> list[Any]:
+    return list(parsers.universal(body).entries)
+
+
+def titles(body: bytes) -> list[str]:
+    return [entry.title for entry in entries(body)]
+
+
+def expected(
+    admin: TestClient, path: str, shape: Shape, *, name: str | None = None, page: int = 0
+) -> bytes:
+    """The subscriber's feed as feedgen renders it from scratch: the variant's extras,
+    title and episodes in one render."""
+    state = admin.app.state  # type: ignore[attr-defined]
+    documents = state.stages.documents
+    token = path.split("/")[2]
+    with transaction(state.db.reader) as session:
+        show = session.scalars(select(Show).where(Show.slug == "sharp-tech")).one()
+        now = state.clock()
+        visible = episodes.visible(session, show.id, now=now, free_only=False)
+        listed = episodes.visible_listed(session, show.id, now=now, free_only=False)
+        if shape.episodes is not None:
+            visible = visible[: shape.episodes]
+        pages = archive_pages(visible, show.feed_limit)
+        place = state.urls.private(documents._token)
+        links = _links(state.urls, show, place, page, len(pages))
+        welcome = session.get(Welcome, show.id)
+        extras = (
+            documents._extras(session, show, welcome, shape, listed, place) if page == 0 else []
+        )
+        title = f"{show.title} (for {name})" if name is not None else None
+        xml = render_feed(show, pages[page], links, private=True, title=title, extras=extras)
+    return xml.replace(documents._token.encode(), token.encode())
+
+
+def test_a_new_subscriber_sees_the_welcome_item_for_its_days(
+    admin: TestClient, published: list[str], clock: Clock
+) -> None:
+    admin.put("/admin/shows/sharp-tech/welcome", json={"days": 3})
+    path = feed_path(subscribe(admin, "fan@example.com", "sharp-tech"), "sharp-tech")
+    first = admin.get(path)
+    body = served(admin, path)
+    assert body == expected(admin, path, Shape(welcome=True))
+    welcome, *rest = entries(body)
+    assert welcome.title == "Welcome to Sharp Tech"
+    assert [e.title for e in rest] == published  # everything else stays
+    assert welcome.enclosures[0].href == "http://testserver/welcome.mp3"
+    assert admin.get("/welcome.mp3").headers["content-type"] == "audio/mpeg"
+    page_link = f"http://testserver{path.removesuffix('/feed.xml')}/my"
+    assert page_link in welcome.description  # the default notes: their own page
+    opened = admin.get(page_link.removeprefix("http://testserver"), follow_redirects=False)
+    assert opened.status_code == 303
+    assert opened.headers["location"].startswith("http://testserver/my/")
+    assert len(parsers.partytime(body)["items"]) == 1 + len(published)
+    assert parsers.gpodder(body)["episodes"][0]["title"] == "Welcome to Sharp Tech"
+
+    clock.advance(timedelta(days=2, hours=23))
+    later = served(admin, path)
+    assert entries(later)[0].id == welcome.id  # the same GUID all along
+    assert admin.get(path, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+
+    clock.advance(timedelta(hours=1, seconds=1))
+    gone = admin.get(path, headers={"If-None-Match": first.headers["etag"]})
+    assert gone.status_code == 200
+    assert titles(gone.content) == published
+    since = {"If-Modified-Since": first.headers["last-modified"]}
+    assert admin.get(path, headers=since).status_code == 200  # Last-Modified moved too
+
+
+def test_the_publishers_own_welcome_recording_and_words(
+    admin: TestClient, published: list[str]
+) -> None:
+    admin.put(
+        "/admin/shows/sharp-tech/welcome",
+        json={"title": "Hello & <welcome>", "notes": '<p><a href="{subscriber_page}">You</a></p>'},
+    )
+    admin.put(
+        "/admin/shows/sharp-tech/welcome/audio",
+        files={"audio": ("hello.mp3", MP3.read_bytes(), "audio/mpeg")},
+    )
+    path = feed_path(subscribe(admin, "fan@example.com", "sharp-tech"), "sharp-tech")
+    body = served(admin, path)
+    assert body == expected(admin, path, Shape(welcome=True))
+    welcome = entries(body)[0]
+    assert welcome.title == "Hello & <welcome>"
+    enclosure = welcome.enclosures[0]
+    assert enclosure.href == "http://testserver/shows/sharp-tech/welcome.mp3"
+    assert int(enclosure.length) == MP3.stat().st_size
+    assert admin.get("/shows/sharp-tech/welcome.mp3").content == MP3.read_bytes()
+    assert f"{path.removesuffix('/feed.xml')}/my" in welcome.description
+
+
+def test_a_payment_problem_shows_one_item_until_payment_recovers(
+    admin: TestClient, published: list[str]
+) -> None:
+    admin.put("/admin/plans/tech", json={"name": "Sharp Tech", "shows": ["sharp-tech"]})
+    send(admin, event("created", 100, plan="tech"))
+    path = feed_path(subscriber(admin), "sharp-tech")
+    assert titles(served(admin, path)) == published
+
+    send(admin, event("past_due", 200))
+    body = served(admin, path)
+    assert body == expected(admin, path, Shape(payment_day=date(1970, 1, 1)))
+    problem, *rest = entries(body)
+    assert problem.title == "Payment problem — update your card at https://example.com/renew"
+    assert problem.link == "https://example.com/renew"
+    assert problem.enclosures[0].href == "http://testserver/payment.mp3"
+    assert [e.title for e in rest] == published  # everything else stays
+    assert len(parsers.partytime(body)["items"]) == 1 + len(published)
+    etag = admin.get(path).headers["etag"]
+
+    send(admin, event("renewed", 300, plan="tech"))
+    recovered = admin.get(path, headers={"If-None-Match": etag})
+    assert recovered.status_code == 200
+    assert titles(recovered.content) == published
+
+
+@pytest.mark.parametrize(
+    ("name", "email", "shown"),
+    [
+        ("Jane & <Co> 🎧", "jane@example.com", "Jane & <Co> 🎧"),
+        (None, "joe.bloggs+pods@example.com", "joe.bloggs+pods"),
+    ],
+)
+def test_a_personal_title_is_valid_in_every_parser(
+    admin: TestClient, published: list[str], name: str | None, email: str, shown: str
+) -> None:
+    admin.patch("/admin/shows/sharp-tech", json={"personal_title": True})
+    created = admin.post(
+        "/admin/subscribers", json={"email": email, "name": name, "shows": ["sharp-tech"]}
+    )
+    path = feed_path(created.json(), "sharp-tech")
+    body = served(admin, path)
+    assert body == expected(admin, path, PLAIN, name=shown)
+    title = f"Sharp Tech (for {shown})"
+    assert parsers.universal(body).feed.title == title
+    assert parsers.gpodder(body)["title"] == title
+    assert parsers.partytime(body)["title"] == title
+    assert titles(body) == published
+    head = admin.get(path, headers={"Accept-Encoding": "gzip"})
+    assert head.headers["etag"] != admin.get("/shows/sharp-tech/feed.xml").headers["etag"]
+
+
+def test_a_date_based_plan_shows_a_new_subscriber_only_the_last_week(
+    admin: TestClient, published: list[str], clock: Clock
+) -> None:
+    admin.put(
+        "/admin/plans/week",
+        json={
+            "name": "This week",
+            "shows": ["sharp-tech"],
+            "back_catalogue": {"rule": "since_joining", "days_before": 7},
+        },
+    )
+    send(admin, event("created", int(clock().timestamp()), plan="week"))
+    path = feed_path(subscriber(admin), "sharp-tech")
+    body = served(admin, path)
+    assert titles(body) == ["1 days ago", "6 days ago"]
+    assert body == expected(admin, path, Shape(episodes=2))
+    assert len(parsers.partytime(body)["items"]) == 2
+    # Older episodes' audio is refused to them as well: not in their feed.
+    by_title = {e["title"]: e["id"] for e in admin.get("/admin/shows/sharp-tech/episodes").json()}
+    token = path.split("/")[2]
+    assert admin.get(f"/p/{token}/{by_title['6 days ago']}.mp3").status_code == 200
+    assert admin.get(f"/p/{token}/{by_title['8 days ago']}.mp3").status_code == 404
+    # Those given the show by hand see everything.
+    everything = feed_path(subscribe(admin, "fan@example.com", "sharp-tech"), "sharp-tech")
+    assert titles(served(admin, everything)) == published
+
+
+def test_a_latest_n_plan_shows_the_newest_episodes_and_pages_stay_whole(
+    admin: TestClient, published: list[str]
+) -> None:
+    admin.patch("/admin/shows/sharp-tech", json={"feed_limit": 1})
+    admin.put(
+        "/admin/plans/two",
+        json={
+            "name": "Two",
+            "shows": ["sharp-tech"],
+            "back_catalogue": {"rule": "latest", "episodes": 2},
+        },
+    )
+    send(admin, event("created", 100, plan="two"))
+    path = feed_path(subscriber(admin), "sharp-tech")
+    assert titles(served(admin, path)) == published[:1]
+    archive = path.replace("feed.xml", "archive/1.xml")
+    assert titles(served(admin, archive)) == published[1:2]
+    assert served(admin, archive) == expected(admin, path, Shape(episodes=2), page=1)
+    assert admin.get(path.replace("feed.xml", "archive/2.xml")).status_code == 404
+
+
+def test_every_variant_at_once_is_the_full_render(
+    admin: TestClient, published: list[str], clock: Clock
+) -> None:
+    """Welcome, payment problem, personal title and a back catalogue together, through
+    republishing: the spliced gzip and the plain body are a render from scratch."""
+    admin.put("/admin/shows/sharp-tech/welcome", json={"days": 30})
+    admin.patch("/admin/shows/sharp-tech", json={"personal_title": True})
+    admin.put(
+        "/admin/plans/three",
+        json={
+            "name": "Three",
+            "shows": ["sharp-tech"],
+            "back_catalogue": {"rule": "latest", "episodes": 3},
+        },
+    )
+    send(admin, event("created", 100, plan="three"))
+    send(admin, event("past_due", 200))
+    path = feed_path(subscriber(admin), "sharp-tech")
+    shape = Shape(welcome=True, payment_day=date(1970, 1, 1), episodes=3)
+    name = "payer"
+    body = served(admin, path)
+    assert body == expected(admin, path, shape, name=name)
+    assert titles(body)[:2] == [
+        "Payment problem — update your card at https://example.com/renew",
+        "Welcome to Sharp Tech",
+    ]
+    upload(admin, "sharp-tech", title="Fresh", publish=True)
+    body = served(admin, path)
+    assert body == expected(admin, path, shape, name=name)
+    assert titles(body)[2:] == ["Fresh", *published[:2]]
+    assert parsers.universal(body).feed.title == "Sharp Tech (for payer)"
+    assert len(parsers.partytime(body)["items"]) == 5
+
+
+def test_variants_nobody_asks_for_are_dropped(
+    admin: TestClient, published: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.feeds.documents")
+    admin.put("/admin/plans/tech", json={"name": "Sharp Tech", "shows": ["sharp-tech"]})
+    send(admin, event("created", 100, plan="tech"))
+    send(admin, event("past_due", 200))
+    past_due = feed_path(subscriber(admin), "sharp-tech")
+    plain = feed_path(subscribe(admin, "fan@example.com", "sharp-tech"), "sharp-tech")
+    assert titles(served(admin, past_due))[0].startswith("Payment problem")
+    documents = admin.app.state.stages.documents  # type: ignore[attr-defined]
+    variants = len(documents._documents)
+
+    upload(admin, "sharp-tech", title="One", publish=True)
+    served(admin, plain)  # the past-due variant was asked for at the last version: kept
+    assert len(documents._documents) == variants
+    upload(admin, "sharp-tech", title="Two", publish=True)
+    served(admin, plain)  # not asked for during the last version: dropped
+    assert len(documents._documents) == variants - 1
+    assert "show %s: %d unused feed variants dropped" in [r.msg for r in caplog.records]
+    assert titles(served(admin, past_due))[:2] == [  # and built again when asked
+        "Payment problem — update your card at https://example.com/renew",
+        "Two",
+    ]

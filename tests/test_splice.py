@@ -1,6 +1,7 @@
 """The gzip fast path: every subscriber's compressed feed decodes to their own feed."""
 
 import gzip
+import random
 import secrets
 import subprocess
 import zlib
@@ -12,9 +13,12 @@ from fastapi.testclient import TestClient
 from app.feeds.splice import (
     MAX_DISTANCE,
     WINDOW,
+    ConstantMultiplier,
     Piece,
     SplicedGzip,
     Splicer,
+    TitleCut,
+    _multiply,
     placeholder_for,
     positions_of,
 )
@@ -180,3 +184,38 @@ def test_a_splicer_compresses_only_what_changed_and_every_version_decodes() -> N
     # Every group at first; then the first group (or the changed one), and the next one,
     # whose dictionary it is.
     assert compressed[:4] == [-(-len(versions[0]) // per_group), 2, 2, 2]
+
+
+def test_a_constant_multiplier_is_the_field_multiplication() -> None:
+    rng = random.Random(16)
+    for _ in range(20):
+        constant = rng.getrandbits(32)
+        times = ConstantMultiplier(constant)
+        for _ in range(50):
+            value = rng.getrandbits(32)
+            assert times(value) == _multiply(value, constant)
+
+
+@pytest.mark.parametrize("suffix", [b"", b" (for Jane &amp; &lt;Co&gt; \xf0\x9f\x8e\xa7)"])
+def test_a_title_cut_joins_a_name_to_a_spliced_rest(suffix: bytes) -> None:
+    """The head's start, a stored name, then a spliced gzip with the token: one valid gzip
+    member (its CRC and length checked by gzip) of exactly those bytes."""
+    token_placeholder = b"T" * 8
+    placeholder = placeholder_for(8)
+    assert placeholder is not None
+    before = b"<rss><channel><title>Sharp Tech"
+    texts = [
+        b"</title><link>/p/TTTTTTTT/feed.xml</link>",
+        *(f"<item>{i} /p/TTTTTTTT/{i}.mp3</item>".encode() for i in range(300)),
+        b"</channel></rss>",
+    ]
+    rest = [
+        Piece(i, text, tuple(positions_of(text, token_placeholder))) for i, text in enumerate(texts)
+    ]
+    spliced = Splicer(token_placeholder, placeholder).gzip(rest)
+    assert spliced is not None
+    cut = TitleCut.of(before, sum(len(p.xml) for p in rest))
+    token = b"abcdEFGH"
+    body = cut.gzip(suffix, spliced.deflate_for(token), spliced.crc_for(token))
+    expected = before + suffix + b"".join(p.xml for p in rest).replace(token_placeholder, token)
+    assert gzip.decompress(body) == expected

@@ -171,6 +171,7 @@ def _change_access(
         return "ignored: no subscriber has this customer_id", None
     if subscriber.billing_event_at is not None and change.occurred <= subscriber.billing_event_at:
         return "stale: a later event was already applied", subscriber
+    was_past_due = subscriber.past_due_since is not None
     if plan is not None:
         subscribers.set_shows(session, subscriber, [show.slug for show in plan.shows])
         subscribers.set_status(session, subscriber, SubscriberStatus.ACTIVE)
@@ -182,6 +183,8 @@ def _change_access(
     else:
         subscribers.set_status(session, subscriber, _ENDS[change.type])
         subscriber.past_due_since = None
+    if was_past_due != (subscriber.past_due_since is not None):  # the feeds' payment item
+        subscribers.feeds_changed(subscriber)
     subscriber.billing_event_at = change.occurred
     return "applied", subscriber
 

@@ -155,6 +155,16 @@ def console_root() -> Response:
     return RedirectResponse(f"{CONSOLE}/", status_code=308)
 
 
+# The server's own root: the first address a publisher opens after `make run`. Temporary (302):
+# a public home page may take its place.
+site_root = APIRouter(include_in_schema=False)
+
+
+@site_root.get("/")
+def server_root() -> Response:
+    return RedirectResponse(f"{CONSOLE}/", status_code=302)
+
+
 @router.get("/", dependencies=STATS)
 def dashboard(request: Request, session: SessionDep, clock: ClockDep) -> Response:
     return render(request, "dashboard.html", {"board": service.dashboard(session, clock().date())})

@@ -251,6 +251,18 @@ def visible_listed(
     return [Listed(row_id, version) for row_id, version in session.execute(query)]
 
 
+def visible_dates(session: Session, show_id: int, *, now: datetime) -> list[datetime]:
+    """The publication dates of a subscriber's feed's episodes, newest first (date-based
+    back catalogues count them)."""
+    query = (
+        _listed(show_id, free_only=False)
+        .where(Episode.published_at <= now)
+        .order_by(Episode.published_at.desc(), Episode.id.desc())
+        .with_only_columns(Episode.published_at)
+    )
+    return [moment for moment in session.scalars(query) if moment is not None]
+
+
 def get_many(session: Session, ids: Sequence[int]) -> dict[int, Episode]:
     """Episodes by id (those that exist), in batches the databases' parameter limits allow."""
     found: dict[int, Episode] = {}

@@ -3,7 +3,8 @@
 Every request is checked against the database (revocation is never cached) with one
 indexed query on a pooled connection (`HotQuery`), returning typed rows. The answer is an
 `Access`: the holder's token (None for a show's public feed), which show, which version of
-it, and which kind of feed they see.
+it, which kind of feed they see, and what of them their feed shows (`Holder`: their name,
+join date, payment state and plan's back catalogue, from the same row).
 """
 
 from dataclasses import dataclass
@@ -16,7 +17,17 @@ from sqlalchemy.orm import Session
 
 from app.db import MAX_ROW_ID, Clock, Database, HotQuery
 from app.errors import Forbidden, Gone, NotFound
-from app.models import Episode, EpisodeStatus, FeedAccess, Show, Subscriber, SubscriberStatus
+from app.feeds.personal import Holder, cutoff, holder_name
+from app.models import (
+    BackCatalogue,
+    Episode,
+    EpisodeStatus,
+    FeedAccess,
+    Plan,
+    Show,
+    Subscriber,
+    SubscriberStatus,
+)
 from app.tokens import FeedTokens
 
 NOT_IN_FEED = "No such episode in this feed."
@@ -45,6 +56,7 @@ class Access:
     show_version: int
     variant: Variant
     changed_at: datetime | None
+    holder: Holder | None = None  # None: a public feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +69,13 @@ class TokenRow:
     show_id: int
     show_version: int
     changed_at: datetime | None  # None: nothing has changed since the feed was made
+    name: str | None
+    email: str
+    joined_at: datetime
+    past_due_since: datetime | None
+    back_catalogue: str | None  # None: no plan (shows given by hand): everything
+    back_catalogue_latest: int | None
+    back_catalogue_days: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +126,17 @@ _BY_TOKEN = (
         Show.id,
         Show.feed_version,
         FeedAccess.changed_at,
+        Subscriber.name,
+        Subscriber.email,
+        FeedAccess.created_at,
+        Subscriber.past_due_since,
+        Plan.back_catalogue,
+        Plan.back_catalogue_latest,
+        Plan.back_catalogue_days,
     )
     .join(Subscriber, Subscriber.id == FeedAccess.subscriber_id)
     .join(Show, Show.id == FeedAccess.show_id)
+    .outerjoin(Plan, Plan.id == Subscriber.plan_id)
     .where(FeedAccess.token_id == bindparam("token_id"))
 )
 _BY_TOKEN_WITH_EPISODE = _BY_TOKEN.add_columns(
@@ -149,6 +176,14 @@ def _checked(token: str, row: TokenRow | None) -> Access:
     if row.status == SubscriberStatus.REVOKED:
         raise Gone(REVOKED)
     active = row.entitled and row.status == SubscriberStatus.ACTIVE
+    holder = Holder(
+        holder_name(row.name, row.email),
+        row.joined_at,
+        row.past_due_since,
+        row.back_catalogue or BackCatalogue.ALL,
+        row.back_catalogue_latest,
+        row.back_catalogue_days,
+    )
     return Access(
         token,
         row.subscriber_id,
@@ -156,7 +191,17 @@ def _checked(token: str, row: TokenRow | None) -> Access:
         row.show_version,
         Variant.ACTIVE if active else Variant.INACTIVE,
         row.changed_at,
+        holder,
     )
+
+
+def _before_their_catalogue(row: AudioRow) -> bool:
+    """An episode older than a date-based plan lets its holder see. (A latest-N plan's
+    limit is not checked here: it would take a count per request.)"""
+    days = row.back_catalogue_days
+    if row.back_catalogue != BackCatalogue.SINCE_JOINING or days is None:
+        return False
+    return row.published_at is not None and row.published_at < cutoff(row.joined_at, days)
 
 
 class Gate:
@@ -192,6 +237,8 @@ class Gate:
         access = _checked(token, row)
         assert row is not None
         check_listed(row.episode_status, row.published_at, row.free, access.variant, self.clock())
+        if not row.free and _before_their_catalogue(row):
+            raise NotFound(NOT_IN_FEED)
         return access, Audio(row.key, row.mime, row.size, row.title, row.uploaded_at)
 
     def episode(self, session: Session, access: Access, episode_id: int) -> Episode:

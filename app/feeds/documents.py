@@ -12,12 +12,13 @@ substitution, and for gzip a splice of about 10 µs.
 
 import gzip
 import hashlib
+import html
 import logging
 import secrets
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from functools import cached_property
 from pathlib import Path
@@ -30,9 +31,26 @@ from app.db import Clock, Database, transaction
 from app.episodes import service as episodes
 from app.errors import NotFound
 from app.feeds.access import Access, Variant
-from app.feeds.render import FeedLinks, Notice, Paging, render_inactive, render_parts, rss_date
-from app.feeds.splice import Piece, SplicedGzip, Splicer, placeholder_for, positions_of
-from app.models import Show
+from app.feeds.personal import PLAIN, Shape, shape_for, title_suffix
+from app.feeds.render import (
+    ExtraItem,
+    FeedLinks,
+    Notice,
+    Paging,
+    render_inactive,
+    render_parts,
+    rss_date,
+)
+from app.feeds.splice import (
+    Piece,
+    SplicedGzip,
+    Splicer,
+    TitleCut,
+    placeholder_for,
+    positions_of,
+)
+from app.models import Episode, Show, Welcome
+from app.shows.schemas import WELCOME_PAGE_LINK
 from app.tokens import TOKEN_LENGTH
 from app.urls import FeedPlace, Urls
 
@@ -40,15 +58,29 @@ logger = logging.getLogger(__name__)
 
 # "Your subscription is inactive...", spoken (espeak-ng, lame): the lapsed feed's one item.
 NOTICE_AUDIO = Path(__file__).with_name("notice.mp3")
+# The same way: the welcome item's default audio, and the payment problem's.
+WELCOME_AUDIO = Path(__file__).with_name("welcome.mp3")
+PAYMENT_AUDIO = Path(__file__).with_name("payment.mp3")
 # The lapsed notice is one per lapse: its GUID and date are the holder's, stamped per view.
 _LAPSE_DATE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+def spoken(path: Path, url: str) -> Notice:
+    with path.open("rb") as file:
+        size = path.stat().st_size
+        seconds = audio.probe(file, size, path.name).duration_seconds
+    return Notice(url, size, seconds)
+
+
 def notice(urls: Urls) -> Notice:
-    with NOTICE_AUDIO.open("rb") as file:
-        size = NOTICE_AUDIO.stat().st_size
-        seconds = audio.probe(file, size, NOTICE_AUDIO.name).duration_seconds
-    return Notice(urls.notice_audio(), size, seconds)
+    return spoken(NOTICE_AUDIO, urls.notice_audio())
+
+
+DEFAULT_WELCOME_NOTES = (
+    "<p>Welcome to {show}, and thank you for subscribing. New episodes arrive in this feed "
+    'as they come out. Your page, with your feed links and settings: <a href="{page}">'
+    "{page}</a></p>"
+)
 
 
 @dataclass
@@ -90,6 +122,10 @@ class Document:
     pages: int  # the main feed and its archive pages
     spliced: SplicedGzip | None
     gzipped: bytes | None  # the whole gzip body, when the document has no placeholder
+    listed: int = 0  # episodes the whole feed lists (every page)
+    welcome_days: int = 0  # 0: no welcome item
+    # Set when each holder's name goes into the title: after parts[0] (personal.py).
+    title_cut: TitleCut | None = None
     last_modified_header: str = field(init=False)
 
     def __post_init__(self) -> None:  # formatted once per version, not per poll
@@ -114,16 +150,21 @@ class FeedView:
     document: Document
     access: Access
     fallbacks: Fallbacks
+    title_suffix: bytes | None = None  # " (for Jane)", escaped: a personal title
+    shape_changed_at: datetime | None = None  # when the holder's variant last changed
 
     @property
     def changed_at(self) -> datetime | None:
-        changed = self.access.changed_at
+        moments = [m for m in (self.access.changed_at, self.shape_changed_at) if m is not None]
+        changed = max(moments, default=None)
         return changed if changed is not None and changed > self.document.last_modified else None
 
     @property
     def etag(self) -> str:
         if self.access.variant is Variant.INACTIVE:
             return _etag(self.document.etag, self.access.changed_at)
+        if self.title_suffix is not None:
+            return _etag(self.document.etag, self.title_suffix)
         return self.document.etag
 
     @property
@@ -141,7 +182,11 @@ class FeedView:
         document, stamps = self.document, self.document.stamps
         if stamps is None or self.access.token is None:
             return document.xml
-        xml = document.xml.replace(stamps.token, self.access.token.encode())
+        xml = document.xml
+        if document.title_cut is not None:  # the head is cut after the show's title
+            head, *rest = document.parts
+            xml = b"".join([head, self.title_suffix or b"", *rest])
+        xml = xml.replace(stamps.token, self.access.token.encode())
         if stamps.lapse and stamps.lapse_date:
             changed = self.access.changed_at or document.last_modified
             xml = xml.replace(stamps.lapse, str(int(changed.timestamp())).encode())
@@ -152,8 +197,13 @@ class FeedView:
         document = self.document
         if document.gzipped is not None:
             return document.gzipped
-        if document.spliced is not None and self.access.token is not None:
-            return document.spliced.for_token(self.access.token.encode())
+        spliced, token = document.spliced, self.access.token
+        if spliced is not None and token is not None:
+            cut, stamp = document.title_cut, token.encode()
+            if cut is not None:
+                suffix = self.title_suffix or b""
+                return cut.gzip(suffix, spliced.deflate_for(stamp), spliced.crc_for(stamp))
+            return spliced.for_token(token.encode())
         if self.access.variant is not Variant.INACTIVE:  # a short notice: cheap to compress
             self.fallbacks.request()
         return gzip.compress(self.body(), compresslevel=6, mtime=0)
@@ -209,10 +259,13 @@ class _Kept:
     items: dict[int, Piece] = field(default_factory=dict)
 
 
+_Key = tuple[int, Variant, int, Shape]
+
+
 class Documents:
-    """Renders and caches one prepared document per (show, variant, archive page). Only
-    the newest version is kept; a burst of polls after a publish renders it once, not once
-    per request."""
+    """Renders and caches one prepared document per (show, variant, archive page, shape:
+    see personal.py). Only the newest version is kept; a burst of polls after a publish
+    renders it once, not once per request."""
 
     def __init__(
         self,
@@ -230,54 +283,120 @@ class Documents:
         self.renew_url = renew_url
         self.notice = notice
         self.fallbacks = fallbacks
-        self._documents: dict[tuple[int, Variant, int], Document] = {}
+        self.welcome_audio = spoken(WELCOME_AUDIO, urls.welcome_audio())
+        self.payment_audio = spoken(PAYMENT_AUDIO, urls.payment_audio())
+        self._documents: dict[_Key, Document] = {}
         # Kept from version to version: items per (show, variant), gzip parts per document.
         self._kept: dict[tuple[int, Variant], _Kept] = {}
-        self._splicers: dict[tuple[int, Variant, int], Splicer] = {}
+        self._splicers: dict[_Key, Splicer] = {}
+        # Per show, for date-based back catalogues: its main feed and its episodes' dates.
+        self._dates: dict[int, tuple[Document, list[datetime]]] = {}
         # Where each subscriber's token goes: in the rendered text, and in the gzip.
         self._token = _placeholder()
         splice_placeholder = placeholder_for(TOKEN_LENGTH)
         assert splice_placeholder is not None
         self._splice_placeholder = splice_placeholder
-        self._locks: dict[tuple[int, Variant, int], threading.Lock] = {}
+        self._locks: dict[_Key, threading.Lock] = {}
         self._guard = threading.Lock()
 
     def view(self, access: Access, page: int = 0) -> FeedView:
         now = self.clock()
         if access.variant is Variant.INACTIVE:
             page = 0  # a lapsed subscriber sees the notice wherever they look
-        if page > 0 and page >= self._current(access, 0, now).pages:
+        main = self._current(access, 0, now, PLAIN)
+        shape, suffix, changed = PLAIN, None, None
+        holder = access.holder
+        if access.variant is Variant.ACTIVE and holder is not None:
+            shape = shape_for(
+                holder,
+                welcome_days=main.welcome_days,
+                listed=main.listed,
+                dates=lambda: self._dates_of(access, main, now),
+                now=now,
+            )
+            if main.title_cut is not None:
+                suffix = title_suffix(holder.name)
+            moments = [
+                _welcome_ended_at(holder.joined_at, main.welcome_days, shape, now),
+                holder.past_due_since,
+            ]
+            changed = max((m for m in moments if m is not None), default=None)
+            if not shape.is_plain:
+                main = self._current(access, 0, now, shape)
+        if page > 0 and page >= main.pages:
             # Checked against the main feed first: made-up page numbers cost no render.
             raise NotFound(f"This feed has no archive page {page}.")
-        return FeedView(self._current(access, page, now), access, self.fallbacks)
+        document = main if page == 0 else self._current(access, page, now, shape)
+        return FeedView(document, access, self.fallbacks, suffix, changed)
 
-    def _current(self, access: Access, page: int, now: datetime) -> Document:
-        key = (access.show_id, access.variant, page)
+    def _current(self, access: Access, page: int, now: datetime, shape: Shape) -> Document:
+        key = (access.show_id, access.variant, page, shape)
         document = self._documents.get(key)
         if document is None or not document.is_current(access.show_version, now):
             document = self._rebuild(key, access.show_version, now)
         return document
 
-    def _rebuild(self, key: tuple[int, Variant, int], version: int, now: datetime) -> Document:
+    def _dates_of(self, access: Access, main: Document, now: datetime) -> list[datetime]:
+        """The listed episodes' publication dates, read once per version of the main feed
+        (on the first poll of a date-based plan's subscriber)."""
+        known = self._dates.get(access.show_id)
+        if known is not None and known[0] is main:
+            return known[1]
+        logger.info("show %s: reading episode dates for date-based plans", access.show_id)
+        with transaction(self.db.reader) as session:
+            dates = episodes.visible_dates(session, access.show_id, now=now)
+        self._dates[access.show_id] = (main, dates)
+        return dates
+
+    def _rebuild(self, key: _Key, version: int, now: datetime) -> Document:
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             document = self._documents.get(key)
             if document is None or not document.is_current(version, now):
-                show_id, variant, page = key
+                previous = document
+                show_id, variant, page, shape = key
                 with transaction(self.db.reader) as session:
                     show = session.get_one(Show, show_id)
-                    document = self._prepare(session, show, variant, page, now)
+                    document = self._prepare(session, show, variant, page, now, shape)
                 self._documents[key] = document
+                if previous is not None and shape.is_plain and page == 0:
+                    self._forget_unused_shapes(show_id, variant, previous.version)
             return document
 
+    def _forget_unused_shapes(self, show_id: int, variant: Variant, version: int) -> None:
+        """Drop the variants (a past-due day, a cutoff) nobody asked for while the show was
+        at `version`: so that they do not pile up in memory. Asked for again, one is built
+        anew."""
+        with self._guard:
+            unused = [
+                key
+                for key, document in list(self._documents.items())
+                if key[:2] == (show_id, variant)
+                and not key[3].is_plain
+                and document.version < version
+            ]
+            for key in unused:
+                self._documents.pop(key, None)
+                self._splicers.pop(key, None)
+                self._locks.pop(key, None)
+        if unused:
+            logger.info("show %s: %d unused feed variants dropped", show_id, len(unused))
+
     def _prepare(
-        self, session: Session, show: Show, variant: Variant, page: int, now: datetime
+        self,
+        session: Session,
+        show: Show,
+        variant: Variant,
+        page: int,
+        now: datetime,
+        shape: Shape = PLAIN,
     ) -> Document:
         if variant is Variant.INACTIVE:
             return self._inactive(show)
         public = variant is Variant.PUBLIC
-        listed = episodes.visible_listed(session, show.id, now=now, free_only=public)
+        every = episodes.visible_listed(session, show.id, now=now, free_only=public)
+        listed = every if shape.episodes is None else every[: shape.episodes]
         pages = archive_pages(listed, show.feed_limit)
         if page >= len(pages):
             raise NotFound(f"This feed has no archive page {page}.")
@@ -285,24 +404,102 @@ class Documents:
         place = self.urls.public(show.slug) if public else self.urls.private(self._token)
         links = _links(self.urls, show, place, page, len(pages))
         kept = self._kept_items(show, variant, place)
-        pieces, newest = self._pieces(session, show, kept, on_page, links, public=public)
-        if page == 0:  # the main feed lists every episode: forget those it no longer has
+        welcome = None if public else session.get(Welcome, show.id)
+        extras = self._extras(session, show, welcome, shape, every, place) if page == 0 else []
+        pieces, newest = self._pieces(
+            session, show, kept, on_page, links, public=public, extras=extras
+        )
+        if page == 0 and shape.episodes is None:  # every episode: forget those gone
             items = kept.items
             kept.items = {e.id: items[e.id] for e in listed if e.id in items}
+        cut = None
+        if show.personal_title and not public:
+            cut, pieces = self._title_cut(pieces)
         stamps = None if public else Stamps(self._token.encode())
-        spliced = self._spliced((show.id, variant, page), pieces, public)
+        spliced = self._spliced((show.id, variant, page, shape), pieces, public)
+        identity = (show.id, show.feed_version, variant, page, len(on_page))
         return Document(
             show_id=show.id,
             version=show.feed_version,
-            parts=tuple(p.xml for p in pieces),
+            parts=((cut.before,) if cut else ()) + tuple(p.xml for p in pieces),
             stamps=stamps,
-            etag=_etag(show.id, show.feed_version, variant, page, len(on_page)),
+            etag=_etag(*identity, *([] if shape.is_plain else [shape])),
             last_modified=max(show.updated_at, newest or show.updated_at),
             valid_until=episodes.next_publication(session, show.id, now=now, free_only=public),
             pages=len(pages),
             spliced=None if public else spliced,
             gzipped=spliced.template if public and spliced else None,
+            listed=len(every),
+            welcome_days=welcome.days if welcome else 0,
+            title_cut=cut,
         )
+
+    def _title_cut(self, pieces: list[Piece]) -> tuple[TitleCut, list[Piece]]:
+        """Cut the head after the show's title text (its first text): the part before is
+        compressed on its own, the rest of the document is spliced as usual."""
+        head = pieces[0].xml
+        at = head.index(b"</title>")
+        before, after = head[:at], head[at:]
+        assert self._token.encode() not in before, "the token comes after the title"
+        rest = [Piece(("head", after), after, self._positions(after)), *pieces[1:]]
+        return TitleCut.of(before, sum(len(p.xml) for p in rest)), rest
+
+    def _extras(
+        self,
+        session: Session,
+        show: Show,
+        welcome: Welcome | None,
+        shape: Shape,
+        every: Sequence[episodes.Listed],
+        place: FeedPlace,
+    ) -> list[ExtraItem]:
+        """The items above the episodes: the payment problem, then the welcome. Dated just
+        after the newest episode, so that apps sorting by date keep them at the top."""
+        if not shape.welcome and shape.payment_day is None:
+            return []
+        newest = session.get_one(Episode, every[0].id).published_at if every else None
+        after = newest or show.created_at
+        extras = []
+        if shape.payment_day is not None:
+            renew = show.subscribe_url or self.renew_url or show.link
+            extras.append(
+                ExtraItem(
+                    guid=f"podpass-payment-{show.id}-{shape.payment_day:%Y%m%d}",
+                    title=f"Payment problem — update your card at {renew}",
+                    notes=(
+                        f"<p>A payment for {html.escape(show.title)} did not go through. "
+                        f'Update your card at <a href="{html.escape(renew)}">'
+                        f"{html.escape(renew)}</a> to keep this feed; every episode stays "
+                        "here meanwhile.</p>"
+                    ),
+                    link=renew,
+                    published=after + timedelta(seconds=2),
+                    audio=self.payment_audio,
+                )
+            )
+        if shape.welcome and welcome is not None:
+            page_link = self.urls.feed_page_link(self._token)
+            notes = welcome.notes or DEFAULT_WELCOME_NOTES.format(
+                show=html.escape(show.title), page="{subscriber_page}"
+            )
+            extras.append(
+                ExtraItem(
+                    guid=f"podpass-welcome-{show.id}",
+                    title=welcome.title or f"Welcome to {show.title}",
+                    notes=notes.replace(WELCOME_PAGE_LINK, page_link),
+                    link=page_link,
+                    published=after + timedelta(seconds=1),
+                    audio=self._welcome_audio(show, welcome),
+                )
+            )
+        return extras
+
+    def _welcome_audio(self, show: Show, welcome: Welcome) -> Notice:
+        key, size, seconds = welcome.audio_key, welcome.audio_size, welcome.duration_seconds
+        if key is None or size is None or seconds is None or welcome.audio_mime is None:
+            return self.welcome_audio
+        url = self.urls.show_welcome_audio(show.slug, key)
+        return Notice(url, size, seconds, welcome.audio_mime)
 
     def _kept_items(self, show: Show, variant: Variant, place: FeedPlace) -> _Kept:
         context = (place.root, place.files, show.language)
@@ -320,10 +517,11 @@ class Documents:
         links: FeedLinks,
         *,
         public: bool,
+        extras: Sequence[ExtraItem] = (),
     ) -> tuple[list[Piece], datetime | None]:
-        """The page in pieces: the channel's head (rendered for each version), its items,
-        and the tail. Items new or changed since they were kept are rendered now, and kept.
-        With the newest episode's publication date."""
+        """The page in pieces: the channel's head (rendered for each version), the extras
+        (likewise), its items, and the tail. Items new or changed since they were kept are
+        rendered now, and kept. With the newest episode's publication date."""
         items = kept.items
         current = {
             e.id: item
@@ -333,22 +531,25 @@ class Documents:
         stale = [e for e in on_page if e.id not in current]
         newest = on_page[0].id if on_page else None
         found = episodes.get_many(session, [*(e.id for e in stale), *([newest] if newest else [])])
-        parts = render_parts(show, [found[e.id] for e in stale], links, private=not public)
+        parts = render_parts(
+            show, [found[e.id] for e in stale], links, private=not public, extras=extras
+        )
         logger.debug("feed of show %s: %d items rendered", show.id, len(stale))
-        for listed, xml in zip(stale, parts.items, strict=True):
+        above = [
+            Piece(("extra", xml), xml, self._positions(xml)) for xml in parts.items[: len(extras)]
+        ]
+        for listed, xml in zip(stale, parts.items[len(extras) :], strict=True):
             piece = Piece((listed.id, listed.version), xml, self._positions(xml))
             current[listed.id] = items[listed.id] = piece
         head = Piece(("head", parts.head), parts.head, self._positions(parts.head))
         tail = Piece(("tail", parts.tail), parts.tail, self._positions(parts.tail))
-        pieces = [head, *(current[e.id] for e in on_page), tail]
+        pieces = [head, *above, *(current[e.id] for e in on_page), tail]
         return pieces, found[newest].published_at if newest else None
 
     def _positions(self, xml: bytes) -> tuple[int, ...]:
         return tuple(positions_of(xml, self._token.encode()))
 
-    def _spliced(
-        self, key: tuple[int, Variant, int], pieces: Sequence[Piece], public: bool
-    ) -> SplicedGzip | None:
+    def _spliced(self, key: _Key, pieces: Sequence[Piece], public: bool) -> SplicedGzip | None:
         splicer = self._splicers.get(key)
         if splicer is None:
             splicer = self._splicers[key] = (
@@ -360,12 +561,12 @@ class Documents:
         if spliced is None:
             self.fallbacks.document()
             logger.warning(
-                "feed fast path off: show %s (%s, page %s) holds control characters, so its "
-                "gzip cannot be spliced; each request will compress the whole feed",
+                "feed fast path off: show %s (%s, page %s, %s) holds control characters, so "
+                "its gzip cannot be spliced; each request will compress the whole feed",
                 *key,
             )
         elif spliced.every_copy_stored:
-            logger.info("feed gzip of show %s (%s, page %s) stores every token copy", *key)
+            logger.info("feed gzip of show %s (%s, page %s, %s) stores every token copy", *key)
         return spliced
 
     def _inactive(self, show: Show) -> Document:
@@ -395,3 +596,14 @@ class Documents:
             spliced=None,
             gzipped=None,
         )
+
+
+def _welcome_ended_at(
+    joined_at: datetime, welcome_days: int, shape: Shape, now: datetime
+) -> datetime | None:
+    """When the holder's welcome item went, if it has: their feed changed then, whatever
+    the document's own date."""
+    if welcome_days <= 0 or shape.welcome:
+        return None
+    ended = joined_at + timedelta(days=welcome_days)
+    return ended if ended <= now else None

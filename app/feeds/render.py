@@ -106,11 +106,13 @@ def _people(extras: _Extras, people: Sequence[dict[str, str]]) -> None:
         extras.add(_ns(PODCAST_NS, "person"), person["name"], **attrib)
 
 
-def _new_feed(show: Show, links: FeedLinks, *, private: bool) -> FeedGenerator:
+def _new_feed(
+    show: Show, links: FeedLinks, *, private: bool, title: str | None = None
+) -> FeedGenerator:
     fg = FeedGenerator()
     fg.load_extension("podcast")
     fg.register_extension("extras", _ChannelExtras, _ItemExtras)
-    fg.title(show.title)
+    fg.title(title or show.title)  # the first text in the head: personal.py cuts there
     # feedgen takes the channel's <link> from the last link given: the show's page.
     fg.link(href=links.feed, rel="self", type="application/rss+xml")
     fg.link(href=show.link, rel="alternate")
@@ -204,11 +206,58 @@ def _add_episode(fg: FeedGenerator, episode: Episode, links: FeedLinks) -> _Item
     return item_extras
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A short spoken notice, so apps that list only playable items show the notice too."""
+
+    url: str
+    size: int
+    seconds: float
+    mime: str = "audio/mpeg"
+
+
+@dataclass(frozen=True)
+class ExtraItem:
+    """An item that is no episode, at the top of a subscriber's feed: the welcome, or the
+    payment problem."""
+
+    guid: str
+    title: str
+    notes: str  # HTML
+    link: str | None
+    published: datetime
+    audio: Notice
+
+
+def _add_extra(fg: FeedGenerator, item: ExtraItem) -> _ItemExtras:
+    entry = fg.add_entry(order="append")
+    entry.guid(item.guid, permalink=False)
+    entry.title(item.title)
+    entry.description(item.notes)
+    entry.content(item.notes, type=None if "]]>" in item.notes else "CDATA")
+    if item.link:
+        entry.link(href=item.link)
+    entry.published(item.published)
+    entry.enclosure(item.audio.url, str(item.audio.size), item.audio.mime)
+    entry.podcast.itunes_duration(round(item.audio.seconds))
+    extras: _ItemExtras = entry.extras
+    return extras
+
+
 def render_feed(
-    show: Show, episodes: Sequence[Episode], links: FeedLinks, *, private: bool
+    show: Show,
+    episodes: Sequence[Episode],
+    links: FeedLinks,
+    *,
+    private: bool,
+    title: str | None = None,
+    extras: Sequence[ExtraItem] = (),
 ) -> bytes:
-    """The show's feed (or one archive page of it), newest episode first."""
-    fg = _new_feed(show, links, private=private)
+    """The show's feed (or one archive page of it), newest episode first, after `extras`;
+    `title`: the channel's, if not the show's."""
+    fg = _new_feed(show, links, private=private, title=title)
+    for extra in extras:
+        _add_extra(fg, extra)
     for episode in episodes:
         _add_episode(fg, episode, links)
     return bytes(fg.rss_str(pretty=False))
@@ -219,12 +268,17 @@ class FeedParts:
     """A feed cut where its items begin and end: head + items + tail is its render."""
 
     head: bytes  # the XML declaration and the channel's own elements
-    items: list[bytes]  # one per episode, in the order given
+    items: list[bytes]  # one per extra, then one per episode, in the order given
     tail: bytes  # what closes the channel and the document
 
 
 def render_parts(
-    show: Show, episodes: Sequence[Episode], links: FeedLinks, *, private: bool
+    show: Show,
+    episodes: Sequence[Episode],
+    links: FeedLinks,
+    *,
+    private: bool,
+    extras: Sequence[ExtraItem] = (),
 ) -> FeedParts:
     """render_feed()'s bytes in parts, so that items rendered for one version can be kept
     and joined into the next. Each item is followed by a marker as it is written, and the
@@ -232,26 +286,19 @@ def render_parts(
     before it is markup the feed's text can forge: the channel's text is escaped)."""
     fg = _new_feed(show, links, private=private)
     marker = f"podpass-cut-{uuid.uuid4().hex}"
+    for extra in extras:
+        _add_extra(fg, extra).end_marker = marker
     for episode in episodes:
         _add_episode(fg, episode, links).end_marker = marker
     xml = bytes(fg.rss_str(pretty=False))
-    if not episodes:  # feedgen writes the items last in the channel
+    if not episodes and not extras:  # feedgen writes the items last in the channel
         head, end, tail = xml.rpartition(b"</channel>")
         return FeedParts(head, [], end + tail)
     *items, tail = xml.split(marker.encode())
     start = items[0].index(b"<item>")
     head, items[0] = items[0][:start], items[0][start:]
-    assert len(items) == len(episodes), "a feed's text holds the cutting marker"
+    assert len(items) == len(extras) + len(episodes), "a feed's text holds the cutting marker"
     return FeedParts(head, items, tail)
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A short spoken notice, so apps that list only playable items show the notice too."""
-
-    url: str
-    size: int
-    seconds: float
 
 
 def render_inactive(

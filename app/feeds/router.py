@@ -21,20 +21,21 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from app import opml
 from app.analytics.recorder import Recorder
 from app.config import AccelRedirect, Settings
 from app.db import SessionDep
-from app.deps import RowId, TokensDep, UrlsDep, built
+from app.deps import PageLinksDep, RowId, TokensDep, UrlsDep, built
 from app.errors import Forbidden, Gone, NotFound, RangeUnsatisfiable
 from app.feeds.access import NOT_IN_FEED, Access, Audio, Gate
-from app.feeds.documents import NOTICE_AUDIO, Documents, FeedView
+from app.feeds.documents import NOTICE_AUDIO, PAYMENT_AUDIO, WELCOME_AUDIO, Documents, FeedView
 from app.images import ARTWORK_TYPES
-from app.models import TRANSCRIPT_TYPES, Episode, EventKind, Show, Subscriber
+from app.models import TRANSCRIPT_TYPES, Episode, EventKind, Show, Subscriber, Welcome
 from app.storage import Storage
+from app.subscribers import service as subscribers
 from app.tokens import TOKEN_ID_LENGTH
 
 router = APIRouter(tags=["feeds"])
@@ -534,12 +535,39 @@ def get_enclosure(
 # Public routes: each show's free feed, its artwork, and its free episodes' files.
 
 
+@router.get("/p/{token}/my", response_class=RedirectResponse, status_code=303)
+def get_page_via_feed(
+    access: SubscriberAccess, links: PageLinksDep, urls: UrlsDep
+) -> RedirectResponse:
+    """The subscriber's page, from the link in their feed's welcome item: a fresh signed
+    page link each time, so the feed's link never expires."""
+    assert access.subscriber_id is not None
+    link = subscribers.page_link(links, urls, access.subscriber_id)
+    return RedirectResponse(link.url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def _spoken(path: Path) -> Response:
+    return FileResponse(
+        path, media_type="audio/mpeg", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
 @router.head("/notice.mp3", include_in_schema=False)
 @router.get("/notice.mp3", response_class=Response, summary="The lapsed feed's spoken notice")
 def get_notice() -> Response:
-    return FileResponse(
-        NOTICE_AUDIO, media_type="audio/mpeg", headers={"Cache-Control": "public, max-age=86400"}
-    )
+    return _spoken(NOTICE_AUDIO)
+
+
+@router.head("/welcome.mp3", include_in_schema=False)
+@router.get("/welcome.mp3", response_class=Response, summary="The default spoken welcome")
+def get_welcome() -> Response:
+    return _spoken(WELCOME_AUDIO)
+
+
+@router.head("/payment.mp3", include_in_schema=False)
+@router.get("/payment.mp3", response_class=Response, summary="The payment problem, spoken")
+def get_payment_notice() -> Response:
+    return _spoken(PAYMENT_AUDIO)
 
 
 @router.head("/shows/{slug}/feed.xml", include_in_schema=False)
@@ -565,6 +593,20 @@ def get_show_artwork(
 ) -> Response:
     show = session.get_one(Show, access.show_id)
     return files.artwork(show.artwork_key, extension, private=False)
+
+
+@router.head("/shows/{slug}/welcome.{extension}", include_in_schema=False)
+@router.get("/shows/{slug}/welcome.{extension}", response_class=Response)
+def get_show_welcome(
+    access: PublicAccess, extension: str, files: FilesDep, session: SessionDep
+) -> Response:
+    """The audio a show's publisher recorded for its welcome item."""
+    welcome = session.get(Welcome, access.show_id)
+    if welcome is None or welcome.audio_key is None or welcome.audio_mime is None:
+        raise NotFound("This show has no welcome recording.")
+    size = welcome.audio_size or 0
+    audio = Audio(welcome.audio_key, welcome.audio_mime, size, "Welcome", welcome.updated_at)
+    return files.audio(audio, extension, private=False)
 
 
 @router.head("/shows/{slug}/episodes/{episode_id}.{extension}", include_in_schema=False)

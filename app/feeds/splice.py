@@ -26,6 +26,7 @@ import struct
 import zlib
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 WINDOW = 32 * 1024
 MIN_LOOKAHEAD = 258 + 3 + 1  # zlib's MAX_MATCH + MIN_MATCH + 1
@@ -87,17 +88,29 @@ class SplicedGzip:
         """This token's gzip body: slices of the shared template with the token between
         them, and the trailer with its CRC, joined in one copy."""
         view = memoryview(self.template)
+        parts = [view[: len(_GZIP_HEADER)], *self.deflate_for(token)]
+        parts += [struct.pack("<I", self.crc_for(token)), view[-4:]]
+        return b"".join(parts)
+
+    def deflate_for(self, token: bytes) -> list[bytes | memoryview]:
+        """This token's deflate stream (between the gzip header and trailer), in slices."""
+        view = memoryview(self.template)
         parts: list[bytes | memoryview] = []
-        start = 0
+        start = len(_GZIP_HEADER)
         for offset in self.slots:
             parts += [view[start:offset], token]
             start = offset + len(token)
-        parts += [view[start:-8], struct.pack("<I", self._crc_for(token)), view[-4:]]
-        return b"".join(parts)
+        parts.append(view[start:-8])
+        return parts
 
-    def _crc_for(self, token: bytes) -> int:
+    def crc_for(self, token: bytes) -> int:
         delta = bytes(a ^ b for a, b in zip(self.placeholder, token, strict=True))
-        return self.crc ^ _multiply(zlib.crc32(delta) ^ self.zero_crc, self.weight)
+        return self.crc ^ self._times_weight(zlib.crc32(delta) ^ self.zero_crc)
+
+    @cached_property
+    def _times_weight(self) -> "ConstantMultiplier":
+        """Built on the first request (0.2 ms): then 0.3 µs a request, not 7."""
+        return ConstantMultiplier(self.weight)
 
 
 def _stored_block(data: bytes) -> bytes:
@@ -384,3 +397,66 @@ def _weight(positions: Sequence[int], length: int, total: int) -> int:
         weight = _shift(weight, position + length - last_end) ^ _CRC_ONE
         last_end = position + length
     return _shift(weight, total - last_end)
+
+
+# A personal title. The channel's head is cut just after the show's title text: the part
+# before the cut is one deflate segment, the holder's name goes in a stored block, and the
+# rest of the feed is a spliced gzip of its own whose first segment has no dictionary, so
+# nothing in it refers back across the name. The CRC of the whole is the three parts'
+# combined (zlib's crc32_combine): the CRC so far times x^(8·the rest's length), plus the
+# rest's CRC. That multiplication is by a constant of the document: a table lookup per
+# byte of the CRC.
+
+
+class ConstantMultiplier:
+    """Multiplication by one constant in CRC-32's field, as four byte-indexed tables: the
+    map is linear, so each table is built from 8 products and XORs (32 products in all)."""
+
+    def __init__(self, constant: int) -> None:
+        self.tables: list[list[int]] = []
+        for byte in range(4):
+            bits = [_multiply(1 << (8 * byte + bit), constant) for bit in range(8)]
+            table = [0] * 256
+            for value in range(1, 256):
+                low = value & -value
+                table[value] = table[value ^ low] ^ bits[low.bit_length() - 1]
+            self.tables.append(table)
+
+    def __call__(self, crc: int) -> int:
+        t0, t1, t2, t3 = self.tables
+        return t0[crc & 0xFF] ^ t1[(crc >> 8) & 0xFF] ^ t2[(crc >> 16) & 0xFF] ^ t3[crc >> 24]
+
+
+@dataclass(frozen=True)
+class TitleCut:
+    """A document's head up to the end of its title text, deflated once: each holder's
+    title suffix goes after it, then the rest of the document."""
+
+    before: bytes  # the head up to the cut
+    segment: bytes  # `before` deflated: byte-aligned, not a last block, no dictionary
+    crc: int
+    length: int
+    after: ConstantMultiplier  # times x^(8·the rest's length)
+    rest_length: int
+
+    @classmethod
+    def of(cls, before: bytes, rest_length: int) -> "TitleCut":
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        segment = compressor.compress(before) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        after = ConstantMultiplier(_shift(_CRC_ONE, rest_length))
+        return cls(before, segment, zlib.crc32(before), len(before), after, rest_length)
+
+    def gzip(self, suffix: bytes, rest_deflate: list[bytes | memoryview], rest_crc: int) -> bytes:
+        """The whole gzip: `rest_deflate` is the rest's deflate stream, last block included,
+        and `rest_crc` its CRC (with the holder's token in it)."""
+        crc = self.after(zlib.crc32(suffix, self.crc)) ^ rest_crc
+        size = (self.length + len(suffix) + self.rest_length) & 0xFFFFFFFF
+        return b"".join(
+            [
+                _GZIP_HEADER,
+                self.segment,
+                _stored_block(suffix),
+                *rest_deflate,
+                struct.pack("<II", crc, size),
+            ]
+        )

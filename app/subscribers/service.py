@@ -90,6 +90,13 @@ def _entitle(subscriber: Subscriber, entitled: Sequence[Show]) -> None:
         subscriber.feeds.append(FeedAccess(show=show, token_id=new_token_id(), entitled=True))
 
 
+def feeds_changed(subscriber: Subscriber) -> None:
+    """Something every feed of theirs shows has changed (a payment problem began or
+    ended): Last-Modified moves forward."""
+    for feed in subscriber.feeds:
+        _access_changed(feed)
+
+
 def _access_changed(feed: FeedAccess) -> None:
     """What this feed shows its holder has changed. Last-Modified has whole seconds, so the
     time moves on by at least one: a client that sends only If-Modified-Since sees a
