@@ -7,7 +7,7 @@ import mutagen
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4, Atom, Atoms, MP4Info  # type: ignore[attr-defined]
 
-from app.errors import InvalidInput, UnsupportedMedia
+from app.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 from app.text import strip_unrepresentable
 
 ACCEPTED = "MP3 or M4A (AAC/ALAC)"
@@ -78,6 +78,17 @@ def probe(fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:
     if info.duration_seconds <= 0:
         raise InvalidInput(f"{filename} holds no audio (its duration is zero).")
     return info
+
+
+def probe_upload(fileobj: BinaryIO, size: int, filename: str, *, max_bytes: int) -> AudioInfo:
+    """An uploaded file (an episode, a welcome recording): within the upload limit, then
+    probed."""
+    if size > max_bytes:
+        raise PayloadTooLarge(
+            f"{filename} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB "
+            "(PODPASS_MAX_UPLOAD_MB)."
+        )
+    return probe(fileobj, size, filename)
 
 
 def _mp3(parsed: MP3, fileobj: BinaryIO, size: int, filename: str) -> AudioInfo:

@@ -87,6 +87,8 @@ class Settings(DatabaseSettings):
     sharing_min_prefixes: int = Field(default=6, ge=2)
     sharing_min_apps: int = Field(default=4, ge=2)
     sharing_auto_rotate: bool = False
+    # The publisher's address for sharing alerts, emailed as each one opens; empty: none.
+    alerts_email: str = ""
     # The rollup, sharing detection and raw-event purge, run inside the server (app/jobs.py).
     background_jobs: bool = True
     jobs_interval_seconds: float = Field(default=600, gt=0)

@@ -1,9 +1,11 @@
-"""Text that ends up in feeds: representable in XML 1.0, and HTML that is safe to show.
+"""Text that ends up in feeds: representable in XML 1.0, and HTML that is safe to show; and
+times as the publisher reads them.
 
 The only module that imports nh3 (the Ammonia HTML sanitiser)."""
 
 import html
 import re
+from datetime import datetime, tzinfo
 from typing import Annotated
 
 import nh3
@@ -60,3 +62,11 @@ Title = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
     AfterValidator(_reject_unrepresentable),
 ]
+
+
+def when(moment: datetime | None, zone: tzinfo) -> str:
+    """A time as the publisher reads it: in PODPASS_TIMEZONE, to the minute ("" for none).
+    Every console page and staff email shows times this way (templates: `moment | when(tz)`)."""
+    if moment is None:
+        return ""
+    return moment.astimezone(zone).strftime("%a %d %b %Y, %H:%M %Z")

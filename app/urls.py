@@ -104,6 +104,11 @@ class Urls:
     def payment_audio(self) -> str:
         return f"{self.base}/payment.mp3"
 
+    # The publisher's console (staff log in there).
+    def console_alert(self, alert_id: int, status: str) -> str:
+        """The alert's card on the alerts page, which lists the alerts of one status."""
+        return f"{self.base}/console/alerts?status={status}#alert-{alert_id}"
+
     def feed_page_link(self, token: str) -> str:
         """The subscriber's page, reached through a feed's token: it answers with a fresh
         signed page link, so a link kept in a podcast app never expires."""

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,19 @@ from app.config import Settings, SmtpSecurity
 from app.db import Database, transaction
 from app.models import OutboxStatus, Subscriber
 from app.outbox.sender import Sender
-from tests.conftest import SHOW, WEBHOOK_SECRET, Clock, create_show, subscribe, upload
+from app.text import when
+from tests.conftest import (
+    SHOW,
+    WEBHOOK_SECRET,
+    Clock,
+    create_show,
+    feed_path,
+    subscribe,
+    upload,
+)
 from tests.servers import SmtpServer
+from tests.test_console import log_in, make_staff
+from tests.test_sharing import Feed, add_downloads, detect, network, shared_widely
 
 LINK = re.compile(r"https?://\S+?(?=[\s\"<]|$)")
 
@@ -335,3 +347,95 @@ def test_a_new_episode_note_withdrawn_with_its_episode_goes_out_when_it_is_back(
     send_all(admin, settings, clock)
 
     assert len([m for m in smtp.messages() if m["Subject"] == "New on Sharp Tech: Episode 1"]) == 1
+
+
+ALERTS = "alerts@stratechery.example"
+
+
+def shared_feed(admin: TestClient, email: str) -> Feed:
+    """A subscriber to Sharp Tech whose feed URL was posted on a forum."""
+    show = create_show(admin)
+    subscriber = subscribe(admin, email, "sharp-tech")
+    feed = Feed(subscriber["id"], show["id"], feed_path(subscriber, "sharp-tech"))
+    shared_widely(admin.app.state.db, feed)  # type: ignore[attr-defined]
+    return feed
+
+
+def test_a_sharing_alert_is_emailed_to_the_publisher_once_as_it_opens(
+    admin: TestClient, settings: Settings, clock: Clock, smtp: SmtpServer
+) -> None:
+    feed = shared_feed(admin, "forum@example.com")
+    send_all(admin, settings, clock)  # the welcome
+    db: Database = admin.app.state.db  # type: ignore[attr-defined]
+    alerting = settings.model_copy(update={"alerts_email": ALERTS})
+    [alert] = detect(db, alerting)
+    add_downloads(db, feed, (4, network(12), "Podcast Addict", "Android phone", 1))
+    [refreshed] = detect(db, alerting)  # refreshes the open alert: no second email
+
+    send_all(admin, alerting, clock)
+
+    subject = "Sharing suspected: Sharp Tech feed of forum@example.com"
+    assert [m["Subject"] for m in smtp.messages() if m["To"] == ALERTS] == [subject]
+    # The subscriber it is about hears nothing of it.
+    assert [m["Subject"] for m in smtp.messages() if m["To"] != ALERTS] == [
+        "Your Stratechery podcasts are ready"
+    ]
+    (queued,) = [m for m in outbox(admin) if m["payload"]["template"] == "sharing_alert"]
+    assert queued["payload"] == {"template": "sharing_alert", "to": ALERTS, "alert_id": alert["id"]}
+    plain, html = parts(received(smtp, subject))
+    # The evidence as it is when the email goes out (refreshed since the alert opened).
+    assert "37 downloads" in plain
+    assert "from 13 networks" in plain
+    assert "<strong>37</strong> downloads" in html
+    assert "from <strong>13</strong> networks" in html
+    evidence = refreshed["evidence"]
+    seen = [
+        when(datetime.fromisoformat(evidence[k]), settings.timezone)
+        for k in ("first_seen", "last_seen")
+    ]
+    for body in (plain, html):
+        assert f"{seen[0]} to {seen[1]}" in body
+        assert "Podcast Addict" in body
+        assert "many networks, many apps" in body
+        # Staff get the evidence, never a link that opens the subscriber's feed or page.
+        token = feed.path.split("/")[2]
+        assert token not in body
+        assert feed.token_id not in body
+        assert "/p/" not in body
+        assert "/my/" not in body
+    assert "#0f5c4d" in html
+    console_url = f"http://testserver/console/alerts?status=open#alert-{alert['id']}"
+    assert LINK.findall(plain) == [console_url]
+    assert f'href="{console_url}"' in html
+    make_staff(admin, "support@example.com", "support")
+    assert log_in(admin, "support@example.com").status_code == 303
+    page = admin.get(console_url.removeprefix("http://testserver"))
+    assert page.status_code == 200
+    assert f'id="alert-{alert["id"]}"' in page.text
+
+
+def test_no_alert_email_without_an_alerts_address(
+    admin: TestClient, settings: Settings, clock: Clock, smtp: SmtpServer
+) -> None:
+    shared_feed(admin, "forum@example.com")
+    assert settings.alerts_email == ""
+
+    [_alert] = detect(admin.app.state.db, settings)  # type: ignore[attr-defined]
+    send_all(admin, settings, clock)
+
+    assert [m["payload"]["template"] for m in outbox(admin)] == ["welcome"]
+    assert [m["To"] for m in smtp.messages()] == ["forum@example.com"]
+
+
+def test_an_alert_email_waiting_when_the_address_is_unset_is_not_sent(
+    admin: TestClient, settings: Settings, clock: Clock, smtp: SmtpServer
+) -> None:
+    shared_feed(admin, "forum@example.com")
+    detect(admin.app.state.db, settings.model_copy(update={"alerts_email": ALERTS}))  # type: ignore[attr-defined]
+
+    new_sender(admin, settings, clock).send_due(clock())
+
+    assert [m["To"] for m in smtp.messages()] == ["forum@example.com"]
+    (dead,) = outbox(admin, status="dead")
+    assert dead["payload"]["template"] == "sharing_alert"
+    assert "PODPASS_ALERTS_EMAIL" in dead["last_error"]

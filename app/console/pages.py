@@ -1,7 +1,6 @@
 """Rendering console pages: the shared templates, flash messages carried across a redirect,
 and the HTML error page (console errors are pages, never JSON)."""
 
-from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -11,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from app.accounts.service import Permission
+from app.text import when
 
 STATIC = Path(__file__).parent / "static"
 FLASH_COOKIE = "podpass_flash"
@@ -52,14 +52,6 @@ templates = Jinja2Templates(
     directory=Path(__file__).parent / "templates", context_processors=[_layout]
 )
 templates.env.globals["Permission"] = Permission
-
-
-def when(moment: datetime | None, zone: tzinfo) -> str:
-    """A time as the publisher reads it: in PODPASS_TIMEZONE, to the minute ("" for none).
-    Every page and message shows times this way (templates: `moment | when(tz)`)."""
-    if moment is None:
-        return ""
-    return moment.astimezone(zone).strftime("%a %d %b %Y, %H:%M %Z")
 
 
 templates.env.filters["when"] = when

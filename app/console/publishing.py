@@ -18,7 +18,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from app.billing import service as billing
 from app.billing.schemas import PlanId, PlanIn
 from app.console.deps import EDITOR, EDITOR_FORM, SUPPORT, SUPPORT_FORM
-from app.console.pages import redirect, render, when
+from app.console.pages import redirect, render
 from app.db import SessionDep
 from app.deps import ClockDep, SettingsDep, UrlsDep
 from app.episodes import service as episodes
@@ -30,6 +30,7 @@ from app.models import Episode, EpisodeKind, EpisodeStatus, EpisodeType, Show
 from app.shows import service as shows
 from app.shows.deps import ShowDep
 from app.shows.schemas import APPLE_CATEGORIES, ShowUpdate
+from app.text import when
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

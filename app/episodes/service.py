@@ -11,7 +11,7 @@ from sqlalchemy.types import NullType
 from app import audio, images
 from app.db import after_commit, after_rollback, utcnow
 from app.episodes.schemas import Chapters, EpisodeFields, EpisodeUpload, PublishRequest
-from app.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
+from app.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.models import TRANSCRIPT_TYPES, Episode, EpisodeStatus, Show
 from app.outbox import announcements
 from app.shows import service as shows
@@ -54,12 +54,7 @@ def upload(
     max_bytes: int,
     now: datetime,
 ) -> Episode:
-    if size > max_bytes:
-        raise PayloadTooLarge(
-            f"{filename} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB "
-            "(PODPASS_MAX_UPLOAD_MB)."
-        )
-    info = audio.probe(source, size, filename)
+    info = audio.probe_upload(source, size, filename, max_bytes=max_bytes)
     title = fields.title or info.title
     if not title:
         raise InvalidInput(f"{filename} has no title tag: send a title field.")

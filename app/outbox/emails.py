@@ -1,7 +1,8 @@
-"""Subscriber emails, rendered when sent: an HTML and a plain-text part from the Jinja2
-templates beside this module, in the publisher's name and colour.
+"""Emails, rendered when sent: an HTML and a plain-text part from the Jinja2 templates
+beside this module, in the publisher's name and colour. Most go to a subscriber; a sharing
+alert goes to the publisher (PODPASS_ALERTS_EMAIL) and carries no private link at all.
 
-The only private link an email carries is the subscriber's page link, minted as the email
+The only private link a subscriber's email carries is their page link, minted as the email
 goes out. Feed URLs, which are secrets that work without expiring, stay on that page. The
 new-episode note also carries its one-click unsubscribe link (RFC 8058), which can do
 nothing but turn those notes off."""
@@ -21,10 +22,20 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db import Database, transaction
 from app.mail import sender_address
-from app.models import Episode, EpisodeStatus, NewEpisodeOptIn, Subscriber, SubscriberStatus
+from app.models import (
+    Episode,
+    EpisodeStatus,
+    NewEpisodeOptIn,
+    SharingAlert,
+    Show,
+    Subscriber,
+    SubscriberStatus,
+)
 from app.outbox.schemas import EmailTemplate
 from app.outbox.service import Claimed, NotDue, NotSendable
+from app.sharing.schemas import Evidence
 from app.subscribers import service as subscribers
+from app.text import when
 from app.tokens import PageLinks, UnsubscribeLinks
 from app.urls import Urls
 
@@ -39,6 +50,7 @@ SUBJECTS = {
     EmailTemplate.URL_RESET: "Your feed address for {show} was reset",
     EmailTemplate.LINKS: "Your {publisher} podcasts page",
     EmailTemplate.NEW_EPISODE: "New on {show}: {episode}",
+    EmailTemplate.SHARING_ALERT: "Sharing suspected: {show} feed of {subscriber}",
 }
 
 
@@ -75,16 +87,10 @@ class Emails:
 
     def compose(self, message: Claimed, now: datetime) -> EmailMessage:
         template = EmailTemplate(message.payload["template"])
-        with transaction(self.db.reader) as session:
-            subscriber = subscribers.get(session, message.payload["subscriber_id"])
-            if subscriber.status == SubscriberStatus.REVOKED:
-                raise NotSendable("not sent: the subscriber was revoked before it went out")
-            # The address now, not when it was queued: the page link is a credential, and
-            # an address the subscriber left may belong to someone else by now.
-            to = subscriber.email
-            context = self._context(session, subscriber, message.payload)
-            if template is EmailTemplate.NEW_EPISODE:
-                context |= self._new_episode(session, subscriber, message.payload, now)
+        if template.to_publisher:
+            to, context = self._to_publisher(message.payload)
+        else:
+            to, context = self._to_subscriber(template, message.payload, now)
         email = EmailMessage(policy=WIRE)
         email["Subject"] = SUBJECTS[template].format(**context)
         email["From"] = sender_address(self.settings)
@@ -99,6 +105,51 @@ class Emails:
             self.templates.get_template(f"{template}.html").render(context), subtype="html"
         )
         return email
+
+    def _to_subscriber(
+        self, template: EmailTemplate, payload: dict[str, Any], now: datetime
+    ) -> tuple[str, dict[str, Any]]:
+        with transaction(self.db.reader) as session:
+            subscriber = subscribers.get(session, payload["subscriber_id"])
+            if subscriber.status == SubscriberStatus.REVOKED:
+                raise NotSendable("not sent: the subscriber was revoked before it went out")
+            # The address now, not when it was queued: the page link is a credential, and
+            # an address the subscriber left may belong to someone else by now.
+            context = self._context(session, subscriber, payload)
+            if template is EmailTemplate.NEW_EPISODE:
+                context |= self._new_episode(session, subscriber, payload, now)
+            return subscriber.email, context
+
+    def _to_publisher(self, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """A sharing alert, to the publisher's alerts address as it is now. It is about a
+        subscriber but carries nothing of theirs that opens anything: no feed URL or token,
+        no page link; the console link asks staff to log in."""
+        to = self.settings.alerts_email
+        if not to:
+            raise NotSendable("not sent: PODPASS_ALERTS_EMAIL was unset before it went out")
+        with transaction(self.db.reader) as session:
+            alert = session.get(SharingAlert, payload["alert_id"])
+            if alert is None:
+                raise NotSendable("not sent: the alert is gone")
+            subscriber = session.get(Subscriber, alert.subscriber_id)
+            show = session.get(Show, alert.show_id)
+            evidence = Evidence.model_validate(alert.evidence)
+            zone = self.settings.timezone
+            return to, {
+                "publisher": self.settings.publisher_name,
+                "colour": self.settings.publisher_colour,
+                "show": show.title if show else "a deleted show",
+                "subscriber": subscriber.email
+                if subscriber
+                else f"subscriber {alert.subscriber_id}",
+                "status": alert.status,
+                "opened_at": when(alert.opened_at, zone),
+                "reasons": [reason.replace("_", " ") for reason in evidence.reasons],
+                "evidence": evidence,
+                "first_seen": when(evidence.first_seen, zone),
+                "last_seen": when(evidence.last_seen, zone),
+                "console_url": self.urls.console_alert(alert.id, alert.status),
+            }
 
     def _context(
         self, session: Session, subscriber: Subscriber, payload: dict[str, Any]

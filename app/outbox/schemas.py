@@ -8,7 +8,8 @@ from app.models import OutboxKind, OutboxStatus
 
 
 class EmailTemplate(StrEnum):
-    """The emails a subscriber gets, each from `templates/<name>.html` and `.txt`."""
+    """The emails Podpass sends, each from `templates/<name>.html` and `.txt`: to a
+    subscriber, except those `to_publisher`."""
 
     WELCOME = "welcome"
     LAPSED = "lapsed"
@@ -16,6 +17,12 @@ class EmailTemplate(StrEnum):
     URL_RESET = "url_reset"
     LINKS = "links"  # asked for with "email me my links"
     NEW_EPISODE = "new_episode"  # opted in to, on the subscriber's page
+    SHARING_ALERT = "sharing_alert"  # to PODPASS_ALERTS_EMAIL
+
+    @property
+    def to_publisher(self) -> bool:
+        """Addressed to the publisher's staff, never to the subscriber it is about."""
+        return self is EmailTemplate.SHARING_ALERT
 
 
 class EventType(StrEnum):
@@ -36,8 +43,9 @@ class OutboxMessageOut(BaseModel):
         description="The same on every try: an email's Message-ID is `<key@host>`."
     )
     payload: dict[str, Any] = Field(
-        description="What to send. An email: its `template`, `to` and `subscriber_id`; it is "
-        "rendered when sent, with a fresh page link."
+        description="What to send. An email: its `template`, `to` and `subscriber_id` (a "
+        "sharing alert's, to the publisher: `alert_id`); it is rendered when sent, with a "
+        "fresh page link."
     )
     status: OutboxStatus
     attempts: int

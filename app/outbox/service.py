@@ -90,6 +90,8 @@ def enqueue_many(
 def email_payload(
     template: EmailTemplate, *, subscriber_id: int, to: str, **facts: Any
 ) -> dict[str, Any]:
+    if template.to_publisher:
+        raise ValueError(f"{template} goes to the publisher, not to subscriber {subscriber_id}")
     return {"template": template.value, "subscriber_id": subscriber_id, "to": to} | facts
 
 
@@ -106,6 +108,15 @@ def email(
     publisher's current settings, address and a page link that starts its life then (`to`
     is the address at queueing, kept for the admin API)."""
     payload = email_payload(template, subscriber_id=subscriber_id, to=to, **facts)
+    return enqueue(session, OutboxKind.EMAIL, payload, now=now)
+
+
+def sharing_alert_email(
+    session: Session, alert_id: int, *, to: str, now: datetime
+) -> OutboxMessage:
+    """The publisher's email about a sharing alert that just opened, rendered when sent and
+    addressed to PODPASS_ALERTS_EMAIL as it is then (`to`: at queueing, for the admin API)."""
+    payload = {"template": EmailTemplate.SHARING_ALERT.value, "to": to, "alert_id": alert_id}
     return enqueue(session, OutboxKind.EMAIL, payload, now=now)
 
 

@@ -19,6 +19,7 @@ from app.config import Settings
 from app.db import conflict_insert
 from app.errors import NotFound
 from app.models import AlertStatus, Download, EventKind, FeedAccess, ListenEvent, SharingAlert
+from app.outbox import service as outbox
 from app.outbox import webhooks
 from app.sharing.schemas import Evidence, Reason
 from app.subscribers import service as subscribers
@@ -100,6 +101,8 @@ def detect(session: Session, *, now: datetime, settings: Settings) -> list[Shari
     for alert in touched:
         if alert.id not in known:
             webhooks.sharing_suspected(session, alert, now)
+            if settings.alerts_email:
+                outbox.sharing_alert_email(session, alert.id, to=settings.alerts_email, now=now)
         if settings.sharing_auto_rotate and alert.status == AlertStatus.OPEN:
             _rotate(session, alert, feeds[alert.token_id], now=now)
     session.flush()

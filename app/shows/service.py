@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from app import audio, images
 from app.db import after_commit, after_rollback, utcnow
-from app.errors import Conflict, NotFound, PayloadTooLarge
+from app.errors import Conflict, NotFound
 from app.models import Show, Welcome
 from app.shows.schemas import ShowCreate, ShowUpdate, WelcomeIn
 from app.storage import Storage
@@ -112,12 +112,7 @@ def set_welcome_audio(
     max_bytes: int,
 ) -> Welcome:
     """The publisher's own recording instead of the spoken default."""
-    if size > max_bytes:
-        raise PayloadTooLarge(
-            f"{filename} is {size / 2**20:.1f} MiB; the limit is {max_bytes / 2**20:.0f} MiB "
-            "(PODPASS_MAX_UPLOAD_MB)."
-        )
-    info = audio.probe(source, size, filename)
+    info = audio.probe_upload(source, size, filename, max_bytes=max_bytes)
     # Stored before the first query, as an episode's upload is: on SQLite that query opens
     # the write transaction, which a large copy must not hold.
     key = f"welcome/{uuid4().hex}.{info.extension}"
