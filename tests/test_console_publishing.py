@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,141 @@ def test_plans_page_edits_bundles(client: TestClient, clock: Clock) -> None:
 
     assert support.post("/console/plans/bundle-2025/delete").is_redirect
     assert client.get("/admin/plans", headers=ADMIN).json() == []
+
+
+SHOW_FORM = {
+    "title": "Sharp Tech",
+    "description": "Tech, sharply.",
+    "author": "Ben Thompson",
+    "owner_name": "Stratechery",
+    "owner_email": "podcasts@example.com",
+    "language": "en",
+    "category": "Technology",
+    "link": "https://example.com/sharp-tech",
+    "itunes_type": "episodic",
+}
+
+
+def welcome_of(client: TestClient) -> httpx.Response:
+    return client.get("/admin/shows/sharp-tech/welcome", headers=ADMIN)
+
+
+def test_personal_title_and_welcome_item_save_through_the_show_page(editor: Console) -> None:
+    editor.post("/console/shows/sharp-tech", SHOW_FORM | {"personal_title": "true"})
+    show = editor.client.get("/admin/shows/sharp-tech", headers=ADMIN).json()
+    assert show["personal_title"] is True
+    page = editor.get("/console/shows/sharp-tech").text
+    assert 'name="personal_title" value="true" checked' in page
+    editor.post("/console/shows/sharp-tech", SHOW_FORM)  # the box left unticked
+    show = editor.client.get("/admin/shows/sharp-tech", headers=ADMIN).json()
+    assert show["personal_title"] is False
+
+    page = editor.get("/console/shows/sharp-tech").text
+    assert "off until you save it here" in page
+    assert "Upload the recording" not in page  # the API wants the item first
+    welcome = {"days": "14", "title": "Hello & welcome", "notes": "Your page: {subscriber_page}"}
+    saved = editor.post("/console/shows/sharp-tech/welcome", welcome)
+    assert saved.status_code == 303
+    got = welcome_of(editor.client).json()
+    assert (got["days"], got["title"], got["notes"]) == (
+        14,
+        "Hello & welcome",
+        "<p>Your page: {subscriber_page}</p>",
+    )
+    page = editor.get("/console/shows/sharp-tech").text
+    assert "Sharp Tech: welcome item saved (on for 14 days)." in page
+    assert 'value="Hello &amp; welcome"' in page
+    assert 'src="http://testserver/welcome.mp3"' in page  # the spoken default plays
+
+    # 0 days switches it off and keeps the rest; empty title and notes mean the defaults.
+    editor.post("/console/shows/sharp-tech/welcome", welcome | {"days": "0"})
+    assert welcome_of(editor.client).json()["days"] == 0
+    editor.post("/console/shows/sharp-tech/welcome", {"days": "30", "title": " ", "notes": ""})
+    got = welcome_of(editor.client).json()
+    assert (got["days"], got["title"], got["notes"]) == (30, None, None)
+    refused = editor.post("/console/shows/sharp-tech/welcome", {"days": "-1", "title": "Typed"})
+    assert refused.status_code == 422
+    assert "days: Input should be greater than or equal to 0" in refused.text
+    assert 'value="Typed"' in refused.text
+    assert welcome_of(editor.client).json()["title"] is None
+
+
+def test_welcome_recording_uploads_plays_and_goes_back_to_the_default(editor: Console) -> None:
+    editor.post("/console/shows/sharp-tech/welcome", {"days": "30"})
+    # As the page's script sends it: the admin API, the session cookie and the CSRF header.
+    uploaded = editor.client.put(
+        "/admin/shows/sharp-tech/welcome/audio",
+        files={"audio": ("hello.mp3", MP3.read_bytes(), "audio/mpeg")},
+        headers={"X-CSRF-Token": editor.csrf},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    page = editor.get("/console/shows/sharp-tech?saved=welcome-audio").text
+    assert "Welcome recording saved" in page
+    player = re.search(r'<audio [^>]*src="([^"]+)"', page)
+    assert player is not None
+    assert player[1].startswith("http://testserver/shows/sharp-tech/welcome")
+    assert editor.client.get(player[1]).content == MP3.read_bytes()
+
+    assert editor.client.post("/console/shows/sharp-tech/welcome/audio/delete").status_code == 403
+    assert welcome_of(editor.client).json()["audio_uploaded"] is True
+    removed = editor.post("/console/shows/sharp-tech/welcome/audio/delete")
+    assert removed.status_code == 303
+    assert welcome_of(editor.client).json()["audio_uploaded"] is False
+    page = editor.get("/console/shows/sharp-tech").text
+    assert 'src="http://testserver/welcome.mp3"' in page
+    assert "Remove the recording" not in page
+
+
+def test_dynamic_item_forms_without_their_csrf_token_change_nothing(
+    client: TestClient, clock: Clock
+) -> None:
+    create_show(_bootstrap(client))
+    client.put("/admin/plans/basic", json={"name": "Basic", "shows": ["sharp-tech"]})
+    editor = console_as(client, clock, "owner")
+    forms: dict[str, dict[str, Any]] = {
+        "/console/shows/sharp-tech": SHOW_FORM | {"personal_title": "true"},
+        "/console/shows/sharp-tech/welcome": {"days": "7"},
+        "/console/plans": {"plan_id": "basic", "name": "Basic", "shows": ["sharp-tech"]}
+        | {"back_catalogue": "latest", "episodes": "3"},
+    }
+    for path, form in forms.items():
+        assert editor.client.post(path, data=form).status_code == 403, path
+    assert client.get("/admin/shows/sharp-tech", headers=ADMIN).json()["personal_title"] is False
+    assert welcome_of(client).status_code == 404
+    (plan,) = client.get("/admin/plans", headers=ADMIN).json()
+    assert plan["back_catalogue"] == {"rule": "all"}
+
+
+def test_plans_page_sets_each_plans_back_catalogue(client: TestClient, clock: Clock) -> None:
+    create_show(_bootstrap(client))
+    support = console_as(client, clock, "support")
+    basic = {"plan_id": "basic", "name": "Basic", "shows": ["sharp-tech"]}
+
+    def rule() -> dict[str, Any]:
+        (plan,) = client.get("/admin/plans", headers=ADMIN).json()
+        found: dict[str, Any] = plan["back_catalogue"]
+        return found
+
+    support.post("/console/plans", basic | {"back_catalogue": "latest", "episodes": "5"})
+    assert rule() == {"rule": "latest", "episodes": 5}
+    page = support.get("/console/plans").text
+    assert 'value="latest" checked' in page
+    assert 'name="episodes" value="5"' in page
+    support.post("/console/plans", basic)  # a form without the rule keeps it
+    assert rule() == {"rule": "latest", "episodes": 5}
+    support.post(
+        "/console/plans",
+        basic | {"back_catalogue": "since_joining", "days_before": "7", "episodes": "5"},
+    )
+    assert rule() == {"rule": "since_joining", "days_before": 7}
+    assert 'name="days_before" value="7"' in support.get("/console/plans").text
+
+    refused = support.post("/console/plans", basic | {"back_catalogue": "latest"})
+    assert refused.status_code == 422
+    assert "back catalogue, episodes: Field required" in refused.text
+    assert rule() == {"rule": "since_joining", "days_before": 7}
+    support.post("/console/plans", basic | {"back_catalogue": "all", "days_before": "7"})
+    assert rule() == {"rule": "all"}
 
 
 @pytest.mark.parametrize(
@@ -449,4 +585,24 @@ def test_support_edits_a_bundle_in_the_browser(
     assert [edited(plan) for plan in admin.get("/admin/plans").json()] == [
         {"id": "bundle", "name": "Everything", "shows": ["goat"]}
     ]
+    assert_fits_the_width(page)
+
+
+def test_an_editor_records_a_welcome_in_the_browser(
+    browser: Browser, live_show: tuple[str, httpx.Client]
+) -> None:
+    base, admin = live_show
+    make_staff(admin, "editor@example.com", "editor")
+    page = log_in(browser, base, "editor@example.com", "/console/shows/sharp-tech")
+    page.get_by_label("Days after a subscriber joins (0: off)").fill("10")
+    page.get_by_role("button", name="Save the welcome item").click()
+    expect(page.get_by_role("status").first).to_have_text(
+        "Sharp Tech: welcome item saved (on for 10 days)."
+    )
+    page.get_by_label("New recording (MP3 or M4A)").set_input_files(MP3)
+    page.get_by_role("button", name="Upload the recording").click()
+    expect(page.get_by_role("status").first).to_contain_text("Welcome recording saved")
+    player = page.get_by_label("The welcome item's audio")
+    assert httpx.get(player.get_attribute("src") or "").content == MP3.read_bytes()
+    assert admin.get("/admin/shows/sharp-tech/welcome").json()["audio_uploaded"] is True
     assert_fits_the_width(page)

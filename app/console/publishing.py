@@ -16,20 +16,20 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from app.billing import service as billing
-from app.billing.schemas import PlanId, PlanIn
+from app.billing.schemas import BackCatalogueRule, LatestEpisodes, PlanId, PlanIn, SinceJoining
 from app.console.deps import EDITOR, EDITOR_FORM, SUPPORT, SUPPORT_FORM
 from app.console.pages import redirect, render
 from app.db import SessionDep
-from app.deps import ClockDep, SettingsDep, UrlsDep
+from app.deps import ClockDep, SettingsDep, StorageDep, UrlsDep
 from app.episodes import service as episodes
 from app.episodes.deps import EpisodeDep
 from app.episodes.schemas import EpisodeUpdate, PublishRequest
-from app.errors import InvalidInput
+from app.errors import InvalidInput, NotFound
 from app.feeds.router import FilesDep
-from app.models import Episode, EpisodeKind, EpisodeStatus, EpisodeType, Show
+from app.models import Episode, EpisodeKind, EpisodeStatus, EpisodeType, Plan, Show, Welcome
 from app.shows import service as shows
 from app.shows.deps import ShowDep
-from app.shows.schemas import APPLE_CATEGORIES, ShowUpdate
+from app.shows.schemas import APPLE_CATEGORIES, WELCOME_PAGE_LINK, ShowUpdate, WelcomeIn
 from app.text import when
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -43,8 +43,10 @@ SAVED_FILES = {
     "1400 to 3000 px).",
     "chapters": "Chapters saved.",
     "transcript": "Transcript saved.",
+    "welcome-audio": "Welcome recording saved: it passed the same checks as an episode.",
 }
 _PLAN_ID: TypeAdapter[str] = TypeAdapter(PlanId)
+_BACK_CATALOGUE: TypeAdapter[BackCatalogueRule] = TypeAdapter(BackCatalogueRule)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class ShowForm(BaseModel):
     subscribe_url: str = ""
     itunes_type: str
     feed_limit: str = ""
+    personal_title: bool = False
 
     @classmethod
     def of(cls, show: Show) -> "ShowForm":
@@ -140,6 +143,7 @@ class ShowForm(BaseModel):
             subscribe_url=show.subscribe_url or "",
             itunes_type=show.itunes_type,
             feed_limit=str(show.feed_limit or ""),
+            personal_title=show.personal_title,
         )
 
     def update(self) -> ShowUpdate:
@@ -162,20 +166,61 @@ def shows_page(request: Request, session: SessionDep, urls: UrlsDep) -> Response
     return render(request, "shows.html", {"shows": listed, "urls": urls})
 
 
+class WelcomeForm(BaseModel):
+    """The welcome item's form as posted; an empty title or notes means the default."""
+
+    days: str = "30"
+    title: str = ""
+    notes: str = ""
+
+    @classmethod
+    def of(cls, welcome: Welcome | None) -> "WelcomeForm":
+        if welcome is None:
+            return cls()
+        return cls(days=str(welcome.days), title=welcome.title or "", notes=welcome.notes or "")
+
+    def welcome(self) -> WelcomeIn:
+        return WelcomeIn.model_validate(
+            {
+                "days": self.days,
+                "title": self.title.strip() or None,
+                "notes": self.notes.strip() or None,
+            }
+        )
+
+
+def _welcome_of(session: SessionDep, show: Show) -> Welcome | None:
+    try:
+        return shows.welcome(session, show)
+    except NotFound:  # not set up yet: the page offers to
+        return None
+
+
 def _show_page(
     request: Request,
     show: Show,
+    session: SessionDep,
     urls: UrlsDep,
     form: ShowForm,
+    welcome_form: WelcomeForm | None = None,
     problems: list[str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    welcome = _welcome_of(session, show)
+    recording = welcome.audio_key if welcome is not None else None
     return render(
         request,
         "shows_edit.html",
         {
             "show": show,
             "form": form,
+            "welcome": welcome,
+            "welcome_form": welcome_form or WelcomeForm.of(welcome),
+            "welcome_recorded": recording is not None,
+            "welcome_audio_url": (
+                urls.show_welcome_audio(show.slug, recording) if recording else urls.welcome_audio()
+            ),
+            "page_link": WELCOME_PAGE_LINK,
             "categories": APPLE_CATEGORIES,
             "separator": SUBCATEGORY_SEPARATOR,
             "page_url": urls.show_page(show.slug),
@@ -189,8 +234,8 @@ def _show_page(
 
 
 @router.get("/shows/{slug}", dependencies=EDITOR)
-def show_page(request: Request, show: ShowDep, urls: UrlsDep) -> Response:
-    return _show_page(request, show, urls, ShowForm.of(show))
+def show_page(request: Request, show: ShowDep, session: SessionDep, urls: UrlsDep) -> Response:
+    return _show_page(request, show, session, urls, ShowForm.of(show))
 
 
 @router.post("/shows/{slug}", dependencies=EDITOR_FORM)
@@ -204,9 +249,41 @@ def save_show(
     try:
         update = form.update()
     except ValidationError as exc:
-        return _show_page(request, show, urls, form, _problems(exc), 422)
+        return _show_page(
+            request, show, session, urls, form, problems=_problems(exc), status_code=422
+        )
     shows.update(session, show, update)
     return redirect(f"/console/shows/{show.slug}", flash=f"{show.title}: saved.")
+
+
+@router.post("/shows/{slug}/welcome", dependencies=EDITOR_FORM)
+def save_welcome(
+    request: Request,
+    show: ShowDep,
+    form: Annotated[WelcomeForm, Form()],
+    session: SessionDep,
+    urls: UrlsDep,
+) -> Response:
+    try:
+        welcome = form.welcome()
+    except ValidationError as exc:
+        return _show_page(
+            request, show, session, urls, ShowForm.of(show), form, _problems(exc), 422
+        )
+    saved = shows.put_welcome(session, show, welcome)
+    state = f"on for {saved.days} days" if saved.days else "off"
+    return redirect(
+        f"/console/shows/{show.slug}#welcome", flash=f"{show.title}: welcome item saved ({state})."
+    )
+
+
+@router.post("/shows/{slug}/welcome/audio/delete", dependencies=EDITOR_FORM)
+def clear_welcome_audio(show: ShowDep, session: SessionDep, storage: StorageDep) -> Response:
+    shows.clear_welcome_audio(session, storage, show)
+    return redirect(
+        f"/console/shows/{show.slug}#welcome",
+        flash=f"{show.title}: the welcome item plays the spoken default again.",
+    )
 
 
 # Episodes.
@@ -372,12 +449,44 @@ def episode_artwork(episode: EpisodeDep, extension: str, files: FilesDep) -> Res
 
 
 class PlanForm(BaseModel):
+    """A plan as posted. The back-catalogue rule comes with the number its choice needs
+    (the other stays empty); a form without a rule keeps the plan's, as the API does."""
+
     plan_id: str
     name: str = ""
     shows: list[str] = []
+    back_catalogue: str = ""
+    episodes: str = ""
+    days_before: str = ""
+
+    @classmethod
+    def of(cls, plan: Plan) -> "PlanForm":
+        rule = billing.back_catalogue_of(plan)
+        return cls(
+            plan_id=plan.id,
+            name=plan.name,
+            shows=[show.slug for show in plan.shows],
+            back_catalogue=rule.rule,
+            episodes=str(rule.episodes) if isinstance(rule, LatestEpisodes) else "",
+            days_before=str(rule.days_before) if isinstance(rule, SinceJoining) else "",
+        )
 
     def plan(self) -> tuple[str, PlanIn]:
-        return _PLAN_ID.validate_python(self.plan_id), PlanIn(name=self.name, shows=self.shows)
+        return _PLAN_ID.validate_python(self.plan_id), PlanIn(
+            name=self.name, shows=self.shows, back_catalogue=self._rule()
+        )
+
+    def _rule(self) -> BackCatalogueRule | None:
+        if not self.back_catalogue:
+            return None
+        numbers = {"episodes": self.episodes.strip(), "days_before": self.days_before.strip()}
+        given = {name: value for name, value in numbers.items() if value}
+        try:
+            return _BACK_CATALOGUE.validate_python({"rule": self.back_catalogue} | given)
+        except ValidationError as exc:  # its path names the rule's variant: say the field
+            error = exc.errors()[0]
+            field = error["loc"][-1] if error["loc"] else "rule"
+            raise InvalidInput(f"back catalogue, {field}: {error['msg']}") from None
 
 
 def _plans_page(
@@ -387,11 +496,14 @@ def _plans_page(
     status_code: int = 200,
     form: PlanForm | None = None,
 ) -> Response:
+    plans = {plan.id: PlanForm.of(plan) for plan in billing.list_plans(session)}
+    if form is not None and form.plan_id in plans:
+        plans[form.plan_id], form = form, None  # what was typed stays in that plan's form
     return render(
         request,
         "plans.html",
         {
-            "plans": billing.list_plans(session),
+            "plans": list(plans.values()),
             "shows": shows.list_all(session),
             "problems": problems or [],
             "new": form or PlanForm(plan_id=""),
@@ -407,10 +519,11 @@ def plans_page(request: Request, session: SessionDep) -> Response:
 
 @router.post("/plans", dependencies=SUPPORT_FORM)
 def save_plan(request: Request, form: Annotated[PlanForm, Form()], session: SessionDep) -> Response:
-    """Create a plan, or replace the shows and name of the plan with this id (the API's PUT)."""
+    """Create a plan, or replace the name, shows and back catalogue of the plan with this id
+    (the API's PUT)."""
     try:
         plan_id, plan = form.plan()
-    except ValidationError as exc:
+    except (ValidationError, InvalidInput) as exc:
         return _plans_page(request, session, _problems(exc), 422, form)
     saved = billing.put_plan(session, plan_id, plan)
     given = ", ".join(show.title for show in saved.shows) or "no shows"
