@@ -58,7 +58,6 @@ from app.sharing.router import router as sharing_router
 from app.shows.router import router as shows_router
 from app.storage import Storage
 from app.storage.local import LocalStorage
-from app.storage.s3 import S3Storage
 from app.subscribers.router import router as subscribers_router
 from app.tokens import FeedTokens, FormTokens, PageLinks, UnsubscribeLinks
 from app.urls import Urls
@@ -164,6 +163,9 @@ class AdminKeyFirst:
 
 def build_storage(settings: Settings) -> Storage:
     if settings.storage is StorageBackend.S3:
+        # Imported only when chosen: boto3 costs each worker about 30 MB of memory.
+        from app.storage.s3 import S3Storage
+
         return S3Storage.from_settings(settings)
     return LocalStorage(settings.audio_dir)
 

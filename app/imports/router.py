@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.db import transaction
-from app.imports import service as imports
+from app.imports import old_urls
 
 
 class OldFeedUrls:
@@ -37,7 +37,7 @@ class OldFeedUrls:
         query = request.scope["query_string"].decode("latin-1")
         old = request.scope["path"] + (f"?{query}" if query else "")
         with transaction(state.db.reader) as session:
-            return imports.moved_feed(
+            return old_urls.moved_feed(
                 session, state.tokens, state.urls, host=request.url.hostname or "", path=old
             )
 

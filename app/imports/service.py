@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app.db import Database, transaction, utcnow
 from app.episodes import service as episodes
 from app.episodes.schemas import Chapters, EpisodeUpload
-from app.errors import AppError, Gone, InvalidInput, NotFound, UnsupportedMedia
+from app.errors import AppError, InvalidInput, UnsupportedMedia
 from app.imports.schemas import (
     COLUMNS,
     EMAIL,
@@ -42,14 +42,11 @@ from app.models import (
     Plan,
     Show,
     Subscriber,
-    SubscriberStatus,
 )
 from app.shows import service as shows
 from app.storage import Storage
 from app.subscribers import service as subscribers
 from app.subscribers.schemas import SubscriberCreate
-from app.tokens import FeedTokens
-from app.urls import Urls
 
 logger = logging.getLogger(__name__)
 
@@ -92,42 +89,6 @@ def old_url_key(url: str, *, any_host: bool = False) -> OldUrlKey:
         "" if any_host else (parts.hostname or "").lower(),
         f"{path}?{parts.query}" if parts.query else path,
     )
-
-
-class _OldUrlRow(NamedTuple):
-    host: str
-    imported_token_id: str | None
-    current_token_id: str | None
-    status: str | None
-    slug: str
-
-
-def moved_feed(
-    session: Session, tokens: FeedTokens, urls: Urls, *, host: str, path: str
-) -> str | None:
-    """Where an old feed URL lives now, or None if it is no old feed URL of ours. A private
-    feed's old URL follows its new one: 410 once revoked, gone (404) once rotated."""
-    rows = [
-        _OldUrlRow(*row)
-        for row in session.execute(
-            select(OldFeedUrl.host, OldFeedUrl.token_id, FeedAccess.token_id, Subscriber.status)
-            .add_columns(Show.slug)
-            .join(Show, Show.id == OldFeedUrl.show_id)
-            .outerjoin(FeedAccess, FeedAccess.id == OldFeedUrl.feed_access_id)
-            .outerjoin(Subscriber, Subscriber.id == FeedAccess.subscriber_id)
-            .where(OldFeedUrl.path == path, OldFeedUrl.host.in_((host.lower(), "")))
-        )
-    ]
-    if not rows:
-        return None
-    row = max(rows, key=lambda r: r.host != "")  # this host's, before any host's
-    if row.imported_token_id is None:
-        return urls.public_feed(row.slug)
-    if row.current_token_id != row.imported_token_id:
-        raise NotFound("No feed at this address. Ask the publisher for your feed link.")
-    if row.status == SubscriberStatus.REVOKED:
-        raise Gone("This feed has been switched off. Contact the publisher for access.")
-    return urls.feed(tokens.token_for(row.imported_token_id))
 
 
 def _public_feed_moved(session: Session, show: Show, old_url: str) -> None:

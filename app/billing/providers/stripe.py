@@ -15,7 +15,6 @@
 from datetime import UTC, datetime
 from typing import Any
 
-import stripe
 from pydantic import BaseModel
 
 from app.billing.providers import parse
@@ -102,6 +101,10 @@ class _Customer(BaseModel):
 
 
 def verified_event(secret: str, signature: str | None, body: bytes, *, tolerance: int) -> _Event:
+    # Imported on the first Stripe event: the library costs each worker about 20 MB, which a
+    # server without Stripe should not pay.
+    import stripe
+
     try:
         event = stripe.Webhook.construct_event(body, signature, secret, tolerance=tolerance)
     except stripe.SignatureVerificationError as exc:
