@@ -80,10 +80,12 @@ test-postgres: $(VENV)/.installed-dev $(NODE_DEPS) $(CHROMIUM)
 
 test: lint test-sqlite test-postgres
 
-# Publisher-scale benchmark (about ten minutes): a table of paths against their floors,
+# Publisher-scale benchmark (about twenty minutes): a table of paths against their floors,
 # republish at 2,000 and 20,000 episodes, two workers against one and a worker's memory,
-# and the analytics rollup. `make bench QUICK=1`: the same table from shorter runs and a
-# smaller rollup (under two minutes), for trying changes; its numbers are rougher.
+# local files against nginx (installed from Debian if missing), 100,000 subscribers on
+# SQLite and PostgreSQL, and the analytics rollup. `make bench QUICK=1`: the main table,
+# files and subscribers from shorter runs and a smaller rollup (about five minutes), for
+# trying changes; its numbers are rougher.
 BENCH_QUICK := $(if $(QUICK),--quick)
 ROLLUP_EVENTS := $(if $(QUICK),--events 50000)
 bench: $(VENV)/.installed-dev
@@ -91,6 +93,11 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench $(BENCH_QUICK)
 	$(if $(QUICK),,$(BIN)/python -m bench.republish --episodes 2000 20000)
 	$(if $(QUICK),,$(BIN)/python -m bench.scale)
+	@command -v nginx >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx; }
+	$(BIN)/python -m bench.files $(if $(QUICK),--seconds 3)
+	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
+		$(BIN)/python -m bench.publisher $(PG_TEST_URL) $(if $(QUICK),--subscribers 10000 --seconds 3); \
+	else $(BIN)/python -m bench.publisher $(if $(QUICK),--subscribers 10000 --seconds 3); fi
 	$(BIN)/python -m bench.rollup $(ROLLUP_EVENTS)
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
 		$(BIN)/python -m bench.rollup $(PG_TEST_URL) $(ROLLUP_EVENTS); \

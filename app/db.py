@@ -1,7 +1,7 @@
 """Engine, sessions and the request-scoped transaction."""
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -119,6 +119,10 @@ class HotQuery(Generic[R]):
         self.engine = engine
         self.row = row
         dialect = engine.dialect
+        # One SELECT is atomic on its own. On PostgreSQL, running it outside a transaction
+        # saves psycopg's BEGIN and the pool's ROLLBACK: two of three round trips to the
+        # server. (Python's sqlite3 opens no transaction for a SELECT.)
+        self.autocommit = dialect.name == "postgresql"
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self.positions = compiled.positiontup
@@ -127,16 +131,46 @@ class HotQuery(Generic[R]):
             for column in statement.selected_columns
         ]
 
-    def one_or_none(self, **params: object) -> R | None:
-        args = [params[name] for name in self.positions] if self.positions else params
+    def plan(self, *, as_if_large: bool = False, **params: object) -> list[str]:
+        """How the database runs this query for these parameters: its EXPLAIN, a line per
+        step (`python -m bench.scale` prints it; a test checks that each step uses an index).
+        `as_if_large`: PostgreSQL is told not to scan whole tables, as it would not if they
+        were large (a scan of a few rows is its right choice, and would hide a missing
+        index); SQLite plans by the indexes alone."""
+        sqlite = self.engine.dialect.name == "sqlite"
         connection = self.engine.raw_connection()
         try:
+            cursor = connection.cursor()
+            if as_if_large and not sqlite:
+                cursor.execute("SET LOCAL enable_seqscan = off")  # undone as the pool rolls back
+            explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+            cursor.execute(explain + self.sql, self._args(params))
+            lines = [str(row[-1]) for row in cursor.fetchall()]
+            cursor.close()
+        finally:
+            connection.close()
+        return lines
+
+    def _args(self, params: dict[str, object]) -> Sequence[object] | Mapping[str, object]:
+        return [params[name] for name in self.positions] if self.positions else params
+
+    def one_or_none(self, **params: object) -> R | None:
+        args = self._args(params)
+        connection = self.engine.raw_connection()
+        driver = connection.driver_connection
+        try:
+            if self.autocommit:
+                driver.autocommit = True  # type: ignore[union-attr]
             cursor = connection.cursor()
             cursor.execute(self.sql, args)
             found = cursor.fetchone()
             cursor.close()
         finally:
-            connection.close()  # back to the pool, which rolls back
+            try:  # (a connection the server dropped takes no setting, and needs none)
+                if self.autocommit and not getattr(driver, "closed", True):
+                    driver.autocommit = False  # type: ignore[union-attr]
+            finally:
+                connection.close()  # back to the pool (nothing to roll back)
         if found is None:
             return None
         return self.row(

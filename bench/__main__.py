@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import secrets
 import shutil
 import subprocess
@@ -103,6 +104,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    wrk_cpu_seconds: float = 0.0  # what the load generator itself used, user + system
 
 
 @dataclass(frozen=True)
@@ -384,6 +386,7 @@ def wrk(
         "BENCH_IF_NONE_MATCH": if_none_match,
         "BENCH_RANGE": range_header,
     }
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(
         [
             "wrk",
@@ -401,6 +404,8 @@ def wrk(
         text=True,
         check=True,
     ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     data = json.loads(line.removeprefix("RESULT "))
     return Result(
@@ -410,6 +415,7 @@ def wrk(
         data["p50_us"] / 1000,
         data["p99_us"] / 1000,
         data["socket_errors"] + data["bad_status"],
+        wrk_cpu,
     )
 
 

@@ -43,6 +43,7 @@ from bench.__main__ import (
 from tests.servers import free_port
 
 HERE = Path(__file__).parent
+TICKS = os.sysconf("SC_CLK_TCK")
 SHOWS = ["sharp-tech", "sharp-china", "goat", "dithering"]
 
 
@@ -62,7 +63,12 @@ def populate(
             connection.execute(
                 insert(Subscriber).returning(Subscriber.id),
                 [
-                    {"email": f"listener{i}@example.com", "status": "active", "created_at": now}
+                    {
+                        "email": f"listener{i}@example.com",
+                        "status": "active",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
                     for i in range(subscribers)
                 ],
             ).scalars()
@@ -167,6 +173,7 @@ def main() -> int:
             wrk("warm-up", url, "/p/%s/feed.xml", tokens_file, seconds=2, connections=count * 4)
             for name, conditional in (("feed 200 (gzip)", ""), ("feed 304", etag)):
                 settle(pids)
+                ticks = sum(cpu_ticks(p) for p in pids)
                 result = wrk(
                     f"{name}, {count} worker{'s' if count > 1 else ''}",
                     url,
@@ -176,7 +183,12 @@ def main() -> int:
                     connections=args.connections,
                     if_none_match=conditional,
                 )
-                print(f"  {result.name:<36} {result.requests_per_second:10.1f} req/s")
+                server_cpu = (sum(cpu_ticks(p) for p in pids) - ticks) / TICKS
+                print(
+                    f"  {result.name:<36} {result.requests_per_second:10.1f} req/s; CPU per "
+                    f"answer: server {server_cpu / max(1, result.requests) * 1e6:.0f} µs, wrk "
+                    f"{result.wrk_cpu_seconds / max(1, result.requests) * 1e6:.0f} µs"
+                )
                 results[(name, count)] = result
     shutil.rmtree(work)
 

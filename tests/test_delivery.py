@@ -2,14 +2,16 @@
 lenient ranges, conditional audio, download names, and the fast path's fallback count."""
 
 import gzip
+import random
 import zlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import feedparser
 import pytest
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -17,7 +19,7 @@ from app.config import AccelRedirect, Settings
 from app.db import build_engine
 from app.feeds.access import Access, Audio, Variant
 from app.feeds.documents import Document, Fallbacks, FeedView, Stamps
-from app.feeds.router import Files
+from app.feeds.router import CHUNK, Files
 from app.main import create_app
 from app.storage.local import LocalStorage
 from tests.conftest import MP3, Clock, feed_path, subscribe, upload
@@ -308,3 +310,24 @@ def test_the_proxy_sends_the_bytes_once_the_token_is_checked(
             assert refused.status_code == status
             assert "x-accel-redirect" not in refused.headers
             assert "x-sendfile" not in refused.headers
+
+
+def test_a_file_of_several_chunks_arrives_whole_and_in_ranges(tmp_path: Path) -> None:
+    """Local files go out in CHUNK-sized reads: every byte arrives, across chunk bounds."""
+    data = random.Random(7).randbytes(2 * CHUNK + 12345)
+    (tmp_path / "big.mp3").write_bytes(data)
+    app = FastAPI()
+
+    @app.get("/big.mp3")
+    def big(request: Request) -> Response:
+        audio = Audio("big.mp3", "audio/mpeg", len(data), "Big", datetime.now(UTC))
+        return Files(request, LocalStorage(tmp_path)).audio(audio, "mp3", private=True)
+
+    with TestClient(app) as client:
+        whole = client.get("/big.mp3")
+        assert (whole.status_code, whole.content) == (200, data)
+        for start, end in [(0, CHUNK), (100, CHUNK + 105), (CHUNK - 1, 2 * CHUNK + 1)]:
+            part = client.get("/big.mp3", headers={"Range": f"bytes={start}-{end - 1}"})
+            assert (part.status_code, part.content) == (206, data[start:end])
+        tail = client.get("/big.mp3", headers={"Range": f"bytes={CHUNK}-"})
+        assert (tail.status_code, tail.content) == (206, data[CHUNK:])

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from app.analytics import service as analytics
 from app.analytics.schemas import Group, Interval, SubscriberReport
-from app.console import charts
 from app.models import AlertStatus, SharingAlert, Show, Subscriber
 from app.sharing import service as sharing
 from app.sharing.schemas import Evidence
@@ -66,6 +65,9 @@ def dashboard(session: Session, today: date) -> Dashboard:
         DayCounts(day, [report.periods[i].downloads for report in reports])
         for i, day in enumerate(days)
     ]
+    # Imported here: pygal (2 MB) is loaded by the first dashboard, not by every worker.
+    from app.console import charts
+
     chart = charts.per_day(
         days,
         [

@@ -211,14 +211,15 @@ class Gate:
     def __init__(self, db: Database, tokens: FeedTokens, clock: Clock) -> None:
         self.tokens = tokens
         self.clock = clock
-        self._by_token = HotQuery(db.engine, _BY_TOKEN, TokenRow)
-        self._by_token_with_episode = HotQuery(db.engine, _BY_TOKEN_WITH_EPISODE, AudioRow)
+        # The one read of a poll, and of an enclosure (public: a test and the bench explain them).
+        self.by_token = HotQuery(db.engine, _BY_TOKEN, TokenRow)
+        self.by_token_with_episode = HotQuery(db.engine, _BY_TOKEN_WITH_EPISODE, AudioRow)
         self._by_slug = HotQuery(db.engine, _BY_SLUG, ShowRow)
 
     def subscriber(self, token: str) -> Access:
         """The holder of a feed token: the one read a poll costs."""
         token_id = self.tokens.token_id_of(token)
-        return _checked(token, self._by_token.one_or_none(token_id=token_id) if token_id else None)
+        return _checked(token, self.by_token.one_or_none(token_id=token_id) if token_id else None)
 
     def public(self, slug: str) -> Access:
         show = self._by_slug.one_or_none(slug=slug)
@@ -233,7 +234,7 @@ class Gate:
             raise NotFound(NOT_IN_FEED)
         token_id = self.tokens.token_id_of(token)
         params = {"token_id": token_id, "episode_id": episode_id}
-        row = self._by_token_with_episode.one_or_none(**params) if token_id else None
+        row = self.by_token_with_episode.one_or_none(**params) if token_id else None
         access = _checked(token, row)
         assert row is not None
         check_listed(row.episode_status, row.published_at, row.free, access.variant, self.clock())

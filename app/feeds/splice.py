@@ -25,7 +25,7 @@ import secrets
 import struct
 import zlib
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 WINDOW = 32 * 1024
@@ -69,7 +69,7 @@ class Segment:
     """One piece, deflated with the piece before it as its dictionary. Not a last block,
     and byte-aligned: segments join into one deflate stream."""
 
-    data: bytes
+    data: bytes | memoryview  # kept: a slice of the gzip it was last joined into
     slots: tuple[int, ...]  # offsets in `data` of the placeholder copies stored as they are
     every_copy_stored: bool  # the larger form, used when back-references failed
 
@@ -237,8 +237,8 @@ def _verified(segment: Segment, data: bytes, start: int, placeholder: bytes) -> 
     return True
 
 
-def _stamped(data: bytes, slots: Sequence[int], token: bytes) -> bytes:
-    parts: list[bytes] = []
+def _stamped(data: bytes | memoryview, slots: Sequence[int], token: bytes) -> bytes:
+    parts: list[bytes | memoryview] = []
     start = 0
     for offset in slots:
         parts += [data[start:offset], token]
@@ -299,7 +299,7 @@ class Splicer:
         segments = self._deflated(groups)
         if segments is None:
             return None
-        parts = [_GZIP_HEADER]
+        parts: list[bytes | memoryview] = [_GZIP_HEADER]
         size = len(_GZIP_HEADER)
         slots: list[int] = []
         for segment in segments:
@@ -312,8 +312,10 @@ class Splicer:
             length += len(piece.xml)
         parts += [_FINAL_BLOCK, struct.pack("<II", crc, length & 0xFFFFFFFF)]
         token_placeholder = self.token_placeholder or b""
+        template = b"".join(parts)
+        self._share(template, segments)
         return SplicedGzip(
-            template=b"".join(parts),
+            template=template,
             slots=tuple(slots),
             placeholder=token_placeholder,
             crc=crc,
@@ -321,6 +323,18 @@ class Splicer:
             zero_crc=zlib.crc32(bytes(len(token_placeholder))),
             every_copy_stored=any(s.every_copy_stored for s in segments),
         )
+
+    def _share(self, template: bytes, segments: Sequence[Segment]) -> None:
+        """Keep the segments as slices of the template they were joined into, not as copies
+        of it: a show's gzip is held once (its previous version's, once no view uses it)."""
+        view = memoryview(template)
+        shared: dict[int, Segment] = {}
+        at = len(_GZIP_HEADER)
+        for segment in segments:
+            size = len(segment.data)
+            shared[id(segment)] = replace(segment, data=view[at : at + size])
+            at += size
+        self._segments = {pair: shared[id(s)] for pair, s in self._segments.items()}
 
     def _grouped(self, pieces: Sequence[Piece]) -> list[_Group]:
         """Groups of `_per_group` pieces from the end, each with its key."""

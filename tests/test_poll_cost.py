@@ -1,0 +1,86 @@
+"""What a poll costs the database: one query, run on indexes (on SQLite and PostgreSQL, as
+the suite runs on both). `python -m bench.scale` shows the same plans at 100,000
+subscribers."""
+
+import threading
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.pool import QueuePool
+
+from app.db import HotQuery
+from app.feeds.access import Gate
+from tests.conftest import feed_path, subscribe, upload
+
+
+@pytest.fixture
+def polled(admin: TestClient, show: dict[str, Any]) -> tuple[str, str]:
+    """A subscriber's feed path, already rendered once, and its newest episode's audio."""
+    assert upload(admin, "sharp-tech", title="One", publish=True).status_code == 201
+    episode = upload(admin, "sharp-tech", title="Two", publish=True).json()
+    path = feed_path(subscribe(admin, "fan@example.com", "sharp-tech"), "sharp-tech")
+    assert admin.get(path).status_code == 200  # the first render reads the episodes
+    return path, path.removesuffix("feed.xml") + f"{episode['id']}.mp3"
+
+
+def test_a_poll_and_an_enclosure_each_cost_one_query(
+    admin: TestClient, polled: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed, audio = polled
+    engine = admin.app.state.db.engine  # type: ignore[attr-defined]
+    hot: list[str] = []
+    other: list[str] = []
+    one_or_none = HotQuery.one_or_none
+
+    def counted(query: HotQuery[Any], **params: object) -> Any:
+        hot.append(query.sql)
+        return one_or_none(query, **params)
+
+    def select(*args: Any) -> None:
+        if threading.current_thread().name != "podpass-recorder":  # it writes when it will
+            other.append(args[2])
+
+    monkeypatch.setattr(HotQuery, "one_or_none", counted)
+    event.listen(engine, "before_cursor_execute", select)
+    try:
+        for path, headers in [(feed, {}), (audio, {"Range": "bytes=0-1"})]:
+            hot.clear()
+            response = admin.get(path, headers=headers)
+            assert response.status_code in (200, 206)
+            assert (len(hot), other) == (1, [])
+    finally:
+        event.remove(engine, "before_cursor_execute", select)
+    # On PostgreSQL the poll's query runs in autocommit: every pooled connection is back
+    # out of it (the ORM's sessions need their transactions).
+    pool = engine.pool
+    assert isinstance(pool, QueuePool)
+    held = [engine.raw_connection() for _ in range(pool.checkedin())]
+    try:
+        autocommit = [getattr(c.driver_connection, "autocommit", False) for c in held]
+        assert held
+        assert not any(autocommit)
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def _full_scans(plan: list[str], dialect: str) -> list[str]:
+    if dialect == "sqlite":  # "SEARCH t USING INDEX ..." reads by key; "SCAN t" reads all
+        return [step for step in plan if step.startswith("SCAN")]
+    return [step for step in plan if "Seq Scan" in step]
+
+
+def test_the_polls_query_runs_on_indexes(admin: TestClient, polled: tuple[str, str]) -> None:
+    gate: Gate = admin.app.state.stages.gate  # type: ignore[attr-defined]
+    dialect = gate.by_token.engine.dialect.name
+    params: dict[str, object] = {"token_id": "0" * 32}
+    queries: list[tuple[HotQuery[Any], dict[str, object]]] = [
+        (gate.by_token, params),
+        (gate.by_token_with_episode, params | {"episode_id": 1}),
+    ]
+    for query, values in queries:
+        plan = query.plan(as_if_large=True, **values)
+        assert plan, "no plan"
+        assert _full_scans(plan, dialect) == [], plan
