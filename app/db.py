@@ -1,6 +1,7 @@
 """Engine, sessions and the request-scoped transaction."""
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, Select, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -91,7 +93,37 @@ def build_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args=timeout, **options)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **options)
+    engine = create_engine(url, **options)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled PostgreSQL connection idle this long is pinged before it is used (a round trip),
+# so that one the server dropped meanwhile (a restart, an idle timeout) is replaced unseen.
+# A busy one is not: SQLAlchemy's pre-ping would add a round trip to every feed poll. One
+# that fails in use is found out there: HotQuery runs its query again on a new pool, and
+# SQLAlchemy's sessions invalidate the pool (that one request answers 503).
+IDLE_PING_SECONDS = 5.0
+_CHECKED_IN = "podpass_checked_in"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get(_CHECKED_IN)
+        if checked_in is None or time.monotonic() - checked_in < IDLE_PING_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            # The pool drops this connection and checks out another (a new one if need be).
+            raise DisconnectionError(f"a pooled connection was dropped: {error}") from error
 
 
 @dataclass
@@ -151,13 +183,10 @@ class HotQuery(Generic[R]):
             connection.close()
         return lines
 
-    def _args(self, params: dict[str, object]) -> Sequence[object] | Mapping[str, object]:
-        return [params[name] for name in self.positions] if self.positions else params
-
-    def one_or_none(self, **params: object) -> R | None:
-        args = self._args(params)
+    def _fetch(self, args: Sequence[object] | Mapping[str, object], *, again: bool = False) -> Any:
         connection = self.engine.raw_connection()
         driver = connection.driver_connection
+        dialect = self.engine.dialect
         try:
             if self.autocommit:
                 driver.autocommit = True  # type: ignore[union-attr]
@@ -165,12 +194,43 @@ class HotQuery(Generic[R]):
             cursor.execute(self.sql, args)
             found = cursor.fetchone()
             cursor.close()
+            return found
+        except dialect.loaded_dbapi.Error as error:
+            dropped = dialect.is_disconnect(error, driver, None)
+            if dropped:
+                # The server went away, so the pool's other connections are dead too: a new
+                # pool in its place, as SQLAlchemy's sessions do when they find one (the
+                # old pool's idle connections are closed now, those in use after them).
+                connection.invalidate(error)
+                self.engine.dispose()
+                if not again:
+                    raise _Dropped from error
+            # As SQLAlchemy would raise it (its handlers answer 503 for an outage).
+            raise DBAPIError.instance(
+                self.sql,
+                args,
+                error,
+                dialect.loaded_dbapi.Error,
+                hide_parameters=True,
+                connection_invalidated=dropped,
+                dialect=dialect,
+            ) from error
         finally:
             try:  # (a connection the server dropped takes no setting, and needs none)
                 if self.autocommit and not getattr(driver, "closed", True):
                     driver.autocommit = False  # type: ignore[union-attr]
             finally:
                 connection.close()  # back to the pool (nothing to roll back)
+
+    def _args(self, params: dict[str, object]) -> Sequence[object] | Mapping[str, object]:
+        return [params[name] for name in self.positions] if self.positions else params
+
+    def one_or_none(self, **params: object) -> R | None:
+        args = self._args(params)
+        try:
+            found = self._fetch(args)
+        except _Dropped:  # the server had closed it: once more, on a new connection
+            found = self._fetch(args, again=True)
         if found is None:
             return None
         return self.row(
@@ -179,6 +239,10 @@ class HotQuery(Generic[R]):
                 for value, process in zip(found, self.processors, strict=True)
             )
         )
+
+
+class _Dropped(Exception):
+    """HotQuery's connection had been closed by the server."""
 
 
 def conflict_insert(session: Session, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
