@@ -274,6 +274,14 @@ def main() -> int:
                 comparisons.append((ranged, static_mb, None))
                 proxied_empty = measure(pids, "floor: empty 200 via nginx", base, "/bench/empty")
                 comparisons.append((handed, proxied_empty, None))
+                handed_mb = measure(
+                    pids,
+                    "enclosure via nginx, X-Accel-Redirect (1 MB range)",
+                    base,
+                    audio_path,
+                    range_header=one_mb,
+                )
+                comparisons.append((handed_mb, proxied_empty, 0.5))
                 handed_full = measure(
                     pids,
                     f"enclosure via nginx, full GET of {args.megabytes} MB",
