@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -93,7 +94,9 @@ def build_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args=timeout, **options)
         _configure_sqlite(engine)
         return engine
-    engine = create_engine(url, **options)
+    # Last in, first out: the connections in use stay few and warm, and only those left idle
+    # past IDLE_PING_SECONDS (below) cost a ping when they are next used.
+    engine = create_engine(url, pool_use_lifo=True, **options)
     _ping_when_idle(engine)
     return engine
 
@@ -101,8 +104,8 @@ def build_engine(url: str) -> Engine:
 # A pooled PostgreSQL connection idle this long is pinged before it is used (a round trip),
 # so that one the server dropped meanwhile (a restart, an idle timeout) is replaced unseen.
 # A busy one is not: SQLAlchemy's pre-ping would add a round trip to every feed poll. One
-# that fails in use is found out there: HotQuery runs its query again on a new pool, and
-# SQLAlchemy's sessions invalidate the pool (that one request answers 503).
+# that fails in use is found out there: the pool's connections are all replaced, HotQuery
+# runs its query again, and a session's request answers 503 once.
 IDLE_PING_SECONDS = 5.0
 _CHECKED_IN = "podpass_checked_in"
 
@@ -122,7 +125,7 @@ def _ping_when_idle(engine: Engine) -> None:
         try:
             dialect.do_ping(dbapi_connection)
         except dialect.loaded_dbapi.Error as error:
-            # The pool drops this connection and checks out another (a new one if need be).
+            # The pool drops this connection and connects anew in its place.
             raise DisconnectionError(f"a pooled connection was dropped: {error}") from error
 
 
@@ -184,28 +187,28 @@ class HotQuery(Generic[R]):
         return lines
 
     def _fetch(self, args: Sequence[object] | Mapping[str, object], *, again: bool = False) -> Any:
-        connection = self.engine.raw_connection()
-        driver = connection.driver_connection
         dialect = self.engine.dialect
+        connection = None
         try:
+            connection = self.engine.raw_connection()
             if self.autocommit:
-                driver.autocommit = True  # type: ignore[union-attr]
+                connection.driver_connection.autocommit = True  # type: ignore[union-attr]
             cursor = connection.cursor()
             cursor.execute(self.sql, args)
             found = cursor.fetchone()
             cursor.close()
             return found
         except dialect.loaded_dbapi.Error as error:
-            dropped = dialect.is_disconnect(error, driver, None)
-            if dropped:
-                # The server went away, so the pool's other connections are dead too: a new
-                # pool in its place, as SQLAlchemy's sessions do when they find one (the
-                # old pool's idle connections are closed now, those in use after them).
-                connection.invalidate(error)
-                self.engine.dispose()
+            driver = connection.driver_connection if connection is not None else None
+            dropped = connection is not None and dialect.is_disconnect(error, driver, None)
+            if connection is not None and dropped:
+                # The server went away, so the pool's other connections are gone too: all
+                # of them are replaced as they are next checked out. (SQLAlchemy's own
+                # Connection does this on a disconnect; its raw connections do not.)
+                self.engine.pool._invalidate(connection, error)
                 if not again:
                     raise _Dropped from error
-            # As SQLAlchemy would raise it (its handlers answer 503 for an outage).
+            # As SQLAlchemy would raise it: its handlers answer 503 for an outage.
             raise DBAPIError.instance(
                 self.sql,
                 args,
@@ -216,11 +219,16 @@ class HotQuery(Generic[R]):
                 dialect=dialect,
             ) from error
         finally:
-            try:  # (a connection the server dropped takes no setting, and needs none)
-                if self.autocommit and not getattr(driver, "closed", True):
-                    driver.autocommit = False  # type: ignore[union-attr]
-            finally:
-                connection.close()  # back to the pool (nothing to roll back)
+            if connection is not None:
+                self._release(connection)
+
+    def _release(self, connection: PoolProxiedConnection) -> None:
+        driver = connection.driver_connection
+        try:  # (a connection the server dropped takes no setting, and needs none)
+            if self.autocommit and driver is not None and not driver.closed:
+                driver.autocommit = False
+        finally:
+            connection.close()  # back to the pool (nothing to roll back)
 
     def _args(self, params: dict[str, object]) -> Sequence[object] | Mapping[str, object]:
         return [params[name] for name in self.positions] if self.positions else params

@@ -295,3 +295,38 @@ def test_a_moved_public_feed_answers_301_and_names_its_new_address(
     assert parsed["new_url"] == "http://testserver/shows/sharp-tech/feed.xml"
     assert len(parsed["episodes"]) == 4  # free: they were public
     assert admin.get("/no/such/page").json() == {"error": "http_error", "detail": "Not Found"}
+
+
+def test_imported_members_keep_their_plan_and_the_day_they_joined(
+    admin: TestClient, settings: Settings, show: dict[str, Any]
+) -> None:
+    for title in ("Older", "Newest"):
+        assert upload(admin, "sharp-tech", title=title, publish=True).status_code == 201
+    plan = {"name": "Lite", "shows": ["sharp-tech"]}
+    latest = {"rule": "latest", "episodes": 1}
+    admin.put("/admin/plans/lite", json=plan | {"back_catalogue": latest}).raise_for_status()
+    admin.put("/admin/shows/sharp-tech/welcome", json={"days": 30}).raise_for_status()
+    _import_csv(
+        settings,
+        "email,external_id,plan,joined\n"
+        "old@example.com,cus_old,lite,2019-05-01\n"
+        "new@example.com,cus_new,lite,\n",
+    )
+
+    def titles(external_id: str) -> list[str]:
+        member = admin.get("/admin/subscribers", params={"external_id": external_id}).json()[0]
+        feed = admin.get(member["feeds"][0]["feed_url"])
+        parsed = podcastparser.parse("feed", io.BytesIO(feed.content))
+        return [episode["title"] for episode in parsed["episodes"]]
+
+    # The plan's rule holds for both; only the one who joined today is welcomed.
+    assert titles("cus_old") == ["Newest"]
+    assert [t for t in titles("cus_new") if not t.startswith("Welcome")] == ["Newest"]
+    assert len(titles("cus_new")) == 2
+    with pytest.raises(imports.ImportRefused) as refused:
+        _import_csv(
+            settings, "email,joined\nlate@example.com,2999-01-01\nodd@example.com,last tuesday\n"
+        )
+    problems = refused.value.problems
+    assert problems[0] == "line 2: joined 2999-01-01T00:00:00+00:00 is in the future"
+    assert problems[1].startswith("line 3: joined: ")

@@ -22,6 +22,7 @@ from itertools import chain
 from typing import NamedTuple, Protocol
 
 from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app import useragents
@@ -326,27 +327,40 @@ class Recorder:
 
     def flush(self) -> int:
         """Write the queued hits in one transaction; how many were written. A batch that
-        cannot be written is logged and counted in `failed`, never retried."""
+        cannot be written is logged and counted in `failed`, not retried (but once, when the
+        database had dropped the connection)."""
         with self._flush_lock:
             queue = self._queue
             # Taken one by one: a hit appended meanwhile stays queued for the next batch.
             batch = [queue.popleft() for _ in range(len(queue))]
             if not batch:
                 return 0
-            keep = _utc_day(self.clock()) - timedelta(days=1)
-            salts = {day: salt for day, salt in self._salts.items() if day >= keep}
             try:
-                with transaction(self.db.writer) as session:
-                    holders = _holders(session, _without_holder(batch))
-                    salt_of = partial(_salt_of, session, salts, keep)
-                    rows = _rows(batch, salt_of, holders, self._writer.bind_time)
-                    self._writer.write(session, rows)
+                try:
+                    salts = self._write(batch)
+                except DBAPIError as error:
+                    if not error.connection_invalidated:
+                        raise
+                    # The database had dropped the connection (a restart): once more, on a
+                    # new one.
+                    salts = self._write(batch)
             except Exception:
                 logger.exception("Lost %d listen events: their batch was not written", len(batch))
                 self.failed += len(batch)
                 return 0
             self._salts = salts  # only once committed: a rolled-back salt was never shared
             return len(batch)
+
+    def _write(self, batch: list[Hit]) -> dict[date, bytes]:
+        """Write the batch in one transaction; the day salts it used."""
+        keep = _utc_day(self.clock()) - timedelta(days=1)
+        salts = {day: salt for day, salt in self._salts.items() if day >= keep}
+        with transaction(self.db.writer) as session:
+            holders = _holders(session, _without_holder(batch))
+            salt_of = partial(_salt_of, session, salts, keep)
+            rows = _rows(batch, salt_of, holders, self._writer.bind_time)
+            self._writer.write(session, rows)
+        return salts
 
 
 def _salt_of(session: Session, salts: dict[date, bytes], keep: date, day: date) -> bytes:

@@ -1,7 +1,8 @@
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field, HttpUrl
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, HttpUrl
 
 from app.models import SubscriberStatus
 from app.shows.schemas import Slug
@@ -10,12 +11,24 @@ from app.subscribers.schemas import Email, ExternalId
 # The subscribers CSV: these columns, then one `old_url:<slug>` column per show whose old
 # private feed URLs are known. Only `email` is required.
 EMAIL, EXTERNAL_ID, PLAN, SHOWS, STATUS = "email", "external_id", "plan", "shows", "status"
-COLUMNS = (EMAIL, EXTERNAL_ID, PLAN, SHOWS, STATUS)
+JOINED = "joined"
+COLUMNS = (EMAIL, EXTERNAL_ID, PLAN, SHOWS, STATUS, JOINED)
 OLD_URL_PREFIX = "old_url:"
 
 
 def _blank_is_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
+
+
+def _date_in_utc(value: object) -> object:
+    """A date or a date and time without an offset is read as UTC; a blank is None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return value  # pydantic says why
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _blank_is_active(value: object) -> object:
@@ -38,6 +51,9 @@ class SubscriberLine(BaseModel):
     shows: Annotated[list[Slug], BeforeValidator(_slugs)] = Field(default_factory=list)
     status: Annotated[SubscriberStatus, BeforeValidator(_blank_is_active)] = SubscriberStatus.ACTIVE
     old_urls: dict[str, HttpUrl] = Field(default_factory=dict)  # show slug -> old feed URL
+    # When they first subscribed, at the previous host (a date, or a date and time; UTC if
+    # no offset is given): the welcome item and a plan's dated back catalogue count from it.
+    joined: Annotated[AwareDatetime | None, BeforeValidator(_date_in_utc)] = None
 
 
 @dataclass

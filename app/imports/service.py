@@ -407,6 +407,8 @@ def _check_lines(
                 problems.append(f"line {number}: {where}: {error['msg']}")
             continue
         here = len(problems)
+        if data.joined is not None and data.joined > utcnow():
+            problems.append(f"line {number}: joined {data.joined.isoformat()} is in the future")
         if data.plan is not None and data.plan not in plans:
             problems.append(f"line {number}: no plan {data.plan!r} (PUT /admin/plans/...)")
         missing = [slug for slug in data.shows if slug not in all_shows]
@@ -497,6 +499,13 @@ def _apply(session: Session, line: _Checked, *, welcome: bool, result: Subscribe
         result.updated += 1
     if subscriber.status != data.status:
         subscribers.set_status(session, subscriber, data.status, emails=False)
+    if data.plan is not None:  # its back-catalogue rules apply to them, as to a new member
+        subscriber.plan_id = data.plan
+    if data.joined is not None:  # long-standing members: no welcome item, their own cutoff
+        session.flush()  # the feeds just added get their dates as they are written
+        subscriber.created_at = min(subscriber.created_at, data.joined)
+        for feed in subscriber.feeds:
+            feed.created_at = min(feed.created_at, data.joined)
     added = 0
     for slug, url in data.old_urls.items():
         feed = next(f for f in subscriber.feeds if f.show.slug == slug)
