@@ -247,7 +247,7 @@ def _stamped(data: bytes | memoryview, slots: Sequence[int], token: bytes) -> by
     return b"".join(parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a show's items are kept: one object each, not two
 class Piece:
     """A part of a document compressed, and kept, as one: the channel's head, an item, the
     close. The same key stands for the same bytes."""
@@ -290,7 +290,7 @@ class Splicer:
         # Pieces per group, from their mean size when the document had `_sized_at` pieces.
         self._per_group = 1
         self._sized_at = 0
-        self._shares: dict[tuple[Hashable, int], tuple[int, int]] = {}
+        self._shares: dict[tuple[Hashable, int], _Shares] = {}
 
     def gzip(self, pieces: Sequence[Piece]) -> SplicedGzip | None:
         """The document's gzip; None if a piece holds the placeholder's symbols (so it
@@ -306,10 +306,7 @@ class Splicer:
             slots += [size + slot for slot in segment.slots]
             parts.append(segment.data)
             size += len(segment.data)
-        crc = length = 0
-        for piece in pieces:
-            crc = zlib.crc32(piece.xml, crc)
-            length += len(piece.xml)
+        weight, crc, length = self._sums(groups)
         parts += [_FINAL_BLOCK, struct.pack("<II", crc, length & 0xFFFFFFFF)]
         token_placeholder = self.token_placeholder or b""
         template = b"".join(parts)
@@ -319,7 +316,7 @@ class Splicer:
             slots=tuple(slots),
             placeholder=token_placeholder,
             crc=crc,
-            weight=self._weight(groups) if token_placeholder else 0,
+            weight=weight,
             zero_crc=zlib.crc32(bytes(len(token_placeholder))),
             every_copy_stored=any(s.every_copy_stored for s in segments),
         )
@@ -374,13 +371,18 @@ class Splicer:
             return xml.replace(self.token_placeholder, self.placeholder)
         return xml
 
-    def _weight(self, groups: Sequence[_Group]) -> int:
-        """Σ x^(8·d) over the document's copies, summed group by group from the end: a
-        group's share is its own weight times x^(8·(bytes after it)). An edit deep in the
-        archive changes the bytes after every newer group: one multiplication each."""
+    def _sums(self, groups: Sequence[_Group]) -> tuple[int, int, int]:
+        """The document's CRC weight (Σ x^(8·d) over its copies), its CRC-32 and its length,
+        summed group by group from the end. Both sums are linear: a group adds its own
+        weight, and its own CRC (from a zero register), times x^(8·(bytes after it)); then
+        the CRC's affine part, of the length alone, is added. A group's shares are kept by
+        the group and the bytes after it: a new episode at the top changes none of them,
+        so a version costs its new groups, not a CRC over the whole feed (72 MB for 20,000
+        episodes: 34 ms). An edit deep in the archive changes the bytes after every newer
+        group: two multiplications each."""
         length = len(self.token_placeholder or b"")
-        used: dict[tuple[Hashable, int], tuple[int, int]] = {}
-        weight = 0
+        used: dict[tuple[Hashable, int], _Shares] = {}
+        weight = crc = 0
         after = 0
         factor = _CRC_ONE  # x^(8·after)
         for group in reversed(groups):
@@ -388,18 +390,37 @@ class Splicer:
             key = (group.key, after)
             known = self._shares.get(key)
             if known is None:
+                own_crc = 0xFFFFFFFF  # zlib's form of a zero register
                 positions, offset = [], 0
                 for piece in group.pieces:
+                    own_crc = zlib.crc32(piece.xml, own_crc)
                     positions += [offset + p for p in piece.positions]
                     offset += len(piece.xml)
-                own = _weight(positions, length, size)
-                known = (_multiply(own, factor), _multiply(factor, _shift(_CRC_ONE, size)))
+                own = _weight(positions, length, size) if length else 0
+                known = _Shares(
+                    _multiply(own, factor),
+                    _multiply(own_crc ^ 0xFFFFFFFF, factor),
+                    _multiply(factor, _shift(_CRC_ONE, size)),
+                )
             used[key] = known
-            share, factor = known
-            weight ^= share
+            weight ^= known.weight
+            crc ^= known.crc
+            factor = known.factor_before
             after += size
         self._shares = used
-        return weight
+        # zlib starts from an all-ones register and inverts the end: the all-ones start
+        # carried through every byte (times x^(8·length)), then the inversion.
+        crc ^= _multiply(0xFFFFFFFF, factor) ^ 0xFFFFFFFF
+        return weight, crc, after
+
+
+@dataclass(frozen=True)
+class _Shares:
+    """A group's part of the document's sums, given the bytes after it."""
+
+    weight: int  # its copies' weight, times x^(8·after)
+    crc: int  # its bytes' CRC from a zero register, times x^(8·after)
+    factor_before: int  # x^(8·(its size + after)): for the group before it
 
 
 def _weight(positions: Sequence[int], length: int, total: int) -> int:
