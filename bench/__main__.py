@@ -342,6 +342,28 @@ def populate(
     return Population(episode_tokens, article_tokens, episode_id)
 
 
+def server_env(
+    database_url: str,
+    secret_key: str,
+    audio_dir: Path,
+    port: int,
+    floors: Path,
+    admin_key: str | None = None,
+) -> dict[str, str]:
+    """A measured server's environment: production settings, and no background jobs (a
+    rollup pass in the middle of a measurement would be measured with it)."""
+    return os.environ | {
+        "PODPASS_ENV": "production",
+        "PODPASS_SECRET_KEY": secret_key,
+        "PODPASS_ADMIN_KEY": admin_key or secrets.token_urlsafe(32),
+        "DATABASE_URL": database_url,
+        "PODPASS_AUDIO_DIR": str(audio_dir),
+        "PODPASS_BASE_URL": f"http://127.0.0.1:{port}",
+        "BENCH_FLOOR_DIR": str(floors),
+        "PODPASS_BACKGROUND_JOBS": "false",
+    }
+
+
 @contextmanager
 def server(env: dict[str, str], port: int, workers: int = 1) -> Iterator[subprocess.Popen[bytes]]:
     command = [
@@ -532,18 +554,9 @@ def main() -> int:
     database_url = args.database_url or f"sqlite:///{work / 'bench.db'}"
     floors = work / "floors"
     floors.mkdir()
-    env = os.environ | {
-        "PODPASS_ENV": "production",
-        "PODPASS_SECRET_KEY": secret_key,
-        "PODPASS_ADMIN_KEY": admin_key,
-        "DATABASE_URL": database_url,
-        "PODPASS_AUDIO_DIR": str(work / "audio"),
-        "PODPASS_BASE_URL": f"http://127.0.0.1:{port}",
+    env = server_env(database_url, secret_key, work / "audio", port, floors, admin_key) | {
         "PODPASS_MAX_UPLOAD_MB": str(args.upload_mb + 16),
-        "BENCH_FLOOR_DIR": str(floors),
         "PODPASS_ANALYTICS": "true",
-        # A rollup pass in the middle of a measurement would be measured with it.
-        "PODPASS_BACKGROUND_JOBS": "false",
     }
     recording_off = {"PODPASS_ANALYTICS": "false"}
     print(

@@ -39,6 +39,7 @@ from bench.__main__ import (
     cpu_ticks,
     make_big_mp3,
     server,
+    server_env,
     settle,
     wrk,
 )
@@ -162,16 +163,7 @@ def main() -> int:
     port, proxied_port, nginx_port = free_port(), free_port(), free_port()
     secret_key = secrets.token_urlsafe(32)
     database_url = f"sqlite:///{work / 'files.db'}"
-    env = os.environ | {
-        "PODPASS_ENV": "production",
-        "PODPASS_SECRET_KEY": secret_key,
-        "PODPASS_ADMIN_KEY": secrets.token_urlsafe(32),
-        "DATABASE_URL": database_url,
-        "PODPASS_AUDIO_DIR": str(audio),
-        "PODPASS_BASE_URL": f"http://127.0.0.1:{port}",
-        "BENCH_FLOOR_DIR": str(work),
-        "PODPASS_BACKGROUND_JOBS": "false",
-    }
+    env = server_env(database_url, secret_key, audio, port, work)
     tokens_file = work / "tokens.txt"
     tokens_file.write_text("\n".join(populate(database_url, secret_key, audio, size, 2000)))
     results: list[Result] = []

@@ -26,7 +26,7 @@ from sqlalchemy import make_url
 from app.db import Database, build_engine
 from app.feeds.access import Gate
 from app.tokens import FeedTokens
-from bench.__main__ import Result, server, settle, wrk
+from bench.__main__ import Result, server, server_env, settle, wrk
 from bench.scale import SHOWS, populate
 from tests.servers import free_port
 
@@ -65,16 +65,7 @@ def run(
     everyone = [token for slug in SHOWS for token in tokens[slug]]
     tokens_file = work / f"tokens-{label}.txt"
     tokens_file.write_text("\n".join(secrets.SystemRandom().sample(everyone, len(everyone))))
-    env = os.environ | {
-        "PODPASS_ENV": "production",
-        "PODPASS_SECRET_KEY": secret_key,
-        "PODPASS_ADMIN_KEY": secrets.token_urlsafe(32),
-        "DATABASE_URL": database_url,
-        "PODPASS_AUDIO_DIR": str(work / "audio"),
-        "PODPASS_BASE_URL": f"http://127.0.0.1:{port}",
-        "BENCH_FLOOR_DIR": str(work),
-        "PODPASS_BACKGROUND_JOBS": "false",
-    }
+    env = server_env(database_url, secret_key, work / "audio", port, work)
     url = f"http://127.0.0.1:{port}"
     gzip_header = {"Accept-Encoding": "gzip"}
 

@@ -37,6 +37,7 @@ from bench.__main__ import (
     cpu_ticks,
     rss_kib,
     server,
+    server_env,
     show_notes,
     wrk,
 )
@@ -130,16 +131,7 @@ def main() -> int:
     port = free_port()
     secret_key = secrets.token_urlsafe(32)
     database_url = f"sqlite:///{work / 'scale.db'}"
-    env = os.environ | {
-        "PODPASS_ENV": "production",
-        "PODPASS_SECRET_KEY": secret_key,
-        "PODPASS_ADMIN_KEY": secrets.token_urlsafe(32),
-        "DATABASE_URL": database_url,
-        "PODPASS_AUDIO_DIR": str(work / "audio"),
-        "PODPASS_BASE_URL": f"http://127.0.0.1:{port}",
-        "BENCH_FLOOR_DIR": str(work),
-        "PODPASS_BACKGROUND_JOBS": "false",
-    }
+    env = server_env(database_url, secret_key, work / "audio", port, work)
     print(f"Building {len(SHOWS)} shows of {args.episodes} episodes in {work} ...")
     tokens = populate(
         database_url,
