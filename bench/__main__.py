@@ -232,6 +232,20 @@ def _insert_show(connection: Connection, row: dict[str, Any]) -> int:
     return show_id
 
 
+def _subscribers(connection: Connection, count: int, now: datetime) -> list[int]:
+    """`count` active subscribers; their ids, in order."""
+    rows = [
+        {
+            "email": f"listener{i}@example.com",
+            "status": "active",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(count)
+    ]
+    return list(connection.execute(insert(Subscriber).returning(Subscriber.id), rows).scalars())
+
+
 def _grant(
     connection: Connection,
     tokens: FeedTokens,
@@ -314,22 +328,7 @@ def populate(
                 for i in range(articles)
             ],
         )
-        subscriber_ids = list(
-            connection.execute(
-                insert(Subscriber).returning(Subscriber.id),
-                [
-                    {
-                        "email": f"listener{i}@example.com",
-                        "status": "active",
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for i in range(subscribers)
-                ],
-            )
-            .scalars()
-            .all()
-        )
+        subscriber_ids = _subscribers(connection, subscribers, now)
         episode_tokens = _grant(connection, tokens, subscriber_ids, show_id, now)
         article_tokens = _grant(connection, tokens, subscriber_ids, article_show_id, now)
         episode_id = connection.execute(

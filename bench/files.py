@@ -28,7 +28,7 @@ from sqlalchemy import insert, select
 
 from app.cli import migrate
 from app.db import build_engine
-from app.models import Episode, EpisodeKind, Subscriber
+from app.models import Episode, EpisodeKind
 from app.tokens import FeedTokens
 from bench.__main__ import (
     Result,
@@ -36,6 +36,7 @@ from bench.__main__ import (
     _grant,
     _insert_show,
     _show,
+    _subscribers,
     cpu_ticks,
     make_big_mp3,
     server,
@@ -111,15 +112,7 @@ def populate(database_url: str, secret_key: str, audio: Path, size: int, people:
                 }
             ],
         )
-        subscriber_ids = list(
-            connection.execute(
-                insert(Subscriber).returning(Subscriber.id),
-                [
-                    {"email": f"listener{i}@example.com", "status": "active", "created_at": now}
-                    for i in range(people)
-                ],
-            ).scalars()
-        )
+        subscriber_ids = _subscribers(connection, people, now)
         tokens = _grant(connection, FeedTokens(secret_key), subscriber_ids, show_id, now)
         episode_id = connection.execute(select(Episode.id)).scalar_one()
     engine.dispose()

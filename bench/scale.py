@@ -24,7 +24,7 @@ from sqlalchemy import insert
 
 from app.cli import migrate
 from app.db import build_engine
-from app.models import Episode, EpisodeKind, Subscriber
+from app.models import Episode, EpisodeKind
 from app.tokens import FeedTokens
 from bench.__main__ import (
     SAMPLE,
@@ -34,6 +34,7 @@ from bench.__main__ import (
     _grant,
     _insert_show,
     _show,
+    _subscribers,
     cpu_ticks,
     rss_kib,
     server,
@@ -60,20 +61,7 @@ def populate(
     tokens = FeedTokens(secret_key)
     engine = build_engine(database_url)
     with engine.begin() as connection:
-        subscriber_ids = list(
-            connection.execute(
-                insert(Subscriber).returning(Subscriber.id),
-                [
-                    {
-                        "email": f"listener{i}@example.com",
-                        "status": "active",
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for i in range(subscribers)
-                ],
-            ).scalars()
-        )
+        subscriber_ids = _subscribers(connection, subscribers, now)
         by_show = {}
         for slug in SHOWS:
             show_id = _insert_show(connection, _show(slug, slug.title(), "Weekly.", now))
