@@ -83,25 +83,27 @@ test: lint test-sqlite test-postgres
 # Publisher-scale benchmark (about twenty minutes): a table of paths against their floors,
 # republish at 2,000 and 20,000 episodes, two workers against one and a worker's memory,
 # local files against nginx (installed from Debian if missing), 100,000 subscribers on
-# SQLite and PostgreSQL, and the analytics rollup. `make bench QUICK=1`: the main table,
-# files and subscribers from shorter runs and a smaller rollup (about five minutes), for
-# trying changes; its numbers are rougher.
-BENCH_QUICK := $(if $(QUICK),--quick)
-ROLLUP_EVENTS := $(if $(QUICK),--events 50000)
+# SQLite and PostgreSQL, and the analytics rollup. `make bench QUICK=1` (under two
+# minutes), for trying changes: the main table and the local files' rows that have a
+# target, from shorter runs; its numbers are rougher.
 bench: $(VENV)/.installed-dev
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
-	$(BIN)/python -m bench $(BENCH_QUICK)
-	$(if $(QUICK),,$(BIN)/python -m bench.republish --episodes 2000 20000)
-	$(if $(QUICK),,$(BIN)/python -m bench.scale)
 	@command -v nginx >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx; }
-	$(BIN)/python -m bench.files $(if $(QUICK),--seconds 3)
+ifdef QUICK
+	$(BIN)/python -m bench --quick
+	$(BIN)/python -m bench.files --quick
+else
+	$(BIN)/python -m bench
+	$(BIN)/python -m bench.republish --episodes 2000 20000
+	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.files
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
-		$(BIN)/python -m bench.publisher $(PG_TEST_URL) $(if $(QUICK),--subscribers 10000 --seconds 3); \
-	else $(BIN)/python -m bench.publisher $(if $(QUICK),--subscribers 10000 --seconds 3); fi
-	$(BIN)/python -m bench.rollup $(ROLLUP_EVENTS)
-	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(subst +psycopg,,$(PG_TEST_URL))', connect_timeout=3).close()" 2>/dev/null; then \
-		$(BIN)/python -m bench.rollup $(PG_TEST_URL) $(ROLLUP_EVENTS); \
-	else echo "PostgreSQL not reachable at $(PG_TEST_URL): rollup timed on SQLite only."; fi
+		$(BIN)/python -m bench.publisher $(PG_TEST_URL); \
+		$(BIN)/python -m bench.rollup; \
+		$(BIN)/python -m bench.rollup $(PG_TEST_URL); \
+	else $(BIN)/python -m bench.publisher; $(BIN)/python -m bench.rollup; \
+		echo "PostgreSQL not reachable at $(PG_TEST_URL): publisher and rollup on SQLite only."; fi
+endif
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

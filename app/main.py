@@ -62,6 +62,7 @@ from app.storage.local import LocalStorage
 from app.subscribers.router import router as subscribers_router
 from app.tokens import FeedTokens, FormTokens, PageLinks, UnsubscribeLinks
 from app.urls import Urls
+from app.zerocopy import Sent, ZeroCopy
 
 MULTIPART_OVERHEAD = 1024 * 1024
 WEBHOOK_MAX_BYTES = 1024 * 1024
@@ -279,7 +280,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         ),
         pages=ERROR_PAGES,
     )
-    app.add_middleware(AdminKeyFirst)  # outermost: runs first
+    app.add_middleware(AdminKeyFirst)
+    sent = Sent()
+    app.add_middleware(ZeroCopy, sent=sent)  # outermost: it needs uvicorn's own `receive`
     # The public feed routes first: they take nearly all the traffic.
     routers = (
         feeds_router,
@@ -308,6 +311,10 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         because its fast path could not be prepared (`feed_fallback_documents`: how many
         prepared feeds that was). Both should stay 0; the log names each show and version.
 
+        `files_sendfile`: local files (or ranges of them) this worker sent with sendfile,
+        from the page cache to the socket. It stays 0 where the server cannot (uvicorn with
+        h11 or TLS; the log says so once): there files are read and sent in chunks.
+
         `analytics_queued`: requests recorded and waiting for the next write;
         `analytics_dropped`: requests not recorded because the queue was full
         (PODPASS_ANALYTICS_QUEUE_SIZE); `analytics_failed`: recorded requests lost because
@@ -324,6 +331,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
             "worker": os.getpid(),
             "feed_fallbacks": fallbacks.requests,
             "feed_fallback_documents": fallbacks.documents,
+            "files_sendfile": sent.files,
             "analytics_queued": recorder.queued if recorder else 0,
             "analytics_dropped": recorder.dropped if recorder else 0,
             "analytics_failed": recorder.failed if recorder else 0,
