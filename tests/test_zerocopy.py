@@ -176,9 +176,13 @@ def test_files_and_ranges_go_out_with_sendfile(served: tuple[str, Sent, Path], d
             part = client.get("/big.mp3", headers={"Range": f"bytes={start}-{end - 1}"})
             assert (part.status_code, part.content) == (206, data[start:end])
             assert part.headers["content-range"] == f"bytes {start}-{end - 1}/{SIZE}"
+            assert part.headers["content-type"] == "audio/mpeg"
+            assert part.headers["etag"] == whole.headers["etag"]
         suffix = client.get("/big.mp3", headers={"Range": "bytes=-400000"})
         assert (suffix.status_code, suffix.content) == (206, data[-400000:])
-        assert until(lambda: sent.files == 2 + len(ranges))
+        stale = client.get("/big.mp3", headers={"Range": "bytes=0-", "If-Range": '"old"'})
+        assert (stale.status_code, stale.content) == (200, data)  # the whole file, changed
+        assert until(lambda: sent.files == 3 + len(ranges))
         # Not sent with sendfile: a HEAD, a short range (read in the request's thread) and
         # several ranges (Starlette's multipart body).
         head = client.head("/big.mp3")
@@ -192,7 +196,7 @@ def test_files_and_ranges_go_out_with_sendfile(served: tuple[str, Sent, Path], d
         several = client.get("/big.mp3", headers={"Range": "bytes=0-1,400000-400009"})
         assert several.status_code == 206
         assert data[400000:400010] in several.content
-        assert until(lambda: sent.files == 2 + len(ranges))
+        assert until(lambda: sent.files == 3 + len(ranges))
 
 
 def test_a_slow_listener_gets_every_byte_after_a_buffered_answer(

@@ -22,7 +22,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
-from starlette.datastructures import MutableHeaders
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 from starlette.types import Receive, Scope, Send
 
@@ -243,23 +242,6 @@ class _LenientRange(FileResponse):
     anything is sent, so the error handler answers it), not Starlette's plain text."""
 
     chunk_size = CHUNK
-    zero_copy = False  # the server takes `file_part` messages (app/zerocopy.py)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.zero_copy = SENDFILE in scope.get("extensions", {})
-        await super().__call__(scope, receive, send)
-
-    async def _handle_single_range(
-        self, send: Send, start: int, end: int, file_size: int, send_header_only: bool
-    ) -> None:
-        if not self.zero_copy or send_header_only:
-            await super()._handle_single_range(send, start, end, file_size, send_header_only)
-            return
-        headers = MutableHeaders(raw=list(self.raw_headers))
-        headers["content-range"] = f"bytes {start}-{end - 1}/{file_size}"
-        headers["content-length"] = str(end - start)
-        await send({"type": "http.response.start", "status": 206, "headers": headers.raw})
-        await send(file_part(str(self.path), start, end - start))
 
     @classmethod
     def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
@@ -308,8 +290,8 @@ class Handoff:
 SMALL_RANGE = CHUNK
 
 
-def _small_range(request: Request, file: _LenientRange, size: int) -> tuple[int, int] | None:
-    """The one short range a GET asks for and FileResponse would answer with a 206, if so."""
+def _single_range(request: Request, file: _LenientRange, size: int) -> tuple[int, int] | None:
+    """The one range a GET asks for and FileResponse would answer with a 206, if so."""
     http_range = request.headers.get("range")
     if http_range is None or request.method != "GET":
         return None
@@ -320,9 +302,25 @@ def _small_range(request: Request, file: _LenientRange, size: int) -> tuple[int,
         ranges = file._parse_range_header(http_range, size)
     except RangeUnsatisfiable:
         return None  # FileResponse refuses it, as it is sent
-    if len(ranges) != 1 or ranges[0][1] - ranges[0][0] > SMALL_RANGE:
-        return None
-    return ranges[0]
+    return ranges[0] if len(ranges) == 1 else None
+
+
+class _FilePart(Response):
+    """A longer range, for the server to send with sendfile (app/zerocopy.py). FileResponse
+    would send it so too, but first start a task that watches for the listener leaving,
+    which costs more than the token check; sendfile finds out by itself."""
+
+    def __init__(self, path: Path, start: int, end: int, size: int, headers: dict[str, str]):
+        part = {
+            "Content-Range": f"bytes {start}-{end - 1}/{size}",
+            "Content-Length": str(end - start),
+        }
+        super().__init__(status_code=206, headers=headers | part)
+        self.part = file_part(str(path), start, end - start)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 206, "headers": self.raw_headers})
+        await send(self.part)
 
 
 def _read(path: Path, start: int, end: int) -> bytes:
@@ -422,14 +420,19 @@ class Files:
         file = _LenientRange(path, media_type=mime, headers=headers, stat_result=stat)
         if self.handoff is not None:
             return self.handoff.response(file, key, headers)
-        small = _small_range(self.request, file, stat.st_size)
-        if small is not None:
-            start, end = small
-            data = _read(path, start, end)
-            if len(data) == end - start:  # else the file shrank: let FileResponse tell
-                content_range = {"Content-Range": f"bytes {start}-{end - 1}/{stat.st_size}"}
-                return Response(data, 206, headers | content_range, media_type=mime)
-        return file
+        single = _single_range(self.request, file, stat.st_size)
+        if single is None:
+            return file
+        start, end = single
+        if end - start > SMALL_RANGE:
+            if SENDFILE in (self.request.scope.get("extensions") or {}):
+                return _FilePart(path, start, end, stat.st_size, headers | {"Content-Type": mime})
+            return file
+        data = _read(path, start, end)
+        if len(data) != end - start:  # the file shrank: let FileResponse tell
+            return file
+        content_range = {"Content-Range": f"bytes {start}-{end - 1}/{stat.st_size}"}
+        return Response(data, 206, headers | content_range, media_type=mime)
 
 
 async def _files(request: Request, stages: StagesDep) -> Files:
