@@ -2,11 +2,11 @@
 through Python. The only module that reaches into uvicorn.
 
 ASGI's answer is the `http.response.pathsend` extension, which uvicorn does not offer. This
-middleware offers it, and a ranged variant (`podpass.sendfile`, for `FileResponse`'s single
-ranges), when the request came through uvicorn's httptools protocol over plain TCP. It finds
-uvicorn's request cycle behind `receive`, lets it write the status and headers as usual,
-waits until the transport has written out everything it holds, sends the body from the file
-into the connection's socket, and tells the cycle how much went out (its
+middleware offers it, and a ranged variant (`podpass.sendfile`, for the single ranges of
+app/feeds/router.py), when the request came through uvicorn's httptools protocol over plain
+TCP. It finds uvicorn's request cycle behind `receive`, lets it write the status and headers
+as usual, waits until the transport has written out everything it holds, sends the body
+from the file into the connection's socket, and tells the cycle how much went out (its
 `expected_content_length`), so uvicorn ends the response, and keeps the connection alive,
 as if it had written the body itself. Anywhere else (another server or protocol, TLS, the
 test client) neither extension is offered, and `FileResponse` reads the file in chunks.
@@ -16,9 +16,9 @@ That leans on three attributes of uvicorn's cycle (`transport`, `expected_conten
 copy runs on the event loop, as nginx's does without `aio`: a file not in the page cache
 blocks the worker while the disk reads a step (1 MiB) of it.
 
-`python -m bench.files`: a 1 MB range cost the server 2.9 ms of CPU read in chunks and
-written through the event loop, against 0.5 ms for an empty 200; a full GET of a 50 MB file
-went at 0.42 of nginx's `sendfile`. With this: 0.84 of the empty 200 and 0.85 of nginx.
+`python -m bench.files`: read in chunks and written through the event loop, a 1 MB range
+went at 0.19 of an empty 200 and a full GET of a 50 MB file at 0.42 of nginx's `sendfile`.
+With this, in the README's run: 0.65 of the empty 200, and 1.02 of nginx.
 """
 
 import asyncio

@@ -232,7 +232,7 @@ def _feed(request: Request, view: FeedView, *, private: bool) -> Response:
 # and sent in chunks of this size: a response holds no more of its file at a time (for a
 # slow client, about that much waits in the socket's buffer). Starlette's 64 KiB chunks
 # cost a thread hop each: a full 50 MB GET went at 0.28 of nginx's sendfile of the file,
-# 0.66 with these, 0.85 with sendfile (`python -m bench.files`).
+# 0.66 with these, 1.02 with sendfile (`python -m bench.files`).
 CHUNK = 256 * 1024
 
 
@@ -307,8 +307,8 @@ def _single_range(request: Request, file: _LenientRange, size: int) -> tuple[int
 
 class _FilePart(Response):
     """A longer range, for the server to send with sendfile (app/zerocopy.py). FileResponse
-    would send it so too, but first start a task that watches for the listener leaving,
-    which costs more than the token check; sendfile finds out by itself."""
+    would send it so too, after starting a task and a task group to watch for the listener
+    leaving (uvicorn speaks ASGI 2.3); sendfile finds that out by itself."""
 
     def __init__(self, path: Path, start: int, end: int, size: int, headers: dict[str, str]):
         part = {
