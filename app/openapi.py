@@ -95,6 +95,7 @@ WHY = {
 DOMAIN_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/admin/shows"): (409,),
     ("post", "/admin/subscribers"): (404, 409),
+    ("patch", "/admin/subscribers/{subscriber_id}"): (409,),  # another's email or billing id
     ("post", "/admin/users"): (409,),
     ("patch", "/admin/users/{user_id}"): (409,),  # the last active owner
     # The bootstrap admin key has no account, so no keys.

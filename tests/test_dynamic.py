@@ -130,6 +130,48 @@ def test_a_subscriber_may_have_a_name(admin: TestClient, show: dict[str, Any]) -
     assert unnamed.json()["name"] is None
 
 
+def test_a_subscriber_is_corrected_and_their_personal_title_follows(
+    admin: TestClient, show: dict[str, Any]
+) -> None:
+    upload(admin, "sharp-tech", publish=True).raise_for_status()
+    admin.patch("/admin/shows/sharp-tech", json={"personal_title": True}).raise_for_status()
+    jane = subscribe(admin, "jane@example.com", "sharp-tech")
+    path = feed_path(jane, "sharp-tech")
+    before = admin.get(path)
+    assert "Sharp Tech (for jane)" in before.text
+    renamed = admin.patch(f"/admin/subscribers/{jane['id']}", json={"name": "Jane Doe"})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == "Jane Doe"
+    assert renamed.json()["feeds"] == jane["feeds"]  # the same URLs
+    after = admin.get(path, headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200  # not a 304: the title changed
+    assert "Sharp Tech (for Jane Doe)" in after.text
+    moved = admin.patch(
+        f"/admin/subscribers/{jane['id']}",
+        json={"email": " Jane.Doe@Example.com ", "external_id": "cus_1", "name": None},
+    )
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["email"], moved.json()["external_id"], moved.json()["name"]) == (
+        "jane.doe@example.com",
+        "cus_1",
+        None,
+    )
+    assert "Sharp Tech (for jane.doe)" in admin.get(path).text
+    kept = admin.patch(f"/admin/subscribers/{jane['id']}", json={})  # nothing given
+    assert (kept.json()["email"], kept.json()["external_id"]) == ("jane.doe@example.com", "cus_1")
+    joe = subscribe(admin, "joe@example.com")
+    taken = admin.patch(f"/admin/subscribers/{joe['id']}", json={"email": "jane.doe@example.com"})
+    assert taken.status_code == 409
+    assert "already exists" in taken.json()["detail"]
+    billed = admin.patch(f"/admin/subscribers/{joe['id']}", json={"external_id": "cus_1"})
+    assert billed.status_code == 409
+    for wrong in ({"email": None}, {"email": "not an email"}, {"plan": "x"}, {"name": ""}):
+        refused = admin.patch(f"/admin/subscribers/{joe['id']}", json=wrong)
+        assert refused.status_code == 422, wrong
+    assert admin.get(f"/admin/subscribers/{joe['id']}").json()["email"] == "joe@example.com"
+    assert admin.patch("/admin/subscribers/999999", json={"name": "X"}).status_code == 404
+
+
 def test_a_plan_keeps_its_back_catalogue_rule(admin: TestClient, show: dict[str, Any]) -> None:
     plan = {"name": "Lite", "shows": ["sharp-tech"]}
     assert admin.put("/admin/plans/lite", json=plan).json()["back_catalogue"] == {"rule": "all"}

@@ -14,6 +14,7 @@ from app.subscribers.schemas import (
     PageLink,
     SubscriberCreate,
     SubscriberOut,
+    SubscriberUpdate,
 )
 from app.tokens import FeedTokens
 from app.urls import Urls
@@ -74,6 +75,17 @@ def list_subscribers(
 @router.get("/{subscriber_id}")
 def read_subscriber(subscriber: SubscriberDep, tokens: TokensDep, urls: UrlsDep) -> SubscriberOut:
     return present(subscriber, tokens, urls)
+
+
+@router.patch("/{subscriber_id}", summary="Correct a subscriber's email, name or billing id")
+def update_subscriber(
+    subscriber: SubscriberDep,
+    data: SubscriberUpdate,
+    session: SessionDep,
+    tokens: TokensDep,
+    urls: UrlsDep,
+) -> SubscriberOut:
+    return present(service.update(session, subscriber, data), tokens, urls)
 
 
 @router.put("/{subscriber_id}/shows")

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from app.shows.schemas import Name, Slug
 
@@ -24,6 +24,20 @@ class SubscriberCreate(BaseModel):
     )
     name: Name | None = Field(
         default=None, description="For personal feed titles; default: the email's local part."
+    )
+
+
+class SubscriberUpdate(BaseModel):
+    """Only the fields given change; `null` clears `name` or `external_id`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email | None = Field(default=None, description="Their new email; it cannot be null.")
+    name: Name | None = Field(
+        default=None, description="For personal feed titles; null: the email's local part."
+    )
+    external_id: ExternalId | None = Field(
+        default=None, description="The billing system's customer id; null: none."
     )
 
 

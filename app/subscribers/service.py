@@ -5,13 +5,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.models import FeedAccess, Show, Subscriber, SubscriberStatus
 from app.outbox import service as outbox
 from app.outbox import webhooks
 from app.outbox.schemas import EmailTemplate, EventType
 from app.shows import service as shows
-from app.subscribers.schemas import PageLink, SubscriberCreate
+from app.subscribers.schemas import PageLink, SubscriberCreate, SubscriberUpdate
 from app.tokens import PageLinks, new_token_id
 from app.urls import Urls
 
@@ -70,6 +70,33 @@ def create(session: Session, data: SubscriberCreate, *, emails: bool = True) -> 
         )
     webhooks.notify(session, EventType.SUBSCRIBER_CREATED, subscriber.id, now=utcnow())
     return subscriber
+
+
+def update(session: Session, subscriber: Subscriber, data: SubscriberUpdate) -> Subscriber:
+    """Correct who a subscriber is: their email, name (personal feed titles follow at the
+    next poll) or billing id. Their feed URLs stay as they are."""
+    given = data.model_fields_set
+    if "email" in given:
+        if data.email is None:
+            raise InvalidInput("A subscriber's email cannot be removed.")
+        if data.email != subscriber.email and session.scalar(
+            select(Subscriber.id).where(Subscriber.email == data.email)
+        ):
+            raise Conflict(f"A subscriber with email {data.email} already exists.")
+        subscriber.email = data.email
+    if "external_id" in given:
+        if (
+            data.external_id
+            and data.external_id != subscriber.external_id
+            and session.scalar(
+                select(Subscriber.id).where(Subscriber.external_id == data.external_id)
+            )
+        ):
+            raise Conflict(f"A subscriber with external_id {data.external_id!r} already exists.")
+        subscriber.external_id = data.external_id
+    if "name" in given:
+        subscriber.name = data.name
+    return _changed(session, subscriber)
 
 
 def set_shows(session: Session, subscriber: Subscriber, slugs: Sequence[str]) -> Subscriber:
