@@ -89,9 +89,14 @@ def workers_of(pid: int, expected: int) -> list[int]:
         return [pid]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        children = [
+            int(child)
+            for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            # not multiprocessing's resource tracker, which the workers' start brings along
+            if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
+        ]
         if len(children) >= expected:
-            return [int(c) for c in children]
+            return children
         time.sleep(0.1)
     raise RuntimeError(f"uvicorn started fewer than {expected} workers")
 
@@ -153,7 +158,7 @@ def main() -> int:
             wrk("warm-up", url, "/p/%s/feed.xml", tokens_file, seconds=2, connections=count * 4)
             for name, conditional in (("feed 200 (gzip)", ""), ("feed 304", etag)):
                 settle(pids)
-                ticks = sum(cpu_ticks(p) for p in pids)
+                ticks = [cpu_ticks(p) for p in pids]
                 result = wrk(
                     f"{name}, {count} worker{'s' if count > 1 else ''}",
                     url,
@@ -163,10 +168,15 @@ def main() -> int:
                     connections=args.connections,
                     if_none_match=conditional,
                 )
-                server_cpu = (sum(cpu_ticks(p) for p in pids) - ticks) / TICKS
+                spent = [cpu_ticks(p) - t for p, t in zip(pids, ticks, strict=True)]
+                server_cpu = sum(spent) / TICKS
+                # How the work fell between the workers: they share one listening socket,
+                # and the kernel, not uvicorn, decides which takes each of wrk's connections.
+                split = "/".join(f"{100 * t / max(1, sum(spent)):.0f}%" for t in spent)
                 print(
                     f"  {result.name:<36} {result.requests_per_second:10.1f} req/s; CPU per "
-                    f"answer: server {server_cpu / max(1, result.requests) * 1e6:.0f} µs, wrk "
+                    f"answer: server {server_cpu / max(1, result.requests) * 1e6:.0f} µs"
+                    f"{f' (split {split})' if count > 1 else ''}, wrk "
                     f"{result.wrk_cpu_seconds / max(1, result.requests) * 1e6:.0f} µs"
                 )
                 results[(name, count)] = result
