@@ -44,12 +44,7 @@ def list_some(
 
 def create(session: Session, data: SubscriberCreate, *, emails: bool = True) -> Subscriber:
     """`emails=False`: no welcome email (subscribers imported from a previous host)."""
-    if session.scalar(select(Subscriber.id).where(Subscriber.email == data.email)):
-        raise Conflict(f"A subscriber with email {data.email} already exists.")
-    if data.external_id and session.scalar(
-        select(Subscriber.id).where(Subscriber.external_id == data.external_id)
-    ):
-        raise Conflict(f"A subscriber with external_id {data.external_id!r} already exists.")
+    _ensure_free(session, email=data.email, external_id=data.external_id)
     entitled = shows.get_many(session, data.shows)
     subscriber = Subscriber(
         email=data.email,
@@ -76,27 +71,30 @@ def update(session: Session, subscriber: Subscriber, data: SubscriberUpdate) -> 
     """Correct who a subscriber is: their email, name (personal feed titles follow at the
     next poll) or billing id. Their feed URLs stay as they are."""
     given = data.model_fields_set
-    if "email" in given:
-        if data.email is None:
-            raise InvalidInput("A subscriber's email cannot be removed.")
-        if data.email != subscriber.email and session.scalar(
-            select(Subscriber.id).where(Subscriber.email == data.email)
-        ):
-            raise Conflict(f"A subscriber with email {data.email} already exists.")
+    if "email" in given and data.email is None:
+        raise InvalidInput("A subscriber's email cannot be removed.")
+    _ensure_free(
+        session,
+        email=data.email if data.email != subscriber.email else None,
+        external_id=data.external_id if data.external_id != subscriber.external_id else None,
+    )
+    if data.email is not None:
         subscriber.email = data.email
     if "external_id" in given:
-        if (
-            data.external_id
-            and data.external_id != subscriber.external_id
-            and session.scalar(
-                select(Subscriber.id).where(Subscriber.external_id == data.external_id)
-            )
-        ):
-            raise Conflict(f"A subscriber with external_id {data.external_id!r} already exists.")
         subscriber.external_id = data.external_id
     if "name" in given:
         subscriber.name = data.name
     return _changed(session, subscriber)
+
+
+def _ensure_free(session: Session, *, email: str | None, external_id: str | None) -> None:
+    """No other subscriber has this email or billing id (None: not asked)."""
+    if email and session.scalar(select(Subscriber.id).where(Subscriber.email == email)):
+        raise Conflict(f"A subscriber with email {email} already exists.")
+    if external_id and session.scalar(
+        select(Subscriber.id).where(Subscriber.external_id == external_id)
+    ):
+        raise Conflict(f"A subscriber with external_id {external_id!r} already exists.")
 
 
 def set_shows(session: Session, subscriber: Subscriber, slugs: Sequence[str]) -> Subscriber:
