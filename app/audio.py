@@ -7,7 +7,7 @@ import mutagen
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4, Atom, Atoms, MP4Info  # type: ignore[attr-defined]
 
-from app.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
+from app.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 from app.text import strip_unrepresentable
 
 ACCEPTED = "MP3 or M4A (AAC/ALAC)"

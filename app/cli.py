@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
 from app.analytics import service as analytics
-from app.config import DatabaseSettings, get_settings
-from app.db import Database, build_engine, transaction, utcnow
-from app.errors import AppError
+from app.core.config import DatabaseSettings, get_settings
+from app.core.db import Database, build_engine, transaction, utcnow
+from app.core.errors import AppError
+from app.core.urls import Urls
 from app.images import title_card
 from app.imports import service as imports
 from app.imports.source import FeedError, Source, SourceError
@@ -35,7 +36,6 @@ from app.shows import service as shows
 from app.storage import Storage
 from app.storage.reconcile import reconcile
 from app.subscribers.schemas import Email
-from app.urls import Urls
 
 ROOT = Path(__file__).resolve().parent.parent
 

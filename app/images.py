@@ -7,8 +7,8 @@ from uuid import uuid4
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
-from app.db import after_commit, after_rollback
-from app.errors import InvalidInput, UnsupportedMedia
+from app.core.db import after_commit, after_rollback
+from app.core.errors import InvalidInput, UnsupportedMedia
 from app.storage import Storage
 
 # Apple's artwork rules: JPEG or PNG, square, 1400 to 3000 pixels a side.

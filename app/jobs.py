@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 
 from app.analytics import service as analytics
 from app.billing import service as billing
-from app.config import Settings
-from app.db import Clock, Database, transaction
+from app.core.config import Settings
+from app.core.db import Clock, Database, transaction
+from app.core.tokens import PageLinks
 from app.outbox.sender import Sender
 from app.sharing import service as sharing
-from app.tokens import PageLinks
 
 logger = logging.getLogger(__name__)
 

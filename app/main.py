@@ -24,16 +24,15 @@ from app.analytics.recorder import Recorder
 from app.analytics.router import router as analytics_router
 from app.billing.router import plans as plans_router
 from app.billing.router import webhooks as webhooks_router
-from app.config import Settings, StorageBackend, get_settings
 from app.console.deps import install_login_redirect
 from app.console.pages import STATIC, error_page
 from app.console.publishing import router as publishing_router
 from app.console.router import router as console_router
 from app.console.router import site_root
-from app.db import Clock, Database, build_engine, utcnow
-from app.deps import PRINCIPAL, identify
-from app.episodes.router import router as episodes_router
-from app.errors import (
+from app.core.config import Settings, StorageBackend, get_settings
+from app.core.db import Clock, Database, build_engine, utcnow
+from app.core.deps import PRINCIPAL, identify
+from app.core.errors import (
     DatabaseUnavailable,
     ErrorPage,
     Forbidden,
@@ -43,13 +42,16 @@ from app.errors import (
     error_response,
     install_error_handlers,
 )
+from app.core.logs import install_token_redaction
+from app.core.tokens import FeedTokens, FormTokens, PageLinks, UnsubscribeLinks
+from app.core.urls import Urls
+from app.episodes.router import router as episodes_router
 from app.feeds.access import Gate
 from app.feeds.documents import Documents, Fallbacks, notice
 from app.feeds.router import Handoff, Stages
 from app.feeds.router import router as feeds_router
 from app.imports.router import install_old_feed_urls
 from app.jobs import Runner, podpass_runner
-from app.logs import install_token_redaction
 from app.openapi import install_openapi
 from app.outbox.router import endpoints as webhook_endpoints_router
 from app.outbox.router import router as outbox_router
@@ -60,8 +62,6 @@ from app.shows.router import router as shows_router
 from app.storage import Storage
 from app.storage.local import LocalStorage
 from app.subscribers.router import router as subscribers_router
-from app.tokens import FeedTokens, FormTokens, PageLinks, UnsubscribeLinks
-from app.urls import Urls
 from app.zerocopy import Sent, ZeroCopy
 
 MULTIPART_OVERHEAD = 1024 * 1024

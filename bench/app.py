@@ -13,9 +13,9 @@ from fastapi import FastAPI, Response
 from fastapi import Path as PathParam
 from sqlalchemy import select
 
-from app.db import SessionDep, utcnow
-from app.deps import TokensDep, UrlsDep
-from app.errors import NotFound
+from app.core.db import SessionDep, utcnow
+from app.core.deps import TokensDep, UrlsDep
+from app.core.errors import NotFound
 from app.feeds.render import FeedLinks, render_feed
 from app.main import create_app
 from app.models import Episode, EpisodeStatus, FeedAccess, Show, Subscriber, SubscriberStatus

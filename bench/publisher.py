@@ -23,9 +23,9 @@ import httpx2 as httpx
 import psycopg
 from sqlalchemy import make_url
 
-from app.db import Database, build_engine
+from app.core.db import Database, build_engine
+from app.core.tokens import FeedTokens
 from app.feeds.access import Gate
-from app.tokens import FeedTokens
 from bench.__main__ import Result, server, server_env, settle, wrk
 from bench.scale import SHOWS, populate
 from tests.servers import free_port

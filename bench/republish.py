@@ -22,11 +22,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
 from app.cli import migrate
-from app.config import get_settings
-from app.db import build_engine
+from app.core.config import get_settings
+from app.core.db import build_engine
+from app.core.tokens import FeedTokens
 from app.main import create_app
 from app.models import Episode, EpisodeKind, Subscriber
-from app.tokens import FeedTokens
 from bench.__main__ import SAMPLE, WORDS, _episode, _grant, _insert_show, _show, show_notes
 
 SLUG = "sharp-tech"

@@ -23,9 +23,9 @@ import httpx2 as httpx
 from sqlalchemy import insert
 
 from app.cli import migrate
-from app.db import build_engine
+from app.core.db import build_engine
+from app.core.tokens import FeedTokens
 from app.models import Episode, EpisodeKind
-from app.tokens import FeedTokens
 from bench.__main__ import (
     SAMPLE,
     WORDS,

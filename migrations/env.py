@@ -3,8 +3,8 @@ from logging.config import fileConfig
 from alembic import context
 
 from app import models  # noqa: F401  (registers every table on Base.metadata)
-from app.config import DatabaseSettings
-from app.db import Base, UTCDateTime, build_engine
+from app.core.config import DatabaseSettings
+from app.core.db import Base, UTCDateTime, build_engine
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

@@ -18,10 +18,10 @@ from starlette.types import Message
 from app.accounts import service as accounts
 from app.accounts.sessions import COOKIE, Sessions
 from app.cli import main as cli
-from app.config import Settings
-from app.db import Database, transaction
-from app.errors import TooManyAttempts, Unauthorized
-from app.logs import RedactTokens
+from app.core.config import Settings
+from app.core.db import Database, transaction
+from app.core.errors import TooManyAttempts, Unauthorized
+from app.core.logs import RedactTokens
 from app.main import create_app
 from app.models import ApiKey, Role, StaffUser
 from tests.conftest import ADMIN_KEY, SECRET_KEY, Clock

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Environment, Settings
-from app.logs import RedactTokens
+from app.core.config import Environment, Settings
+from app.core.logs import RedactTokens
 from app.main import create_app
 from tests.conftest import M4A, MP3, feed_path, stored_files, subscribe, upload
 from tests.parsers import gpodder, partytime, universal

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.billing.service import sign
-from app.config import Settings
+from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import WEBHOOK_SECRET, feed_path
 from tests.parsers import universal

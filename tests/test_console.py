@@ -17,13 +17,13 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.accounts.sessions import COOKIE, Sessions
-from app.config import Settings
 from app.console import service
 from app.console.deps import safe_next
-from app.db import build_engine, transaction, utcnow
+from app.core.config import Settings
+from app.core.db import build_engine, transaction, utcnow
+from app.core.tokens import TOKEN_ID_LENGTH
 from app.models import AlertStatus, Download, FeedAccess, SharingAlert
 from app.sharing.schemas import Evidence, Reason
-from app.tokens import TOKEN_ID_LENGTH
 from tests.browser import assert_fits_the_width, open_page
 from tests.conftest import ADMIN_KEY, SECRET_KEY, SHOW, Clock, feed_path, upload
 from tests.test_feed_content import show_json

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from app import audio
 from app.accounts.sessions import COOKIE, Sessions
-from app.config import Settings
+from app.core.config import Settings
 from app.main import create_app
 from tests.browser import assert_fits_the_width, open_page
 from tests.conftest import ADMIN_KEY, MP3, SHOW, Clock, create_show, subscribe, upload

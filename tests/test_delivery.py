@@ -15,8 +15,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from app.config import AccelRedirect, Settings
-from app.db import build_engine
+from app.core.config import AccelRedirect, Settings
+from app.core.db import build_engine
 from app.feeds.access import Access, Audio, Variant
 from app.feeds.documents import Document, Fallbacks, FeedView, Stamps
 from app.feeds.router import CHUNK, Files

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.config import Settings
-from app.db import build_engine, transaction
+from app.core.config import Settings
+from app.core.db import build_engine, transaction
 from app.episodes import service as episodes
 from app.feeds.documents import _links, archive_pages
 from app.feeds.personal import PLAIN, Shape

@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
+from app.core.config import Settings
 from tests.conftest import M4A, feed_path, stored_files, subscribe, upload
 from tests.media import chaptered_mp3, image
 from tests.parsers import gpodder, partytime, universal

@@ -7,9 +7,9 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from app.core.urls import FeedPlace
 from app.feeds.render import FeedLinks, Paging, render_feed
 from app.models import Episode, Show
-from app.urls import FeedPlace
 from tests.parsers import partytime, universal
 
 GOLDEN = Path(__file__).parent / "golden" / "feed.xml"

@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from app.config import Settings
-from app.db import Database, build_engine, transaction
+from app.core.config import Settings
+from app.core.db import Database, build_engine, transaction
 from app.imports import service as imports
 from app.imports.source import Source, SourceError
 from app.models import Episode, OutboxMessage, Subscriber

@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app.config import Settings
-from app.db import Database, build_engine, transaction
+from app.core.config import Settings
+from app.core.db import Database, build_engine, transaction
+from app.core.tokens import TOKEN_ID_LENGTH
 from app.jobs import Job, Runner, advisory_lock_key, podpass_jobs
 from app.main import create_app
 from app.models import Download, EventKind, ListenEvent, SharingAlert
-from app.tokens import TOKEN_ID_LENGTH
 from tests.conftest import Clock, feed_path, subscribe, upload
 
 NOW = datetime(2030, 3, 5, 12, tzinfo=UTC)

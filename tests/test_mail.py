@@ -15,8 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.billing.service import sign
-from app.config import Settings, SmtpSecurity
-from app.db import Database, transaction
+from app.core.config import Settings, SmtpSecurity
+from app.core.db import Database, transaction
 from app.models import OutboxStatus, Subscriber
 from app.outbox.sender import Sender
 from app.text import when

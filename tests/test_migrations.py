@@ -3,7 +3,7 @@
 from alembic import command
 from sqlalchemy import inspect, text
 
-from app.db import Base, build_engine
+from app.core.db import Base, build_engine
 from tests.conftest import alembic_config
 
 

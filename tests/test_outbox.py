@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import select, text
 
-from app.config import Settings, SmtpSecurity
-from app.db import Database, build_engine, transaction
+from app.core.config import Settings, SmtpSecurity
+from app.core.db import Database, build_engine, transaction
 from app.jobs import Runner, podpass_jobs
 from app.main import create_app
 from app.models import OutboxKind, OutboxMessage, OutboxStatus

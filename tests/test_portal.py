@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 
-from app.config import Settings
+from app.core.config import Settings
+from app.core.tokens import PageLinks, UnsubscribeLinks
 from app.main import create_app
-from app.tokens import PageLinks, UnsubscribeLinks
 from tests.browser import assert_fits_the_width, open_page
 from tests.conftest import SECRET_KEY, SHOW, Clock, feed_path, subscribe
 from tests.media import image

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.cli import main
-from app.config import Settings, StorageBackend, get_settings
+from app.core.config import Settings, StorageBackend, get_settings
 from app.storage import IncompleteUpload
 from app.storage.local import LocalStorage
 from tests.conftest import stored_files, upload

@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
 from app.analytics.recorder import Place, Recorder, first_range, place
-from app.config import Settings
-from app.db import Database, build_engine, transaction
+from app.core.config import Settings
+from app.core.db import Database, build_engine, transaction
+from app.core.tokens import TOKEN_ID_LENGTH
 from app.main import create_app
 from app.models import DailySalt, EventKind, ListenEvent
-from app.tokens import TOKEN_ID_LENGTH
 from tests.conftest import ADMIN_KEY, MP3, Clock, create_show, feed_path, subscribe, upload
 from tests.servers import ACCESS_KEY, SECRET_KEY, moto_server
 from tests.test_s3 import BUCKET, s3_client, s3_settings

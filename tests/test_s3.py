@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from types_boto3_s3 import S3Client
 
 from app.cli import main
-from app.config import Settings, StorageBackend
+from app.core.config import Settings, StorageBackend
 from app.main import create_app
 from app.storage import IncompleteUpload
 from app.storage.s3 import S3Storage

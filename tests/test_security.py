@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError
 
-from app.config import Settings
-from app.db import build_engine
-from app.logs import RedactTokens, redact_tokens
+from app.core.config import Settings
+from app.core.db import build_engine
+from app.core.logs import RedactTokens, redact_tokens
+from app.core.tokens import TOKEN_LENGTH
 from app.models import Subscriber
-from app.tokens import TOKEN_LENGTH
 from tests.conftest import ADMIN_KEY, SECRET_KEY, WEBHOOK_SECRET, server_env
 from tests.servers import free_port, running
 

@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
 from app.cli import main as podpass
-from app.config import Settings, get_settings
-from app.db import Database, build_engine, transaction, utcnow
+from app.core.config import Settings, get_settings
+from app.core.db import Database, build_engine, transaction, utcnow
+from app.core.tokens import TOKEN_ID_LENGTH
 from app.models import (
     AlertStatus,
     Download,
@@ -28,7 +29,6 @@ from app.models import (
     SharingAlert,
 )
 from app.sharing import service as sharing
-from app.tokens import TOKEN_ID_LENGTH
 from tests.conftest import ADMIN_KEY, SECRET_KEY, feed_path, subscribe
 
 NOW = utcnow().replace(microsecond=0)

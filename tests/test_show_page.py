@@ -12,13 +12,13 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.config import Settings
-from app.db import build_engine
+from app.core.config import Settings
+from app.core.db import build_engine
+from app.core.urls import Urls
 from app.main import create_app
 from app.models import Show
 from app.portal import service
 from app.portal.service import app_links
-from app.urls import Urls
 from tests.browser import assert_fits_the_width, open_page
 from tests.conftest import ADMIN_KEY, Clock, create_show, upload
 from tests.media import image

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.core.tokens import TOKEN_LENGTH
 from app.feeds.splice import (
     MAX_DISTANCE,
     WINDOW,
@@ -22,7 +23,6 @@ from app.feeds.splice import (
     placeholder_for,
     positions_of,
 )
-from app.tokens import TOKEN_LENGTH
 from tests.conftest import feed_path, subscribe, upload
 
 

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from app import useragents
-from app.useragents import Agent, Entry, RawEntry, classify
+from app.analytics import useragents
+from app.analytics.useragents import Agent, Entry, RawEntry, classify
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +30,7 @@ def entry_named(entries: tuple[Entry, ...], file: str, name: str) -> Entry:
 
 @pytest.mark.parametrize("file", [*useragents.AGENT_FILES, useragents.DEVICE_FILE])
 def test_every_entry_loads_or_is_logged(file: str, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="app.useragents"):
+    with caplog.at_level(logging.WARNING, logger="app.analytics.useragents"):
         loaded = [entry.name for entry in useragents.load(file)]
     skipped = [str(record.args[1]) for record in caplog.records if isinstance(record.args, tuple)]
     assert sorted(loaded + skipped) == sorted(e["name"] for e in useragents.read_entries(file))
@@ -43,7 +43,7 @@ def test_a_pattern_python_rejects_is_skipped_and_logged(caplog: pytest.LogCaptur
         {"name": "Named group", "pattern": "^(?<app>Thing)/"},  # JavaScript's syntax, not re's
         {"name": "Thing", "pattern": "^Thing/"},
     ]
-    with caplog.at_level(logging.WARNING, logger="app.useragents"):
+    with caplog.at_level(logging.WARNING, logger="app.analytics.useragents"):
         entries = useragents.compile_entries("apps", raw)
     assert [entry.name for entry in entries] == ["Thing"]
     assert len(caplog.records) == 1

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.billing.service import SignatureRejected, verify
-from app.config import Settings
-from app.db import Database, transaction
+from app.core.config import Settings
+from app.core.db import Database, transaction
 from app.main import create_app
 from app.models import AlertStatus, SharingAlert
 from app.outbox import webhooks

@@ -8,7 +8,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from app.config import Settings
+from app.core.config import Settings
 from tests.conftest import ADMIN_KEY, MP3, create_show, server_env
 from tests.servers import podpass_server
 

@@ -21,7 +21,7 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.config import Settings
+from app.core.config import Settings
 from app.feeds.access import Audio
 from app.feeds.router import Files
 from app.storage.local import LocalStorage

@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import Depends
 
 from app.accounts import service
-from app.db import SessionDep
-from app.deps import RowId
+from app.core.db import SessionDep
+from app.core.deps import RowId
 from app.models import StaffUser
 
 

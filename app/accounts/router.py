@@ -14,9 +14,9 @@ from app.accounts.schemas import (
     UserUpdate,
 )
 from app.accounts.service import Permission
-from app.db import SessionDep
-from app.deps import ClockDep, PrincipalDep, RowId, require
-from app.errors import Conflict
+from app.core.db import SessionDep
+from app.core.deps import ClockDep, PrincipalDep, RowId, require
+from app.core.errors import Conflict
 from app.models import ApiKey, Role, StaffUser
 
 router = APIRouter(prefix="/admin", tags=["accounts"])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.tokens import SignedValues
+from app.core.tokens import SignedValues
 
 COOKIE = "podpass_session"
 

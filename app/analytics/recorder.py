@@ -25,8 +25,8 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app import useragents
-from app.db import Clock, Database, conflict_insert, transaction
+from app.analytics import useragents
+from app.core.db import Clock, Database, conflict_insert, transaction
 from app.models import DailySalt, EventKind, FeedAccess, ListenEvent
 
 logger = logging.getLogger(__name__)

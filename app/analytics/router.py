@@ -18,8 +18,8 @@ from app.analytics.schemas import (
     ShowReport,
     SubscriberReport,
 )
-from app.db import SessionDep
-from app.deps import ClockDep, PrincipalDep, require
+from app.core.db import SessionDep
+from app.core.deps import ClockDep, PrincipalDep, require
 from app.episodes.deps import EpisodeDep
 from app.shows.deps import ShowDep
 from app.subscribers.deps import SubscriberDep

@@ -44,7 +44,7 @@ from app.analytics.schemas import (
     SubscriberReport,
     Tally,
 )
-from app.errors import InvalidInput
+from app.core.errors import InvalidInput
 from app.models import (
     Download,
     Episode,

@@ -15,9 +15,9 @@ from app.billing.schemas import (
     Provider,
     ProviderEvent,
 )
-from app.db import SessionDep, utcnow
-from app.deps import ClockDep, PageLinksDep, SettingsDep, UrlsDep, require
-from app.errors import InvalidInput, NotFound, UnsupportedMedia
+from app.core.db import SessionDep, utcnow
+from app.core.deps import ClockDep, PageLinksDep, SettingsDep, UrlsDep, require
+from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.models import Plan
 from app.subscribers import service as subscribers
 

@@ -22,8 +22,8 @@ from app.billing.schemas import (
     ProviderEvent,
     SinceJoining,
 )
-from app.db import utcnow
-from app.errors import AppError, Conflict, InvalidInput, NotFound
+from app.core.db import utcnow
+from app.core.errors import AppError, Conflict, InvalidInput, NotFound
 from app.models import (
     BackCatalogue,
     Plan,

@@ -13,9 +13,9 @@ from fastapi.responses import RedirectResponse
 from app.accounts import service as accounts
 from app.accounts.service import Permission, Principal
 from app.accounts.sessions import COOKIE, StaffSession
-from app.db import SessionDep
-from app.deps import ClockDep, SessionsDep
-from app.errors import Forbidden
+from app.core.db import SessionDep
+from app.core.deps import ClockDep, SessionsDep
+from app.core.errors import Forbidden
 
 CONSOLE = "/console"
 LOGIN = f"{CONSOLE}/login"

@@ -19,12 +19,12 @@ from app.billing import service as billing
 from app.billing.schemas import BackCatalogueRule, LatestEpisodes, PlanId, PlanIn, SinceJoining
 from app.console.deps import EDITOR, EDITOR_FORM, SUPPORT, SUPPORT_FORM
 from app.console.pages import redirect, render
-from app.db import SessionDep
-from app.deps import ClockDep, SettingsDep, StorageDep, UrlsDep
+from app.core.db import SessionDep
+from app.core.deps import ClockDep, SettingsDep, StorageDep, UrlsDep
+from app.core.errors import InvalidInput, NotFound
 from app.episodes import service as episodes
 from app.episodes.deps import EpisodeDep
 from app.episodes.schemas import EpisodeUpdate, PublishRequest
-from app.errors import InvalidInput, NotFound
 from app.feeds.router import FilesDep
 from app.models import Episode, EpisodeKind, EpisodeStatus, EpisodeType, Plan, Show, Welcome
 from app.shows import service as shows

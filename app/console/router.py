@@ -30,8 +30,8 @@ from app.console.deps import (
     safe_next,
 )
 from app.console.pages import redirect, render
-from app.db import MAX_ROW_ID, SessionDep
-from app.deps import (
+from app.core.db import MAX_ROW_ID, SessionDep
+from app.core.deps import (
     ClockDep,
     DatabaseDep,
     PageLinksDep,
@@ -41,7 +41,7 @@ from app.deps import (
     TokensDep,
     UrlsDep,
 )
-from app.errors import Forbidden, TooManyAttempts, Unauthorized
+from app.core.errors import Forbidden, TooManyAttempts, Unauthorized
 from app.models import AlertStatus, Role, StaffUser, SubscriberStatus
 from app.sharing import service as sharing
 from app.subscribers import service as subscribers

@@ -4,8 +4,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, UploadFile
 
 from app.accounts.service import Permission
-from app.db import SessionDep
-from app.deps import ClockDep, SettingsDep, StorageDep, require
+from app.core.db import SessionDep
+from app.core.deps import ClockDep, SettingsDep, StorageDep, require
+from app.core.errors import PayloadTooLarge
 from app.episodes import service
 from app.episodes.deps import EpisodeDep
 from app.episodes.schemas import (
@@ -15,7 +16,6 @@ from app.episodes.schemas import (
     EpisodeUpload,
     PublishRequest,
 )
-from app.errors import PayloadTooLarge
 from app.models import Episode
 from app.shows.deps import ShowDep, read_image
 

@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from app import audio, images
-from app.db import after_commit, after_rollback, utcnow
+from app.core.db import after_commit, after_rollback, utcnow
+from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.episodes.schemas import Chapters, EpisodeFields, EpisodeUpload, PublishRequest
-from app.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.models import TRANSCRIPT_TYPES, Episode, EpisodeStatus, Show
 from app.outbox import announcements
 from app.shows import service as shows

@@ -15,8 +15,9 @@ from typing import NamedTuple
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
-from app.db import MAX_ROW_ID, Clock, Database, HotQuery
-from app.errors import Forbidden, Gone, NotFound
+from app.core.db import MAX_ROW_ID, Clock, Database, HotQuery
+from app.core.errors import Forbidden, Gone, NotFound
+from app.core.tokens import FeedTokens
 from app.feeds.personal import Holder, cutoff, holder_name
 from app.models import (
     BackCatalogue,
@@ -28,7 +29,6 @@ from app.models import (
     Subscriber,
     SubscriberStatus,
 )
-from app.tokens import FeedTokens
 
 NOT_IN_FEED = "No such episode in this feed."
 NO_FEED = "No feed at this address. Check the URL, or ask the publisher for your feed link."

@@ -26,9 +26,11 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from app import audio
-from app.db import Clock, Database, transaction
+from app.core.db import Clock, Database, transaction
+from app.core.errors import NotFound
+from app.core.tokens import TOKEN_LENGTH
+from app.core.urls import FeedPlace, Urls
 from app.episodes import service as episodes
-from app.errors import NotFound
 from app.feeds.access import Access, Variant
 from app.feeds.personal import PLAIN, Shape, shape_for, title_suffix
 from app.feeds.render import (
@@ -50,8 +52,6 @@ from app.feeds.splice import (
 )
 from app.models import Episode, Show, Welcome
 from app.shows.schemas import WELCOME_PAGE_LINK
-from app.tokens import TOKEN_LENGTH
-from app.urls import FeedPlace, Urls
 
 logger = logging.getLogger(__name__)
 

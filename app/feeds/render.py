@@ -12,8 +12,8 @@ from feedgen.feed import FeedGenerator
 from feedgen.util import formatRFC2822
 from lxml import etree
 
+from app.core.urls import FeedPlace
 from app.models import TRANSCRIPT_TYPES, Episode, EpisodeKind, Show
-from app.urls import FeedPlace
 
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"

@@ -25,19 +25,19 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 from starlette.types import Receive, Scope, Send
 
-from app import opml
 from app.analytics.recorder import Recorder
-from app.config import AccelRedirect, Settings
-from app.db import SessionDep
-from app.deps import PageLinksDep, RowId, TokensDep, UrlsDep, built
-from app.errors import Forbidden, Gone, NotFound, RangeUnsatisfiable
+from app.core.config import AccelRedirect, Settings
+from app.core.db import SessionDep
+from app.core.deps import PageLinksDep, RowId, TokensDep, UrlsDep, built
+from app.core.errors import Forbidden, Gone, NotFound, RangeUnsatisfiable
+from app.core.tokens import TOKEN_ID_LENGTH
+from app.feeds import opml
 from app.feeds.access import NOT_IN_FEED, Access, Audio, Gate
 from app.feeds.documents import NOTICE_AUDIO, PAYMENT_AUDIO, WELCOME_AUDIO, Documents, FeedView
 from app.images import ARTWORK_TYPES
 from app.models import TRANSCRIPT_TYPES, Episode, EventKind, Show, Subscriber, Welcome
 from app.storage import Storage
 from app.subscribers import service as subscribers
-from app.tokens import TOKEN_ID_LENGTH
 from app.zerocopy import SENDFILE, file_part
 
 router = APIRouter(tags=["feeds"])

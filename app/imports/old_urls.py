@@ -7,10 +7,10 @@ from typing import NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import Gone, NotFound
+from app.core.errors import Gone, NotFound
+from app.core.tokens import FeedTokens
+from app.core.urls import Urls
 from app.models import FeedAccess, OldFeedUrl, Show, Subscriber, SubscriberStatus
-from app.tokens import FeedTokens
-from app.urls import Urls
 
 
 class _OldUrlRow(NamedTuple):

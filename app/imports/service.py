@@ -20,10 +20,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import Database, transaction, utcnow
+from app.core.db import Database, transaction, utcnow
+from app.core.errors import AppError, InvalidInput, UnsupportedMedia
 from app.episodes import service as episodes
 from app.episodes.schemas import Chapters, EpisodeUpload
-from app.errors import AppError, InvalidInput, UnsupportedMedia
 from app.imports.schemas import (
     COLUMNS,
     EMAIL,

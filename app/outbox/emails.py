@@ -19,9 +19,10 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.orm import Session
 
-from app.config import Settings
-from app.db import Database, transaction
-from app.mail import sender_address
+from app.core.config import Settings
+from app.core.db import Database, transaction
+from app.core.tokens import PageLinks, UnsubscribeLinks
+from app.core.urls import Urls
 from app.models import (
     Episode,
     EpisodeStatus,
@@ -31,13 +32,12 @@ from app.models import (
     Subscriber,
     SubscriberStatus,
 )
+from app.outbox.mail import sender_address
 from app.outbox.schemas import EmailTemplate
 from app.outbox.service import Claimed, NotDue, NotSendable
 from app.sharing.schemas import Evidence
 from app.subscribers import service as subscribers
 from app.text import when
-from app.tokens import PageLinks, UnsubscribeLinks
-from app.urls import Urls
 
 # Headers up to RFC 5322's line limit: at the default 78 a long header word (the one-click
 # List-Unsubscribe <URL>) is RFC 2047-encoded, which mail clients do not read as a URL.

@@ -2,8 +2,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from app.db import MAX_ROW_ID, SessionDep
-from app.deps import AdminDep, ClockDep, RowId, SettingsDep
+from app.core.db import MAX_ROW_ID, SessionDep
+from app.core.deps import AdminDep, ClockDep, RowId, SettingsDep
 from app.models import OutboxMessage, OutboxStatus, WebhookEndpoint
 from app.outbox import service, webhooks
 from app.outbox.schemas import (

@@ -12,15 +12,15 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from app.billing import service as billing
-from app.config import Settings
-from app.db import Clock, Database, transaction
-from app.mail import MailFailed, MailRefused, Smtp
+from app.core.config import Settings
+from app.core.db import Clock, Database, transaction
+from app.core.tokens import PageLinks
+from app.core.urls import Urls
 from app.models import OutboxKind
 from app.outbox import http_post, service, webhooks
 from app.outbox.emails import Emails
+from app.outbox.mail import MailFailed, MailRefused, Smtp
 from app.outbox.service import Claimed, NotDue, NotSendable
-from app.tokens import PageLinks
-from app.urls import Urls
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, NotFound
+from app.core.errors import Conflict, NotFound
 from app.models import OutboxKind, OutboxMessage, OutboxStatus
 from app.outbox.schemas import EmailTemplate
 

@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import InvalidInput, NotFound
+from app.core.errors import InvalidInput, NotFound
+from app.core.tokens import webhook_secret
 from app.models import (
     Episode,
     EpisodeStatus,
@@ -32,7 +33,6 @@ from app.outbox import http_post
 from app.outbox import service as outbox
 from app.outbox.schemas import EndpointIn, EventType
 from app.outbox.service import NotDue, NotSendable
-from app.tokens import webhook_secret
 
 DELIVERY_HEADER = "Podpass-Delivery"
 EVENT_HEADER = "Podpass-Event"

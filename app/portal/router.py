@@ -9,10 +9,9 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Header, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from app import opml
-from app.config import Settings
-from app.db import SessionDep
-from app.deps import (
+from app.core.config import Settings
+from app.core.db import SessionDep
+from app.core.deps import (
     ClockDep,
     FormTokensDep,
     PageLinksDep,
@@ -21,11 +20,12 @@ from app.deps import (
     UnsubscribeLinksDep,
     UrlsDep,
 )
+from app.core.tokens import FormTokens
+from app.core.urls import Urls
+from app.feeds import opml
 from app.models import Subscriber, SubscriberStatus
 from app.portal import service
 from app.portal.service import LinkProblem
-from app.tokens import FormTokens
-from app.urls import Urls
 
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")

@@ -10,17 +10,17 @@ from urllib.parse import quote
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app import opml
 from app.analytics import recorder
+from app.core.errors import NotFound
+from app.core.tokens import FeedTokens, LinkExpired, LinkInvalid, PageLinks, UnsubscribeLinks
+from app.core.urls import Urls
 from app.episodes import service as episodes
-from app.errors import NotFound
+from app.feeds import opml
 from app.models import LinkRequest, NewEpisodeOptIn, Show, Subscriber, SubscriberStatus
 from app.outbox import service as outbox
 from app.outbox.schemas import EmailTemplate
 from app.shows import service as shows
 from app.subscribers import service as subscribers
-from app.tokens import FeedTokens, LinkExpired, LinkInvalid, PageLinks, UnsubscribeLinks
-from app.urls import Urls
 
 # The show page lists the newest free episodes; the public feed carries them all.
 FREE_EPISODES_SHOWN = 50

@@ -3,8 +3,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app.accounts.service import Permission
-from app.db import MAX_ROW_ID, SessionDep
-from app.deps import ClockDep, RowId, TokensDep, UrlsDep, require
+from app.core.db import MAX_ROW_ID, SessionDep
+from app.core.deps import ClockDep, RowId, TokensDep, UrlsDep, require
 from app.models import AlertStatus, SharingAlert
 from app.sharing import service
 from app.sharing.schemas import AlertOut, RotatedAlert

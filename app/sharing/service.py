@@ -15,9 +15,9 @@ from typing import NamedTuple
 from sqlalchemy import ColumnElement, Select, distinct, func, select
 from sqlalchemy.orm import Session
 
-from app.config import Settings
-from app.db import conflict_insert
-from app.errors import NotFound
+from app.core.config import Settings
+from app.core.db import conflict_insert
+from app.core.errors import NotFound
 from app.models import AlertStatus, Download, EventKind, FeedAccess, ListenEvent, SharingAlert
 from app.outbox import service as outbox
 from app.outbox import webhooks

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import Depends, UploadFile
 
-from app.db import SessionDep
-from app.errors import PayloadTooLarge
+from app.core.db import SessionDep
+from app.core.errors import PayloadTooLarge
 from app.models import Show
 from app.shows import service
 

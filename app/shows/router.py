@@ -3,8 +3,8 @@ from collections.abc import Sequence
 from fastapi import APIRouter, UploadFile
 
 from app.accounts.service import Permission
-from app.db import SessionDep
-from app.deps import SettingsDep, StorageDep, require
+from app.core.db import SessionDep
+from app.core.deps import SettingsDep, StorageDep, require
 from app.models import Show, Welcome
 from app.shows import service
 from app.shows.deps import ShowDep, read_image

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
 
-from app.errors import StorageUnavailable
+from app.core.errors import StorageUnavailable
 from app.storage import IncompleteUpload, StoredObject
 
 # Uploads are written to a temporary file beside the target and renamed into place, so a

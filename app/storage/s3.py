@@ -11,8 +11,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.config import Settings
-from app.errors import StorageUnavailable
+from app.core.config import Settings
+from app.core.errors import StorageUnavailable
 from app.storage import IncompleteUpload, StoredObject
 
 if TYPE_CHECKING:

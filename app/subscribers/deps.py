@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from app.db import SessionDep
-from app.deps import RowId
+from app.core.db import SessionDep
+from app.core.deps import RowId
 from app.models import Subscriber
 from app.subscribers import service
 

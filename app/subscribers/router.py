@@ -3,8 +3,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.accounts.service import Permission
-from app.db import MAX_ROW_ID, SessionDep
-from app.deps import PageLinksDep, TokensDep, UrlsDep, require
+from app.core.db import MAX_ROW_ID, SessionDep
+from app.core.deps import PageLinksDep, TokensDep, UrlsDep, require
+from app.core.tokens import FeedTokens
+from app.core.urls import Urls
 from app.models import Subscriber, SubscriberStatus
 from app.subscribers import service
 from app.subscribers.deps import SubscriberDep
@@ -16,8 +18,6 @@ from app.subscribers.schemas import (
     SubscriberOut,
     SubscriberUpdate,
 )
-from app.tokens import FeedTokens
-from app.urls import Urls
 
 router = APIRouter(
     prefix="/admin/subscribers",

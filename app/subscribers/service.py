@@ -4,16 +4,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
-from app.errors import Conflict, InvalidInput, NotFound
+from app.core.db import utcnow
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.tokens import PageLinks, new_token_id
+from app.core.urls import Urls
 from app.models import FeedAccess, Show, Subscriber, SubscriberStatus
 from app.outbox import service as outbox
 from app.outbox import webhooks
 from app.outbox.schemas import EmailTemplate, EventType
 from app.shows import service as shows
 from app.subscribers.schemas import PageLink, SubscriberCreate, SubscriberUpdate
-from app.tokens import PageLinks, new_token_id
-from app.urls import Urls
 
 
 def get(session: Session, subscriber_id: int) -> Subscriber:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from app.billing.service import SignatureRejected
-from app.errors import InvalidInput
+from app.core.errors import InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
 

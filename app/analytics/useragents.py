@@ -1,6 +1,6 @@
 """Who fetched: the OPAWG user-agents-v2 verdict on a User-Agent (app, device, bot).
 
-The only reader of the vendored patterns in app/data/opawg/ (MIT; SOURCE.md there gives the
+The only reader of the vendored patterns in data/opawg/ beside it (MIT; SOURCE.md there gives the
 matching rule this module follows). Every pattern is compiled once, at import; verdicts are
 cached, so a repeated agent costs a dict lookup.
 """

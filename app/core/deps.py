@@ -15,12 +15,12 @@ from starlette.requests import HTTPConnection
 from app.accounts import service as accounts
 from app.accounts.service import Permission, Principal
 from app.accounts.sessions import COOKIE, Sessions
-from app.config import Settings
-from app.db import MAX_ROW_ID, Clock, Database, transaction
-from app.errors import Forbidden, Unauthorized
+from app.core.config import Settings
+from app.core.db import MAX_ROW_ID, Clock, Database, transaction
+from app.core.errors import Forbidden, Unauthorized
+from app.core.tokens import FeedTokens, FormTokens, PageLinks, UnsubscribeLinks
+from app.core.urls import Urls
 from app.storage import Storage
-from app.tokens import FeedTokens, FormTokens, PageLinks, UnsubscribeLinks
-from app.urls import Urls
 
 
 def built(name: str) -> Any:

@@ -2,9 +2,9 @@
 
 from xml.etree import ElementTree
 
+from app.core.tokens import FeedTokens
+from app.core.urls import Urls
 from app.models import FeedAccess, Subscriber
-from app.tokens import FeedTokens
-from app.urls import Urls
 
 MEDIA_TYPE = "text/x-opml; charset=utf-8"
 

@@ -4,7 +4,7 @@ public key_id, never the whole secret."""
 import logging
 import re
 
-from app.tokens import redact
+from app.core.tokens import redact
 
 # The whole path segment after /p/ (feed tokens) or /my/ (signed links to subscriber pages,
 # credentials for a week), whatever its shape: a token with `%20`, `%00` or a letter

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr
 
-from app.config import Settings, SmtpSecurity
+from app.core.config import Settings, SmtpSecurity
 
 
 class MailFailed(Exception):
