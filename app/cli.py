@@ -24,6 +24,7 @@ from app.analytics import service as analytics
 from app.core.config import DatabaseSettings, get_settings
 from app.core.db import Database, build_engine, transaction, utcnow
 from app.core.errors import AppError
+from app.core.fields import Email
 from app.core.urls import Urls
 from app.images import title_card
 from app.imports import service as imports
@@ -35,7 +36,6 @@ from app.sharing import service as sharing
 from app.shows import service as shows
 from app.storage import Storage
 from app.storage.reconcile import reconcile
-from app.subscribers.schemas import Email
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -26,8 +26,13 @@ from app.billing import service as billing
 from app.core.config import Settings
 from app.core.db import Clock, Database, transaction
 from app.core.tokens import PageLinks
+from app.core.urls import Urls
+from app.outbox.emails import Composer
+from app.outbox.schemas import EmailTemplate
 from app.outbox.sender import Sender
 from app.sharing import service as sharing
+from app.sharing.emails import AlertEmails
+from app.subscribers.emails import SubscriberEmails
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +186,15 @@ def podpass_jobs(db: Database, settings: Settings, *, sender: Sender | None) -> 
     return jobs
 
 
+def email_composers(settings: Settings, links: PageLinks) -> dict[EmailTemplate, Composer]:
+    """What each email says, composed by the domain it belongs to, for the outbox's sender."""
+    urls = Urls(settings.public_base_url)
+    alerts = AlertEmails(settings, urls)
+    return SubscriberEmails(settings, urls, links).composers() | {
+        EmailTemplate.SHARING_ALERT: alerts.compose
+    }
+
+
 def podpass_runner(
     db: Database, settings: Settings, clock: Clock, *, links: PageLinks, outbox: bool
 ) -> Runner:
@@ -188,7 +202,9 @@ def podpass_runner(
     stops between two messages when the runner stops."""
     stopping = threading.Event()
     sender = (
-        Sender.from_settings(db, settings, clock, links=links, stopping=stopping)
+        Sender.from_settings(
+            db, settings, clock, composers=email_composers(settings, links), stopping=stopping
+        )
         if outbox
         else None
     )

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.accounts.deps import PRINCIPAL, identify
 from app.accounts.router import router as accounts_router
 from app.accounts.service import Permission, Principal, roles_with
 from app.accounts.sessions import Sessions
@@ -31,7 +32,6 @@ from app.console.router import router as console_router
 from app.console.router import site_root
 from app.core.config import Settings, StorageBackend, get_settings
 from app.core.db import Clock, Database, build_engine, utcnow
-from app.core.deps import PRINCIPAL, identify
 from app.core.errors import (
     DatabaseUnavailable,
     ErrorPage,

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.billing.service import sign
 from app.core.config import Settings
+from app.core.tokens import sign
 from app.main import create_app
 from tests.conftest import WEBHOOK_SECRET, feed_path
 from tests.parsers import universal

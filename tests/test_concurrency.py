@@ -13,7 +13,7 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.billing.service import sign
+from app.core.tokens import sign
 from tests.conftest import WEBHOOK_SECRET
 
 PARALLEL = 20

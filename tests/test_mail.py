@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.billing.service import sign
 from app.core.config import Settings, SmtpSecurity
 from app.core.db import Database, transaction
+from app.core.tokens import sign
+from app.jobs import email_composers
 from app.models import OutboxStatus, Subscriber
 from app.outbox.sender import Sender
 from app.text import when
@@ -60,7 +61,10 @@ def settings(settings: Settings, smtp: SmtpServer) -> Settings:
 
 def new_sender(client: TestClient, settings: Settings, clock: Clock) -> Sender:
     links = client.app.state.page_links  # type: ignore[attr-defined]
-    return Sender.from_settings(client.app.state.db, settings, clock, links=links)  # type: ignore[attr-defined]
+    database = client.app.state.db  # type: ignore[attr-defined]
+    return Sender.from_settings(
+        database, settings, clock, composers=email_composers(settings, links)
+    )
 
 
 def send_all(client: TestClient, settings: Settings, clock: Clock) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 
 from app.core.config import Settings, SmtpSecurity
 from app.core.db import Database, build_engine, transaction
-from app.jobs import Runner, podpass_jobs
+from app.jobs import Runner, email_composers, podpass_jobs
 from app.main import create_app
 from app.models import OutboxKind, OutboxMessage, OutboxStatus
 from app.outbox import service
@@ -64,7 +64,10 @@ def db(client: TestClient) -> Database:
 
 def new_sender(client: TestClient, settings: Settings, clock: Clock) -> Sender:
     links = client.app.state.page_links  # type: ignore[attr-defined]
-    return Sender.from_settings(client.app.state.db, settings, clock, links=links)  # type: ignore[attr-defined]
+    database = client.app.state.db  # type: ignore[attr-defined]
+    return Sender.from_settings(
+        database, settings, clock, composers=email_composers(settings, links)
+    )
 
 
 @pytest.fixture
@@ -320,7 +323,9 @@ def test_a_stopping_sender_ends_between_messages_and_gives_the_rest_back(
     stopping = threading.Event()
     links = admin.app.state.page_links  # type: ignore[attr-defined]
     one_batch = settings.model_copy(update={"outbox_batch": 5})
-    sender = Sender.from_settings(db, one_batch, clock, links=links, stopping=stopping)
+    sender = Sender.from_settings(
+        db, one_batch, clock, composers=email_composers(one_batch, links), stopping=stopping
+    )
     stops = StopsTheRunner(sender.transports[OutboxKind.EMAIL])
     sender.transports = {OutboxKind.EMAIL: stops}
     stops.runner = Runner(podpass_jobs(db, one_batch, sender=sender), clock, stopping=stopping)

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.billing.service import SignatureRejected, verify
 from app.core.config import Settings
 from app.core.db import Database, transaction
+from app.core.tokens import SignatureRejected, verify
+from app.jobs import email_composers
 from app.main import create_app
 from app.models import AlertStatus, SharingAlert
 from app.outbox import webhooks
@@ -45,7 +46,10 @@ def db(client: TestClient) -> Database:
 def new_sender(client: TestClient, settings: Settings, clock: Clock) -> Sender:
     """No SMTP host: emails wait."""
     links = client.app.state.page_links  # type: ignore[attr-defined]
-    return Sender.from_settings(client.app.state.db, settings, clock, links=links)  # type: ignore[attr-defined]
+    database = client.app.state.db  # type: ignore[attr-defined]
+    return Sender.from_settings(
+        database, settings, clock, composers=email_composers(settings, links)
+    )
 
 
 @pytest.fixture

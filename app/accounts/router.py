@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.accounts import service
-from app.accounts.deps import UserDep
+from app.accounts.deps import PrincipalDep, UserDep, require
 from app.accounts.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -15,7 +15,7 @@ from app.accounts.schemas import (
 )
 from app.accounts.service import Permission
 from app.core.db import SessionDep
-from app.core.deps import ClockDep, PrincipalDep, RowId, require
+from app.core.deps import ClockDep, RowId
 from app.core.errors import Conflict
 from app.models import ApiKey, Role, StaffUser
 

@@ -4,8 +4,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from app.accounts.service import MIN_PASSWORD_LENGTH, Permission
+from app.core.fields import Email
 from app.models import Role
-from app.subscribers.schemas import Email
 
 Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
 KeyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from app.accounts.deps import PrincipalDep, require
 from app.accounts.service import Permission
 from app.analytics import service
 from app.analytics.schemas import (
@@ -19,7 +20,7 @@ from app.analytics.schemas import (
     SubscriberReport,
 )
 from app.core.db import SessionDep
-from app.core.deps import ClockDep, PrincipalDep, require
+from app.core.deps import ClockDep
 from app.episodes.deps import EpisodeDep
 from app.shows.deps import ShowDep
 from app.subscribers.deps import SubscriberDep

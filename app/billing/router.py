@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Request
 from pydantic import ValidationError
 
+from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.billing import service
 from app.billing.providers import ghost, memberful, patreon, stripe
@@ -15,8 +16,9 @@ from app.billing.schemas import (
     Provider,
     ProviderEvent,
 )
+from app.core import tokens
 from app.core.db import SessionDep, utcnow
-from app.core.deps import ClockDep, PageLinksDep, SettingsDep, UrlsDep, require
+from app.core.deps import ClockDep, PageLinksDep, SettingsDep, UrlsDep
 from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.models import Plan
 from app.subscribers import service as subscribers
@@ -48,13 +50,13 @@ def billing_event(
     settings: SettingsDep,
     links: PageLinksDep,
     urls: UrlsDep,
-    signature: Annotated[str | None, Header(alias=service.SIGNATURE_HEADER)] = None,
+    signature: Annotated[str | None, Header(alias=tokens.SIGNATURE_HEADER)] = None,
 ) -> EventOutcome:
     """A subscription event from the billing system, signed with PODPASS_WEBHOOK_SECRET:
     `Podpass-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`."""
     if not settings.webhook_secret:
         raise NotFound("Billing webhooks are off: set PODPASS_WEBHOOK_SECRET to turn them on.")
-    service.verify(
+    tokens.verify(
         settings.webhook_secret,
         signature,
         body,

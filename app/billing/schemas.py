@@ -5,8 +5,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from app.core.fields import Email
 from app.shows.schemas import Slug
-from app.subscribers.schemas import Email, ExternalId
+from app.subscribers.schemas import ExternalId
 
 LATEST_EVENT_TIME = 4_102_444_800  # 2100-01-01: a larger `created` is a broken event
 PlanId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,255}$")]

@@ -1,7 +1,5 @@
 """Billing webhooks (signed the way Stripe signs them) and the plans they refer to."""
 
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +21,8 @@ from app.billing.schemas import (
     SinceJoining,
 )
 from app.core.db import utcnow
-from app.core.errors import AppError, Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.fields import Email
 from app.models import (
     BackCatalogue,
     Plan,
@@ -34,9 +33,8 @@ from app.models import (
 )
 from app.shows import service as shows
 from app.subscribers import service as subscribers
-from app.subscribers.schemas import Email, SubscriberCreate
+from app.subscribers.schemas import SubscriberCreate
 
-SIGNATURE_HEADER = "Podpass-Signature"
 _GRANTS = {EventType.CREATED, EventType.RENEWED, EventType.PLAN_CHANGED}
 _ENDS = {
     EventType.LAPSED: SubscriberStatus.LAPSED,
@@ -44,36 +42,6 @@ _ENDS = {
     EventType.REFUNDED: SubscriberStatus.REVOKED,
 }
 _EMAIL: TypeAdapter[str] = TypeAdapter(Email)
-
-
-class SignatureRejected(AppError):
-    status_code = 400
-    error = "bad_signature"
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The signature header value for a payload: `t=<unix time>,v1=<hex HMAC-SHA256>`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-def verify(secret: str, header: str | None, body: bytes, *, now: float, tolerance: int) -> None:
-    if not header:
-        raise SignatureRejected(f"Missing the {SIGNATURE_HEADER} header.")
-    parts = [part.split("=", 1) for part in header.split(",") if "=" in part]
-    timestamps = [value for key, value in parts if key.strip() == "t"]
-    signatures = [value.strip() for key, value in parts if key.strip() == "v1"]
-    if len(timestamps) != 1 or not timestamps[0].strip().isdigit() or not signatures:
-        raise SignatureRejected(f"{SIGNATURE_HEADER} must look like t=<unix time>,v1=<hex>.")
-    timestamp = int(timestamps[0])
-    expected = sign(secret, timestamp, body).rsplit("v1=", 1)[1]
-    if not any(hmac.compare_digest(expected, signature) for signature in signatures):
-        raise SignatureRejected("The signature does not match the payload and secret.")
-    if abs(now - timestamp) > tolerance:
-        raise SignatureRejected(
-            f"The signature's timestamp is more than {tolerance} s from now: a replay, or a "
-            "clock that needs setting."
-        )
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,11 @@ from fastapi import Depends, FastAPI, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from app.accounts import service as accounts
+from app.accounts.deps import SessionsDep
 from app.accounts.service import Permission, Principal
 from app.accounts.sessions import COOKIE, StaffSession
 from app.core.db import SessionDep
-from app.core.deps import ClockDep, SessionsDep
+from app.core.deps import ClockDep
 from app.core.errors import Forbidden
 
 CONSOLE = "/console"

@@ -20,7 +20,7 @@ from app.billing.schemas import BackCatalogueRule, LatestEpisodes, PlanId, PlanI
 from app.console.deps import EDITOR, EDITOR_FORM, SUPPORT, SUPPORT_FORM
 from app.console.pages import redirect, render
 from app.core.db import SessionDep
-from app.core.deps import ClockDep, SettingsDep, StorageDep, UrlsDep
+from app.core.deps import ClockDep, SettingsDep, UrlsDep
 from app.core.errors import InvalidInput, NotFound
 from app.episodes import service as episodes
 from app.episodes.deps import EpisodeDep
@@ -30,6 +30,7 @@ from app.models import Episode, EpisodeKind, EpisodeStatus, EpisodeType, Plan, S
 from app.shows import service as shows
 from app.shows.deps import ShowDep
 from app.shows.schemas import APPLE_CATEGORIES, WELCOME_PAGE_LINK, ShowUpdate, WelcomeIn
+from app.storage import StorageDep
 from app.text import when
 
 router = APIRouter(prefix="/console", include_in_schema=False)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from app.accounts import service as accounts
-from app.accounts.deps import UserDep
+from app.accounts.deps import SessionsDep, UserDep
 from app.accounts.sessions import COOKIE
 from app.console import service
 from app.console.deps import (
@@ -36,7 +36,6 @@ from app.core.deps import (
     DatabaseDep,
     PageLinksDep,
     RowId,
-    SessionsDep,
     SettingsDep,
     TokensDep,
     UrlsDep,

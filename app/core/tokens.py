@@ -1,4 +1,5 @@
-"""Feed tokens, signed links and signed values: the only module that imports itsdangerous.
+"""Feed tokens, signed links, signed values and signed webhook bodies: the only module that
+imports itsdangerous.
 
 A token is `token_id` (12 URL-safe characters, random, stored in the database) followed by
 an HMAC-SHA256 signature of it under the server secret (43 characters). The signature is the
@@ -22,6 +23,8 @@ from itsdangerous import (
     URLSafeSerializer,
     URLSafeTimedSerializer,
 )
+
+from app.core.errors import AppError
 
 TOKEN_ID_LENGTH = 12
 SIGNATURE_LENGTH = 43
@@ -180,3 +183,38 @@ class SignedValues:
             return self._serializer.loads(signed)
         except BadData:
             return None
+
+
+# Webhooks, both ways: Podpass's own billing format comes in with this header, and the
+# outbox's deliveries go out with it. `t=<unix time>,v1=<hex HMAC-SHA256 of "t." + body>`.
+SIGNATURE_HEADER = "Podpass-Signature"
+
+
+class SignatureRejected(AppError):
+    status_code = 400
+    error = "bad_signature"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The signature header value for a payload: `t=<unix time>,v1=<hex HMAC-SHA256>`."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify(secret: str, header: str | None, body: bytes, *, now: float, tolerance: int) -> None:
+    if not header:
+        raise SignatureRejected(f"Missing the {SIGNATURE_HEADER} header.")
+    parts = [part.split("=", 1) for part in header.split(",") if "=" in part]
+    timestamps = [value for key, value in parts if key.strip() == "t"]
+    signatures = [value.strip() for key, value in parts if key.strip() == "v1"]
+    if len(timestamps) != 1 or not timestamps[0].strip().isdigit() or not signatures:
+        raise SignatureRejected(f"{SIGNATURE_HEADER} must look like t=<unix time>,v1=<hex>.")
+    timestamp = int(timestamps[0])
+    expected = sign(secret, timestamp, body).rsplit("v1=", 1)[1]
+    if not any(hmac.compare_digest(expected, signature) for signature in signatures):
+        raise SignatureRejected("The signature does not match the payload and secret.")
+    if abs(now - timestamp) > tolerance:
+        raise SignatureRejected(
+            f"The signature's timestamp is more than {tolerance} s from now: a replay, or a "
+            "clock that needs setting."
+        )

@@ -3,9 +3,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, UploadFile
 
+from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.core.db import SessionDep
-from app.core.deps import ClockDep, SettingsDep, StorageDep, require
+from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import PayloadTooLarge
 from app.episodes import service
 from app.episodes.deps import EpisodeDep
@@ -18,6 +19,7 @@ from app.episodes.schemas import (
 )
 from app.models import Episode
 from app.shows.deps import ShowDep, read_image
+from app.storage import StorageDep
 
 router = APIRouter(
     prefix="/admin",

@@ -4,9 +4,10 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, HttpUrl
 
+from app.core.fields import Email
 from app.models import SubscriberStatus
 from app.shows.schemas import Slug
-from app.subscribers.schemas import Email, ExternalId
+from app.subscribers.schemas import ExternalId
 
 # The subscribers CSV: these columns, then one `old_url:<slug>` column per show whose old
 # private feed URLs are known. Only `email` is required.

@@ -2,8 +2,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.accounts.deps import AdminDep
 from app.core.db import MAX_ROW_ID, SessionDep
-from app.core.deps import AdminDep, ClockDep, RowId, SettingsDep
+from app.core.deps import ClockDep, RowId, SettingsDep
 from app.models import OutboxMessage, OutboxStatus, WebhookEndpoint
 from app.outbox import service, webhooks
 from app.outbox.schemas import (

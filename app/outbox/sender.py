@@ -11,15 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from app.billing import service as billing
 from app.core.config import Settings
 from app.core.db import Clock, Database, transaction
-from app.core.tokens import PageLinks
-from app.core.urls import Urls
+from app.core.tokens import SIGNATURE_HEADER, sign
 from app.models import OutboxKind
 from app.outbox import http_post, service, webhooks
-from app.outbox.emails import Emails
+from app.outbox.emails import Composer, Emails
 from app.outbox.mail import MailFailed, MailRefused, Smtp
+from app.outbox.schemas import EmailTemplate
 from app.outbox.service import Claimed, NotDue, NotSendable
 
 logger = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ class WebhookTransport:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "Podpass-Webhooks/1",
-            billing.SIGNATURE_HEADER: billing.sign(secret, int(self.wall_clock()), body),
+            SIGNATURE_HEADER: sign(secret, int(self.wall_clock()), body),
             webhooks.DELIVERY_HEADER: message.idempotency_key,
             webhooks.EVENT_HEADER: message.payload["type"],
         }
@@ -147,7 +146,7 @@ class Sender:
         settings: Settings,
         clock: Clock,
         *,
-        links: PageLinks,
+        composers: Mapping[EmailTemplate, Composer],
         stopping: threading.Event | None = None,
     ) -> "Sender":
         transports: dict[OutboxKind, Transport] = {
@@ -159,7 +158,7 @@ class Sender:
             )
         }
         if settings.smtp_host:
-            emails = Emails(db, settings, Urls(settings.public_base_url), links)
+            emails = Emails(db, settings, composers)
             transports[OutboxKind.EMAIL] = EmailTransport(emails, Smtp.from_settings(settings))
         else:
             logger.warning(

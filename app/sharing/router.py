@@ -2,9 +2,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.core.db import MAX_ROW_ID, SessionDep
-from app.core.deps import ClockDep, RowId, TokensDep, UrlsDep, require
+from app.core.deps import ClockDep, RowId, TokensDep, UrlsDep
 from app.models import AlertStatus, SharingAlert
 from app.sharing import service
 from app.sharing.schemas import AlertOut, RotatedAlert

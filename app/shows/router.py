@@ -2,13 +2,15 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, UploadFile
 
+from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.core.db import SessionDep
-from app.core.deps import SettingsDep, StorageDep, require
+from app.core.deps import SettingsDep
 from app.models import Show, Welcome
 from app.shows import service
 from app.shows.deps import ShowDep, read_image
 from app.shows.schemas import ShowCreate, ShowOut, ShowUpdate, WelcomeIn, WelcomeOut
+from app.storage import StorageDep
 
 router = APIRouter(
     prefix="/admin/shows",

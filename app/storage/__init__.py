@@ -4,7 +4,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Annotated, BinaryIO, Protocol
+
+from app.core.deps import built
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,6 @@ class Storage(Protocol):
     def abort(self, upload: IncompleteUpload) -> None:
         """Discard an unfinished upload and what it stored; a finished or already discarded
         upload is not an error."""
+
+
+StorageDep = Annotated[Storage, built("storage")]

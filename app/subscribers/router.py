@@ -2,9 +2,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.core.db import MAX_ROW_ID, SessionDep
-from app.core.deps import PageLinksDep, TokensDep, UrlsDep, require
+from app.core.deps import PageLinksDep, TokensDep, UrlsDep
 from app.core.tokens import FeedTokens
 from app.core.urls import Urls
 from app.models import Subscriber, SubscriberStatus

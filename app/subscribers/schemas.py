@@ -1,16 +1,11 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.core.fields import Email
 from app.shows.schemas import Name, Slug
 
-
-def _normalise_email(email: str) -> str:
-    return email.strip().lower()
-
-
-Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
 ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 
 

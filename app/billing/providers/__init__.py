@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from app.billing.service import SignatureRejected
 from app.core.errors import InvalidInput
+from app.core.tokens import SignatureRejected
 
 M = TypeVar("M", bound=BaseModel)
 

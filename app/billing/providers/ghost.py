@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from app.billing.providers import body_id, parse
 from app.billing.schemas import EventType, ProviderEvent
-from app.billing.service import SignatureRejected
+from app.core.tokens import SignatureRejected
 
 SIGNATURE_HEADER = "X-Ghost-Signature"
 _PAYING = {"paid", "comped"}

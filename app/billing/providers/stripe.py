@@ -19,8 +19,8 @@ from pydantic import BaseModel
 
 from app.billing.providers import parse
 from app.billing.schemas import EventType, ProviderEvent
-from app.billing.service import SignatureRejected
 from app.core.errors import InvalidInput
+from app.core.tokens import SignatureRejected
 
 SIGNATURE_HEADER = "Stripe-Signature"
 _LAPSING = {"unpaid": EventType.LAPSED, "paused": EventType.LAPSED}
