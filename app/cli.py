@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
 from app.analytics import service as analytics
+from app.core.clock import utcnow
 from app.core.config import DatabaseSettings, get_settings
-from app.core.db import Database, build_engine, transaction, utcnow
+from app.core.db.engine import Database, build_engine
+from app.core.db.session import transaction
 from app.core.errors import AppError
 from app.core.fields import Email
 from app.core.urls import Urls

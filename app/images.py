@@ -7,7 +7,7 @@ from uuid import uuid4
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
-from app.core.db import after_commit, after_rollback
+from app.core.db.session import after_commit, after_rollback
 from app.core.errors import InvalidInput, UnsupportedMedia
 from app.storage import Storage
 

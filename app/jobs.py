@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session
 
 from app.analytics import service as analytics
 from app.billing import service as billing
+from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.db import Clock, Database, transaction
+from app.core.db.engine import Database
+from app.core.db.session import transaction
 from app.core.tokens import PageLinks
 from app.core.urls import Urls
 from app.outbox.emails import Composer

@@ -30,8 +30,9 @@ from app.console.pages import STATIC, error_page
 from app.console.publishing import router as publishing_router
 from app.console.router import router as console_router
 from app.console.router import site_root
+from app.core.clock import Clock, utcnow
 from app.core.config import Settings, StorageBackend, get_settings
-from app.core.db import Clock, Database, build_engine, utcnow
+from app.core.db.engine import Database, build_engine
 from app.core.errors import (
     DatabaseUnavailable,
     ErrorPage,

@@ -25,7 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.core.db import Base, UTCDateTime, utcnow
+from app.core.clock import utcnow
+from app.core.db.schema import Base, UTCDateTime
 
 
 class EpisodeStatus(StrEnum):

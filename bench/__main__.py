@@ -32,7 +32,7 @@ import httpx2 as httpx
 from sqlalchemy import Connection, func, insert, select
 
 from app.cli import migrate
-from app.core.db import build_engine
+from app.core.db.engine import build_engine
 from app.core.tokens import FeedTokens, new_token_id
 from app.models import Episode, EpisodeKind, FeedAccess, ListenEvent, Show, Subscriber
 from tests.servers import free_port, moto_server, wait_for_port

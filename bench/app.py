@@ -13,7 +13,8 @@ from fastapi import FastAPI, Response
 from fastapi import Path as PathParam
 from sqlalchemy import select
 
-from app.core.db import SessionDep, utcnow
+from app.core.clock import utcnow
+from app.core.db.session import SessionDep
 from app.core.deps import TokensDep, UrlsDep
 from app.core.errors import NotFound
 from app.feeds.render import FeedLinks, render_feed

@@ -27,7 +27,7 @@ import httpx2 as httpx
 from sqlalchemy import insert, select
 
 from app.cli import migrate
-from app.core.db import build_engine
+from app.core.db.engine import build_engine
 from app.core.tokens import FeedTokens
 from app.models import Episode, EpisodeKind
 from bench.__main__ import (

@@ -23,7 +23,7 @@ import httpx2 as httpx
 import psycopg
 from sqlalchemy import make_url
 
-from app.core.db import Database, build_engine
+from app.core.db.engine import Database, build_engine
 from app.core.tokens import FeedTokens
 from app.feeds.access import Gate
 from bench.__main__ import Result, server, server_env, settle, wrk

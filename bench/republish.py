@@ -23,7 +23,7 @@ from sqlalchemy import insert
 
 from app.cli import migrate
 from app.core.config import get_settings
-from app.core.db import build_engine
+from app.core.db.engine import build_engine
 from app.core.tokens import FeedTokens
 from app.main import create_app
 from app.models import Episode, EpisodeKind, Subscriber

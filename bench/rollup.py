@@ -16,7 +16,8 @@ from sqlalchemy import func, insert, select, text
 
 from app.analytics import service as analytics
 from app.cli import migrate
-from app.core.db import Database, build_engine, transaction
+from app.core.db.engine import Database, build_engine
+from app.core.db.session import transaction
 from app.models import Download, Episode, ListenEvent, Show
 
 EVENTS = 1_000_000

@@ -4,7 +4,8 @@ from alembic import context
 
 from app import models  # noqa: F401  (registers every table on Base.metadata)
 from app.core.config import DatabaseSettings
-from app.core.db import Base, UTCDateTime, build_engine
+from app.core.db.engine import build_engine
+from app.core.db.schema import Base, UTCDateTime
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

@@ -18,8 +18,10 @@ from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import text
 
 from app.cli import ROOT
+from app.core.clock import utcnow
 from app.core.config import Settings
-from app.core.db import Base, build_engine, utcnow
+from app.core.db.engine import build_engine
+from app.core.db.schema import Base
 from app.main import create_app
 from tests.servers import podpass_server
 

@@ -19,7 +19,8 @@ from app.accounts import service as accounts
 from app.accounts.sessions import COOKIE, Sessions
 from app.cli import main as cli
 from app.core.config import Settings
-from app.core.db import Database, transaction
+from app.core.db.engine import Database
+from app.core.db.session import transaction
 from app.core.errors import TooManyAttempts, Unauthorized
 from app.core.logs import RedactTokens
 from app.main import create_app

@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 from app import images
 from app.cli import seed_shows
 from app.core.config import Settings
-from app.core.db import Database, build_engine, transaction
+from app.core.db.engine import Database, build_engine
+from app.core.db.session import transaction
 from app.main import build_storage
 from tests import media
 from tests.conftest import feed_path, stored_files, subscribe, upload

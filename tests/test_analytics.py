@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session
 from app.accounts import service as accounts
 from app.analytics import service as analytics
 from app.cli import main as cli
+from app.core.clock import utcnow
 from app.core.config import Settings
-from app.core.db import Database, build_engine, transaction, utcnow
+from app.core.db.engine import Database, build_engine
+from app.core.db.session import transaction
 from app.models import (
     Download,
     Episode,

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.core.config import Settings
-from app.core.db import Database
+from app.core.db.engine import Database
 from app.jobs import Runner
 from app.main import create_app
 from app.models import Subscriber

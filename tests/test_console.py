@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from app.accounts.sessions import COOKIE, Sessions
 from app.console import service
 from app.console.deps import safe_next
+from app.core.clock import utcnow
 from app.core.config import Settings
-from app.core.db import build_engine, transaction, utcnow
+from app.core.db.engine import build_engine
+from app.core.db.session import transaction
 from app.core.tokens import TOKEN_ID_LENGTH
 from app.models import AlertStatus, Download, FeedAccess, SharingAlert
 from app.sharing.schemas import Evidence, Reason

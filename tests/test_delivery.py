@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from app.core.config import AccelRedirect, Settings
-from app.core.db import build_engine
+from app.core.db.engine import build_engine
 from app.feeds.access import Access, Audio, Variant
 from app.feeds.documents import Document, Fallbacks, FeedView, Stamps
 from app.feeds.router import CHUNK, Files

@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.core.config import Settings
-from app.core.db import build_engine, transaction
+from app.core.db.engine import build_engine
+from app.core.db.session import transaction
 from app.episodes import service as episodes
 from app.feeds.documents import _links, archive_pages
 from app.feeds.personal import PLAIN, Shape

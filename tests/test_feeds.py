@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.core.db import transaction
+from app.core.db.session import transaction
 from app.episodes import service as episodes
 from app.feeds.documents import _links, archive_pages
 from app.feeds.render import render_feed

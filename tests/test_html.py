@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import command
 from fastapi.testclient import TestClient
 
-from app.core.db import build_engine
+from app.core.db.engine import build_engine
 from tests.conftest import M4A, alembic_config, feed_path, subscribe, upload
 from tests.parsers import gpodder, universal
 

@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.core.config import Settings
-from app.core.db import Database, build_engine, transaction
+from app.core.db.engine import Database, build_engine
+from app.core.db.session import transaction
 from app.imports import service as imports
 from app.imports.source import Source, SourceError
 from app.models import Episode, OutboxMessage, Subscriber

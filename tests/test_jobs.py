@@ -13,7 +13,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.db import Database, build_engine, transaction
+from app.core.db.engine import Database, build_engine
+from app.core.db.session import transaction
 from app.core.tokens import TOKEN_ID_LENGTH
 from app.jobs import Job, Runner, advisory_lock_key, podpass_jobs
 from app.main import create_app

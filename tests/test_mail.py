@@ -15,7 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings, SmtpSecurity
-from app.core.db import Database, transaction
+from app.core.db.engine import Database
+from app.core.db.session import transaction
 from app.core.tokens import sign
 from app.jobs import email_composers
 from app.models import OutboxStatus, Subscriber

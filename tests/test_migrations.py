@@ -3,7 +3,8 @@
 from alembic import command
 from sqlalchemy import inspect, text
 
-from app.core.db import Base, build_engine
+from app.core.db.engine import build_engine
+from app.core.db.schema import Base
 from tests.conftest import alembic_config
 
 

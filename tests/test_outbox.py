@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from sqlalchemy import select, text
 
 from app.core.config import Settings, SmtpSecurity
-from app.core.db import Database, build_engine, transaction
+from app.core.db.engine import Database, build_engine
+from app.core.db.session import transaction
 from app.jobs import Runner, email_composers, podpass_jobs
 from app.main import create_app
 from app.models import OutboxKind, OutboxMessage, OutboxStatus

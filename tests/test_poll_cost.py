@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, make_url
 from sqlalchemy.pool import QueuePool
 
-from app.core import db
 from app.core.config import Settings
-from app.core.db import HotQuery
+from app.core.db import engine as db
+from app.core.db.hot import HotQuery
 from app.feeds.access import Gate
 from tests.conftest import feed_path, subscribe, upload
 

@@ -18,7 +18,8 @@ from sqlalchemy import func, select, text
 
 from app.analytics.recorder import Place, Recorder, first_range, place
 from app.core.config import Settings
-from app.core.db import Database, build_engine, transaction
+from app.core.db.engine import Database, build_engine
+from app.core.db.session import transaction
 from app.core.tokens import TOKEN_ID_LENGTH
 from app.main import create_app
 from app.models import DailySalt, EventKind, ListenEvent

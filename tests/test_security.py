@@ -16,7 +16,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import DBAPIError
 
 from app.core.config import Settings
-from app.core.db import build_engine
+from app.core.db.engine import build_engine
 from app.core.logs import RedactTokens, redact_tokens
 from app.core.tokens import TOKEN_LENGTH
 from app.models import Subscriber

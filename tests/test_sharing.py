@@ -16,8 +16,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
 from app.cli import main as podpass
+from app.core.clock import utcnow
 from app.core.config import Settings, get_settings
-from app.core.db import Database, build_engine, transaction, utcnow
+from app.core.db.engine import Database, build_engine
+from app.core.db.session import transaction
 from app.core.tokens import TOKEN_ID_LENGTH
 from app.models import (
     AlertStatus,

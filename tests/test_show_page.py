@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.db import build_engine
+from app.core.db.engine import build_engine
 from app.core.urls import Urls
 from app.main import create_app
 from app.models import Show

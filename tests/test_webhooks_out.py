@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
-from app.core.db import Database, transaction
+from app.core.db.engine import Database
+from app.core.db.session import transaction
 from app.core.tokens import SignatureRejected, verify
 from app.jobs import email_composers
 from app.main import create_app

@@ -17,7 +17,8 @@ from app.accounts import service
 from app.accounts import service as accounts
 from app.accounts.service import Permission, Principal
 from app.accounts.sessions import COOKIE, Sessions
-from app.core.db import Database, SessionDep, transaction
+from app.core.db.engine import Database
+from app.core.db.session import SessionDep, transaction
 from app.core.deps import RowId, built
 from app.core.errors import Forbidden, Unauthorized
 from app.models import StaffUser

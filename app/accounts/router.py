@@ -14,7 +14,7 @@ from app.accounts.schemas import (
     UserUpdate,
 )
 from app.accounts.service import Permission
-from app.core.db import SessionDep
+from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, RowId
 from app.core.errors import Conflict
 from app.models import ApiKey, Role, StaffUser

@@ -17,7 +17,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from app.core.db import Database, after_commit, after_rollback, transaction
+from app.core.db.engine import Database
+from app.core.db.session import after_commit, after_rollback, transaction
 from app.core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
 from app.models import ApiKey, LoginFailure, Role, StaffUser
 

@@ -26,7 +26,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.analytics import useragents
-from app.core.db import Clock, Database, conflict_insert, transaction
+from app.core.clock import Clock
+from app.core.db.engine import Database
+from app.core.db.session import conflict_insert, transaction
 from app.models import DailySalt, EventKind, FeedAccess, ListenEvent
 
 logger = logging.getLogger(__name__)

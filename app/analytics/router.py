@@ -19,7 +19,7 @@ from app.analytics.schemas import (
     ShowReport,
     SubscriberReport,
 )
-from app.core.db import SessionDep
+from app.core.db.session import SessionDep
 from app.core.deps import ClockDep
 from app.episodes.deps import EpisodeDep
 from app.shows.deps import ShowDep

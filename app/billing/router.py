@@ -17,7 +17,8 @@ from app.billing.schemas import (
     ProviderEvent,
 )
 from app.core import tokens
-from app.core.db import SessionDep, utcnow
+from app.core.clock import utcnow
+from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, PageLinksDep, SettingsDep, UrlsDep
 from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.models import Plan

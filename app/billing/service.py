@@ -20,7 +20,7 @@ from app.billing.schemas import (
     ProviderEvent,
     SinceJoining,
 )
-from app.core.db import utcnow
+from app.core.clock import utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.fields import Email
 from app.models import (

@@ -14,7 +14,7 @@ from app.accounts import service as accounts
 from app.accounts.deps import SessionsDep
 from app.accounts.service import Permission, Principal
 from app.accounts.sessions import COOKIE, StaffSession
-from app.core.db import SessionDep
+from app.core.db.session import SessionDep
 from app.core.deps import ClockDep
 from app.core.errors import Forbidden
 

@@ -19,7 +19,7 @@ from app.billing import service as billing
 from app.billing.schemas import BackCatalogueRule, LatestEpisodes, PlanId, PlanIn, SinceJoining
 from app.console.deps import EDITOR, EDITOR_FORM, SUPPORT, SUPPORT_FORM
 from app.console.pages import redirect, render
-from app.core.db import SessionDep
+from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, SettingsDep, UrlsDep
 from app.core.errors import InvalidInput, NotFound
 from app.episodes import service as episodes

@@ -30,7 +30,8 @@ from app.console.deps import (
     safe_next,
 )
 from app.console.pages import redirect, render
-from app.core.db import MAX_ROW_ID, SessionDep
+from app.core.db.schema import MAX_ROW_ID
+from app.core.db.session import SessionDep
 from app.core.deps import (
     ClockDep,
     DatabaseDep,

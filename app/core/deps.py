@@ -5,8 +5,10 @@ from typing import Annotated, Any
 
 from fastapi import Path, Request, params
 
+from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.db import MAX_ROW_ID, Clock, Database
+from app.core.db.engine import Database
+from app.core.db.schema import MAX_ROW_ID
 from app.core.tokens import FeedTokens, FormTokens, PageLinks, UnsubscribeLinks
 from app.core.urls import Urls
 

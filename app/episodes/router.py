@@ -5,7 +5,7 @@ from fastapi import APIRouter, Form, UploadFile
 
 from app.accounts.deps import require
 from app.accounts.service import Permission
-from app.core.db import SessionDep
+from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import PayloadTooLarge
 from app.episodes import service

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from app import audio, images
-from app.core.db import after_commit, after_rollback, utcnow
+from app.core.clock import utcnow
+from app.core.db.session import after_commit, after_rollback
 from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.episodes.schemas import Chapters, EpisodeFields, EpisodeUpload, PublishRequest
 from app.models import TRANSCRIPT_TYPES, Episode, EpisodeStatus, Show

@@ -15,7 +15,10 @@ from typing import NamedTuple
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
-from app.core.db import MAX_ROW_ID, Clock, Database, HotQuery
+from app.core.clock import Clock
+from app.core.db.engine import Database
+from app.core.db.hot import HotQuery
+from app.core.db.schema import MAX_ROW_ID
 from app.core.errors import Forbidden, Gone, NotFound
 from app.core.tokens import FeedTokens
 from app.feeds.personal import Holder, cutoff, holder_name

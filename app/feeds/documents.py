@@ -26,7 +26,9 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from app import audio
-from app.core.db import Clock, Database, transaction
+from app.core.clock import Clock
+from app.core.db.engine import Database
+from app.core.db.session import transaction
 from app.core.errors import NotFound
 from app.core.tokens import TOKEN_LENGTH
 from app.core.urls import FeedPlace, Urls

@@ -27,7 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.analytics.recorder import Recorder
 from app.core.config import AccelRedirect, Settings
-from app.core.db import SessionDep
+from app.core.db.session import SessionDep
 from app.core.deps import PageLinksDep, RowId, TokensDep, UrlsDep, built
 from app.core.errors import Forbidden, Gone, NotFound, RangeUnsatisfiable
 from app.core.tokens import TOKEN_ID_LENGTH

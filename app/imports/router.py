@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.core.db import transaction
+from app.core.db.session import transaction
 from app.imports import old_urls
 
 

@@ -20,7 +20,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.db import Database, transaction, utcnow
+from app.core.clock import utcnow
+from app.core.db.engine import Database
+from app.core.db.session import transaction
 from app.core.errors import AppError, InvalidInput, UnsupportedMedia
 from app.episodes import service as episodes
 from app.episodes.schemas import Chapters, EpisodeUpload

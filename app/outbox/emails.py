@@ -20,7 +20,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.db import Database, transaction
+from app.core.db.engine import Database
+from app.core.db.session import transaction
 from app.outbox.mail import sender_address
 from app.outbox.schemas import EmailTemplate
 from app.outbox.service import Claimed

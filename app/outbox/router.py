@@ -3,7 +3,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from app.accounts.deps import AdminDep
-from app.core.db import MAX_ROW_ID, SessionDep
+from app.core.db.schema import MAX_ROW_ID
+from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, RowId, SettingsDep
 from app.models import OutboxMessage, OutboxStatus, WebhookEndpoint
 from app.outbox import service, webhooks

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.db import Clock, Database, transaction
+from app.core.db.engine import Database
+from app.core.db.session import transaction
 from app.core.tokens import SIGNATURE_HEADER, sign
 from app.models import OutboxKind
 from app.outbox import http_post, service, webhooks

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from app.core.config import Settings
-from app.core.db import SessionDep
+from app.core.db.session import SessionDep
 from app.core.deps import (
     ClockDep,
     FormTokensDep,

@@ -4,7 +4,8 @@ from fastapi import APIRouter, Depends, Query
 
 from app.accounts.deps import require
 from app.accounts.service import Permission
-from app.core.db import MAX_ROW_ID, SessionDep
+from app.core.db.schema import MAX_ROW_ID
+from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, RowId, TokensDep, UrlsDep
 from app.models import AlertStatus, SharingAlert
 from app.sharing import service

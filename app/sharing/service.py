@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, distinct, func, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.db import conflict_insert
+from app.core.db.session import conflict_insert
 from app.core.errors import NotFound
 from app.models import AlertStatus, Download, EventKind, FeedAccess, ListenEvent, SharingAlert
 from app.outbox import service as outbox

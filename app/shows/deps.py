@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, UploadFile
 
-from app.core.db import SessionDep
+from app.core.db.session import SessionDep
 from app.core.errors import PayloadTooLarge
 from app.models import Show
 from app.shows import service

@@ -4,7 +4,7 @@ from fastapi import APIRouter, UploadFile
 
 from app.accounts.deps import require
 from app.accounts.service import Permission
-from app.core.db import SessionDep
+from app.core.db.session import SessionDep
 from app.core.deps import SettingsDep
 from app.models import Show, Welcome
 from app.shows import service

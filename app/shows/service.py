@@ -6,7 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audio, images
-from app.core.db import after_commit, after_rollback, utcnow
+from app.core.clock import utcnow
+from app.core.db.session import after_commit, after_rollback
 from app.core.errors import Conflict, NotFound
 from app.models import Show, Welcome
 from app.shows.schemas import ShowCreate, ShowUpdate, WelcomeIn

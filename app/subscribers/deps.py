@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from app.core.db import SessionDep
+from app.core.db.session import SessionDep
 from app.core.deps import RowId
 from app.models import Subscriber
 from app.subscribers import service

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.db import utcnow
+from app.core.clock import utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.tokens import PageLinks, new_token_id
 from app.core.urls import Urls
