@@ -16,7 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
-from app.analytics.recorder import Place, Recorder, first_range, place
+from app.analytics.anonymise import Place, place
+from app.analytics.recorder import Recorder, first_range
 from app.core.config import Settings
 from app.core.db.engine import Database, build_engine
 from app.core.db.session import transaction

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app.analytics import recorder
+from app.analytics import anonymise
 from app.core.errors import NotFound
 from app.core.tokens import FeedTokens, LinkExpired, LinkInvalid, PageLinks, UnsubscribeLinks
 from app.core.urls import Urls
@@ -197,7 +197,7 @@ def client_network(ip: str) -> str:
     """What the per-IP limit counts: the address, or its /64 for IPv6 (one household's
     allocation, in which a client can pick new addresses at will), as analytics counts
     listeners."""
-    return recorder.place(ip).hashed[:64]
+    return anonymise.place(ip).hashed[:64]
 
 
 def _email_hash(email: str, secret_key: str) -> str:
