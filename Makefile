@@ -9,14 +9,14 @@ PORT ?= 8000
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # Slow clients: close idle keep-alive connections after 5 s, answer 503 past 1,000
 # connections per worker instead of holding them all, and give requests 30 s on shutdown.
-# uvicorn has no timeout for a request's headers: in production a reverse proxy (README,
-# "Production") holds slow clients instead of the workers.
+# uvicorn has no timeout for a request's headers: in production a reverse proxy
+# (docs/production.md) holds slow clients instead of the workers.
 UVICORN_LIMITS := --timeout-keep-alive 5 --limit-concurrency 1000 --timeout-graceful-shutdown 30
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NODE_DEPS := tests/js/node_modules/.package-lock.json
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test test-sqlite test-postgres lint bench clean
+.PHONY: run test test-sqlite test-postgres lint docs lock bench clean
 
 # `make run PORT=8080 PODPASS_BASE_URL=http://127.0.0.1:8080`: links in feeds and pages name
 # the port the server listens on (a PODPASS_BASE_URL in .env works too).
@@ -27,15 +27,33 @@ endif
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# `make run` needs only the runtime dependencies; the dev tools come with lint/test/bench.
-$(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+# Installs come from the lock files in requirements/ (hash-checked), so a new release
+# upstream cannot change what a fresh clone gets; `make lock` recompiles them. `make run`
+# needs only the runtime lock; the dev tools come with lint/test/docs/bench. The app itself
+# is installed editable, built by the locked setuptools (build.txt). A stamp is redone when
+# its lock (or pyproject.toml) changes; `pip check` names a dependency the lock lacks.
+$(VENV)/.installed-runtime: requirements/build.txt requirements/runtime.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements/build.txt -r requirements/runtime.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; echo "The lock lacks a dependency: make lock" >&2; }
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed-runtime
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: requirements/dev.txt $(VENV)/.installed-runtime
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
 	touch $@
+
+# uv (not pip-tools): it resolves for the target, Python 3.11 on Linux x86_64, from any
+# machine and any Python, and writes every file's hash; it is one wheel with no dependencies.
+# Existing pins are kept unless pyproject.toml needs others; `make lock UPGRADE=1` takes the
+# newest releases. dev.txt is constrained by runtime.txt, so the two agree on every pin.
+LOCK := $(BIN)/uv pip compile --quiet --python-version 3.11 \
+	--python-platform x86_64-unknown-linux-gnu --generate-hashes \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+lock: $(VENV)/.installed-dev
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		| $(LOCK) - -o requirements/build.txt
+	$(LOCK) pyproject.toml -o requirements/runtime.txt
+	$(LOCK) pyproject.toml --extra dev -c requirements/runtime.txt -o requirements/dev.txt
 
 # podcast-partytime (the Podcast Index's feed parser) runs in Node for the feed tests.
 tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package-lock.json
@@ -78,7 +96,13 @@ test-postgres: $(VENV)/.installed-dev $(NODE_DEPS) $(CHROMIUM)
 		echo "PostgreSQL not reachable at $(PG_TEST_URL): skipping the PostgreSQL run."; \
 	fi
 
-test: lint test-sqlite test-postgres
+# The documentation site (docs/, mkdocs.yml) in site/: --strict turns a broken link or anchor
+# into a failure (not with --quiet, which hides the warnings it counts). It needs no
+# network. NO_MKDOCS_2_WARNING: Material's notice about its successor, at every build.
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: lint docs test-sqlite test-postgres
 
 # Publisher-scale benchmark (about twenty minutes): a table of paths against their floors,
 # republish at 2,000 and 20,000 episodes, two workers against one and a worker's memory,
@@ -106,4 +130,4 @@ else
 endif
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site build
