@@ -1,4 +1,4 @@
-"""Listen events as rows, and the fastest way each database takes a batch of them."""
+"""Listen events as rows (COLUMNS), and the fastest way each database takes a batch of them."""
 
 from collections.abc import Sequence
 from datetime import datetime
