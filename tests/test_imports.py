@@ -330,3 +330,32 @@ def test_imported_members_keep_their_plan_and_the_day_they_joined(
     problems = refused.value.problems
     assert problems[0] == "line 2: joined 2999-01-01T00:00:00+00:00 is in the future"
     assert problems[1].startswith("line 3: joined: ")
+
+
+def test_welcome_goes_to_active_members_only_and_names_title_their_feeds(
+    admin: TestClient, settings: Settings, show: dict[str, Any]
+) -> None:
+    admin.patch("/admin/shows/sharp-tech", json={"personal_title": True}).raise_for_status()
+    csv = (
+        "email,name,shows,status\n"
+        "ann@example.com,Ann Appleseed,sharp-tech,active\n"
+        "bob@example.com,Bob Lapsed,sharp-tech,lapsed\n"
+        "cat@example.com,,sharp-tech,revoked\n"
+    )
+    assert _import_csv(settings, csv, welcome=True).created == 3
+    queued = [
+        (m["payload"]["template"], m["payload"]["to"]) for m in admin.get("/admin/outbox").json()
+    ]
+    assert queued == [("welcome", "ann@example.com")]  # "your podcasts are ready": hers are
+
+    def feed_title(email: str) -> str:
+        member = admin.get("/admin/subscribers", params={"email": email}).json()[0]
+        feed = admin.get(member["feeds"][0]["feed_url"])
+        return str(podcastparser.parse("feed", io.BytesIO(feed.content))["title"])
+
+    assert feed_title("ann@example.com") == "Sharp Tech (for Ann Appleseed)"
+    # A blank cell keeps the name they have; a new one replaces it.
+    _import_csv(settings, "email,name,shows\nann@example.com,,sharp-tech\n")
+    assert feed_title("ann@example.com") == "Sharp Tech (for Ann Appleseed)"
+    _import_csv(settings, "email,name,shows\nann@example.com,Ann Smith,sharp-tech\n")
+    assert feed_title("ann@example.com") == "Sharp Tech (for Ann Smith)"

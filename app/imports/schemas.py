@@ -5,14 +5,14 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, HttpUrl
 
 from app.models import SubscriberStatus
-from app.shows.schemas import Slug
+from app.shows.schemas import Name, Slug
 from app.subscribers.schemas import Email, ExternalId
 
 # The subscribers CSV: these columns, then one `old_url:<slug>` column per show whose old
 # private feed URLs are known. Only `email` is required.
-EMAIL, EXTERNAL_ID, PLAN, SHOWS, STATUS = "email", "external_id", "plan", "shows", "status"
-JOINED = "joined"
-COLUMNS = (EMAIL, EXTERNAL_ID, PLAN, SHOWS, STATUS, JOINED)
+EMAIL, NAME, EXTERNAL_ID = "email", "name", "external_id"
+PLAN, SHOWS, STATUS, JOINED = "plan", "shows", "status", "joined"
+COLUMNS = (EMAIL, NAME, EXTERNAL_ID, PLAN, SHOWS, STATUS, JOINED)
 OLD_URL_PREFIX = "old_url:"
 
 
@@ -46,6 +46,8 @@ class SubscriberLine(BaseModel):
     """One line of the subscribers CSV."""
 
     email: Email
+    # For personal feed titles; a blank cell keeps the name a subscriber has.
+    name: Annotated[Name | None, BeforeValidator(_blank_is_none)] = None
     external_id: Annotated[ExternalId | None, BeforeValidator(_blank_is_none)] = None
     plan: Annotated[str | None, BeforeValidator(_blank_is_none)] = None
     shows: Annotated[list[Slug], BeforeValidator(_slugs)] = Field(default_factory=list)

@@ -42,6 +42,7 @@ from app.models import (
     Plan,
     Show,
     Subscriber,
+    SubscriberStatus,
 )
 from app.shows import service as shows
 from app.storage import Storage
@@ -337,7 +338,7 @@ class _Checked:
 def import_subscribers(session: Session, text: str, *, welcome: bool) -> SubscriberImport:
     """Create or update each subscriber in the CSV, matched by external id, else by email.
     Every line is checked first: a file with any error imports nothing (ImportRefused).
-    `welcome`: send new subscribers the welcome email (with their links)."""
+    `welcome`: send new active subscribers the welcome email (with their links)."""
     reader = csv.DictReader(io.StringIO(text))
     header = [name.strip() for name in reader.fieldnames or []]
     problems = _check_header(session, header)
@@ -489,11 +490,16 @@ def _apply(session: Session, line: _Checked, *, welcome: bool, result: Subscribe
     slugs = [show.slug for show in line.shows]
     subscriber = line.existing
     if subscriber is None:
-        create = SubscriberCreate(email=data.email, external_id=data.external_id, shows=slugs)
-        subscriber = subscribers.create(session, create, emails=welcome)
+        create = SubscriberCreate(
+            email=data.email, name=data.name, external_id=data.external_id, shows=slugs
+        )
+        # "Your podcasts are ready" is for those whose podcasts are: not a lapsed member's.
+        active = data.status is SubscriberStatus.ACTIVE
+        subscriber = subscribers.create(session, create, emails=welcome and active)
         result.created += 1
     else:
         subscriber.email = data.email
+        subscriber.name = data.name or subscriber.name
         subscriber.external_id = data.external_id or subscriber.external_id
         subscribers.set_shows(session, subscriber, slugs)
         result.updated += 1
