@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.db import Database, build_engine, transaction
 from app.imports import service as imports
-from app.imports.source import Source, SourceError
+from app.imports.source import FeedError, Source
 from app.models import Episode, OutboxMessage, Subscriber
 from app.storage.local import LocalStorage
 from tests.conftest import SHOW, _empty_tables, create_show, server_env, upload
@@ -56,13 +56,17 @@ def _item(n: int) -> str:
 <enclosure url="/audio/{n}.mp3" length="1" type="audio/mpeg"/></item>"""
 
 
-def _page(items: list[int], older: str | None) -> bytes:
+def _feed(body: str, older: str | None = None) -> bytes:
     link = f'<atom:link rel="prev-archive" href="{older}"/>' if older else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"
  xmlns:podcast="https://podcastindex.org/namespace/1.0" xmlns:atom="http://www.w3.org/2005/Atom">
 <channel><title>Old host</title><link>https://old.example.com</link>{link}
-{"".join(_item(n) for n in items)}</channel></rss>""".encode()
+{body}</channel></rss>""".encode()
+
+
+def _page(items: list[int], older: str | None) -> bytes:
+    return _feed("".join(_item(n) for n in items), older)
 
 
 @pytest.fixture
@@ -178,8 +182,9 @@ def test_a_failed_download_is_retried_and_reported_never_half_recorded(
     slept: list[float] = []
     db, storage = _db(settings), LocalStorage(settings.audio_dir)
     source = Source(feed_host.url("/feed.xml", user=USER, password=PASSWORD))
+    retries = imports.Retries(sleep=slept.append)
     report = imports.import_feed(
-        db, storage, source, SHOW["slug"], public=False, max_bytes=2**30, sleep=slept.append
+        db, storage, source, SHOW["slug"], public=False, max_bytes=2**30, retries=retries
     )
     assert len(report.imported) == 3
     assert slept == [2.0, 4.0, 2.0, 4.0]
@@ -195,7 +200,7 @@ def test_a_failed_download_is_retried_and_reported_never_half_recorded(
 
 
 def test_a_private_source_needs_its_credentials(settings: Settings, feed_host: FeedHost) -> None:
-    with pytest.raises(SourceError, match="401"):
+    with pytest.raises(FeedError, match="401"):  # no retry brings the password
         list(Source(feed_host.url("/feed.xml")).pages())
 
 
@@ -359,3 +364,69 @@ def test_welcome_goes_to_active_members_only_and_names_title_their_feeds(
     assert feed_title("ann@example.com") == "Sharp Tech (for Ann Appleseed)"
     _import_csv(settings, "email,name,shows\nann@example.com,Ann Smith,sharp-tech\n")
     assert feed_title("ann@example.com") == "Sharp Tech (for Ann Smith)"
+
+
+def _plain_item(guid: str, date: str | None, enclosure: str | None, extra: str = "") -> str:
+    """An item as RSS 2.0 has it, without the parts this test does not need."""
+    published = f"<pubDate>{date}</pubDate>" if date else ""
+    audio = f'<enclosure url="{enclosure}" length="1" type="audio/mpeg"/>' if enclosure else ""
+    title = f'<guid isPermaLink="false">{guid}</guid><title>{guid}</title>'
+    return f"<item>{title}{published}{audio}{extra}</item>"
+
+
+GONE_CHAPTERS = '<podcast:chapters url="/chapters/gone.json" type="application/json+chapters"/>'
+
+
+def test_what_no_rerun_can_import_is_left_out_once_not_retried(
+    admin: TestClient, settings: Settings, feed_host: FeedHost
+) -> None:
+    """Permanent failures are told apart from retryable ones, which
+    test_a_failed_download_is_retried_and_reported_never_half_recorded covers."""
+    create_show(admin)
+    admin.post("/admin/shows", json=SHOW | {"slug": "other"}).raise_for_status()
+    whole = feed_host.files["/audio/1.mp3"][0]
+    feed_host.files["/audio/cut.mp3"] = (whole[: len(whole) // 2], "audio/mpeg")
+    feed_host.files["/other.xml"] = (
+        _feed(_plain_item("theirs", OLD_DATES[0], "/audio/2.mp3")),
+        "application/rss+xml",
+    )
+    items = [
+        _plain_item("fine", OLD_DATES[0], "/audio/1.mp3", extra=GONE_CHAPTERS),
+        _plain_item("gone", OLD_DATES[1], "/audio/gone.mp3"),  # 404 at the old host
+        _plain_item("silent", OLD_DATES[1], None),
+        _plain_item("undated", None, "/audio/3.mp3"),
+        _plain_item("cut", OLD_DATES[2], "/audio/cut.mp3"),  # cut short at the old host
+        _plain_item("theirs", OLD_DATES[3], "/audio/4.mp3"),
+    ]
+    feed_host.files["/moving.xml"] = (_feed("".join(items)), "application/rss+xml")
+    db = _db(settings)
+    other = Source(feed_host.url("/other.xml", user=USER, password=PASSWORD))
+    imports.import_feed(
+        db, LocalStorage(settings.audio_dir), other, "other", public=False, max_bytes=2**30
+    )
+    db.engine.dispose()
+
+    env = server_env(settings) | {"PODPASS_BASE_URL": "http://testserver"}
+    source = feed_host.url("/moving.xml", user=USER, password=PASSWORD)
+    command = _command(settings, "feed", "--show", SHOW["slug"], source)
+    for run, counts in (
+        (1, "1 episode(s) imported, 0 already here"),
+        (2, "0 episode(s) imported, 1 already here"),
+    ):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr  # nothing a rerun would change
+        lines = done.stdout.splitlines()
+        assert lines[-1] == f"{counts}, 5 left out (a rerun leaves them out too).", run
+        assert "retry" not in done.stdout
+        left_out = {line.split("'")[1]: line for line in lines if line.startswith("left out: ")}
+        assert sorted(left_out) == ["cut", "gone", "silent", "theirs", "undated"]
+        assert "answered 404 Not Found" in left_out["gone"]
+        assert "no enclosure" in left_out["silent"]
+        assert "no publication date" in left_out["undated"]
+        assert "cut.mp3 is truncated" in left_out["cut"]
+        assert "another show's episode" in left_out["theirs"]
+        assert feed_host.requested.count("/audio/gone.mp3") == run  # once a run, no retries
+        # A part its host no longer has is left out of an episode that is imported.
+        gone = "note: 'fine' (fine): chapters left out: http://127.0.0.1"
+        assert any(line.startswith(gone) for line in lines) == (run == 1)
+    assert feed_host.requested.count("/chapters/gone.json") == 1

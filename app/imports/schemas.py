@@ -64,7 +64,12 @@ class FeedImport:
 
     imported: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # there already (same GUID, same show)
-    failed: list[str] = field(default_factory=list)  # with why; a rerun tries them again
+    # Could not be fetched this time (the host broke off, timed out or had trouble), after
+    # retries: a rerun tries them again.
+    failed: list[str] = field(default_factory=list)
+    # What no rerun imports while the feed stays as it is (no enclosure or date, a file its
+    # host refuses for good, audio the upload checks refuse), with why.
+    left_out: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # kept, without a part that was unusable
 
 

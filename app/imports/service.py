@@ -12,8 +12,9 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePosixPath
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import ValidationError
@@ -57,6 +58,7 @@ _TRANSCRIPT_EXTENSIONS = {v: k for k, v in TRANSCRIPT_TYPES.items()} | {
     "text/srt": "srt",
 }
 _GUIDS_PER_QUERY = 500
+_T = TypeVar("_T")
 
 
 class Progress(Protocol):
@@ -111,6 +113,28 @@ def _public_feed_moved(session: Session, show: Show, old_url: str) -> None:
 
 
 @dataclass(frozen=True)
+class Retries:
+    """How a fetch that may work next time (a SourceError) is tried again: `attempts` in
+    all, `backoff_seconds` apart, doubling each time."""
+
+    attempts: int = 3
+    backoff_seconds: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def run(self, action: Callable[[], _T], what: str) -> _T:
+        for attempt in range(1, self.attempts):
+            try:
+                return action()
+            except SourceError as exc:
+                logger.warning("%s: %s; trying again", what, exc)
+                self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        try:
+            return action()
+        except SourceError as exc:
+            raise SourceError(f"{exc} (tried {self.attempts} times)") from None
+
+
+@dataclass(frozen=True)
 class _Fetched:
     """Everything an episode needs besides its audio, fetched before its transaction."""
 
@@ -127,14 +151,17 @@ def import_feed(
     *,
     public: bool,
     max_bytes: int,
-    attempts: int = 3,
-    backoff_seconds: float = 2.0,
-    sleep: Callable[[float], None] = time.sleep,
+    retries: Retries | None = None,
     progress: Progress | None = None,
 ) -> FeedImport:
     """Import every episode of the source feed and its archive pages into the show, oldest
     first. `public`: the source is the show's public feed, moving here: its episodes are
-    free, and its URL answers with a 301 to the public feed."""
+    free, and its URL answers with a 301 to the public feed.
+
+    An episode that cannot be fetched now is tried again (`retries`), then reported as
+    failed: a rerun tries it again. One that no rerun would import (no enclosure or date,
+    a file its host refuses for good, audio the upload checks refuse) is left out."""
+    retries = retries or Retries()
     report = FeedImport()
     channel_artwork: set[str] = set()
     items: dict[str, SourceEpisode] = {}
@@ -154,39 +181,36 @@ def import_feed(
         if owner == show.id:
             report.skipped.append(_named(item))
         elif owner is not None:
-            report.failed.append(f"{_named(item)}: this GUID is another show's episode")
+            report.left_out.append(f"{_named(item)}: its GUID is another show's episode here")
         elif item.published_at is None:
-            report.failed.append(f"{_named(item)}: no publication date (pubDate)")
+            report.left_out.append(f"{_named(item)}: no publication date (pubDate)")
+        elif item.audio is None:
+            report.left_out.append(f"{_named(item)}: no enclosure (no audio to import)")
         else:
             wanted.append(item)
     wanted.sort(key=lambda item: (item.published_at, item.guid))
     for item in wanted:
-        for attempt in range(1, attempts + 1):
-            try:
-                _import_episode(
-                    db,
-                    storage,
-                    source,
-                    slug,
-                    item,
-                    report,
-                    free=public,
-                    max_bytes=max_bytes,
-                    skip_artwork=channel_artwork,
-                    progress=progress or NoProgress(),
-                )
-            except SourceError as exc:
-                if attempt == attempts:
-                    report.failed.append(f"{_named(item)}: {exc} (tried {attempts} times)")
-                    break
-                logger.warning("%s: %s; trying again", _named(item), exc)
-                sleep(backoff_seconds * 2 ** (attempt - 1))
-            except (FeedError, AppError) as exc:
-                report.failed.append(f"{_named(item)}: {getattr(exc, 'detail', exc)}")
-                break
-            else:
-                report.imported.append(_named(item))
-                break
+        attempt = partial(
+            _import_episode,
+            db,
+            storage,
+            source,
+            slug,
+            item,
+            free=public,
+            max_bytes=max_bytes,
+            skip_artwork=channel_artwork,
+            progress=progress or NoProgress(),
+        )
+        try:
+            notes = retries.run(attempt, _named(item))
+        except SourceError as exc:
+            report.failed.append(f"{_named(item)}: {exc}")
+        except (FeedError, AppError) as exc:
+            report.left_out.append(f"{_named(item)}: {getattr(exc, 'detail', exc)}")
+        else:
+            report.imported.append(_named(item))
+            report.notes.extend(notes)
     return report
 
 
@@ -228,24 +252,33 @@ def _filename(url: str, fallback: str) -> str:
 
 
 def _fetch_extras(
-    source: Source, item: SourceEpisode, report: FeedImport, skip_artwork: set[str]
+    source: Source, item: SourceEpisode, notes: list[str], skip_artwork: set[str]
 ) -> _Fetched:
+    """The episode's artwork, chapters and transcript. One its host refuses for good is left
+    out and noted; one that may come next time (a SourceError) fails the attempt."""
+
+    def fetch(url: str, what: str) -> bytes | None:
+        try:
+            return source.fetch(url)
+        except FeedError as exc:
+            notes.append(f"{_named(item)}: {what} left out: {exc}")
+            return None
+
     artwork = None
     if item.artwork and item.artwork not in skip_artwork:
-        artwork = source.fetch(item.artwork)
+        artwork = fetch(item.artwork, "artwork")
     chapters = None
-    if item.chapters:
+    if item.chapters and (data := fetch(item.chapters.url, "chapters")) is not None:
         try:
-            chapters = Chapters.model_validate_json(source.fetch(item.chapters.url))
+            chapters = Chapters.model_validate_json(data)
         except ValidationError:
-            report.notes.append(f"{_named(item)}: its chapters are not Podcasting 2.0 JSON")
+            notes.append(f"{_named(item)}: its chapters are not Podcasting 2.0 JSON")
     transcript = None
     usable = [t for t in item.transcripts if _transcript_extension(t)]
-    if usable:
-        extension = _transcript_extension(usable[0])
-        transcript = (source.fetch(usable[0].url), f"transcript.{extension}")
-    elif item.transcripts:
-        report.notes.append(f"{_named(item)}: no transcript in a type kept here (VTT, SRT, text)")
+    if usable and (data := fetch(usable[0].url, "transcript")) is not None:
+        transcript = (data, f"transcript.{_transcript_extension(usable[0])}")
+    elif item.transcripts and not usable:
+        notes.append(f"{_named(item)}: no transcript in a type kept here (VTT, SRT, text)")
     return _Fetched(artwork, chapters, transcript)
 
 
@@ -259,17 +292,17 @@ def _import_episode(
     source: Source,
     slug: str,
     item: SourceEpisode,
-    report: FeedImport,
     *,
     free: bool,
     max_bytes: int,
     skip_artwork: set[str],
     progress: Progress,
-) -> None:
-    if item.audio is None:
-        raise FeedError("no enclosure")
+) -> list[str]:
+    """One attempt at one episode; its notes (the parts left out) once it is stored."""
+    assert item.audio is not None, "an item without an enclosure is left out before"
+    notes: list[str] = []
     fields = _fields(item, free=free)
-    extras = _fetch_extras(source, item, report, skip_artwork)
+    extras = _fetch_extras(source, item, notes, skip_artwork)
     # An unnamed temporary file: a run killed mid-download leaves nothing behind.
     with tempfile.TemporaryFile() as audio:
         progress.start(item.title or item.guid, None)
@@ -287,8 +320,9 @@ def _import_episode(
                 now=utcnow(),
             )
             episode.guid = item.guid
-            _attach(session, storage, episode, item, extras, report)
+            _attach(session, storage, episode, item, extras, notes)
             session.flush()
+    return notes
 
 
 def _attach(
@@ -297,7 +331,7 @@ def _attach(
     episode: Episode,
     item: SourceEpisode,
     extras: _Fetched,
-    report: FeedImport,
+    notes: list[str],
 ) -> None:
     """The episode's artwork, chapters and transcript; one that is unusable is left out and
     noted, as the upload path does with unusable embedded artwork."""
@@ -308,12 +342,12 @@ def _attach(
             filename = _filename(item.artwork or "", "artwork")
             episodes.set_artwork(session, storage, episode, extras.artwork, filename)
     except (InvalidInput, UnsupportedMedia) as exc:
-        report.notes.append(f"{_named(item)}: artwork left out: {exc.detail}")
+        notes.append(f"{_named(item)}: artwork left out: {exc.detail}")
     try:
         if extras.transcript is not None:
             episodes.set_transcript(session, episode, *extras.transcript)
     except (InvalidInput, UnsupportedMedia) as exc:
-        report.notes.append(f"{_named(item)}: transcript left out: {exc.detail}")
+        notes.append(f"{_named(item)}: transcript left out: {exc.detail}")
 
 
 # Subscribers.

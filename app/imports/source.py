@@ -25,12 +25,18 @@ USER_AGENT = "Podpass-import/1.0"
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # a feed page, chapters or a transcript
 
 
+# Answers that another try may change: a timeout, throttling, and any 5xx (the server's own
+# trouble). Any other refusal (404 and 410: not there; 401 and 403: not for us) stays.
+_TRY_AGAIN = {408, 425, 429}
+
+
 class SourceError(Exception):
     """A page or file could not be fetched, or was cut short: worth another try."""
 
 
 class FeedError(Exception):
-    """The source is not a feed this importer can read: no point trying again."""
+    """What no retry changes: the source is not a feed this importer can read, or its host
+    refuses a file for good (404, 410, 401, 403...)."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,9 @@ class Source:
         try:
             return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310
         except urllib.error.HTTPError as exc:
-            raise SourceError(f"{_shown(url)} answered {exc.code} {exc.reason}") from None
+            again = exc.code in _TRY_AGAIN or exc.code >= 500
+            error = SourceError if again else FeedError
+            raise error(f"{_shown(url)} answered {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise SourceError(f"{_shown(url)}: {getattr(exc, 'reason', exc)}") from None
 
