@@ -22,7 +22,7 @@ from app.imports import service as imports
 from app.imports.source import FeedError, Source
 from app.models import Episode, OutboxMessage, Subscriber
 from app.storage.local import LocalStorage
-from tests.conftest import SHOW, _empty_tables, create_show, server_env, upload
+from tests.conftest import SHOW, _empty_tables, create_show, server_env, stored_files, upload
 from tests.media import chaptered_mp3, image
 from tests.servers import FeedHost
 
@@ -430,3 +430,150 @@ def test_what_no_rerun_can_import_is_left_out_once_not_retried(
         gone = "note: 'fine' (fine): chapters left out: http://127.0.0.1"
         assert any(line.startswith(gone) for line in lines) == (run == 1)
     assert feed_host.requested.count("/chapters/gone.json") == 1
+
+
+def _apple_sample_channel(artwork: str) -> str:
+    """A channel as real publishers write it: Apple's own sample feed ("Hiking Treks", Apple
+    Podcasts Connect's RSS Feed Sample, help.apple.com/itc/podcasts_connect/#/itcbaf351599),
+    with the podcast:person examples of the Podcasting 2.0 namespace's specification
+    (docs/tags/person.md in Podcastindex-org/podcast-namespace)."""
+    return f"""<language>en-us</language>
+<copyright>&#169; 2020 John Appleseed</copyright>
+<itunes:author>The Sunset Explorers</itunes:author>
+<description>
+      Love to get outdoors and discover nature&apos;s treasures? Hiking Treks is the
+      show for you. We review hikes and excursions, review outdoor gear and interview
+      a variety of naturalists and adventurers. Look for new episodes each week.
+</description>
+<itunes:type>serial</itunes:type>
+<itunes:owner>
+  <itunes:name>Sunset Explorers</itunes:name>
+  <itunes:email>mountainscape@icloud.com</itunes:email>
+</itunes:owner>
+<itunes:image href="{artwork}" />
+<itunes:category text="Sports">
+  <itunes:category text="Wilderness"/>
+</itunes:category>
+<itunes:explicit>false</itunes:explicit>
+<podcast:person href="https://example.com/johnsmith/blog"
+  img="http://example.com/images/johnsmith.jpg">John Smith</podcast:person>
+<podcast:person role="guest" href="https://www.imdb.com/name/nm0427852888/"
+  img="http://example.com/images/janedoe.jpg">Jane Doe</podcast:person>
+<podcast:person group="visuals" role="Cover Art Designer"
+  href="https://example.com/artist/beckysmith">Becky Smith</podcast:person>
+"""
+
+
+SAMPLE_DESCRIPTION = (
+    "Love to get outdoors and discover nature's treasures? Hiking Treks is the show for you. "
+    "We review hikes and excursions, review outdoor gear and interview a variety of "
+    "naturalists and adventurers. Look for new episodes each week."
+)
+SAMPLE_ARTWORK = "/art/hiking_treks/artwork.jpg"
+
+
+def _serve_sample(feed_host: FeedHost, artwork: bytes) -> None:
+    feed_host.files[SAMPLE_ARTWORK] = (artwork, "image/jpeg")
+    channel = _apple_sample_channel(feed_host.url(SAMPLE_ARTWORK))
+    feed_host.files["/treks.xml"] = (_feed(channel + _item(1)), "application/rss+xml")
+
+
+def _import_sample(settings: Settings, feed_host: FeedHost) -> imports.FeedImport:
+    db = _db(settings)
+    source = Source(feed_host.url("/treks.xml", user=USER, password=PASSWORD))
+    try:
+        storage = LocalStorage(settings.audio_dir)
+        return imports.import_feed(db, storage, source, SHOW["slug"], public=False, max_bytes=2**30)
+    finally:
+        db.engine.dispose()
+
+
+def test_a_new_show_takes_its_artwork_description_category_and_people_from_the_feed(
+    admin: TestClient, settings: Settings, feed_host: FeedHost
+) -> None:
+    # Created with no description and no category (so the default one): nothing of its own.
+    bare = {k: v for k, v in SHOW.items() if k != "description"} | {"description": ""}
+    admin.post("/admin/shows", json=bare).raise_for_status()
+    artwork = image(1400, kind="JPEG", color="#2e6b30")
+    _serve_sample(feed_host, artwork)
+
+    report = _import_sample(settings, feed_host)
+    assert report.notes == [
+        "from the feed, the show's artwork, description, category (Sports/Wilderness), 3 people"
+    ]
+    show = admin.get("/admin/shows/sharp-tech").json()
+    assert show["description"] == SAMPLE_DESCRIPTION
+    assert (show["category"], show["subcategory"]) == ("Sports", "Wilderness")
+    assert show["people"] == [
+        {
+            "name": "John Smith",
+            "role": "host",
+            "href": "https://example.com/johnsmith/blog",
+            "img": "http://example.com/images/johnsmith.jpg",
+        },
+        {
+            "name": "Jane Doe",
+            "role": "guest",
+            "href": "https://www.imdb.com/name/nm0427852888/",
+            "img": "http://example.com/images/janedoe.jpg",
+        },
+        {
+            "name": "Becky Smith",
+            "role": "cover art designer",  # case-insensitive, says the namespace
+            "group": "visuals",
+            "href": "https://example.com/artist/beckysmith",
+        },
+    ]
+    # The show's own feed now has what Apple asks for, read by a real parser.
+    public = admin.get("/shows/sharp-tech/feed.xml")
+    parsed = podcastparser.parse(str(public.url), io.BytesIO(public.content))
+    assert parsed["itunes_categories"] == [["Sports", "Wilderness"]]
+    assert parsed["description"] == SAMPLE_DESCRIPTION
+    assert admin.get(parsed["cover_url"]).content == artwork
+
+    # Imported, it is the show's own: a rerun neither fetches nor changes it.
+    assert _import_sample(settings, feed_host).notes == []
+    assert feed_host.requested.count(SAMPLE_ARTWORK) == 1
+    assert admin.get("/admin/shows/sharp-tech").json() == show
+
+
+def test_a_show_keeps_its_own_artwork_description_category_and_people(
+    admin: TestClient, settings: Settings, feed_host: FeedHost
+) -> None:
+    create_show(admin)
+    own = {"category": "News", "subcategory": "Tech News", "people": [{"name": "Ben Thompson"}]}
+    admin.patch("/admin/shows/sharp-tech", json=own).raise_for_status()
+    own_artwork = image(1400, color="navy")
+    admin.put(
+        "/admin/shows/sharp-tech/artwork", files={"image": ("own.png", own_artwork, "image/png")}
+    ).raise_for_status()
+    before = admin.get("/admin/shows/sharp-tech").json()
+    _serve_sample(feed_host, image(1400, kind="JPEG"))
+
+    report = _import_sample(settings, feed_host)
+    assert len(report.imported) == 1
+    assert report.notes == []
+    after = admin.get("/admin/shows/sharp-tech").json()
+    kept = ("description", "category", "subcategory", "people", "artwork_key")
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+    assert SAMPLE_ARTWORK not in feed_host.requested
+    assert admin.get("/shows/sharp-tech/artwork.png").content == own_artwork
+
+
+def test_the_feeds_artwork_goes_through_the_upload_checks(
+    admin: TestClient, settings: Settings, feed_host: FeedHost
+) -> None:
+    create_show(admin)
+    small = image(600, kind="JPEG")  # what Apple asked for until 2012, still in old feeds
+    _serve_sample(feed_host, small)
+
+    report = _import_sample(settings, feed_host)
+    [left_out] = [n for n in report.notes if n.startswith("the show's artwork was left out: ")]
+    upload = admin.put(
+        "/admin/shows/sharp-tech/artwork", files={"image": ("artwork.jpg", small, "image/jpeg")}
+    )
+    assert upload.status_code == 422
+    assert upload.json()["detail"].rstrip(".") in left_out  # the same check, the same words
+    assert "upload one (PUT /admin/shows/sharp-tech/artwork)" in left_out
+    assert admin.get("/admin/shows/sharp-tech").json()["artwork_key"] is None
+    assert all(path.read_bytes() != small for path in stored_files(settings))

@@ -11,7 +11,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from functools import partial
 from pathlib import PurePosixPath
 from typing import NamedTuple, Protocol, TypeVar
@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import images
 from app.db import Database, transaction, utcnow
 from app.episodes import service as episodes
 from app.episodes.schemas import Chapters, EpisodeUpload
@@ -33,7 +34,16 @@ from app.imports.schemas import (
     SubscriberImport,
     SubscriberLine,
 )
-from app.imports.source import FeedError, Linked, Source, SourceEpisode, SourceError
+from app.imports.source import (
+    FeedError,
+    Linked,
+    Source,
+    SourceCategory,
+    SourceChannel,
+    SourceEpisode,
+    SourceError,
+    SourcePerson,
+)
 from app.models import (
     TRANSCRIPT_TYPES,
     Episode,
@@ -46,9 +56,11 @@ from app.models import (
     SubscriberStatus,
 )
 from app.shows import service as shows
+from app.shows.schemas import APPLE_CATEGORIES, DEFAULT_CATEGORY, Person, ShowUpdate
 from app.storage import Storage
 from app.subscribers import service as subscribers
 from app.subscribers.schemas import SubscriberCreate
+from app.text import plain_text
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +147,12 @@ class Retries:
 
 
 @dataclass(frozen=True)
+class _Artwork:
+    data: bytes
+    url: str
+
+
+@dataclass(frozen=True)
 class _Fetched:
     """Everything an episode needs besides its audio, fetched before its transaction."""
 
@@ -165,15 +183,23 @@ def import_feed(
     report = FeedImport()
     channel_artwork: set[str] = set()
     items: dict[str, SourceEpisode] = {}
-    for page in source.pages():
+    pages = source.pages()
+    feed = next(pages)  # the feed itself, before its archive pages: the show as it is now
+    for page in (feed, *pages):
         if page.artwork:
             channel_artwork.add(page.artwork)
         for item in page.episodes:
             items.setdefault(item.guid, item)
+    with transaction(db.reader) as session:
+        has_artwork = shows.get(session, slug).artwork_key is not None
+    artwork = None
+    if feed.artwork and not has_artwork:
+        artwork = _fetch_show_artwork(source, slug, feed.artwork, retries, report)
     with transaction(db.writer) as session:
         show = shows.get(session, slug)
         if public:
             _public_feed_moved(session, show, source.public_url)
+        _adopt_channel(session, storage, show, feed.channel, artwork, report)
         owners = _guid_owners(session, list(items))
     wanted = []
     for guid, item in items.items():
@@ -212,6 +238,103 @@ def import_feed(
             report.imported.append(_named(item))
             report.notes.extend(notes)
     return report
+
+
+def _fetch_show_artwork(
+    source: Source, slug: str, url: str, retries: Retries, report: FeedImport
+) -> _Artwork | None:
+    try:
+        return _Artwork(retries.run(partial(source.fetch, url), "the show's artwork"), url)
+    except SourceError as exc:
+        report.failed.append(f"the show's artwork: {exc}")
+    except FeedError as exc:
+        report.notes.append(_artwork_left_out(slug, str(exc)))
+    return None
+
+
+def _artwork_left_out(slug: str, why: str) -> str:
+    return (
+        f"the show's artwork was left out: {why.rstrip('.')}. Apple refuses a feed without "
+        f"artwork: upload one (PUT /admin/shows/{slug}/artwork)."
+    )
+
+
+def _adopt_channel(
+    session: Session,
+    storage: Storage,
+    show: Show,
+    channel: SourceChannel,
+    artwork: _Artwork | None,
+    report: FeedImport,
+) -> None:
+    """The show's artwork (through the upload's checks), description, category and people,
+    from the feed: each only where the show has none of its own."""
+    if channel.unreadable:
+        report.notes.append(f"the show's description, category and people: {channel.unreadable}")
+    changes: dict[str, object] = {}
+    taken = []
+    description = plain_text(channel.description)
+    if description and not show.description.strip():
+        changes["description"] = description
+        taken.append("description")
+    category = _apple_category(channel.categories, report)
+    if category and (show.category, show.subcategory) == (DEFAULT_CATEGORY, None):
+        changes |= {"category": category.name, "subcategory": category.subcategory}
+        taken.append(f"category ({'/'.join(filter(None, astuple(category)))})")
+    people = _people(channel.people, report)
+    if people and not show.people:
+        changes["people"] = people
+        taken.append(f"{len(people)} people")
+    if changes:
+        shows.update(session, show, ShowUpdate.model_validate(changes))
+    if artwork is not None and show.artwork_key is None:
+        try:
+            shows.set_artwork(
+                session, storage, show, artwork.data, _filename(artwork.url, "artwork")
+            )
+            taken.insert(0, "artwork")
+        except images.REFUSALS as exc:
+            report.notes.append(_artwork_left_out(show.slug, exc.detail))
+    if taken:
+        report.notes.append(f"from the feed, the show's {', '.join(taken)}")
+
+
+def _apple_category(
+    categories: Sequence[SourceCategory], report: FeedImport
+) -> SourceCategory | None:
+    """The feed's first Apple category, with its subcategory if Apple has it there."""
+    for category in categories:
+        subcategories = APPLE_CATEGORIES.get(category.name)
+        if subcategories is not None:
+            sub = category.subcategory if category.subcategory in subcategories else None
+            return SourceCategory(category.name, sub)
+    if categories:
+        names = ", ".join(repr(category.name) for category in categories)
+        report.notes.append(f"the feed's category ({names}) is none of Apple's categories")
+    return None
+
+
+def _people(people: Sequence[SourcePerson], report: FeedImport) -> list[Person]:
+    """The feed's podcast:person elements as the show keeps them: role and group are
+    case-insensitive (the namespace says so), and lower-case here."""
+    kept = []
+    for person in people:
+        try:
+            kept.append(
+                Person.model_validate(
+                    {
+                        "name": person.name,
+                        "role": (person.role or "host").lower(),
+                        "group": person.group.lower() if person.group else None,
+                        "href": person.href,
+                        "img": person.img,
+                    }
+                )
+            )
+        except ValidationError as exc:
+            problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+            report.notes.append(f"podcast:person {person.name!r} was left out: {problems}")
+    return kept
 
 
 def _named(item: SourceEpisode) -> str:
@@ -341,7 +464,7 @@ def _attach(
         if extras.artwork is not None:
             filename = _filename(item.artwork or "", "artwork")
             episodes.set_artwork(session, storage, episode, extras.artwork, filename)
-    except (InvalidInput, UnsupportedMedia) as exc:
+    except images.REFUSALS as exc:
         notes.append(f"{_named(item)}: artwork left out: {exc.detail}")
     try:
         if extras.transcript is not None:
