@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.db import Database, build_engine, transaction
 from app.imports import service as imports
+from app.imports.schemas import FeedImport
 from app.imports.source import FeedError, Source
 from app.models import Episode, OutboxMessage, Subscriber
 from app.storage.local import LocalStorage
@@ -478,7 +479,7 @@ def _serve_sample(feed_host: FeedHost, artwork: bytes) -> None:
     feed_host.files["/treks.xml"] = (_feed(channel + _item(1)), "application/rss+xml")
 
 
-def _import_sample(settings: Settings, feed_host: FeedHost) -> imports.FeedImport:
+def _import_sample(settings: Settings, feed_host: FeedHost) -> FeedImport:
     db = _db(settings)
     source = Source(feed_host.url("/treks.xml", user=USER, password=PASSWORD))
     try:
