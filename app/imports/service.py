@@ -277,12 +277,11 @@ def _adopt_channel(
     if description and not show.description.strip():
         changes["description"] = description
         taken.append("description")
-    category = _apple_category(channel.categories, report)
-    if category and (show.category, show.subcategory) == (DEFAULT_CATEGORY, None):
+    defaults = (show.category, show.subcategory) == (DEFAULT_CATEGORY, None)
+    if defaults and (category := _apple_category(channel.categories, report)):
         changes |= {"category": category.name, "subcategory": category.subcategory}
         taken.append(f"category ({'/'.join(filter(None, astuple(category)))})")
-    people = _people(channel.people, report)
-    if people and not show.people:
+    if not show.people and (people := _people(channel.people, report)):
         changes["people"] = people
         taken.append(f"{len(people)} people")
     if changes:
