@@ -1,6 +1,7 @@
 """Stripe, Memberful, Patreon and Ghost webhooks: each provider's documented payloads,
 signed the way each provider signs them, mapped into the billing event model."""
 
+import copy
 import hashlib
 import hmac
 import json
@@ -19,7 +20,7 @@ from app.db import Database
 from app.jobs import Runner
 from app.main import create_app
 from app.models import Subscriber
-from tests.conftest import Clock, feed_path
+from tests.conftest import FIXTURES, Clock, feed_path
 from tests.parsers import universal
 from tests.test_feed_content import show_json
 
@@ -31,6 +32,8 @@ CUSTOMER = "cus_Q1x2y3z4"
 EMAIL = "payer@example.com"
 TECH_PRICE = "price_1QtechMonthly"
 BUNDLE_PRICE = "price_1QbundleYearly"
+GHOST_MEMBER = "65f0aa00bb11cc22dd33ee44"
+GHOST_TIER = "65f0c0ffee0000000000a001"
 
 
 @pytest.fixture
@@ -57,7 +60,7 @@ def plans(admin: TestClient, show: dict[str, Any]) -> None:
                 "stripe": [TECH_PRICE],
                 "memberful": ["41"],
                 "patreon": ["9001"],
-                "ghost": ["65f0c0ffee0000000000a001"],
+                "ghost": [GHOST_TIER],
             },
         },
     )
@@ -419,23 +422,23 @@ def patreon_member(status: str | None, tiers: list[str]) -> dict[str, Any]:
     }
 
 
+GHOST_BODIES: dict[str, Any] = json.loads((FIXTURES / "ghost" / "member-webhooks.json").read_text())
+
+
 def ghost_member(event: str, status: str, updated_at: str) -> dict[str, Any]:
-    """Ghost's member webhook body: {"event", "member": {"current", "previous"}}."""
-    current = {
-        "id": "65f0aa00bb11cc22dd33ee44",
-        "uuid": "9a6f3c1e-7b2d-4e58-a1c0-5d4e3f2a1b0c",
-        "email": EMAIL,
-        "name": "Pat Payer",
-        "status": status,
-        "tiers": [{"id": "65f0c0ffee0000000000a001", "name": "Sharp Tech", "type": "paid"}]
-        if status != "free"
-        else [],
-        "created_at": "2026-11-01T10:00:00.000Z",
-        "updated_at": updated_at,
-    }
-    if event == "member.deleted":
-        return {"event": event, "member": {"current": {}, "previous": current}}
-    return {"event": event, "member": {"current": current, "previous": {}}}
+    """The body Ghost sends for `event`, from Ghost's own webhook snapshots
+    (tests/fixtures/ghost/SOURCE.md), for our member: no event name in it, only
+    `current` and `previous`."""
+    body = copy.deepcopy(GHOST_BODIES[event])
+    change = body["member"]
+    member = change["previous" if event == "member.deleted" else "current"]
+    member.update(id=GHOST_MEMBER, email=EMAIL, status=status, updated_at=updated_at)
+    if event != "member.deleted":
+        tier = GHOST_BODIES["tier"] | {"id": GHOST_TIER, "name": "Sharp Tech"}
+        member["tiers"] = [] if status == "free" else [tier]
+    if event == "member.edited":
+        change["previous"] = {"status": "paid", "updated_at": "2026-11-28T09:00:00.000Z"}
+    return body
 
 
 Sender = Callable[..., httpx.Response]
@@ -569,6 +572,31 @@ def test_ghost_events_apply_in_the_order_ghost_sent_them(admin: TestClient) -> N
 
 
 @pytest.mark.usefixtures("plans")
+def test_ghost_bodies_name_no_event_and_current_and_previous_tell_them_apart(
+    admin: TestClient,
+) -> None:
+    """Ghost's real bodies (tests/fixtures/ghost/SOURCE.md) carry no event name: added has
+    an empty `previous`, edited a partial one, deleted an empty `current`."""
+    sent = int(time.time() * 1000)
+    added = ghost_member("member.added", "paid", "2026-11-28T10:00:00.000Z")
+    assert set(added) == {"member"}
+    assert send_ghost(admin, added, sent_ms=sent - 2000).json()["status"] == "applied"
+    assert entitled(admin) == {"sharp-tech"}
+    comped = ghost_member("member.edited", "comped", "2026-11-28T10:01:00.000Z")
+    assert send_ghost(admin, comped, sent_ms=sent - 1000).json()["status"] == "applied"
+    assert the_subscriber(admin)["status"] == "active"
+    deleted = ghost_member("member.deleted", "comped", "2026-11-28T10:01:00.000Z")
+    assert deleted["member"]["current"] == {}
+    assert send_ghost(admin, deleted, sent_ms=sent).json()["status"] == "applied"
+    assert the_subscriber(admin)["status"] == "lapsed"
+
+    nameless = {"member": {"current": {"email": EMAIL, "status": "paid"}, "previous": {}}}
+    refused = send_ghost(admin, nameless)
+    assert refused.status_code == 422
+    assert "id" in refused.json()["detail"]
+
+
+@pytest.mark.usefixtures("plans")
 def test_stripe_events_apply_in_event_time_not_arrival_order(admin: TestClient) -> None:
     now = int(time.time())
     checkout(admin, now - 60)
@@ -625,7 +653,8 @@ def test_unknown_event_types_answer_200(admin: TestClient, provider: str) -> Non
         "stripe": stripe_event("product.created", {"id": "prod_1", "object": "product"}, 1),
         "memberful": {"event": "download.created", "download": {"id": 1, "name": "PDF"}},
         "patreon": {"data": {"type": "post", "id": "77", "attributes": {"title": "Hi"}}},
-        "ghost": {"event": "post.published", "post": {"current": {"id": "p1"}}},
+        # serialize.js in TryGhost/Ghost: `{<resource>: {current, previous}}`
+        "ghost": {"post": {"current": {"id": "p1", "title": "Hi"}, "previous": {}}},
     }
     send = SENDERS[provider]
     options = {"trigger": "posts:publish"} if provider == "patreon" else {}
