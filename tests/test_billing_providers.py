@@ -97,72 +97,105 @@ def entitled(admin: TestClient) -> set[str]:
 # Stripe ---------------------------------------------------------------------------------
 
 
+STRIPE: dict[str, Any] = json.loads((FIXTURES / "stripe" / "fixtures3.json").read_text())
+SUBSCRIPTION = "sub_1Qtest"
+
+
+def stripe_object(name: str, **changes: Any) -> dict[str, Any]:
+    """A copy of Stripe's own fixture for `name` (tests/fixtures/stripe/SOURCE.md), with
+    the fields a test's scenario needs changed."""
+    found: dict[str, Any] = copy.deepcopy(STRIPE["resources"][name])
+    return found | changes
+
+
 def stripe_event(
     kind: str, obj: dict[str, Any], created: int, *, previous: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """An Event as Stripe documents it (https://docs.stripe.com/api/events/object)."""
+    """The `event` fixture, of type `kind`, carrying `obj` (and `previous_attributes`), in
+    the API version of the fixtures."""
     data: dict[str, Any] = {"object": obj}
     if previous is not None:
         data["previous_attributes"] = previous
-    return {
-        "id": f"evt_1Q{kind.replace('.', '_')}_{created}",
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": created,
-        "data": data,
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": "req_test", "idempotency_key": None},
-        "type": kind,
-    }
+    return stripe_object(
+        "event",
+        id=f"evt_1Q{kind.replace('.', '_')}_{created}",
+        api_version="2026-07-29.dahlia",
+        created=created,
+        data=data,
+        pending_webhooks=1,
+        type=kind,
+    )
 
 
 def subscription(status: str, price: str = TECH_PRICE) -> dict[str, Any]:
-    return {
-        "id": "sub_1Qtest",
-        "object": "subscription",
-        "customer": CUSTOMER,
-        "status": status,
-        "items": {
-            "object": "list",
-            "data": [
-                {
-                    "id": "si_1Qtest",
-                    "object": "subscription_item",
-                    "price": {"id": price, "object": "price", "product": "prod_Qtech"},
-                    "quantity": 1,
-                }
-            ],
-        },
+    """The `subscription` fixture: our customer, with `status`, one item at `price`."""
+    sub = stripe_object("subscription", id=SUBSCRIPTION, customer=CUSTOMER, status=status)
+    (item,) = sub["items"]["data"]
+    item.update(subscription=SUBSCRIPTION)
+    item["price"]["id"] = item["plan"]["id"] = price  # a plan is a price's older name
+    return sub
+
+
+def line(price: str, amount: int, *, proration: bool = False) -> dict[str, Any]:
+    """The `line_item` fixture (API 2025-03-31.basil and later) as a line of our
+    subscription: its price under `pricing.price_details` (optional in the spec, left out
+    of the fixture), its proration flag under `parent.subscription_item_details`."""
+    found = stripe_object("line_item", id=f"il_{price}_{amount}", amount=amount)
+    found["parent"] |= {"type": "subscription_item_details", "invoice_item_details": None}
+    found["parent"]["subscription_item_details"] |= {
+        "proration": proration,
+        "subscription": SUBSCRIPTION,
+        "subscription_item": "si_1Qtest",
     }
+    found["pricing"]["price_details"] = {"price": price, "product": "prod_Qtech"}
+    return found
 
 
-def invoice(price: str = TECH_PRICE) -> dict[str, Any]:
-    """A paid invoice in today's API shape (prices under `pricing.price_details`)."""
-    return {
-        "id": "in_1Qtest",
-        "object": "invoice",
-        "customer": CUSTOMER,
-        "customer_email": EMAIL,
-        "status": "paid",
-        "parent": {
+def line_before_basil(price: str, amount: int, *, proration: bool = False) -> dict[str, Any]:
+    """The `line_item` fixture as it was before API 2025-03-31.basil: `price`, `proration`
+    and `type` on the line itself."""
+    found = copy.deepcopy(STRIPE["resources_2025_02_14"]["line_item"])
+    found |= {"amount": amount, "proration": proration, "type": "subscription"}
+    found["price"]["id"] = price
+    return found
+
+
+def invoice(
+    price: str = TECH_PRICE,
+    *,
+    lines: list[dict[str, Any]] | None = None,
+    reason: str = "subscription_create",
+) -> dict[str, Any]:
+    """The `invoice` fixture, paid by our customer for our subscription: one line at
+    `price`, or `lines`."""
+    paid = stripe_object(
+        "invoice",
+        id="in_1Qtest",
+        customer=CUSTOMER,
+        customer_email=EMAIL,
+        status="paid",
+        billing_reason=reason,
+        parent={
             "type": "subscription_details",
-            "subscription_details": {"subscription": "sub_1Qtest"},
+            "quote_details": None,
+            "subscription_details": {"metadata": None, "subscription": SUBSCRIPTION},
         },
-        "lines": {
-            "object": "list",
-            "data": [
-                {
-                    "id": "il_1Qtest",
-                    "object": "line_item",
-                    "pricing": {
-                        "type": "price_details",
-                        "price_details": {"price": price, "product": "prod_Qtech"},
-                    },
-                }
-            ],
-        },
-    }
+    )
+    paid["lines"]["data"] = lines if lines is not None else [line(price, 1200)]
+    return paid
+
+
+def charge(*, refunded: bool) -> dict[str, Any]:
+    """The `charge` fixture, our customer's, refunded in full or in part."""
+    return stripe_object(
+        "charge",
+        customer=CUSTOMER,
+        amount=1200,
+        amount_captured=1200,
+        captured=True,
+        refunded=refunded,
+        amount_refunded=1200 if refunded else 500,
+    )
 
 
 CHECKOUT_SESSION = {
@@ -238,6 +271,37 @@ def test_a_stripe_checkout_gives_the_plans_feeds_and_a_cancel_lapses_them(
     assert the_subscriber(admin)["status"] == "lapsed"
     (notice,) = universal(admin.get(path).content).entries
     assert notice.title.startswith("Subscription inactive")
+
+
+@pytest.mark.usefixtures("plans")
+@pytest.mark.parametrize("shape", [line, line_before_basil], ids=["basil", "before-basil"])
+@pytest.mark.parametrize("reason", ["subscription_update", "subscription_cycle"])
+def test_an_upgrades_proration_lines_do_not_undo_it(
+    admin: TestClient, shape: Callable[..., dict[str, Any]], reason: str
+) -> None:
+    """After a move to a bigger plan, the invoice that settles it (at once, or with the next
+    period's charge) lists a credit for the old price's unused time first."""
+    now = int(time.time())
+    checkout(admin, now - 60)
+    upgrade = stripe_event(
+        "customer.subscription.updated", subscription("active", BUNDLE_PRICE), now - 30
+    )
+    assert send_stripe(admin, upgrade).json()["status"] == "applied"
+    assert entitled(admin) == {"sharp-tech", "goat"}
+
+    lines = [
+        shape(TECH_PRICE, -600, proration=True),  # unused time on Tech
+        shape(BUNDLE_PRICE, 1500, proration=True),  # remaining time on the Bundle
+    ]
+    if reason == "subscription_cycle":
+        lines.append(shape(BUNDLE_PRICE, 3000))  # the next period
+    paid = stripe_event("invoice.paid", invoice(lines=lines, reason=reason), now - 29)
+    assert send_stripe(admin, paid).json()["status"] == "applied"
+    assert entitled(admin) == {"sharp-tech", "goat"}
+    db: Database = admin.app.state.db  # type: ignore[attr-defined]
+    with db.writer() as session:
+        plan = session.scalar(select(Subscriber.plan_id))
+    assert plan == "bundle"
 
 
 @pytest.mark.usefixtures("plans")
@@ -325,10 +389,10 @@ def test_stripe_refunds_and_email_changes(admin: TestClient) -> None:
     assert send_stripe(admin, changed).json()["status"] == "applied"
     assert the_subscriber(admin)["email"] == "new@example.com"
 
-    partial = {"id": "ch_1", "object": "charge", "customer": CUSTOMER, "refunded": False}
+    partial = charge(refunded=False)
     send_stripe(admin, stripe_event("charge.refunded", partial, now - 10))
     assert the_subscriber(admin)["status"] == "active"
-    full = partial | {"refunded": True, "amount_refunded": 1200}
+    full = charge(refunded=True)
     assert send_stripe(admin, stripe_event("charge.refunded", full, now)).json()["status"] == (
         "applied"
     )
