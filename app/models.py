@@ -157,9 +157,11 @@ class Subscriber(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=SubscriberStatus.ACTIVE)
-    # When the billing event last applied to this subscriber happened: older events that
-    # arrive late are not applied over newer ones.
+    # When the billing event last applied to this subscriber happened, and its type: older
+    # events that arrive late are not applied over newer ones, nor one of the same second
+    # that comes before it in meaning (a cancel after the refund that followed it).
     billing_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    billing_event_type: Mapped[str | None] = mapped_column(String(32))
     # When the billing provider said a payment failed (Stripe's past_due, Patreon's declined
     # patron), until a payment or an end: access continues for PODPASS_PAST_DUE_GRACE_DAYS,
     # then the past_due job lapses it.

@@ -250,7 +250,7 @@ def test_a_stripe_checkout_gives_the_plans_feeds_and_a_cancel_lapses_them(
     assert statuses == [
         "ignored: an event type Podpass does not use",  # incomplete: not paid yet
         "applied",
-        "stale: a later event was already applied",  # the same second as invoice.paid
+        "applied",  # the same second as invoice.paid, and as much a grant: both apply
         "applied: the email was already this",
     ]
     subscriber = the_subscriber(admin)
@@ -668,6 +668,32 @@ def test_stripe_events_apply_in_event_time_not_arrival_order(admin: TestClient) 
     late = stripe_event("customer.subscription.updated", subscription("active"), now - 30)
     assert send_stripe(admin, late).json()["status"].startswith("stale")
     assert the_subscriber(admin)["status"] == "lapsed"
+
+
+@pytest.mark.usefixtures("plans")
+@pytest.mark.parametrize("refund_first", [False, True], ids=["cancel-first", "refund-first"])
+def test_a_refund_in_the_same_second_as_a_cancel_revokes(
+    admin: TestClient, refund_first: bool
+) -> None:
+    """`created` is whole seconds: a full refund and the cancel it came with share one. In
+    either order of arrival the refund comes last, and "stale" is for older events only."""
+    now = int(time.time())
+    checkout(admin, now - 60)
+    cancel = stripe_event("customer.subscription.deleted", subscription("canceled"), now)
+    refund = stripe_event("charge.refunded", charge(refunded=True), now)
+    if refund_first:
+        assert send_stripe(admin, refund).json()["status"] == "applied"
+        assert send_stripe(admin, cancel).json()["status"] == (
+            "superseded: subscription.refunded, of the same second, comes after it"
+        )
+    else:
+        assert send_stripe(admin, cancel).json()["status"] == "applied"
+        assert send_stripe(admin, refund).json()["status"] == "applied"
+    assert the_subscriber(admin)["status"] == "revoked"
+    assert send_stripe(admin, refund).json()["status"] == "duplicate"  # resent: no change
+    assert the_subscriber(admin)["status"] == "revoked"
+    older = stripe_event("invoice.paid", invoice(), now - 1) | {"id": "evt_late_payment"}
+    assert send_stripe(admin, older).json()["status"] == "stale: a later event was already applied"
 
 
 @pytest.mark.usefixtures("plans")

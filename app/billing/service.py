@@ -44,6 +44,17 @@ _ENDS = {
     EventType.REFUNDED: SubscriberStatus.REVOKED,
 }
 _EMAIL: TypeAdapter[str] = TypeAdapter(Email)
+# Event times are whole seconds, and providers send related events within one: those are
+# ordered by what they mean. Access starts, a payment fails, access ends, a refund follows.
+_MEANING_ORDER = {
+    EventType.CREATED: 0,
+    EventType.RENEWED: 0,
+    EventType.PLAN_CHANGED: 0,
+    EventType.PAST_DUE: 1,
+    EventType.LAPSED: 2,
+    EventType.CANCELLED: 2,
+    EventType.REFUNDED: 3,
+}
 
 
 class SignatureRejected(AppError):
@@ -169,8 +180,12 @@ def _change_access(
     subscriber = _subscriber_for(session, change, from_provider=from_provider)
     if subscriber is None:
         return "ignored: no subscriber has this customer_id", None
-    if subscriber.billing_event_at is not None and change.occurred <= subscriber.billing_event_at:
+    last_at, last_type = subscriber.billing_event_at, subscriber.billing_event_type
+    if last_at is not None and change.occurred < last_at:
         return "stale: a later event was already applied", subscriber
+    if change.occurred == last_at and last_type in _MEANING_ORDER:
+        if _MEANING_ORDER[change.type] < _MEANING_ORDER[EventType(last_type)]:
+            return f"superseded: {last_type}, of the same second, comes after it", subscriber
     was_past_due = subscriber.past_due_since is not None
     if plan is not None:
         subscribers.set_shows(session, subscriber, [show.slug for show in plan.shows])
@@ -186,6 +201,7 @@ def _change_access(
     if was_past_due != (subscriber.past_due_since is not None):  # the feeds' payment item
         subscribers.feeds_changed(subscriber)
     subscriber.billing_event_at = change.occurred
+    subscriber.billing_event_type = change.type
     return "applied", subscriber
 
 
