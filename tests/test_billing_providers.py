@@ -154,7 +154,7 @@ def line(price: str, amount: int, *, proration: bool = False) -> dict[str, Any]:
 def line_before_basil(price: str, amount: int, *, proration: bool = False) -> dict[str, Any]:
     """The `line_item` fixture as it was before API 2025-03-31.basil: `price`, `proration`
     and `type` on the line itself."""
-    found = copy.deepcopy(STRIPE["resources_2025_02_14"]["line_item"])
+    found: dict[str, Any] = copy.deepcopy(STRIPE["resources_2025_02_14"]["line_item"])
     found |= {"amount": amount, "proration": proration, "type": "subscription"}
     found["price"]["id"] = price
     return found
@@ -493,7 +493,7 @@ def ghost_member(event: str, status: str, updated_at: str) -> dict[str, Any]:
     """The body Ghost sends for `event`, from Ghost's own webhook snapshots
     (tests/fixtures/ghost/SOURCE.md), for our member: no event name in it, only
     `current` and `previous`."""
-    body = copy.deepcopy(GHOST_BODIES[event])
+    body: dict[str, Any] = copy.deepcopy(GHOST_BODIES[event])
     change = body["member"]
     member = change["previous" if event == "member.deleted" else "current"]
     member.update(id=GHOST_MEMBER, email=EMAIL, status=status, updated_at=updated_at)
