@@ -54,6 +54,12 @@ class SubscriberStatus(StrEnum):
     REVOKED = "revoked"
 
 
+# On SQLite, ids of these tables are never handed out again (AUTOINCREMENT; PostgreSQL's
+# sequences never do): a row's id outlives it, in a queued message's payload, a signed page
+# link or the analytics, and must not come to name a newer row.
+_IDS_NOT_REUSED = {"sqlite_autoincrement": True}
+
+
 def _one_of(column: str, enum: type[StrEnum]) -> CheckConstraint:
     values = ", ".join(f"'{member.value}'" for member in enum)
     return CheckConstraint(f"{column} IN ({values})", name=column)
@@ -61,6 +67,7 @@ def _one_of(column: str, enum: type[StrEnum]) -> CheckConstraint:
 
 class Show(Base):
     __tablename__ = "shows"
+    __table_args__ = _IDS_NOT_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -110,6 +117,7 @@ class Episode(Base):
         Index(
             "ix_episodes_listing", "show_id", "status", "published_at", "id", "updated_at", "free"
         ),
+        _IDS_NOT_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -151,7 +159,7 @@ class Episode(Base):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
-    __table_args__ = (_one_of("status", SubscriberStatus),)
+    __table_args__ = (_one_of("status", SubscriberStatus), _IDS_NOT_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -466,6 +474,7 @@ class OutboxMessage(Base):
         _one_of("status", OutboxStatus),
         # The sender's question: what is pending or past its lease, and due by now?
         Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+        _IDS_NOT_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -489,6 +498,7 @@ class WebhookEndpoint(Base):
     forge a delivery; rotating replaces `secret_id`."""
 
     __tablename__ = "webhook_endpoints"
+    __table_args__ = _IDS_NOT_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(2048))

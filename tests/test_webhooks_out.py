@@ -259,6 +259,8 @@ def test_a_suspected_sharing_alert_is_announced_without_the_feed(
 def test_no_answer_is_retried_and_a_deleted_endpoint_gets_nothing(
     admin: TestClient, sender: Sender, clock: Clock
 ) -> None:
+    """Issue 22: on SQLite the next endpoint registered took a deleted one's id, and with it
+    the deliveries still retrying, a subscriber's email in each."""
     create_show(admin)
     gone = register(admin, "http://127.0.0.1:9/nothing-listens", "subscriber.created")
     subscribe(admin, "listener@example.com", "sharp-tech")
@@ -271,11 +273,19 @@ def test_no_answer_is_retried_and_a_deleted_endpoint_gets_nothing(
     assert admin.delete(f"/admin/webhook-endpoints/{gone['id']}").status_code == 204
     assert admin.get(f"/admin/webhook-endpoints/{gone['id']}").status_code == 404
     assert admin.get("/admin/webhook-endpoints").json() == []
-    # Its delivery still waiting is not sent: dead, saying why.
-    assert sender.send_due(clock() + timedelta(days=1)).dead == 1
+    # Its delivery still waiting is not sent: dead at once, saying why.
     (dead,) = admin.get("/admin/outbox", params={"status": "dead"}).json()
     assert dead["id"] == delivery["message_id"]
     assert "endpoint was deleted" in dead["last_error"]
+
+    handler = Verifying()
+    with WebhookReceiver(handler) as receiver:
+        after = register(admin, receiver.url, "subscriber.created")
+        handler.secret = after["secret"]
+        assert sender.send_due(clock() + timedelta(days=1)).claimed == 0
+    assert receiver.received == []
+    assert after["id"] != gone["id"]
+    assert deliveries(admin, after) == []
 
 
 def test_a_redirect_is_an_answer_not_a_new_place_to_post(

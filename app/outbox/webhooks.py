@@ -37,6 +37,7 @@ from app.tokens import webhook_secret
 DELIVERY_HEADER = "Podpass-Delivery"
 EVENT_HEADER = "Podpass-Event"
 EXCERPT_CHARS = 500
+ENDPOINT_DELETED = "not sent: the endpoint was deleted"
 
 
 def _new_secret_id() -> str:
@@ -85,7 +86,10 @@ def rotate_secret(
 
 
 def delete_endpoint(session: Session, endpoint: WebhookEndpoint) -> None:
-    """Its deliveries still waiting are not sent (they end `dead`, saying why)."""
+    """Its deliveries still waiting end `dead` now, saying why; one that a sender holds
+    ends so after this try (its endpoint's id names no other endpoint: app/models.py)."""
+    waiting = select(WebhookDelivery.message_id).where(WebhookDelivery.endpoint_id == endpoint.id)
+    outbox.cancel(session, OutboxMessage.id.in_(waiting), reason=ENDPOINT_DELETED)
     session.delete(endpoint)
     session.flush()
 
@@ -198,7 +202,7 @@ def delivery(
     """Where a delivery goes, the secret it is signed with, and its body."""
     endpoint = session.get(WebhookEndpoint, payload["endpoint_id"])
     if endpoint is None:
-        raise NotSendable("not sent: the endpoint was deleted")
+        raise NotSendable(ENDPOINT_DELETED)
     event = EventType(payload["type"])
     body = {
         "id": payload["event_id"],
