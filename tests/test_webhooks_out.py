@@ -321,6 +321,13 @@ def test_endpoints_are_checked_and_need_the_admin_key(
     assert unknown.status_code == 422
     none = admin.post("/admin/webhook-endpoints", json={"url": "https://example.com", "events": []})
     assert none.status_code == 422
+    for url in ("https://zapier:hunter2@hooks.example.com/x", "https://token@hooks.example.com/x"):
+        response = admin.post(
+            "/admin/webhook-endpoints", json={"url": url, "events": ["subscriber.created"]}
+        )
+        assert response.status_code == 422, url
+        assert "user:pass@" in response.json()["detail"]
+    assert admin.get("/admin/webhook-endpoints").json() == []
     del admin.headers["Authorization"]
     assert client.get("/admin/webhook-endpoints").status_code == 401
     assert client.post("/admin/webhook-endpoints", json={}).status_code == 401
@@ -359,7 +366,8 @@ def test_a_delivery_connects_only_to_the_address_it_checked(
 ) -> None:
     """An endpoint that resolved to a public address when registered but to a private one
     at delivery (DNS rebinding; here: registered while private addresses were allowed) is
-    not reached. Allowed, a name is kept for the Host header."""
+    not reached, and not tried again: dead at once (issue 22: it was retried for all its
+    tries). Allowed, and retried by hand, a name is kept for the Host header."""
     create_show(admin)
     handler = Verifying()
     with WebhookReceiver(handler) as receiver:
@@ -368,10 +376,12 @@ def test_a_delivery_connects_only_to_the_address_it_checked(
         handler.secret = endpoint["secret"]
         subscribe(admin, "listener@example.com", "sharp-tech")
         strict = settings.model_copy(update={"webhook_allow_private": False})
-        assert new_sender(admin, strict, clock).send_due(clock()).retrying == 1
+        assert new_sender(admin, strict, clock).send_due(clock()).dead == 1
         assert receiver.received == []
-        later = clock() + timedelta(seconds=BACKOFF)
-        assert new_sender(admin, settings, clock).send_due(later).sent == 1
+        (dead,) = admin.get("/admin/outbox", params={"status": "dead"}).json()
+        assert "AddressRefused" in dead["last_error"]
+        assert admin.post(f"/admin/outbox/{dead['id']}/retry").status_code == 200
+        assert new_sender(admin, settings, clock).send_due(clock()).sent == 1
     (refused, taken) = deliveries(admin, endpoint)[0]["attempts"]
     assert refused["status_code"] is None
     assert "AddressRefused: localhost resolves to" in refused["error"]

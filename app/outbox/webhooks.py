@@ -48,7 +48,14 @@ def create_endpoint(
     session: Session, data: EndpointIn, secret_key: str, *, allow_private: bool
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its secret, which is shown only now. An endpoint on the server's
-    own network is refused (unless `allow_private`)."""
+    own network is refused (unless `allow_private`), and so is a URL holding credentials:
+    endpoints are listed as they are, and a delivery proves itself by its signature."""
+    if data.url.username or data.url.password:
+        raise InvalidInput(
+            "This endpoint is not allowed: its URL holds a user name or password "
+            "(`user:pass@`), which every admin listing endpoints would see. Leave them out: "
+            "the receiver can check each delivery's Podpass-Signature instead."
+        )
     try:
         http_post.check_url(str(data.url), allow_private=allow_private)
     except http_post.AddressRefused as exc:
