@@ -156,13 +156,11 @@ def test_ids_are_never_reused_and_a_deleted_endpoints_deliveries_end_dead(
             deleted = _endpoint(connection, "https://next.example.com/hooks")
             connection.execute(sa.delete(ENDPOINTS).where(ENDPOINTS.c.id == deleted))
             newest = _endpoint(connection, "https://newest.example.com/hooks")
-            schema = {
-                row.name: row.sql
-                for row in connection.execute(
-                    text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
-                )
-                if engine.dialect.name == "sqlite"
-            }
+            tables = "SELECT name, sql FROM sqlite_master WHERE type = 'table'"
+            sqlite = engine.dialect.name == "sqlite"
+            schema = (
+                {row.name: row.sql for row in connection.execute(text(tables))} if sqlite else {}
+            )
     finally:
         engine.dispose()
     assert statuses == {kept_message: "pending", gone_message: "dead"}
