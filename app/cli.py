@@ -278,14 +278,17 @@ def import_feed(slug: str, url_or_file: str, *, public: bool) -> int:
         db.engine.dispose()
     for note in report.notes:
         print(f"note: {note}")
+    for left_out in report.left_out:
+        print(f"left out: {left_out}")
     for failure in report.failed:
         print(f"failed: {failure}")
-    print(
-        f"{len(report.imported)} episode(s) imported, {len(report.skipped)} already here, "
-        f"{len(report.failed)} failed"
-        + (": run the command again to retry." if report.failed else ".")
-    )
-    return 1 if report.failed else 0
+    summary = f"{len(report.imported)} episode(s) imported, {len(report.skipped)} already here"
+    if report.left_out:
+        summary += f", {len(report.left_out)} left out (a rerun leaves them out too)"
+    if report.failed:
+        summary += f", {len(report.failed)} failed: run the command again to retry them"
+    print(f"{summary}.")
+    return 1 if report.failed else 0  # 1: a rerun has more to do
 
 
 def import_subscribers(path: Path, *, welcome: bool) -> int:

@@ -8,11 +8,14 @@ from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 from sqlalchemy.orm import Session
 
 from app.core.db.session import after_commit, after_rollback
-from app.core.errors import InvalidInput, UnsupportedMedia
+from app.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 from app.storage import Storage
 
 # Apple's artwork rules: JPEG or PNG, square, 1400 to 3000 pixels a side.
 MIN_SIDE, MAX_SIDE = 1400, 3000
+MAX_BYTES = 20 * 1024 * 1024  # more than any podcast app wants
+# How probe_artwork refuses artwork, for callers that leave unusable artwork out.
+REFUSALS = (InvalidInput, PayloadTooLarge, UnsupportedMedia)
 _FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png")}
 # Stored artwork's file extension, and the type it is served as.
 ARTWORK_TYPES = {extension: mime for mime, extension in _FORMATS.values()}
@@ -30,6 +33,11 @@ def probe_artwork(data: bytes, filename: str) -> ArtworkInfo:
     """Check that `data` is artwork podcast apps accept: its kind and size, then every pixel."""
     if not data:
         raise InvalidInput(f"{filename} is empty: upload a JPEG or PNG image.")
+    if len(data) > MAX_BYTES:
+        raise PayloadTooLarge(
+            "Artwork over 20 MB is more than any podcast app wants; "
+            "a 3000x3000 JPEG is usually under 2 MB."
+        )
     try:
         with Image.open(io.BytesIO(data)) as image:
             kind, (width, height) = image.format, image.size

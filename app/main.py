@@ -53,6 +53,7 @@ from app.feeds.router import Handoff, Stages
 from app.feeds.router import router as feeds_router
 from app.imports.router import install_old_feed_urls
 from app.jobs import Runner, podpass_runner
+from app.media.zerocopy import Sent, ZeroCopy
 from app.openapi import install_openapi
 from app.outbox.router import endpoints as webhook_endpoints_router
 from app.outbox.router import router as outbox_router
@@ -63,7 +64,6 @@ from app.shows.router import router as shows_router
 from app.storage import Storage
 from app.storage.local import LocalStorage
 from app.subscribers.router import router as subscribers_router
-from app.zerocopy import Sent, ZeroCopy
 
 MULTIPART_OVERHEAD = 1024 * 1024
 WEBHOOK_MAX_BYTES = 1024 * 1024

@@ -55,6 +55,12 @@ class SubscriberStatus(StrEnum):
     REVOKED = "revoked"
 
 
+# On SQLite, ids of these tables are never handed out again (AUTOINCREMENT; PostgreSQL's
+# sequences never do): a row's id outlives it, in a queued message's payload, a signed page
+# link or the analytics, and must not come to name a newer row.
+_IDS_NOT_REUSED = {"sqlite_autoincrement": True}
+
+
 def _one_of(column: str, enum: type[StrEnum]) -> CheckConstraint:
     values = ", ".join(f"'{member.value}'" for member in enum)
     return CheckConstraint(f"{column} IN ({values})", name=column)
@@ -62,6 +68,7 @@ def _one_of(column: str, enum: type[StrEnum]) -> CheckConstraint:
 
 class Show(Base):
     __tablename__ = "shows"
+    __table_args__ = _IDS_NOT_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -111,6 +118,7 @@ class Episode(Base):
         Index(
             "ix_episodes_listing", "show_id", "status", "published_at", "id", "updated_at", "free"
         ),
+        _IDS_NOT_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -152,15 +160,17 @@ class Episode(Base):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
-    __table_args__ = (_one_of("status", SubscriberStatus),)
+    __table_args__ = (_one_of("status", SubscriberStatus), _IDS_NOT_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=SubscriberStatus.ACTIVE)
-    # When the billing event last applied to this subscriber happened: older events that
-    # arrive late are not applied over newer ones.
+    # When the billing event last applied to this subscriber happened, and its type: older
+    # events that arrive late are not applied over newer ones, nor one of the same second
+    # that comes before it in meaning (a cancel after the refund that followed it).
     billing_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    billing_event_type: Mapped[str | None] = mapped_column(String(32))
     # When the billing provider said a payment failed (Stripe's past_due, Patreon's declined
     # patron), until a payment or an end: access continues for PODPASS_PAST_DUE_GRACE_DAYS,
     # then the past_due job lapses it.
@@ -465,6 +475,7 @@ class OutboxMessage(Base):
         _one_of("status", OutboxStatus),
         # The sender's question: what is pending or past its lease, and due by now?
         Index("ix_outbox_messages_due", "status", "next_attempt_at"),
+        _IDS_NOT_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -488,6 +499,7 @@ class WebhookEndpoint(Base):
     forge a delivery; rotating replaces `secret_id`."""
 
     __tablename__ = "webhook_endpoints"
+    __table_args__ = _IDS_NOT_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(2048))

@@ -55,6 +55,20 @@ def feed_html(text: str) -> str:
     return cleaned if nh3.is_html(cleaned) else _paragraphs(text)
 
 
+_NO_TAGS = nh3.Cleaner(tags=set())
+_BREAKS = re.compile(r"</(?:p|div|li|h[1-6]|blockquote)\s*>|<br\s*/?>", re.IGNORECASE)
+_BLANK_LINE = re.compile(r"\n\s*\n")
+
+
+def plain_text(text: str) -> str:
+    """Plain text from what a feed may give as text or HTML (a channel's description): tags
+    dropped with their text kept, entities decoded, each paragraph on one line, paragraphs
+    a blank line apart."""
+    stripped = html.unescape(_NO_TAGS.clean(_BREAKS.sub("\n\n", text)))
+    paragraphs = (" ".join(block.split()) for block in _BLANK_LINE.split(stripped))
+    return strip_unrepresentable("\n\n".join(p for p in paragraphs if p))
+
+
 FeedText = Annotated[str, AfterValidator(_reject_unrepresentable)]
 FeedHtml = Annotated[str, AfterValidator(_reject_unrepresentable), AfterValidator(feed_html)]
 Title = Annotated[

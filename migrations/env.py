@@ -1,6 +1,8 @@
 from logging.config import fileConfig
+from typing import Any
 
 from alembic import context
+from sqlalchemy import event
 
 from app import models  # noqa: F401  (registers every table on Base.metadata)
 from app.core.config import DatabaseSettings
@@ -29,8 +31,19 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+
+
 def run_migrations_online() -> None:
     engine = build_engine(url)
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite changes a table by copying it into a new one and dropping the old: with
+        # foreign keys on, the drop would delete the rows that refer to it (ON DELETE
+        # CASCADE). So, as SQLite's manual says, they are off while migrating, and checked
+        # before the migration commits.
+        event.listen(engine, "connect", _foreign_keys_off)
     with engine.connect() as connection:
         context.configure(
             render_item=render_item,
@@ -41,6 +54,10 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"The migration broke foreign keys: {broken[:10]}")
     engine.dispose()
 
 

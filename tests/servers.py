@@ -241,13 +241,15 @@ class FeedHost:
     """A publisher's previous host: a real HTTP server on a thread that serves `files`
     (path -> body, content type) behind basic auth. `stall_at`: the Nth audio download
     sends half its body and then hangs (so a test can kill the importer mid-download);
-    `failures`: how many times each path answers 503 before it works."""
+    `failures`: how many times each path answers 503 before it works; `requested`: every
+    path asked for, in order (a path that is not there answers 404)."""
 
     def __init__(self, files: dict[str, tuple[bytes, str]], user: str, password: str) -> None:
         self.files = files
         self.stall_at: int | None = None
         self.failures: dict[str, int] = {}
         self.audio_requests = 0
+        self.requested: list[str] = []
         self.stalled = threading.Event()
         self._release = threading.Event()
         expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -261,6 +263,7 @@ class FeedHost:
                     self.end_headers()
                     return
                 path = self.path.split("?")[0]
+                host.requested.append(path)
                 if path not in host.files or host.failures.get(path, 0) > 0:
                     if path in host.failures:
                         host.failures[path] -= 1

@@ -1,6 +1,7 @@
 """Stripe, Memberful, Patreon and Ghost webhooks: each provider's documented payloads,
 signed the way each provider signs them, mapped into the billing event model."""
 
+import copy
 import hashlib
 import hmac
 import json
@@ -19,7 +20,7 @@ from app.core.db.engine import Database
 from app.jobs import Runner
 from app.main import create_app
 from app.models import Subscriber
-from tests.conftest import Clock, feed_path
+from tests.conftest import FIXTURES, Clock, feed_path
 from tests.parsers import universal
 from tests.test_feed_content import show_json
 
@@ -31,6 +32,8 @@ CUSTOMER = "cus_Q1x2y3z4"
 EMAIL = "payer@example.com"
 TECH_PRICE = "price_1QtechMonthly"
 BUNDLE_PRICE = "price_1QbundleYearly"
+GHOST_MEMBER = "65f0aa00bb11cc22dd33ee44"
+GHOST_TIER = "65f0c0ffee0000000000a001"
 
 
 @pytest.fixture
@@ -57,7 +60,7 @@ def plans(admin: TestClient, show: dict[str, Any]) -> None:
                 "stripe": [TECH_PRICE],
                 "memberful": ["41"],
                 "patreon": ["9001"],
-                "ghost": ["65f0c0ffee0000000000a001"],
+                "ghost": [GHOST_TIER],
             },
         },
     )
@@ -94,72 +97,105 @@ def entitled(admin: TestClient) -> set[str]:
 # Stripe ---------------------------------------------------------------------------------
 
 
+STRIPE: dict[str, Any] = json.loads((FIXTURES / "stripe" / "fixtures3.json").read_text())
+SUBSCRIPTION = "sub_1Qtest"
+
+
+def stripe_object(name: str, **changes: Any) -> dict[str, Any]:
+    """A copy of Stripe's own fixture for `name` (tests/fixtures/stripe/SOURCE.md), with
+    the fields a test's scenario needs changed."""
+    found: dict[str, Any] = copy.deepcopy(STRIPE["resources"][name])
+    return found | changes
+
+
 def stripe_event(
     kind: str, obj: dict[str, Any], created: int, *, previous: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """An Event as Stripe documents it (https://docs.stripe.com/api/events/object)."""
+    """The `event` fixture, of type `kind`, carrying `obj` (and `previous_attributes`), in
+    the API version of the fixtures."""
     data: dict[str, Any] = {"object": obj}
     if previous is not None:
         data["previous_attributes"] = previous
-    return {
-        "id": f"evt_1Q{kind.replace('.', '_')}_{created}",
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": created,
-        "data": data,
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": "req_test", "idempotency_key": None},
-        "type": kind,
-    }
+    return stripe_object(
+        "event",
+        id=f"evt_1Q{kind.replace('.', '_')}_{created}",
+        api_version="2026-07-29.dahlia",
+        created=created,
+        data=data,
+        pending_webhooks=1,
+        type=kind,
+    )
 
 
 def subscription(status: str, price: str = TECH_PRICE) -> dict[str, Any]:
-    return {
-        "id": "sub_1Qtest",
-        "object": "subscription",
-        "customer": CUSTOMER,
-        "status": status,
-        "items": {
-            "object": "list",
-            "data": [
-                {
-                    "id": "si_1Qtest",
-                    "object": "subscription_item",
-                    "price": {"id": price, "object": "price", "product": "prod_Qtech"},
-                    "quantity": 1,
-                }
-            ],
-        },
+    """The `subscription` fixture: our customer, with `status`, one item at `price`."""
+    sub = stripe_object("subscription", id=SUBSCRIPTION, customer=CUSTOMER, status=status)
+    (item,) = sub["items"]["data"]
+    item.update(subscription=SUBSCRIPTION)
+    item["price"]["id"] = item["plan"]["id"] = price  # a plan is a price's older name
+    return sub
+
+
+def line(price: str, amount: int, *, proration: bool = False) -> dict[str, Any]:
+    """The `line_item` fixture (API 2025-03-31.basil and later) as a line of our
+    subscription: its price under `pricing.price_details` (optional in the spec, left out
+    of the fixture), its proration flag under `parent.subscription_item_details`."""
+    found = stripe_object("line_item", id=f"il_{price}_{amount}", amount=amount)
+    found["parent"] |= {"type": "subscription_item_details", "invoice_item_details": None}
+    found["parent"]["subscription_item_details"] |= {
+        "proration": proration,
+        "subscription": SUBSCRIPTION,
+        "subscription_item": "si_1Qtest",
     }
+    found["pricing"]["price_details"] = {"price": price, "product": "prod_Qtech"}
+    return found
 
 
-def invoice(price: str = TECH_PRICE) -> dict[str, Any]:
-    """A paid invoice in today's API shape (prices under `pricing.price_details`)."""
-    return {
-        "id": "in_1Qtest",
-        "object": "invoice",
-        "customer": CUSTOMER,
-        "customer_email": EMAIL,
-        "status": "paid",
-        "parent": {
+def line_before_basil(price: str, amount: int, *, proration: bool = False) -> dict[str, Any]:
+    """The `line_item` fixture as it was before API 2025-03-31.basil: `price`, `proration`
+    and `type` on the line itself."""
+    found: dict[str, Any] = copy.deepcopy(STRIPE["resources_2025_02_14"]["line_item"])
+    found |= {"amount": amount, "proration": proration, "type": "subscription"}
+    found["price"]["id"] = price
+    return found
+
+
+def invoice(
+    price: str = TECH_PRICE,
+    *,
+    lines: list[dict[str, Any]] | None = None,
+    reason: str = "subscription_create",
+) -> dict[str, Any]:
+    """The `invoice` fixture, paid by our customer for our subscription: one line at
+    `price`, or `lines`."""
+    paid = stripe_object(
+        "invoice",
+        id="in_1Qtest",
+        customer=CUSTOMER,
+        customer_email=EMAIL,
+        status="paid",
+        billing_reason=reason,
+        parent={
             "type": "subscription_details",
-            "subscription_details": {"subscription": "sub_1Qtest"},
+            "quote_details": None,
+            "subscription_details": {"metadata": None, "subscription": SUBSCRIPTION},
         },
-        "lines": {
-            "object": "list",
-            "data": [
-                {
-                    "id": "il_1Qtest",
-                    "object": "line_item",
-                    "pricing": {
-                        "type": "price_details",
-                        "price_details": {"price": price, "product": "prod_Qtech"},
-                    },
-                }
-            ],
-        },
-    }
+    )
+    paid["lines"]["data"] = lines if lines is not None else [line(price, 1200)]
+    return paid
+
+
+def charge(*, refunded: bool) -> dict[str, Any]:
+    """The `charge` fixture, our customer's, refunded in full or in part."""
+    return stripe_object(
+        "charge",
+        customer=CUSTOMER,
+        amount=1200,
+        amount_captured=1200,
+        captured=True,
+        refunded=refunded,
+        amount_refunded=1200 if refunded else 500,
+    )
 
 
 CHECKOUT_SESSION = {
@@ -214,7 +250,7 @@ def test_a_stripe_checkout_gives_the_plans_feeds_and_a_cancel_lapses_them(
     assert statuses == [
         "ignored: an event type Podpass does not use",  # incomplete: not paid yet
         "applied",
-        "stale: a later event was already applied",  # the same second as invoice.paid
+        "applied",  # the same second as invoice.paid, and as much a grant: both apply
         "applied: the email was already this",
     ]
     subscriber = the_subscriber(admin)
@@ -235,6 +271,37 @@ def test_a_stripe_checkout_gives_the_plans_feeds_and_a_cancel_lapses_them(
     assert the_subscriber(admin)["status"] == "lapsed"
     (notice,) = universal(admin.get(path).content).entries
     assert notice.title.startswith("Subscription inactive")
+
+
+@pytest.mark.usefixtures("plans")
+@pytest.mark.parametrize("shape", [line, line_before_basil], ids=["basil", "before-basil"])
+@pytest.mark.parametrize("reason", ["subscription_update", "subscription_cycle"])
+def test_an_upgrades_proration_lines_do_not_undo_it(
+    admin: TestClient, shape: Callable[..., dict[str, Any]], reason: str
+) -> None:
+    """After a move to a bigger plan, the invoice that settles it (at once, or with the next
+    period's charge) lists a credit for the old price's unused time first."""
+    now = int(time.time())
+    checkout(admin, now - 60)
+    upgrade = stripe_event(
+        "customer.subscription.updated", subscription("active", BUNDLE_PRICE), now - 30
+    )
+    assert send_stripe(admin, upgrade).json()["status"] == "applied"
+    assert entitled(admin) == {"sharp-tech", "goat"}
+
+    lines = [
+        shape(TECH_PRICE, -600, proration=True),  # unused time on Tech
+        shape(BUNDLE_PRICE, 1500, proration=True),  # remaining time on the Bundle
+    ]
+    if reason == "subscription_cycle":
+        lines.append(shape(BUNDLE_PRICE, 3000))  # the next period
+    paid = stripe_event("invoice.paid", invoice(lines=lines, reason=reason), now - 29)
+    assert send_stripe(admin, paid).json()["status"] == "applied"
+    assert entitled(admin) == {"sharp-tech", "goat"}
+    db: Database = admin.app.state.db  # type: ignore[attr-defined]
+    with db.writer() as session:
+        plan = session.scalar(select(Subscriber.plan_id))
+    assert plan == "bundle"
 
 
 @pytest.mark.usefixtures("plans")
@@ -322,10 +389,10 @@ def test_stripe_refunds_and_email_changes(admin: TestClient) -> None:
     assert send_stripe(admin, changed).json()["status"] == "applied"
     assert the_subscriber(admin)["email"] == "new@example.com"
 
-    partial = {"id": "ch_1", "object": "charge", "customer": CUSTOMER, "refunded": False}
+    partial = charge(refunded=False)
     send_stripe(admin, stripe_event("charge.refunded", partial, now - 10))
     assert the_subscriber(admin)["status"] == "active"
-    full = partial | {"refunded": True, "amount_refunded": 1200}
+    full = charge(refunded=True)
     assert send_stripe(admin, stripe_event("charge.refunded", full, now)).json()["status"] == (
         "applied"
     )
@@ -419,23 +486,23 @@ def patreon_member(status: str | None, tiers: list[str]) -> dict[str, Any]:
     }
 
 
+GHOST_BODIES: dict[str, Any] = json.loads((FIXTURES / "ghost" / "member-webhooks.json").read_text())
+
+
 def ghost_member(event: str, status: str, updated_at: str) -> dict[str, Any]:
-    """Ghost's member webhook body: {"event", "member": {"current", "previous"}}."""
-    current = {
-        "id": "65f0aa00bb11cc22dd33ee44",
-        "uuid": "9a6f3c1e-7b2d-4e58-a1c0-5d4e3f2a1b0c",
-        "email": EMAIL,
-        "name": "Pat Payer",
-        "status": status,
-        "tiers": [{"id": "65f0c0ffee0000000000a001", "name": "Sharp Tech", "type": "paid"}]
-        if status != "free"
-        else [],
-        "created_at": "2026-11-01T10:00:00.000Z",
-        "updated_at": updated_at,
-    }
-    if event == "member.deleted":
-        return {"event": event, "member": {"current": {}, "previous": current}}
-    return {"event": event, "member": {"current": current, "previous": {}}}
+    """The body Ghost sends for `event`, from Ghost's own webhook snapshots
+    (tests/fixtures/ghost/SOURCE.md), for our member: no event name in it, only
+    `current` and `previous`."""
+    body: dict[str, Any] = copy.deepcopy(GHOST_BODIES[event])
+    change = body["member"]
+    member = change["previous" if event == "member.deleted" else "current"]
+    member.update(id=GHOST_MEMBER, email=EMAIL, status=status, updated_at=updated_at)
+    if event != "member.deleted":
+        tier = GHOST_BODIES["tier"] | {"id": GHOST_TIER, "name": "Sharp Tech"}
+        member["tiers"] = [] if status == "free" else [tier]
+    if event == "member.edited":
+        change["previous"] = {"status": "paid", "updated_at": "2026-11-28T09:00:00.000Z"}
+    return body
 
 
 Sender = Callable[..., httpx.Response]
@@ -569,6 +636,31 @@ def test_ghost_events_apply_in_the_order_ghost_sent_them(admin: TestClient) -> N
 
 
 @pytest.mark.usefixtures("plans")
+def test_ghost_bodies_name_no_event_and_current_and_previous_tell_them_apart(
+    admin: TestClient,
+) -> None:
+    """Ghost's real bodies (tests/fixtures/ghost/SOURCE.md) carry no event name: added has
+    an empty `previous`, edited a partial one, deleted an empty `current`."""
+    sent = int(time.time() * 1000)
+    added = ghost_member("member.added", "paid", "2026-11-28T10:00:00.000Z")
+    assert set(added) == {"member"}
+    assert send_ghost(admin, added, sent_ms=sent - 2000).json()["status"] == "applied"
+    assert entitled(admin) == {"sharp-tech"}
+    comped = ghost_member("member.edited", "comped", "2026-11-28T10:01:00.000Z")
+    assert send_ghost(admin, comped, sent_ms=sent - 1000).json()["status"] == "applied"
+    assert the_subscriber(admin)["status"] == "active"
+    deleted = ghost_member("member.deleted", "comped", "2026-11-28T10:01:00.000Z")
+    assert deleted["member"]["current"] == {}
+    assert send_ghost(admin, deleted, sent_ms=sent).json()["status"] == "applied"
+    assert the_subscriber(admin)["status"] == "lapsed"
+
+    nameless = {"member": {"current": {"email": EMAIL, "status": "paid"}, "previous": {}}}
+    refused = send_ghost(admin, nameless)
+    assert refused.status_code == 422
+    assert "id" in refused.json()["detail"]
+
+
+@pytest.mark.usefixtures("plans")
 def test_stripe_events_apply_in_event_time_not_arrival_order(admin: TestClient) -> None:
     now = int(time.time())
     checkout(admin, now - 60)
@@ -576,6 +668,32 @@ def test_stripe_events_apply_in_event_time_not_arrival_order(admin: TestClient) 
     late = stripe_event("customer.subscription.updated", subscription("active"), now - 30)
     assert send_stripe(admin, late).json()["status"].startswith("stale")
     assert the_subscriber(admin)["status"] == "lapsed"
+
+
+@pytest.mark.usefixtures("plans")
+@pytest.mark.parametrize("refund_first", [False, True], ids=["cancel-first", "refund-first"])
+def test_a_refund_in_the_same_second_as_a_cancel_revokes(
+    admin: TestClient, refund_first: bool
+) -> None:
+    """`created` is whole seconds: a full refund and the cancel it came with share one. In
+    either order of arrival the refund comes last, and "stale" is for older events only."""
+    now = int(time.time())
+    checkout(admin, now - 60)
+    cancel = stripe_event("customer.subscription.deleted", subscription("canceled"), now)
+    refund = stripe_event("charge.refunded", charge(refunded=True), now)
+    if refund_first:
+        assert send_stripe(admin, refund).json()["status"] == "applied"
+        assert send_stripe(admin, cancel).json()["status"] == (
+            "superseded: subscription.refunded, of the same second, comes after it"
+        )
+    else:
+        assert send_stripe(admin, cancel).json()["status"] == "applied"
+        assert send_stripe(admin, refund).json()["status"] == "applied"
+    assert the_subscriber(admin)["status"] == "revoked"
+    assert send_stripe(admin, refund).json()["status"] == "duplicate"  # resent: no change
+    assert the_subscriber(admin)["status"] == "revoked"
+    older = stripe_event("invoice.paid", invoice(), now - 1) | {"id": "evt_late_payment"}
+    assert send_stripe(admin, older).json()["status"] == "stale: a later event was already applied"
 
 
 @pytest.mark.usefixtures("plans")
@@ -625,7 +743,8 @@ def test_unknown_event_types_answer_200(admin: TestClient, provider: str) -> Non
         "stripe": stripe_event("product.created", {"id": "prod_1", "object": "product"}, 1),
         "memberful": {"event": "download.created", "download": {"id": 1, "name": "PDF"}},
         "patreon": {"data": {"type": "post", "id": "77", "attributes": {"title": "Hi"}}},
-        "ghost": {"event": "post.published", "post": {"current": {"id": "p1"}}},
+        # serialize.js in TryGhost/Ghost: `{<resource>: {current, previous}}`
+        "ghost": {"post": {"current": {"id": "p1", "title": "Hi"}, "previous": {}}},
     }
     send = SENDERS[provider]
     options = {"trigger": "posts:publish"} if provider == "patreon" else {}

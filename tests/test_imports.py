@@ -20,10 +20,11 @@ from app.core.config import Settings
 from app.core.db.engine import Database, build_engine
 from app.core.db.session import transaction
 from app.imports import service as imports
-from app.imports.source import Source, SourceError
+from app.imports.schemas import FeedImport
+from app.imports.source import FeedError, Source
 from app.models import Episode, OutboxMessage, Subscriber
 from app.storage.local import LocalStorage
-from tests.conftest import SHOW, _empty_tables, create_show, server_env, upload
+from tests.conftest import SHOW, _empty_tables, create_show, server_env, stored_files, upload
 from tests.media import chaptered_mp3, image
 from tests.servers import FeedHost
 
@@ -57,13 +58,17 @@ def _item(n: int) -> str:
 <enclosure url="/audio/{n}.mp3" length="1" type="audio/mpeg"/></item>"""
 
 
-def _page(items: list[int], older: str | None) -> bytes:
+def _feed(body: str, older: str | None = None) -> bytes:
     link = f'<atom:link rel="prev-archive" href="{older}"/>' if older else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"
  xmlns:podcast="https://podcastindex.org/namespace/1.0" xmlns:atom="http://www.w3.org/2005/Atom">
 <channel><title>Old host</title><link>https://old.example.com</link>{link}
-{"".join(_item(n) for n in items)}</channel></rss>""".encode()
+{body}</channel></rss>""".encode()
+
+
+def _page(items: list[int], older: str | None) -> bytes:
+    return _feed("".join(_item(n) for n in items), older)
 
 
 @pytest.fixture
@@ -179,8 +184,9 @@ def test_a_failed_download_is_retried_and_reported_never_half_recorded(
     slept: list[float] = []
     db, storage = _db(settings), LocalStorage(settings.audio_dir)
     source = Source(feed_host.url("/feed.xml", user=USER, password=PASSWORD))
+    retries = imports.Retries(sleep=slept.append)
     report = imports.import_feed(
-        db, storage, source, SHOW["slug"], public=False, max_bytes=2**30, sleep=slept.append
+        db, storage, source, SHOW["slug"], public=False, max_bytes=2**30, retries=retries
     )
     assert len(report.imported) == 3
     assert slept == [2.0, 4.0, 2.0, 4.0]
@@ -196,7 +202,7 @@ def test_a_failed_download_is_retried_and_reported_never_half_recorded(
 
 
 def test_a_private_source_needs_its_credentials(settings: Settings, feed_host: FeedHost) -> None:
-    with pytest.raises(SourceError, match="401"):
+    with pytest.raises(FeedError, match="401"):  # no retry brings the password
         list(Source(feed_host.url("/feed.xml")).pages())
 
 
@@ -331,3 +337,245 @@ def test_imported_members_keep_their_plan_and_the_day_they_joined(
     problems = refused.value.problems
     assert problems[0] == "line 2: joined 2999-01-01T00:00:00+00:00 is in the future"
     assert problems[1].startswith("line 3: joined: ")
+
+
+def test_welcome_goes_to_active_members_only_and_names_title_their_feeds(
+    admin: TestClient, settings: Settings, show: dict[str, Any]
+) -> None:
+    admin.patch("/admin/shows/sharp-tech", json={"personal_title": True}).raise_for_status()
+    csv = (
+        "email,name,shows,status\n"
+        "ann@example.com,Ann Appleseed,sharp-tech,active\n"
+        "bob@example.com,Bob Lapsed,sharp-tech,lapsed\n"
+        "cat@example.com,,sharp-tech,revoked\n"
+    )
+    assert _import_csv(settings, csv, welcome=True).created == 3
+    queued = [
+        (m["payload"]["template"], m["payload"]["to"]) for m in admin.get("/admin/outbox").json()
+    ]
+    assert queued == [("welcome", "ann@example.com")]  # "your podcasts are ready": hers are
+
+    def feed_title(email: str) -> str:
+        member = admin.get("/admin/subscribers", params={"email": email}).json()[0]
+        feed = admin.get(member["feeds"][0]["feed_url"])
+        return str(podcastparser.parse("feed", io.BytesIO(feed.content))["title"])
+
+    assert feed_title("ann@example.com") == "Sharp Tech (for Ann Appleseed)"
+    # A blank cell keeps the name they have; a new one replaces it.
+    _import_csv(settings, "email,name,shows\nann@example.com,,sharp-tech\n")
+    assert feed_title("ann@example.com") == "Sharp Tech (for Ann Appleseed)"
+    _import_csv(settings, "email,name,shows\nann@example.com,Ann Smith,sharp-tech\n")
+    assert feed_title("ann@example.com") == "Sharp Tech (for Ann Smith)"
+
+
+def _plain_item(guid: str, date: str | None, enclosure: str | None, extra: str = "") -> str:
+    """An item as RSS 2.0 has it, without the parts this test does not need."""
+    published = f"<pubDate>{date}</pubDate>" if date else ""
+    audio = f'<enclosure url="{enclosure}" length="1" type="audio/mpeg"/>' if enclosure else ""
+    title = f'<guid isPermaLink="false">{guid}</guid><title>{guid}</title>'
+    return f"<item>{title}{published}{audio}{extra}</item>"
+
+
+GONE_CHAPTERS = '<podcast:chapters url="/chapters/gone.json" type="application/json+chapters"/>'
+
+
+def test_what_no_rerun_can_import_is_left_out_once_not_retried(
+    admin: TestClient, settings: Settings, feed_host: FeedHost
+) -> None:
+    """Permanent failures are told apart from retryable ones, which
+    test_a_failed_download_is_retried_and_reported_never_half_recorded covers."""
+    create_show(admin)
+    admin.post("/admin/shows", json=SHOW | {"slug": "other"}).raise_for_status()
+    whole = feed_host.files["/audio/1.mp3"][0]
+    feed_host.files["/audio/cut.mp3"] = (whole[: len(whole) // 2], "audio/mpeg")
+    feed_host.files["/other.xml"] = (
+        _feed(_plain_item("theirs", OLD_DATES[0], "/audio/2.mp3")),
+        "application/rss+xml",
+    )
+    items = [
+        _plain_item("fine", OLD_DATES[0], "/audio/1.mp3", extra=GONE_CHAPTERS),
+        _plain_item("gone", OLD_DATES[1], "/audio/gone.mp3"),  # 404 at the old host
+        _plain_item("silent", OLD_DATES[1], None),
+        _plain_item("undated", None, "/audio/3.mp3"),
+        _plain_item("cut", OLD_DATES[2], "/audio/cut.mp3"),  # cut short at the old host
+        _plain_item("theirs", OLD_DATES[3], "/audio/4.mp3"),
+    ]
+    feed_host.files["/moving.xml"] = (_feed("".join(items)), "application/rss+xml")
+    db = _db(settings)
+    other = Source(feed_host.url("/other.xml", user=USER, password=PASSWORD))
+    imports.import_feed(
+        db, LocalStorage(settings.audio_dir), other, "other", public=False, max_bytes=2**30
+    )
+    db.engine.dispose()
+
+    env = server_env(settings) | {"PODPASS_BASE_URL": "http://testserver"}
+    source = feed_host.url("/moving.xml", user=USER, password=PASSWORD)
+    command = _command(settings, "feed", "--show", SHOW["slug"], source)
+    for run, counts in (
+        (1, "1 episode(s) imported, 0 already here"),
+        (2, "0 episode(s) imported, 1 already here"),
+    ):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr  # nothing a rerun would change
+        lines = done.stdout.splitlines()
+        assert lines[-1] == f"{counts}, 5 left out (a rerun leaves them out too).", run
+        assert "retry" not in done.stdout
+        left_out = {line.split("'")[1]: line for line in lines if line.startswith("left out: ")}
+        assert sorted(left_out) == ["cut", "gone", "silent", "theirs", "undated"]
+        assert "answered 404 Not Found" in left_out["gone"]
+        assert "no enclosure" in left_out["silent"]
+        assert "no publication date" in left_out["undated"]
+        assert "cut.mp3 is truncated" in left_out["cut"]
+        assert "another show's episode" in left_out["theirs"]
+        assert feed_host.requested.count("/audio/gone.mp3") == run  # once a run, no retries
+        # A part its host no longer has is left out of an episode that is imported.
+        gone = "note: 'fine' (fine): chapters left out: http://127.0.0.1"
+        assert any(line.startswith(gone) for line in lines) == (run == 1)
+    assert feed_host.requested.count("/chapters/gone.json") == 1
+
+
+def _apple_sample_channel(artwork: str) -> str:
+    """A channel as real publishers write it: Apple's own sample feed ("Hiking Treks", Apple
+    Podcasts Connect's RSS Feed Sample, help.apple.com/itc/podcasts_connect/#/itcbaf351599),
+    with the podcast:person examples of the Podcasting 2.0 namespace's specification
+    (docs/tags/person.md in Podcastindex-org/podcast-namespace)."""
+    return f"""<language>en-us</language>
+<copyright>&#169; 2020 John Appleseed</copyright>
+<itunes:author>The Sunset Explorers</itunes:author>
+<description>
+      Love to get outdoors and discover nature&apos;s treasures? Hiking Treks is the
+      show for you. We review hikes and excursions, review outdoor gear and interview
+      a variety of naturalists and adventurers. Look for new episodes each week.
+</description>
+<itunes:type>serial</itunes:type>
+<itunes:owner>
+  <itunes:name>Sunset Explorers</itunes:name>
+  <itunes:email>mountainscape@icloud.com</itunes:email>
+</itunes:owner>
+<itunes:image href="{artwork}" />
+<itunes:category text="Sports">
+  <itunes:category text="Wilderness"/>
+</itunes:category>
+<itunes:explicit>false</itunes:explicit>
+<podcast:person href="https://example.com/johnsmith/blog"
+  img="http://example.com/images/johnsmith.jpg">John Smith</podcast:person>
+<podcast:person role="guest" href="https://www.imdb.com/name/nm0427852888/"
+  img="http://example.com/images/janedoe.jpg">Jane Doe</podcast:person>
+<podcast:person group="visuals" role="Cover Art Designer"
+  href="https://example.com/artist/beckysmith">Becky Smith</podcast:person>
+"""
+
+
+SAMPLE_DESCRIPTION = (
+    "Love to get outdoors and discover nature's treasures? Hiking Treks is the show for you. "
+    "We review hikes and excursions, review outdoor gear and interview a variety of "
+    "naturalists and adventurers. Look for new episodes each week."
+)
+SAMPLE_ARTWORK = "/art/hiking_treks/artwork.jpg"
+
+
+def _serve_sample(feed_host: FeedHost, artwork: bytes) -> None:
+    feed_host.files[SAMPLE_ARTWORK] = (artwork, "image/jpeg")
+    channel = _apple_sample_channel(feed_host.url(SAMPLE_ARTWORK))
+    feed_host.files["/treks.xml"] = (_feed(channel + _item(1)), "application/rss+xml")
+
+
+def _import_sample(settings: Settings, feed_host: FeedHost) -> FeedImport:
+    db = _db(settings)
+    source = Source(feed_host.url("/treks.xml", user=USER, password=PASSWORD))
+    try:
+        storage = LocalStorage(settings.audio_dir)
+        return imports.import_feed(db, storage, source, SHOW["slug"], public=False, max_bytes=2**30)
+    finally:
+        db.engine.dispose()
+
+
+def test_a_new_show_takes_its_artwork_description_category_and_people_from_the_feed(
+    admin: TestClient, settings: Settings, feed_host: FeedHost
+) -> None:
+    # Created with no description and no category (so the default one): nothing of its own.
+    bare = {k: v for k, v in SHOW.items() if k != "description"} | {"description": ""}
+    admin.post("/admin/shows", json=bare).raise_for_status()
+    artwork = image(1400, kind="JPEG", color="#2e6b30")
+    _serve_sample(feed_host, artwork)
+
+    report = _import_sample(settings, feed_host)
+    assert report.notes == [
+        "from the feed, the show's artwork, description, category (Sports/Wilderness), 3 people"
+    ]
+    show = admin.get("/admin/shows/sharp-tech").json()
+    assert show["description"] == SAMPLE_DESCRIPTION
+    assert (show["category"], show["subcategory"]) == ("Sports", "Wilderness")
+    assert show["people"] == [
+        {
+            "name": "John Smith",
+            "role": "host",
+            "href": "https://example.com/johnsmith/blog",
+            "img": "http://example.com/images/johnsmith.jpg",
+        },
+        {
+            "name": "Jane Doe",
+            "role": "guest",
+            "href": "https://www.imdb.com/name/nm0427852888/",
+            "img": "http://example.com/images/janedoe.jpg",
+        },
+        {
+            "name": "Becky Smith",
+            "role": "cover art designer",  # case-insensitive, says the namespace
+            "group": "visuals",
+            "href": "https://example.com/artist/beckysmith",
+        },
+    ]
+    # The show's own feed now has what Apple asks for, read by a real parser.
+    public = admin.get("/shows/sharp-tech/feed.xml")
+    parsed = podcastparser.parse(str(public.url), io.BytesIO(public.content))
+    assert parsed["itunes_categories"] == [["Sports", "Wilderness"]]
+    assert parsed["description"] == SAMPLE_DESCRIPTION
+    assert admin.get(parsed["cover_url"]).content == artwork
+
+    # Imported, it is the show's own: a rerun neither fetches nor changes it.
+    assert _import_sample(settings, feed_host).notes == []
+    assert feed_host.requested.count(SAMPLE_ARTWORK) == 1
+    assert admin.get("/admin/shows/sharp-tech").json() == show
+
+
+def test_a_show_keeps_its_own_artwork_description_category_and_people(
+    admin: TestClient, settings: Settings, feed_host: FeedHost
+) -> None:
+    create_show(admin)
+    own = {"category": "News", "subcategory": "Tech News", "people": [{"name": "Ben Thompson"}]}
+    admin.patch("/admin/shows/sharp-tech", json=own).raise_for_status()
+    own_artwork = image(1400, color="navy")
+    admin.put(
+        "/admin/shows/sharp-tech/artwork", files={"image": ("own.png", own_artwork, "image/png")}
+    ).raise_for_status()
+    before = admin.get("/admin/shows/sharp-tech").json()
+    _serve_sample(feed_host, image(1400, kind="JPEG"))
+
+    report = _import_sample(settings, feed_host)
+    assert len(report.imported) == 1
+    assert report.notes == []
+    after = admin.get("/admin/shows/sharp-tech").json()
+    kept = ("description", "category", "subcategory", "people", "artwork_key")
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+    assert SAMPLE_ARTWORK not in feed_host.requested
+    assert admin.get("/shows/sharp-tech/artwork.png").content == own_artwork
+
+
+def test_the_feeds_artwork_goes_through_the_upload_checks(
+    admin: TestClient, settings: Settings, feed_host: FeedHost
+) -> None:
+    create_show(admin)
+    small = image(600, kind="JPEG")  # what Apple asked for until 2012, still in old feeds
+    _serve_sample(feed_host, small)
+
+    report = _import_sample(settings, feed_host)
+    [left_out] = [n for n in report.notes if n.startswith("the show's artwork was left out: ")]
+    upload = admin.put(
+        "/admin/shows/sharp-tech/artwork", files={"image": ("artwork.jpg", small, "image/jpeg")}
+    )
+    assert upload.status_code == 422
+    assert upload.json()["detail"].rstrip(".") in left_out  # the same check, the same words
+    assert "upload one (PUT /admin/shows/sharp-tech/artwork)" in left_out
+    assert admin.get("/admin/shows/sharp-tech").json()["artwork_key"] is None
+    assert all(path.read_bytes() != small for path in stored_files(settings))

@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import pytest
 from fastapi.testclient import TestClient
 
@@ -19,10 +20,12 @@ from app.core.db.engine import Database
 from app.core.db.session import transaction
 from app.core.tokens import sign
 from app.jobs import email_composers
+from app.main import create_app
 from app.models import OutboxStatus, Subscriber
 from app.outbox.sender import Sender
 from app.text import when
 from tests.conftest import (
+    ADMIN_KEY,
     SHOW,
     WEBHOOK_SECRET,
     Clock,
@@ -172,6 +175,29 @@ def test_welcome_email_from_a_billing_event(
     page = admin.get(page_url.removeprefix("http://testserver"))
     assert page.status_code == 200
     assert "Sharp Tech" in page.text
+
+
+def test_with_nowhere_to_renew_every_renew_link_is_the_show_page(
+    settings: Settings, clock: Clock, smtp: SmtpServer
+) -> None:
+    """No subscribe_url and no PODPASS_RENEW_URL: the lapse email's button and the lapsed
+    feed's notice lead to the show's public page (not the publisher's site, its `link`),
+    which says whom to ask (test_show_page)."""
+    settings = settings.model_copy(update={"renew_url": ""})
+    with TestClient(create_app(settings, clock)) as admin:
+        admin.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        create_show(admin)
+        subscriber = subscribe(admin, "listener@example.com", "sharp-tech")
+        admin.post(f"/admin/subscribers/{subscriber['id']}/lapse").raise_for_status()
+        send_all(admin, settings, clock)
+        notice = feedparser.parse(admin.get(feed_path(subscriber, "sharp-tech")).content)
+    show_page = "http://testserver/shows/sharp-tech"
+    plain, html = parts(received(smtp, "Your Stratechery subscription has lapsed"))
+    assert f"Renew your subscription: {show_page}\n" in plain
+    assert f'href="{show_page}"' in html
+    (item,) = notice.entries
+    assert item.link == show_page
+    assert item.title == f"Subscription inactive — renew at {show_page}"
 
 
 def test_lapsed_renewed_and_reset_emails(

@@ -128,13 +128,16 @@ def test_the_subscribe_link_is_the_shows_own_else_the_renew_url(
     assert settings.renew_url not in page
 
 
-def test_no_subscribe_link_when_there_is_nowhere_to_send_people(settings: Settings) -> None:
+def test_with_nowhere_to_send_people_the_page_says_whom_to_ask(settings: Settings) -> None:
     with TestClient(create_app(settings.model_copy(update={"renew_url": ""}))) as client:
         client.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
         create_show(client)
         page = client.get(PAGE).text
     assert "<h1>Sharp Tech</h1>" in page
     assert "Subscribe or renew" not in page
+    # Lapsed subscribers' renew links lead here: the page tells them what to do.
+    assert "To subscribe, or to renew a subscription that lapsed, write to Stratechery at" in page
+    assert '<a href="mailto:podcasts@example.com">podcasts@example.com</a>' in page
 
 
 def test_head_answers_like_get_without_a_body(admin: TestClient, show: dict[str, Any]) -> None:

@@ -264,6 +264,8 @@ def test_a_suspected_sharing_alert_is_announced_without_the_feed(
 def test_no_answer_is_retried_and_a_deleted_endpoint_gets_nothing(
     admin: TestClient, sender: Sender, clock: Clock
 ) -> None:
+    """Issue 22: on SQLite the next endpoint registered took a deleted one's id, and with it
+    the deliveries still retrying, a subscriber's email in each."""
     create_show(admin)
     gone = register(admin, "http://127.0.0.1:9/nothing-listens", "subscriber.created")
     subscribe(admin, "listener@example.com", "sharp-tech")
@@ -276,11 +278,19 @@ def test_no_answer_is_retried_and_a_deleted_endpoint_gets_nothing(
     assert admin.delete(f"/admin/webhook-endpoints/{gone['id']}").status_code == 204
     assert admin.get(f"/admin/webhook-endpoints/{gone['id']}").status_code == 404
     assert admin.get("/admin/webhook-endpoints").json() == []
-    # Its delivery still waiting is not sent: dead, saying why.
-    assert sender.send_due(clock() + timedelta(days=1)).dead == 1
+    # Its delivery still waiting is not sent: dead at once, saying why.
     (dead,) = admin.get("/admin/outbox", params={"status": "dead"}).json()
     assert dead["id"] == delivery["message_id"]
     assert "endpoint was deleted" in dead["last_error"]
+
+    handler = Verifying()
+    with WebhookReceiver(handler) as receiver:
+        after = register(admin, receiver.url, "subscriber.created")
+        handler.secret = after["secret"]
+        assert sender.send_due(clock() + timedelta(days=1)).claimed == 0
+    assert receiver.received == []
+    assert after["id"] != gone["id"]
+    assert deliveries(admin, after) == []
 
 
 def test_a_redirect_is_an_answer_not_a_new_place_to_post(
@@ -316,6 +326,13 @@ def test_endpoints_are_checked_and_need_the_admin_key(
     assert unknown.status_code == 422
     none = admin.post("/admin/webhook-endpoints", json={"url": "https://example.com", "events": []})
     assert none.status_code == 422
+    for url in ("https://zapier:hunter2@hooks.example.com/x", "https://token@hooks.example.com/x"):
+        response = admin.post(
+            "/admin/webhook-endpoints", json={"url": url, "events": ["subscriber.created"]}
+        )
+        assert response.status_code == 422, url
+        assert "user:pass@" in response.json()["detail"]
+    assert admin.get("/admin/webhook-endpoints").json() == []
     del admin.headers["Authorization"]
     assert client.get("/admin/webhook-endpoints").status_code == 401
     assert client.post("/admin/webhook-endpoints", json={}).status_code == 401
@@ -354,7 +371,8 @@ def test_a_delivery_connects_only_to_the_address_it_checked(
 ) -> None:
     """An endpoint that resolved to a public address when registered but to a private one
     at delivery (DNS rebinding; here: registered while private addresses were allowed) is
-    not reached. Allowed, a name is kept for the Host header."""
+    not reached, and not tried again: dead at once (issue 22: it was retried for all its
+    tries). Allowed, and retried by hand, a name is kept for the Host header."""
     create_show(admin)
     handler = Verifying()
     with WebhookReceiver(handler) as receiver:
@@ -363,10 +381,12 @@ def test_a_delivery_connects_only_to_the_address_it_checked(
         handler.secret = endpoint["secret"]
         subscribe(admin, "listener@example.com", "sharp-tech")
         strict = settings.model_copy(update={"webhook_allow_private": False})
-        assert new_sender(admin, strict, clock).send_due(clock()).retrying == 1
+        assert new_sender(admin, strict, clock).send_due(clock()).dead == 1
         assert receiver.received == []
-        later = clock() + timedelta(seconds=BACKOFF)
-        assert new_sender(admin, settings, clock).send_due(later).sent == 1
+        (dead,) = admin.get("/admin/outbox", params={"status": "dead"}).json()
+        assert "AddressRefused" in dead["last_error"]
+        assert admin.post(f"/admin/outbox/{dead['id']}/retry").status_code == 200
+        assert new_sender(admin, settings, clock).send_due(clock()).sent == 1
     (refused, taken) = deliveries(admin, endpoint)[0]["attempts"]
     assert refused["status_code"] is None
     assert "AddressRefused: localhost resolves to" in refused["error"]

@@ -24,8 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.core.config import Settings
 from app.feeds.access import Audio
 from app.feeds.router import Files
+from app.media.zerocopy import Sent, ZeroCopy, file_part
 from app.storage.local import LocalStorage
-from app.zerocopy import Sent, ZeroCopy, file_part
 from tests.conftest import MP3, create_show, live_podpass, subscribe
 from tests.servers import free_port
 
@@ -290,7 +290,7 @@ def test_a_file_that_shrinks_ends_the_connection_not_the_server(
         assert client.get("/big.mp3", headers={"Range": "bytes=5-9"}).content == data[5:10]
     assert sent.files == 0
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
-    said = [r.getMessage() for r in caplog.records if r.name == "app.zerocopy"]
+    said = [r.getMessage() for r in caplog.records if r.name == "app.media.zerocopy"]
     assert said == [
         f"{root / 'shrinking.mp3'} ended {SIZE - 1000} bytes short of what its headers said"
     ]
@@ -301,7 +301,7 @@ def test_without_httptools_files_are_read_in_chunks_and_the_log_says_so(
 ) -> None:
     (tmp_path / "big.mp3").write_bytes(data)
     sent = Sent()
-    caplog.set_level(logging.INFO, logger="app.zerocopy")
+    caplog.set_level(logging.INFO, logger="app.media.zerocopy")
     with (
         uvicorn_thread(file_app(tmp_path, sent), http="h11") as url,
         httpx.Client(base_url=url, timeout=30) as client,
@@ -310,7 +310,7 @@ def test_without_httptools_files_are_read_in_chunks_and_the_log_says_so(
         part = client.get("/big.mp3", headers={"Range": "bytes=1000-2000999"})
         assert part.content == data[1000:2001000]
     assert sent.files == 0
-    told = [r.getMessage() for r in caplog.records if r.name == "app.zerocopy"]
+    told = [r.getMessage() for r in caplog.records if r.name == "app.media.zerocopy"]
     assert len(told) == 1
     assert "read and sent in chunks" in told[0]
 

@@ -42,6 +42,17 @@ _ENDS = {
     EventType.REFUNDED: SubscriberStatus.REVOKED,
 }
 _EMAIL: TypeAdapter[str] = TypeAdapter(Email)
+# Event times are whole seconds, and providers send related events within one: those are
+# ordered by what they mean. Access starts, a payment fails, access ends, a refund follows.
+_MEANING_ORDER: dict[str, int] = {
+    EventType.CREATED: 0,
+    EventType.RENEWED: 0,
+    EventType.PLAN_CHANGED: 0,
+    EventType.PAST_DUE: 1,
+    EventType.LAPSED: 2,
+    EventType.CANCELLED: 2,
+    EventType.REFUNDED: 3,
+}
 
 
 @dataclass(frozen=True)
@@ -137,8 +148,11 @@ def _change_access(
     subscriber = _subscriber_for(session, change, from_provider=from_provider)
     if subscriber is None:
         return "ignored: no subscriber has this customer_id", None
-    if subscriber.billing_event_at is not None and change.occurred <= subscriber.billing_event_at:
+    if subscriber.billing_event_at is not None and change.occurred < subscriber.billing_event_at:
         return "stale: a later event was already applied", subscriber
+    if _comes_before_the_last(change, subscriber):
+        last = subscriber.billing_event_type
+        return f"superseded: {last}, of the same second, comes after it", subscriber
     was_past_due = subscriber.past_due_since is not None
     if plan is not None:
         subscribers.set_shows(session, subscriber, [show.slug for show in plan.shows])
@@ -154,7 +168,19 @@ def _change_access(
     if was_past_due != (subscriber.past_due_since is not None):  # the feeds' payment item
         subscribers.feeds_changed(subscriber)
     subscriber.billing_event_at = change.occurred
+    subscriber.billing_event_type = change.type
     return "applied", subscriber
+
+
+def _comes_before_the_last(change: _Change, subscriber: Subscriber) -> bool:
+    """Of the same second as the last event applied to the subscriber, and before it in
+    meaning."""
+    last = _MEANING_ORDER.get(subscriber.billing_event_type or "")
+    return (
+        change.occurred == subscriber.billing_event_at
+        and last is not None
+        and _MEANING_ORDER[change.type] < last
+    )
 
 
 def _update_customer(session: Session, change: _Change) -> tuple[str, Subscriber | None]:

@@ -63,6 +63,12 @@ class Urls:
     def public_feed(self, slug: str) -> str:
         return self.public(slug).page(0)
 
+    def renew(self, slug: str, subscribe_url: str | None, renew_url: str) -> str:
+        """Where a lapsed subscriber renews: the feed's notice, the payment notice and the
+        lapse email all link here. The show's subscribe_url, else PODPASS_RENEW_URL, else
+        the show's public page (which says how to subscribe when neither is set)."""
+        return subscribe_url or renew_url or self.show_page(slug)
+
     def show_artwork(self, slug: str, artwork_key: str | None) -> str | None:
         if not artwork_key:
             return None

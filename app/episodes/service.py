@@ -107,7 +107,7 @@ def _embedded_artwork(
         return images.store_artwork(
             session, storage, cover, f"the cover art in {filename}", replacing=None
         )
-    except (InvalidInput, UnsupportedMedia) as exc:
+    except images.REFUSALS as exc:
         logger.info("ignoring embedded artwork: %s", exc.detail)
         return None
 

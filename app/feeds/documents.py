@@ -465,7 +465,7 @@ class Documents:
         after = newest or show.created_at
         extras = []
         if shape.payment_day is not None:
-            renew = show.subscribe_url or self.renew_url or show.link
+            renew = self.urls.renew(show.slug, show.subscribe_url, self.renew_url)
             extras.append(
                 ExtraItem(
                     guid=f"podpass-payment-{show.id}-{shape.payment_day:%Y%m%d}",
@@ -596,7 +596,7 @@ class Documents:
         xml = render_inactive(
             show,
             _links(urls, show, urls.private(token), 0, 1),
-            renew_url=show.subscribe_url or self.renew_url or show.link,
+            renew_url=urls.renew(show.slug, show.subscribe_url, self.renew_url),
             since=_LAPSE_DATE,
             guid=f"podpass-inactive-{show.id}-{stamps.lapse.decode()}",
             notice=self.notice,

@@ -35,10 +35,10 @@ from app.feeds import opml
 from app.feeds.access import NOT_IN_FEED, Access, Audio, Gate
 from app.feeds.documents import NOTICE_AUDIO, PAYMENT_AUDIO, WELCOME_AUDIO, Documents, FeedView
 from app.images import ARTWORK_TYPES
+from app.media.zerocopy import SENDFILE, file_part
 from app.models import TRANSCRIPT_TYPES, Episode, EventKind, Show, Subscriber, Welcome
 from app.storage import Storage
 from app.subscribers import service as subscribers
-from app.zerocopy import SENDFILE, file_part
 
 router = APIRouter(tags=["feeds"])
 

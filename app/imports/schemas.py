@@ -6,14 +6,14 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, HttpUrl
 
 from app.core.fields import Email
 from app.models import SubscriberStatus
-from app.shows.schemas import Slug
+from app.shows.schemas import Name, Slug
 from app.subscribers.schemas import ExternalId
 
 # The subscribers CSV: these columns, then one `old_url:<slug>` column per show whose old
 # private feed URLs are known. Only `email` is required.
-EMAIL, EXTERNAL_ID, PLAN, SHOWS, STATUS = "email", "external_id", "plan", "shows", "status"
-JOINED = "joined"
-COLUMNS = (EMAIL, EXTERNAL_ID, PLAN, SHOWS, STATUS, JOINED)
+EMAIL, NAME, EXTERNAL_ID = "email", "name", "external_id"
+PLAN, SHOWS, STATUS, JOINED = "plan", "shows", "status", "joined"
+COLUMNS = (EMAIL, NAME, EXTERNAL_ID, PLAN, SHOWS, STATUS, JOINED)
 OLD_URL_PREFIX = "old_url:"
 
 
@@ -47,6 +47,8 @@ class SubscriberLine(BaseModel):
     """One line of the subscribers CSV."""
 
     email: Email
+    # For personal feed titles; a blank cell keeps the name a subscriber has.
+    name: Annotated[Name | None, BeforeValidator(_blank_is_none)] = None
     external_id: Annotated[ExternalId | None, BeforeValidator(_blank_is_none)] = None
     plan: Annotated[str | None, BeforeValidator(_blank_is_none)] = None
     shows: Annotated[list[Slug], BeforeValidator(_slugs)] = Field(default_factory=list)
@@ -63,7 +65,12 @@ class FeedImport:
 
     imported: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # there already (same GUID, same show)
-    failed: list[str] = field(default_factory=list)  # with why; a rerun tries them again
+    # Could not be fetched this time (the host broke off, timed out or had trouble), after
+    # retries: a rerun tries them again.
+    failed: list[str] = field(default_factory=list)
+    # What no rerun imports while the feed stays as it is (no enclosure or date, a file its
+    # host refuses for good, audio the upload checks refuse), with why.
+    left_out: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # kept, without a part that was unusable
 
 

@@ -11,15 +11,17 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+from functools import partial
 from pathlib import PurePosixPath
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import images
 from app.core.clock import utcnow
 from app.core.db.engine import Database
 from app.core.db.session import transaction
@@ -34,7 +36,16 @@ from app.imports.schemas import (
     SubscriberImport,
     SubscriberLine,
 )
-from app.imports.source import FeedError, Linked, Source, SourceEpisode, SourceError
+from app.imports.source import (
+    FeedError,
+    Linked,
+    Source,
+    SourceCategory,
+    SourceChannel,
+    SourceEpisode,
+    SourceError,
+    SourcePerson,
+)
 from app.models import (
     TRANSCRIPT_TYPES,
     Episode,
@@ -44,11 +55,14 @@ from app.models import (
     Plan,
     Show,
     Subscriber,
+    SubscriberStatus,
 )
 from app.shows import service as shows
+from app.shows.schemas import APPLE_CATEGORIES, DEFAULT_CATEGORY, Person, ShowUpdate
 from app.storage import Storage
 from app.subscribers import service as subscribers
 from app.subscribers.schemas import SubscriberCreate
+from app.text import plain_text
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +72,7 @@ _TRANSCRIPT_EXTENSIONS = {v: k for k, v in TRANSCRIPT_TYPES.items()} | {
     "text/srt": "srt",
 }
 _GUIDS_PER_QUERY = 500
+_T = TypeVar("_T")
 
 
 class Progress(Protocol):
@@ -112,6 +127,34 @@ def _public_feed_moved(session: Session, show: Show, old_url: str) -> None:
 
 
 @dataclass(frozen=True)
+class Retries:
+    """How a fetch that may work next time (a SourceError) is tried again: `attempts` in
+    all, `backoff_seconds` apart, doubling each time."""
+
+    attempts: int = 3
+    backoff_seconds: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def run(self, action: Callable[[], _T], what: str) -> _T:
+        for attempt in range(1, self.attempts):
+            try:
+                return action()
+            except SourceError as exc:
+                logger.warning("%s: %s; trying again", what, exc)
+                self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+        try:
+            return action()
+        except SourceError as exc:
+            raise SourceError(f"{exc} (tried {self.attempts} times)") from None
+
+
+@dataclass(frozen=True)
+class _Artwork:
+    data: bytes
+    url: str
+
+
+@dataclass(frozen=True)
 class _Fetched:
     """Everything an episode needs besides its audio, fetched before its transaction."""
 
@@ -128,26 +171,37 @@ def import_feed(
     *,
     public: bool,
     max_bytes: int,
-    attempts: int = 3,
-    backoff_seconds: float = 2.0,
-    sleep: Callable[[float], None] = time.sleep,
+    retries: Retries | None = None,
     progress: Progress | None = None,
 ) -> FeedImport:
     """Import every episode of the source feed and its archive pages into the show, oldest
     first. `public`: the source is the show's public feed, moving here: its episodes are
-    free, and its URL answers with a 301 to the public feed."""
+    free, and its URL answers with a 301 to the public feed.
+
+    An episode that cannot be fetched now is tried again (`retries`), then reported as
+    failed: a rerun tries it again. One that no rerun would import (no enclosure or date,
+    a file its host refuses for good, audio the upload checks refuse) is left out."""
+    retries = retries or Retries()
     report = FeedImport()
     channel_artwork: set[str] = set()
     items: dict[str, SourceEpisode] = {}
-    for page in source.pages():
+    pages = source.pages()
+    feed = next(pages)  # the feed itself, before its archive pages: the show as it is now
+    for page in (feed, *pages):
         if page.artwork:
             channel_artwork.add(page.artwork)
         for item in page.episodes:
             items.setdefault(item.guid, item)
+    with transaction(db.reader) as session:
+        has_artwork = shows.get(session, slug).artwork_key is not None
+    artwork = None
+    if feed.artwork and not has_artwork:
+        artwork = _fetch_show_artwork(source, slug, feed.artwork, retries, report)
     with transaction(db.writer) as session:
         show = shows.get(session, slug)
         if public:
             _public_feed_moved(session, show, source.public_url)
+        _adopt_channel(session, storage, show, feed.channel, artwork, report)
         owners = _guid_owners(session, list(items))
     wanted = []
     for guid, item in items.items():
@@ -155,40 +209,133 @@ def import_feed(
         if owner == show.id:
             report.skipped.append(_named(item))
         elif owner is not None:
-            report.failed.append(f"{_named(item)}: this GUID is another show's episode")
+            report.left_out.append(f"{_named(item)}: its GUID is another show's episode here")
         elif item.published_at is None:
-            report.failed.append(f"{_named(item)}: no publication date (pubDate)")
+            report.left_out.append(f"{_named(item)}: no publication date (pubDate)")
+        elif item.audio is None:
+            report.left_out.append(f"{_named(item)}: no enclosure (no audio to import)")
         else:
             wanted.append(item)
     wanted.sort(key=lambda item: (item.published_at, item.guid))
     for item in wanted:
-        for attempt in range(1, attempts + 1):
-            try:
-                _import_episode(
-                    db,
-                    storage,
-                    source,
-                    slug,
-                    item,
-                    report,
-                    free=public,
-                    max_bytes=max_bytes,
-                    skip_artwork=channel_artwork,
-                    progress=progress or NoProgress(),
-                )
-            except SourceError as exc:
-                if attempt == attempts:
-                    report.failed.append(f"{_named(item)}: {exc} (tried {attempts} times)")
-                    break
-                logger.warning("%s: %s; trying again", _named(item), exc)
-                sleep(backoff_seconds * 2 ** (attempt - 1))
-            except (FeedError, AppError) as exc:
-                report.failed.append(f"{_named(item)}: {getattr(exc, 'detail', exc)}")
-                break
-            else:
-                report.imported.append(_named(item))
-                break
+        attempt = partial(
+            _import_episode,
+            db,
+            storage,
+            source,
+            slug,
+            item,
+            free=public,
+            max_bytes=max_bytes,
+            skip_artwork=channel_artwork,
+            progress=progress or NoProgress(),
+        )
+        try:
+            notes = retries.run(attempt, _named(item))
+        except SourceError as exc:
+            report.failed.append(f"{_named(item)}: {exc}")
+        except (FeedError, AppError) as exc:
+            report.left_out.append(f"{_named(item)}: {getattr(exc, 'detail', exc)}")
+        else:
+            report.imported.append(_named(item))
+            report.notes.extend(notes)
     return report
+
+
+def _fetch_show_artwork(
+    source: Source, slug: str, url: str, retries: Retries, report: FeedImport
+) -> _Artwork | None:
+    try:
+        return _Artwork(retries.run(partial(source.fetch, url), "the show's artwork"), url)
+    except SourceError as exc:
+        report.failed.append(f"the show's artwork: {exc}")
+    except FeedError as exc:
+        report.notes.append(_artwork_left_out(slug, str(exc)))
+    return None
+
+
+def _artwork_left_out(slug: str, why: str) -> str:
+    return (
+        f"the show's artwork was left out: {why.rstrip('.')}. Apple refuses a feed without "
+        f"artwork: upload one (PUT /admin/shows/{slug}/artwork)."
+    )
+
+
+def _adopt_channel(
+    session: Session,
+    storage: Storage,
+    show: Show,
+    channel: SourceChannel,
+    artwork: _Artwork | None,
+    report: FeedImport,
+) -> None:
+    """The show's artwork (through the upload's checks), description, category and people,
+    from the feed: each only where the show has none of its own."""
+    if channel.unreadable:
+        report.notes.append(f"the show's description, category and people: {channel.unreadable}")
+    changes: dict[str, object] = {}
+    taken = []
+    description = plain_text(channel.description)
+    if description and not show.description.strip():
+        changes["description"] = description
+        taken.append("description")
+    defaults = (show.category, show.subcategory) == (DEFAULT_CATEGORY, None)
+    if defaults and (category := _apple_category(channel.categories, report)):
+        changes |= {"category": category.name, "subcategory": category.subcategory}
+        taken.append(f"category ({'/'.join(filter(None, astuple(category)))})")
+    if not show.people and (people := _people(channel.people, report)):
+        changes["people"] = people
+        taken.append(f"{len(people)} people")
+    if changes:
+        shows.update(session, show, ShowUpdate.model_validate(changes))
+    if artwork is not None and show.artwork_key is None:
+        try:
+            shows.set_artwork(
+                session, storage, show, artwork.data, _filename(artwork.url, "artwork")
+            )
+            taken.insert(0, "artwork")
+        except images.REFUSALS as exc:
+            report.notes.append(_artwork_left_out(show.slug, exc.detail))
+    if taken:
+        report.notes.append(f"from the feed, the show's {', '.join(taken)}")
+
+
+def _apple_category(
+    categories: Sequence[SourceCategory], report: FeedImport
+) -> SourceCategory | None:
+    """The feed's first Apple category, with its subcategory if Apple has it there."""
+    for category in categories:
+        subcategories = APPLE_CATEGORIES.get(category.name)
+        if subcategories is not None:
+            sub = category.subcategory if category.subcategory in subcategories else None
+            return SourceCategory(category.name, sub)
+    if categories:
+        names = ", ".join(repr(category.name) for category in categories)
+        report.notes.append(f"the feed's category ({names}) is none of Apple's categories")
+    return None
+
+
+def _people(people: Sequence[SourcePerson], report: FeedImport) -> list[Person]:
+    """The feed's podcast:person elements as the show keeps them: role and group are
+    case-insensitive (the namespace says so), and lower-case here."""
+    kept = []
+    for person in people:
+        try:
+            kept.append(
+                Person.model_validate(
+                    {
+                        "name": person.name,
+                        "role": (person.role or "host").lower(),
+                        "group": person.group.lower() if person.group else None,
+                        "href": person.href,
+                        "img": person.img,
+                    }
+                )
+            )
+        except ValidationError as exc:
+            problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+            report.notes.append(f"podcast:person {person.name!r} was left out: {problems}")
+    return kept
 
 
 def _named(item: SourceEpisode) -> str:
@@ -229,24 +376,33 @@ def _filename(url: str, fallback: str) -> str:
 
 
 def _fetch_extras(
-    source: Source, item: SourceEpisode, report: FeedImport, skip_artwork: set[str]
+    source: Source, item: SourceEpisode, notes: list[str], skip_artwork: set[str]
 ) -> _Fetched:
+    """The episode's artwork, chapters and transcript. One its host refuses for good is left
+    out and noted; one that may come next time (a SourceError) fails the attempt."""
+
+    def fetch(url: str, what: str) -> bytes | None:
+        try:
+            return source.fetch(url)
+        except FeedError as exc:
+            notes.append(f"{_named(item)}: {what} left out: {exc}")
+            return None
+
     artwork = None
     if item.artwork and item.artwork not in skip_artwork:
-        artwork = source.fetch(item.artwork)
+        artwork = fetch(item.artwork, "artwork")
     chapters = None
-    if item.chapters:
+    if item.chapters and (data := fetch(item.chapters.url, "chapters")) is not None:
         try:
-            chapters = Chapters.model_validate_json(source.fetch(item.chapters.url))
+            chapters = Chapters.model_validate_json(data)
         except ValidationError:
-            report.notes.append(f"{_named(item)}: its chapters are not Podcasting 2.0 JSON")
+            notes.append(f"{_named(item)}: its chapters are not Podcasting 2.0 JSON")
     transcript = None
     usable = [t for t in item.transcripts if _transcript_extension(t)]
-    if usable:
-        extension = _transcript_extension(usable[0])
-        transcript = (source.fetch(usable[0].url), f"transcript.{extension}")
-    elif item.transcripts:
-        report.notes.append(f"{_named(item)}: no transcript in a type kept here (VTT, SRT, text)")
+    if usable and (data := fetch(usable[0].url, "transcript")) is not None:
+        transcript = (data, f"transcript.{_transcript_extension(usable[0])}")
+    elif item.transcripts and not usable:
+        notes.append(f"{_named(item)}: no transcript in a type kept here (VTT, SRT, text)")
     return _Fetched(artwork, chapters, transcript)
 
 
@@ -260,17 +416,17 @@ def _import_episode(
     source: Source,
     slug: str,
     item: SourceEpisode,
-    report: FeedImport,
     *,
     free: bool,
     max_bytes: int,
     skip_artwork: set[str],
     progress: Progress,
-) -> None:
-    if item.audio is None:
-        raise FeedError("no enclosure")
+) -> list[str]:
+    """One attempt at one episode; its notes (the parts left out) once it is stored."""
+    assert item.audio is not None, "an item without an enclosure is left out before"
+    notes: list[str] = []
     fields = _fields(item, free=free)
-    extras = _fetch_extras(source, item, report, skip_artwork)
+    extras = _fetch_extras(source, item, notes, skip_artwork)
     # An unnamed temporary file: a run killed mid-download leaves nothing behind.
     with tempfile.TemporaryFile() as audio:
         progress.start(item.title or item.guid, None)
@@ -288,8 +444,9 @@ def _import_episode(
                 now=utcnow(),
             )
             episode.guid = item.guid
-            _attach(session, storage, episode, item, extras, report)
+            _attach(session, storage, episode, item, extras, notes)
             session.flush()
+    return notes
 
 
 def _attach(
@@ -298,7 +455,7 @@ def _attach(
     episode: Episode,
     item: SourceEpisode,
     extras: _Fetched,
-    report: FeedImport,
+    notes: list[str],
 ) -> None:
     """The episode's artwork, chapters and transcript; one that is unusable is left out and
     noted, as the upload path does with unusable embedded artwork."""
@@ -308,13 +465,13 @@ def _attach(
         if extras.artwork is not None:
             filename = _filename(item.artwork or "", "artwork")
             episodes.set_artwork(session, storage, episode, extras.artwork, filename)
-    except (InvalidInput, UnsupportedMedia) as exc:
-        report.notes.append(f"{_named(item)}: artwork left out: {exc.detail}")
+    except images.REFUSALS as exc:
+        notes.append(f"{_named(item)}: artwork left out: {exc.detail}")
     try:
         if extras.transcript is not None:
             episodes.set_transcript(session, episode, *extras.transcript)
     except (InvalidInput, UnsupportedMedia) as exc:
-        report.notes.append(f"{_named(item)}: transcript left out: {exc.detail}")
+        notes.append(f"{_named(item)}: transcript left out: {exc.detail}")
 
 
 # Subscribers.
@@ -339,7 +496,7 @@ class _Checked:
 def import_subscribers(session: Session, text: str, *, welcome: bool) -> SubscriberImport:
     """Create or update each subscriber in the CSV, matched by external id, else by email.
     Every line is checked first: a file with any error imports nothing (ImportRefused).
-    `welcome`: send new subscribers the welcome email (with their links)."""
+    `welcome`: send new active subscribers the welcome email (with their links)."""
     reader = csv.DictReader(io.StringIO(text))
     header = [name.strip() for name in reader.fieldnames or []]
     problems = _check_header(session, header)
@@ -491,11 +648,16 @@ def _apply(session: Session, line: _Checked, *, welcome: bool, result: Subscribe
     slugs = [show.slug for show in line.shows]
     subscriber = line.existing
     if subscriber is None:
-        create = SubscriberCreate(email=data.email, external_id=data.external_id, shows=slugs)
-        subscriber = subscribers.create(session, create, emails=welcome)
+        create = SubscriberCreate(
+            email=data.email, name=data.name, external_id=data.external_id, shows=slugs
+        )
+        # "Your podcasts are ready" is for those whose podcasts are: not a lapsed member's.
+        active = data.status is SubscriberStatus.ACTIVE
+        subscriber = subscribers.create(session, create, emails=welcome and active)
         result.created += 1
     else:
         subscriber.email = data.email
+        subscriber.name = data.name or subscriber.name
         subscriber.external_id = data.external_id or subscriber.external_id
         subscribers.set_shows(session, subscriber, slugs)
         result.updated += 1

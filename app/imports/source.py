@@ -1,7 +1,10 @@
 """A podcast's feed at its previous host: the only module that imports feedparser.
 
 feedparser, not podcastparser: it keeps RFC 5005's `prev-archive` links and the type of a
-`podcast:transcript`, which podcastparser drops. Pages and files are fetched with the
+`podcast:transcript`, which podcastparser drops. What the channel says of the show itself
+is read with the standard library's ElementTree, since feedparser flattens nested
+`itunes:category` elements, keeps one `podcast:person` (without its name), and lets a small
+RSS `<image>` stand for `itunes:image`. Pages and files are fetched with the
 standard library's urllib (the app has no HTTP client at run time). Credentials given in the
 source URL (https://user:password@host/feed) are sent as basic auth, and only to the
 source's own origin: an enclosure on a CDN, or a redirect elsewhere, never sees them.
@@ -17,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from xml.etree import ElementTree
 
 import feedparser
 
@@ -25,12 +29,18 @@ USER_AGENT = "Podpass-import/1.0"
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # a feed page, chapters or a transcript
 
 
+# Answers that another try may change: a timeout, throttling, and any 5xx (the server's own
+# trouble). Any other refusal (404 and 410: not there; 401 and 403: not for us) stays.
+_TRY_AGAIN = {408, 425, 429}
+
+
 class SourceError(Exception):
     """A page or file could not be fetched, or was cut short: worth another try."""
 
 
 class FeedError(Exception):
-    """The source is not a feed this importer can read: no point trying again."""
+    """What no retry changes: the source is not a feed this importer can read, or its host
+    refuses a file for good (404, 410, 401, 403...)."""
 
 
 @dataclass(frozen=True)
@@ -58,12 +68,43 @@ class SourceEpisode:
 
 
 @dataclass(frozen=True)
+class SourceCategory:
+    """An Apple Podcasts category, with the first category nested in it."""
+
+    name: str
+    subcategory: str | None = None
+
+
+@dataclass(frozen=True)
+class SourcePerson:
+    """A podcast:person: its node value names them; a missing role is "host"."""
+
+    name: str
+    role: str | None = None
+    group: str | None = None
+    href: str | None = None
+    img: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceChannel:
+    """What a feed says about the show itself."""
+
+    description: str = ""  # as the feed has it: plain text or HTML
+    categories: list[SourceCategory] = field(default_factory=list)
+    people: list[SourcePerson] = field(default_factory=list)
+    artwork: str | None = None  # itunes:image
+    unreadable: str | None = None  # why none of it could be read
+
+
+@dataclass(frozen=True)
 class SourcePage:
     url: str
     title: str
     artwork: str | None
     episodes: list[SourceEpisode]
     older: str | None  # the next archive page back (RFC 5005 prev-archive, or rel="next")
+    channel: SourceChannel = field(default_factory=SourceChannel)
 
 
 def _without_credentials(url: str) -> tuple[str, str | None]:
@@ -117,7 +158,9 @@ class Source:
         try:
             return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310
         except urllib.error.HTTPError as exc:
-            raise SourceError(f"{_shown(url)} answered {exc.code} {exc.reason}") from None
+            again = exc.code in _TRY_AGAIN or exc.code >= 500
+            error = SourceError if again else FeedError
+            raise error(f"{_shown(url)} answered {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise SourceError(f"{_shown(url)}: {getattr(exc, 'reason', exc)}") from None
 
@@ -214,6 +257,75 @@ def _episode(entry: Any, base: str) -> SourceEpisode | None:
     )
 
 
+_ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
+# The Podcasting 2.0 namespace, and the address early feeds copied from its documentation.
+_PODCAST = (
+    "{https://podcastindex.org/namespace/1.0}",
+    "{https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md}",
+)
+
+
+def _text(element: ElementTree.Element | None) -> str:
+    return (element.text or "").strip() if element is not None else ""
+
+
+def _attribute(element: ElementTree.Element, name: str) -> str | None:
+    return (element.get(name) or "").strip() or None
+
+
+def _category(element: ElementTree.Element) -> SourceCategory | None:
+    name = _attribute(element, "text")
+    if name is None:
+        return None
+    nested = element.find(f"{_ITUNES}category")
+    return SourceCategory(name, _attribute(nested, "text") if nested is not None else None)
+
+
+def _person(element: ElementTree.Element, base: str) -> SourcePerson | None:
+    # The node value is the name; the first drafts of the tag had it as an attribute.
+    name = _text(element) or _attribute(element, "name")
+    if name is None:
+        return None
+    href, img = _attribute(element, "href"), _attribute(element, "img")
+    return SourcePerson(
+        name=name,
+        role=_attribute(element, "role"),
+        group=_attribute(element, "group"),
+        href=urljoin(base, href) if href else None,
+        img=urljoin(base, img) if img else None,
+    )
+
+
+def parse_channel(url: str, data: bytes) -> SourceChannel:
+    """The channel's description (RSS `description`, else `itunes:summary`), its Apple
+    categories, its podcast:person elements and its itunes:image."""
+    try:
+        # expat (2.4.1 and later) refuses entity expansion bombs, and ElementTree fetches
+        # no external entity: safe for a document from elsewhere.
+        root = ElementTree.fromstring(data)  # noqa: S314
+    except ElementTree.ParseError as exc:
+        return SourceChannel(unreadable=f"{_shown(url)} is not well-formed XML ({exc})")
+    channel = root.find("channel")
+    if channel is None:
+        return SourceChannel()
+    image = channel.find(f"{_ITUNES}image")
+    # href, as Apple specifies; some hosts give the URL as the element's text.
+    artwork = (_attribute(image, "href") or _text(image) or None) if image is not None else None
+    people = [
+        _person(element, url)
+        for prefix in _PODCAST
+        for element in channel.findall(f"{prefix}person")
+    ]
+    return SourceChannel(
+        description=_text(channel.find("description")) or _text(channel.find(f"{_ITUNES}summary")),
+        categories=[
+            c for c in map(_category, channel.findall(f"{_ITUNES}category")) if c is not None
+        ],
+        people=[person for person in people if person is not None],
+        artwork=urljoin(url, artwork) if artwork else None,
+    )
+
+
 def parse_page(url: str, data: bytes) -> SourcePage:
     parsed = feedparser.parse(data, response_headers={"content-location": url})
     if parsed.get("bozo") and not parsed.entries and not parsed.feed.get("title"):
@@ -222,11 +334,13 @@ def parse_page(url: str, data: bytes) -> SourcePage:
     older = next((link["href"] for link in links if link.get("rel") == "prev-archive"), None)
     older = older or next((link["href"] for link in links if link.get("rel") == "next"), None)
     image = parsed.feed.get("image") or {}
+    channel = parse_channel(url, data)
     episodes = [e for e in (_episode(entry, url) for entry in parsed.entries) if e is not None]
     return SourcePage(
         url=url,
         title=str(parsed.feed.get("title") or ""),
-        artwork=image.get("href"),
+        artwork=channel.artwork or image.get("href"),
         episodes=episodes,
         older=urljoin(url, older) if older else None,
+        channel=channel,
     )

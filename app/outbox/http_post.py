@@ -24,6 +24,9 @@ class Answer:
     status: int | None  # None: no HTTP answer came (refused, timed out, TLS, not allowed)
     body: str
     error: str | None
+    # No try will ever get through: not an http(s) URL, or a host that is, or resolves to,
+    # an address webhooks may not reach.
+    permanent: bool = False
 
     @property
     def ok(self) -> bool:
@@ -116,11 +119,13 @@ def post(
 ) -> Answer:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return Answer(None, "", f"not an http(s) URL: {url}")
+        return Answer(None, "", f"not an http(s) URL: {url}", permanent=True)
     try:
         port = _port(parts.scheme, parts.port)
         address = resolve(parts.hostname, port, allow_private=allow_private)
-    except (AddressRefused, OSError, ValueError) as exc:  # also: no such host, a bad port
+    except AddressRefused as exc:
+        return Answer(None, "", f"{type(exc).__name__}: {exc}", permanent=True)
+    except (OSError, ValueError) as exc:  # no such host (yet), a bad port
         return Answer(None, "", f"{type(exc).__name__}: {exc}")
     pinned = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
     connection = pinned(parts.hostname, port, address, timeout)

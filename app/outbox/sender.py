@@ -98,10 +98,11 @@ class WebhookTransport:
                 error=answer.error,
             )
         if not answer.ok:
-            # Every failure is worth another try: a 4xx is as likely a receiver being
-            # deployed as a refusal, and the tries are few and spaced out.
+            # Every answer is worth another try: a 4xx is as likely a receiver being
+            # deployed as a refusal, and the tries are few and spaced out. An address
+            # webhooks may not reach is not: the delivery is dead at once.
             reason = answer.error or f"HTTP {answer.status}: {answer.body[:200]}"
-            raise DeliveryFailed(reason, permanent=False)
+            raise DeliveryFailed(reason, permanent=answer.permanent)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from app.outbox.service import NotDue, NotSendable
 DELIVERY_HEADER = "Podpass-Delivery"
 EVENT_HEADER = "Podpass-Event"
 EXCERPT_CHARS = 500
+ENDPOINT_DELETED = "not sent: the endpoint was deleted"
 
 
 def _new_secret_id() -> str:
@@ -47,7 +48,14 @@ def create_endpoint(
     session: Session, data: EndpointIn, secret_key: str, *, allow_private: bool
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its secret, which is shown only now. An endpoint on the server's
-    own network is refused (unless `allow_private`)."""
+    own network is refused (unless `allow_private`), and so is a URL holding credentials:
+    endpoints are listed as they are, and a delivery proves itself by its signature."""
+    if data.url.username or data.url.password:
+        raise InvalidInput(
+            "This endpoint is not allowed: its URL holds a user name or password "
+            "(`user:pass@`), which every admin listing endpoints would see. Leave them out: "
+            "the receiver can check each delivery's Podpass-Signature instead."
+        )
     try:
         http_post.check_url(str(data.url), allow_private=allow_private)
     except http_post.AddressRefused as exc:
@@ -85,7 +93,10 @@ def rotate_secret(
 
 
 def delete_endpoint(session: Session, endpoint: WebhookEndpoint) -> None:
-    """Its deliveries still waiting are not sent (they end `dead`, saying why)."""
+    """Its deliveries still waiting end `dead` now, saying why; one that a sender holds
+    ends so after this try (its endpoint's id names no other endpoint: app/models.py)."""
+    waiting = select(WebhookDelivery.message_id).where(WebhookDelivery.endpoint_id == endpoint.id)
+    outbox.cancel(session, OutboxMessage.id.in_(waiting), reason=ENDPOINT_DELETED)
     session.delete(endpoint)
     session.flush()
 
@@ -198,7 +209,7 @@ def delivery(
     """Where a delivery goes, the secret it is signed with, and its body."""
     endpoint = session.get(WebhookEndpoint, payload["endpoint_id"])
     if endpoint is None:
-        raise NotSendable("not sent: the endpoint was deleted")
+        raise NotSendable(ENDPOINT_DELETED)
     event = EventType(payload["type"])
     body = {
         "id": payload["event_id"],

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import Depends, UploadFile
 
+from app import images
 from app.core.db.session import SessionDep
-from app.core.errors import PayloadTooLarge
 from app.models import Show
 from app.shows import service
 
@@ -16,14 +16,9 @@ def show_by_slug(slug: str, session: SessionDep) -> Show:
 
 ShowDep = Annotated[Show, Depends(show_by_slug)]
 
-MAX_ARTWORK_BYTES = 20 * 1024 * 1024
-
 
 def read_image(image: UploadFile) -> bytes:
-    data = image.file.read(MAX_ARTWORK_BYTES + 1)
-    if len(data) > MAX_ARTWORK_BYTES:
-        raise PayloadTooLarge(
-            "Artwork over 20 MB is more than any podcast app wants; "
-            "a 3000x3000 JPEG is usually under 2 MB."
-        )
+    """The upload, read no further than just past the size that images.probe_artwork (the
+    check every artwork goes through) refuses."""
+    data: bytes = image.file.read(images.MAX_BYTES + 1)
     return data

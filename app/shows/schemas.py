@@ -121,6 +121,11 @@ APPLE_CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 
 
+# A show created without a category has this one (and no subcategory), until the publisher
+# or an imported feed names its own.
+DEFAULT_CATEGORY = "Technology"
+
+
 class Person(BaseModel):
     """A podcast:person: a host, co-host or guest."""
 
@@ -189,7 +194,7 @@ class ShowCreate(ShowFields):
     owner_email: EmailStr
     link: Url
     language: Language = "en"
-    category: Name = "Technology"
+    category: Name = DEFAULT_CATEGORY
     explicit: bool = False
 
 

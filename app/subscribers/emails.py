@@ -69,7 +69,7 @@ class SubscriberEmails:
         entitled = [feed.show for feed in subscriber.feeds if feed.entitled]
         renew: dict[str, RenewLink] = {}
         for show in entitled:
-            url = show.subscribe_url or self.settings.renew_url or self.urls.show_page(show.slug)
+            url = self.urls.renew(show.slug, show.subscribe_url, self.settings.renew_url)
             renew.setdefault(url, RenewLink(f"Renew {show.title}", url))
         if len(renew) == 1:  # one place renews them all
             only = next(iter(renew.values()))

@@ -7,7 +7,8 @@
   period; `unpaid`, `paused`, `canceled` and `incomplete_expired` lapse, and `.deleted`
   cancels; `incomplete` (the first payment not yet made) changes nothing;
 - `invoice.paid`: a payment, with the email and price ids, so it grants (and creates the
-  subscriber: subscription events carry no email) and ends a past-due period;
+  subscriber: subscription events carry no email) and ends a past-due period; a credit line
+  (the unused time of a price changed mid-period) grants nothing;
 - `charge.refunded`: a full refund revokes; a partial one changes nothing;
 - `customer.updated`: a changed email.
 """
@@ -60,9 +61,23 @@ class _Pricing(BaseModel):
     price_details: _PriceDetails | None = None
 
 
+class _LineDetails(BaseModel):
+    proration: bool = False
+
+
+class _LineParent(BaseModel):
+    invoice_item_details: _LineDetails | None = None
+    subscription_item_details: _LineDetails | None = None
+
+
 class _Line(BaseModel):
-    price: _Price | None = None  # API versions before 2025-03-31
-    pricing: _Pricing | None = None  # 2025-03-31 (basil) and later
+    amount: int = 0
+    # API versions before 2025-03-31 (basil):
+    price: _Price | None = None
+    proration: bool = False
+    # 2025-03-31 (basil) and later:
+    pricing: _Pricing | None = None
+    parent: _LineParent | None = None
 
     @property
     def price_id(self) -> str | None:
@@ -70,9 +85,25 @@ class _Line(BaseModel):
             return self.pricing.price_details.price
         return self.price.id if self.price is not None else None
 
+    @property
+    def is_proration(self) -> bool:
+        if self.parent is None:
+            return self.proration
+        details = (self.parent.subscription_item_details, self.parent.invoice_item_details)
+        return any(d is not None and d.proration for d in details)
+
 
 class _Lines(BaseModel):
     data: list[_Line] = []
+
+    def current_prices(self) -> tuple[str, ...]:
+        """The prices the subscription has now. A change of price mid-period puts a credit
+        for the old price's unused time (a negative line, listed first) and a charge for the
+        new one's on the invoice that follows (at once, or with the next period's): a credit
+        grants nothing, and the period's own line, where there is one, is the price now."""
+        charges = [line for line in self.data if line.amount >= 0 and line.price_id]
+        current = [line for line in charges if not line.is_proration] or charges
+        return tuple(price for line in current if (price := line.price_id) is not None)
 
 
 class _Invoice(BaseModel):
@@ -131,7 +162,6 @@ def translate(event: _Event) -> ProviderEvent | None:
         return ProviderEvent(event.id, change, occurred, subscription.customer, prices=prices)
     if kind == "invoice.paid":
         invoice = parse(_Invoice, obj)
-        prices = tuple(p for line in invoice.lines.data if (p := line.price_id) is not None)
         if invoice.customer is None:
             return None
         return ProviderEvent(
@@ -140,7 +170,7 @@ def translate(event: _Event) -> ProviderEvent | None:
             occurred,
             invoice.customer,
             email=invoice.customer_email,
-            prices=prices,
+            prices=invoice.lines.current_prices(),
         )
     if kind == "checkout.session.completed":
         session = parse(_CheckoutSession, obj)
