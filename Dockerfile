@@ -29,9 +29,8 @@ RUN pip install --no-deps /tmp/dist/*.whl && rm -r /tmp/dist \
     && useradd --system --home /srv/podpass podpass \
     && mkdir -p /data/audio && chown podpass /data/audio
 
-# The migrations are not in the wheel: `podpass migrate` looks for alembic.ini beside the
-# installed package, so the image runs Alembic itself, with this configuration (whose env.py
-# imports the installed app and reads DATABASE_URL as `podpass migrate` does).
+# The migrations are not in the wheel: `podpass migrate` finds them through the alembic.ini
+# in the working directory (its env.py imports the installed app and reads DATABASE_URL).
 COPY alembic.ini ./
 COPY migrations ./migrations
 USER podpass
@@ -41,4 +40,4 @@ EXPOSE 8000
 # The slow-client limits are the Makefile's UVICORN_LIMITS. Behind a reverse proxy
 # (docs/production.md), set FORWARDED_ALLOW_IPS to its address so client addresses are
 # trusted from it.
-CMD ["sh", "-c", "alembic upgrade head && podpass seed && exec uvicorn --factory app.main:create_app --host 0.0.0.0 --port 8000 --proxy-headers --workers ${WEB_CONCURRENCY:-2} --timeout-keep-alive 5 --limit-concurrency 1000 --timeout-graceful-shutdown 30"]
+CMD ["sh", "-c", "podpass migrate && podpass seed && exec uvicorn --factory app.main:create_app --host 0.0.0.0 --port 8000 --proxy-headers --workers ${WEB_CONCURRENCY:-2} --timeout-keep-alive 5 --limit-concurrency 1000 --timeout-graceful-shutdown 30"]

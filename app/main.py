@@ -31,7 +31,7 @@ from app.console.publishing import router as publishing_router
 from app.console.router import router as console_router
 from app.console.router import site_root
 from app.core.clock import Clock, utcnow
-from app.core.config import Settings, StorageBackend, get_settings
+from app.core.config import Settings, get_settings
 from app.core.db.engine import Database, build_engine
 from app.core.errors import (
     DatabaseUnavailable,
@@ -61,8 +61,7 @@ from app.portal.router import FORM_MAX_AGE_SECONDS, install_problem_pages
 from app.portal.router import router as portal_router
 from app.sharing.router import router as sharing_router
 from app.shows.router import router as shows_router
-from app.storage import Storage
-from app.storage.local import LocalStorage
+from app.storage.factory import build_storage
 from app.subscribers.router import router as subscribers_router
 
 MULTIPART_OVERHEAD = 1024 * 1024
@@ -164,20 +163,6 @@ class AdminKeyFirst:
         await self.app(scope, receive, send)
 
 
-def build_storage(settings: Settings) -> Storage:
-    if settings.storage is StorageBackend.S3:
-        # Imported only when chosen: boto3 costs each worker about 30 MB of memory.
-        from app.storage.s3 import S3Storage
-
-        return S3Storage.from_settings(settings)
-    return LocalStorage(settings.audio_dir)
-
-
-def build_page_links(settings: Settings) -> PageLinks:
-    """One per process: the routes mint page links with it and the outbox emails them."""
-    return PageLinks(settings.secret_key, max_age_seconds=settings.page_link_days * 86400)
-
-
 def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastAPI:
     settings = settings or get_settings()
     install_token_redaction()
@@ -197,7 +182,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
             lifetime=timedelta(hours=settings.session_hours),
             secure=settings.public_base_url.startswith("https://"),
         )
-        app.state.page_links = build_page_links(settings)
+        app.state.page_links = PageLinks.from_settings(settings)
         app.state.form_tokens = FormTokens(
             settings.secret_key,
             max_age_seconds=FORM_MAX_AGE_SECONDS,

@@ -6,11 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import images
-from app.cli import seed_shows
 from app.core.config import Settings
 from app.core.db.engine import Database, build_engine
 from app.core.db.session import transaction
-from app.main import build_storage
+from app.shows.commands import seed_shows
+from app.storage.factory import build_storage
 from tests import media
 from tests.conftest import feed_path, stored_files, subscribe, upload
 from tests.parsers import gpodder

@@ -24,6 +24,7 @@ from itsdangerous import (
     URLSafeTimedSerializer,
 )
 
+from app.core.config import Settings
 from app.core.errors import AppError
 
 TOKEN_ID_LENGTH = 12
@@ -96,6 +97,11 @@ class PageLinks:
         self._serializer = URLSafeTimedSerializer(
             secret_key, salt="podpass.subscriber-page", signer=_clock_signer(clock)
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "PageLinks":
+        """One per process: the routes mint page links with it and the outbox emails them."""
+        return cls(settings.secret_key, max_age_seconds=settings.page_link_days * 86400)
 
     def make(self, subscriber_id: int) -> tuple[str, float]:
         """The signed value, and when it expires (Unix time)."""

@@ -1,0 +1,73 @@
+"""`podpass users`: staff accounts (console and API keys)."""
+
+import getpass
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import TypeAdapter, ValidationError
+
+from app.accounts import service as accounts
+from app.core.clock import utcnow
+from app.core.commands import commands, database
+from app.core.db.session import transaction
+from app.core.errors import AppError
+from app.core.fields import Email
+from app.models import Role
+
+cli = commands("Staff accounts (console and API keys).")
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    try:
+        password = getpass.getpass("Password (at least 12 characters): ")
+        again = getpass.getpass("The same password again: ")
+    except EOFError:  # no terminal to ask on
+        raise SystemExit(
+            "No password was typed (no terminal?): pipe it in with --password-stdin."
+        ) from None
+    if again != password:
+        raise SystemExit("The two passwords differ; nothing was created.")
+    return password
+
+
+@cli.command("create")
+def create_staff_user(
+    email: Annotated[str, typer.Option(help="Their email, which they log in with.")],
+    role: Annotated[Role, typer.Option(help="What they may do.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the password from the first line of standard input instead.",
+        ),
+    ] = False,
+) -> None:
+    """Create a staff account; the password is asked for twice."""
+    try:
+        email = TypeAdapter(Email).validate_python(email)
+    except ValidationError:
+        raise SystemExit(f"{email!r} is not an email address.") from None
+    password = read_password(password_stdin)
+    try:
+        with database() as db, transaction(db.writer) as session:
+            user = accounts.create_user(
+                session, email=email, password=password, role=role, now=utcnow()
+            )
+    except AppError as refused:
+        raise SystemExit(refused.detail) from None
+    print(f"Created staff account {user.id}: {user.email}, {user.role}.")
+
+
+@cli.command("list")
+def list_staff_users() -> None:
+    """List staff accounts."""
+    with database() as db, transaction(db.reader) as session:
+        users = accounts.list_users(session)
+    for user in users:
+        state = f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active"
+        print(f"{user.id}  {user.email}  {user.role}  {state}")
+    if not users:
+        print("No staff accounts yet: `podpass users create --email … --role owner`.")
