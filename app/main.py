@@ -51,7 +51,7 @@ from app.feeds.access import Gate
 from app.feeds.documents import Documents, Fallbacks, notice
 from app.feeds.router import Handoff, Stages
 from app.feeds.router import router as feeds_router
-from app.imports.router import install_old_feed_urls
+from app.imports.old_urls import install_old_feed_urls
 from app.jobs import Runner, podpass_runner
 from app.media.zerocopy import Sent, ZeroCopy
 from app.openapi import install_openapi

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from app.core.config import Settings
 from app.core.db.engine import Database, build_engine
 from app.core.db.session import transaction
-from app.imports import service as imports
+from app.imports import catalogue, subscriber_csv
 from app.imports.schemas import FeedImport
 from app.imports.source import FeedError, Source
 from app.models import Episode, OutboxMessage, Subscriber
@@ -184,8 +184,8 @@ def test_a_failed_download_is_retried_and_reported_never_half_recorded(
     slept: list[float] = []
     db, storage = _db(settings), LocalStorage(settings.audio_dir)
     source = Source(feed_host.url("/feed.xml", user=USER, password=PASSWORD))
-    retries = imports.Retries(sleep=slept.append)
-    report = imports.import_feed(
+    retries = catalogue.Retries(sleep=slept.append)
+    report = catalogue.import_feed(
         db, storage, source, SHOW["slug"], public=False, max_bytes=2**30, retries=retries
     )
     assert len(report.imported) == 3
@@ -196,7 +196,7 @@ def test_a_failed_download_is_retried_and_reported_never_half_recorded(
     assert "tried 3 times" in failure
     assert len(list(storage.objects())) == 6  # no audio or artwork of the failed one
     feed_host.failures = {}
-    again = imports.import_feed(db, storage, source, SHOW["slug"], public=False, max_bytes=2**30)
+    again = catalogue.import_feed(db, storage, source, SHOW["slug"], public=False, max_bytes=2**30)
     assert (len(again.imported), len(again.skipped), again.failed) == (1, 3, [])
     db.engine.dispose()
 
@@ -213,7 +213,7 @@ def _import_csv(settings: Settings, text: str, *, welcome: bool = False) -> Any:
     db = _db(settings)
     try:
         with transaction(db.writer) as session:
-            return imports.import_subscribers(session, text, welcome=welcome)
+            return subscriber_csv.import_subscribers(session, text, welcome=welcome)
     finally:
         db.engine.dispose()
 
@@ -273,7 +273,7 @@ def test_a_bad_subscribers_file_imports_nothing(
         "cat@example.com,cus_1,nosuchshow,paused,ftp://x\n"
         "ann@example.com,,,,\n"
     )
-    with pytest.raises(imports.ImportRefused) as refused:
+    with pytest.raises(subscriber_csv.ImportRefused) as refused:
         _import_csv(settings, csv)
     problems = "\n".join(refused.value.problems)
     assert "line 3: email" in problems
@@ -281,7 +281,7 @@ def test_a_bad_subscribers_file_imports_nothing(
     assert "line 4: old_urls.sharp-tech" in problems
     assert "line 5: email ann@example.com is on line 2 too" in problems
     assert _count(settings, Subscriber) == 0
-    with pytest.raises(imports.ImportRefused, match="1 problem"):
+    with pytest.raises(subscriber_csv.ImportRefused, match="1 problem"):
         _import_csv(settings, "email,old_url:nope\n")
 
 
@@ -291,7 +291,7 @@ def test_a_moved_public_feed_answers_301_and_names_its_new_address(
     create_show(admin)
     db = _db(settings)
     source = Source(feed_host.url("/feed.xml", user=USER, password=PASSWORD))
-    imports.import_feed(
+    catalogue.import_feed(
         db, LocalStorage(settings.audio_dir), source, SHOW["slug"], public=True, max_bytes=2**30
     )
     db.engine.dispose()
@@ -330,7 +330,7 @@ def test_imported_members_keep_their_plan_and_the_day_they_joined(
     assert titles("cus_old") == ["Newest"]
     assert [t for t in titles("cus_new") if not t.startswith("Welcome")] == ["Newest"]
     assert len(titles("cus_new")) == 2
-    with pytest.raises(imports.ImportRefused) as refused:
+    with pytest.raises(subscriber_csv.ImportRefused) as refused:
         _import_csv(
             settings, "email,joined\nlate@example.com,2999-01-01\nodd@example.com,last tuesday\n"
         )
@@ -403,7 +403,7 @@ def test_what_no_rerun_can_import_is_left_out_once_not_retried(
     feed_host.files["/moving.xml"] = (_feed("".join(items)), "application/rss+xml")
     db = _db(settings)
     other = Source(feed_host.url("/other.xml", user=USER, password=PASSWORD))
-    imports.import_feed(
+    catalogue.import_feed(
         db, LocalStorage(settings.audio_dir), other, "other", public=False, max_bytes=2**30
     )
     db.engine.dispose()
@@ -485,7 +485,9 @@ def _import_sample(settings: Settings, feed_host: FeedHost) -> FeedImport:
     source = Source(feed_host.url("/treks.xml", user=USER, password=PASSWORD))
     try:
         storage = LocalStorage(settings.audio_dir)
-        return imports.import_feed(db, storage, source, SHOW["slug"], public=False, max_bytes=2**30)
+        return catalogue.import_feed(
+            db, storage, source, SHOW["slug"], public=False, max_bytes=2**30
+        )
     finally:
         db.engine.dispose()
 

@@ -13,7 +13,7 @@ LATEST_EVENT_TIME = 4_102_444_800  # 2100-01-01: a larger `created` is a broken 
 PlanId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,255}$")]
 
 
-class EventType(StrEnum):
+class BillingEventType(StrEnum):
     CREATED = "subscription.created"
     RENEWED = "subscription.renewed"
     PLAN_CHANGED = "subscription.plan_changed"
@@ -48,7 +48,7 @@ class EventData(BaseModel):
 
 class BillingEvent(BaseModel):
     id: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    type: EventType
+    type: BillingEventType
     created: int = Field(
         ge=0,
         le=LATEST_EVENT_TIME,
@@ -119,7 +119,7 @@ class ProviderEvent:
     `external_ids`); `id` is unique per provider event, so a redelivery is a duplicate."""
 
     id: str
-    type: EventType
+    type: BillingEventType
     occurred: datetime
     customer_id: str
     email: str | None = None

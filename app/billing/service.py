@@ -13,7 +13,7 @@ from app.billing.schemas import (
     AllEpisodes,
     BackCatalogueRule,
     BillingEvent,
-    EventType,
+    BillingEventType,
     LatestEpisodes,
     PlanIn,
     Provider,
@@ -35,23 +35,23 @@ from app.shows import service as shows
 from app.subscribers import service as subscribers
 from app.subscribers.schemas import SubscriberCreate
 
-_GRANTS = {EventType.CREATED, EventType.RENEWED, EventType.PLAN_CHANGED}
+_GRANTS = {BillingEventType.CREATED, BillingEventType.RENEWED, BillingEventType.PLAN_CHANGED}
 _ENDS = {
-    EventType.LAPSED: SubscriberStatus.LAPSED,
-    EventType.CANCELLED: SubscriberStatus.LAPSED,
-    EventType.REFUNDED: SubscriberStatus.REVOKED,
+    BillingEventType.LAPSED: SubscriberStatus.LAPSED,
+    BillingEventType.CANCELLED: SubscriberStatus.LAPSED,
+    BillingEventType.REFUNDED: SubscriberStatus.REVOKED,
 }
 _EMAIL: TypeAdapter[str] = TypeAdapter(Email)
 # Event times are whole seconds, and providers send related events within one: those are
 # ordered by what they mean. Access starts, a payment fails, access ends, a refund follows.
 _MEANING_ORDER: dict[str, int] = {
-    EventType.CREATED: 0,
-    EventType.RENEWED: 0,
-    EventType.PLAN_CHANGED: 0,
-    EventType.PAST_DUE: 1,
-    EventType.LAPSED: 2,
-    EventType.CANCELLED: 2,
-    EventType.REFUNDED: 3,
+    BillingEventType.CREATED: 0,
+    BillingEventType.RENEWED: 0,
+    BillingEventType.PLAN_CHANGED: 0,
+    BillingEventType.PAST_DUE: 1,
+    BillingEventType.LAPSED: 2,
+    BillingEventType.CANCELLED: 2,
+    BillingEventType.REFUNDED: 3,
 }
 
 
@@ -60,7 +60,7 @@ class _Change:
     """One event, from either source (Podpass's own format or a provider's), as applied."""
 
     id: str
-    type: EventType
+    type: BillingEventType
     occurred: datetime
     customer_id: str
     email: str | None
@@ -132,7 +132,7 @@ def _apply(
     record = _claim(session, change)
     if record is None:
         return "duplicate", None
-    if change.type is EventType.CUSTOMER_UPDATED:
+    if change.type is BillingEventType.CUSTOMER_UPDATED:
         outcome, subscriber = _update_customer(session, change)
     else:
         outcome, subscriber = _change_access(session, change, from_provider=from_provider)
@@ -159,7 +159,7 @@ def _change_access(
         subscribers.set_status(session, subscriber, SubscriberStatus.ACTIVE)
         subscriber.past_due_since = None
         subscriber.plan_id = plan.id
-    elif change.type is EventType.PAST_DUE:
+    elif change.type is BillingEventType.PAST_DUE:
         # The grace period runs from the first failure, however many retries fail after it.
         subscriber.past_due_since = subscriber.past_due_since or change.occurred
     else:

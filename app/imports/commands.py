@@ -11,7 +11,7 @@ from app.core.commands import commands, database
 from app.core.config import get_settings
 from app.core.db.session import transaction
 from app.core.errors import AppError
-from app.imports import service as imports
+from app.imports import catalogue, subscriber_csv
 from app.imports.source import FeedError, Source, SourceError
 from app.storage.factory import build_storage
 
@@ -58,7 +58,7 @@ def import_feed(
     columns = (*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn())
     try:
         with database(settings.database_url) as db, Progress(*columns, transient=True) as bar:
-            report = imports.import_feed(
+            report = catalogue.import_feed(
                 db,
                 build_storage(settings),
                 Source(source),
@@ -96,10 +96,10 @@ def import_subscribers(
     """Create or update subscribers from a CSV file."""
     try:
         with database() as db, transaction(db.writer) as session:
-            result = imports.import_subscribers(
+            result = subscriber_csv.import_subscribers(
                 session, file.read_text(encoding="utf-8-sig"), welcome=welcome
             )
-    except imports.ImportRefused as refused:
+    except subscriber_csv.ImportRefused as refused:
         for problem in refused.problems:
             print(f"{file}: {problem}", file=sys.stderr)
         print(f"{file}: nothing was imported.", file=sys.stderr)

@@ -20,7 +20,7 @@ from app.models import (
 )
 from app.outbox import service as outbox
 from app.outbox import webhooks
-from app.outbox.schemas import EmailTemplate, EventType
+from app.outbox.schemas import EmailTemplate, WebhookEvent
 
 # A back catalogue published today with its original dates is not news to anyone.
 NEWS_FOR = timedelta(days=2)
@@ -36,7 +36,7 @@ def episode_published(session: Session, episode: Episode, now: datetime) -> None
     if episode.published_at < now - NEWS_FOR:
         return
     webhooks.notify(
-        session, EventType.EPISODE_PUBLISHED, episode.id, now=now, due=episode.published_at
+        session, WebhookEvent.EPISODE_PUBLISHED, episode.id, now=now, due=episode.published_at
     )
     listeners = session.execute(
         select(Subscriber.id, Subscriber.email)
@@ -70,7 +70,7 @@ def episode_withdrawn(session: Session, episode: Episode) -> None:
     announcing = or_(
         and_(
             OutboxMessage.kind == OutboxKind.WEBHOOK,
-            payload["type"].as_string() == EventType.EPISODE_PUBLISHED.value,
+            payload["type"].as_string() == WebhookEvent.EPISODE_PUBLISHED.value,
             payload["subject_id"].as_integer() == episode.id,
         ),
         and_(

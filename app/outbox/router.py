@@ -14,8 +14,8 @@ from app.outbox.schemas import (
     EndpointIn,
     EndpointOut,
     EndpointWithSecret,
-    EventType,
     OutboxMessageOut,
+    WebhookEvent,
 )
 
 router = APIRouter(prefix="/admin/outbox", tags=["outbox"], dependencies=[AdminDep])
@@ -114,7 +114,7 @@ def list_deliveries(
         DeliveryOut(
             message_id=found.message.id,
             delivery_id=found.message.idempotency_key,
-            event=EventType(found.delivery.event),
+            event=WebhookEvent(found.delivery.event),
             status=OutboxStatus(found.message.status),
             created_at=found.message.created_at,
             sent_at=found.message.sent_at,

@@ -25,7 +25,7 @@ class EmailTemplate(StrEnum):
         return self is EmailTemplate.SHARING_ALERT
 
 
-class EventType(StrEnum):
+class WebhookEvent(StrEnum):
     """What a publisher's webhook endpoint can hear about."""
 
     SUBSCRIBER_CREATED = "subscriber.created"
@@ -65,14 +65,14 @@ EndpointUrl = Annotated[
 
 class EndpointIn(BaseModel):
     url: EndpointUrl = Field(description="Where deliveries are POSTed (http or https).")
-    events: list[EventType] = Field(min_length=1, description="The events it hears about.")
+    events: list[WebhookEvent] = Field(min_length=1, description="The events it hears about.")
     description: str = Field(default="", max_length=255)
 
 
 class EndpointOut(BaseModel):
     id: int
     url: str
-    events: list[EventType]
+    events: list[WebhookEvent]
     description: str
     created_at: datetime
     rotated_at: datetime | None
@@ -97,7 +97,7 @@ class AttemptOut(BaseModel):
 class DeliveryOut(BaseModel):
     message_id: int = Field(description="Its outbox message: retry a dead one there.")
     delivery_id: str = Field(description="The `Podpass-Delivery` header, the same every try.")
-    event: EventType
+    event: WebhookEvent
     status: OutboxStatus
     created_at: datetime
     sent_at: datetime | None

@@ -31,7 +31,7 @@ from app.models import (
 )
 from app.outbox import http_post
 from app.outbox import service as outbox
-from app.outbox.schemas import EndpointIn, EventType
+from app.outbox.schemas import EndpointIn, WebhookEvent
 from app.outbox.service import NotDue, NotSendable
 
 DELIVERY_HEADER = "Podpass-Delivery"
@@ -103,7 +103,7 @@ def delete_endpoint(session: Session, endpoint: WebhookEndpoint) -> None:
 
 def notify(
     session: Session,
-    event: EventType,
+    event: WebhookEvent,
     subject_id: int,
     *,
     now: datetime,
@@ -135,7 +135,7 @@ def notify(
 def sharing_suspected(session: Session, alert: SharingAlert, now: datetime) -> int:
     """Tell the endpoints that listen for it about a new sharing alert (call it once, when
     the alert opens)."""
-    return notify(session, EventType.SHARING_SUSPECTED, alert.id, now=now)
+    return notify(session, WebhookEvent.SHARING_SUSPECTED, alert.id, now=now)
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -184,13 +184,13 @@ def _alert(session: Session, alert: SharingAlert) -> dict[str, Any]:
     }
 
 
-def _data(session: Session, event: EventType, subject_id: int, now: datetime) -> dict[str, Any]:
-    if event is EventType.EPISODE_PUBLISHED:
+def _data(session: Session, event: WebhookEvent, subject_id: int, now: datetime) -> dict[str, Any]:
+    if event is WebhookEvent.EPISODE_PUBLISHED:
         episode = session.get(Episode, subject_id)
         if episode is None:
             raise NotSendable("not sent: the episode was deleted")
         return {"episode": _episode(session, episode, now)}
-    if event is EventType.SHARING_SUSPECTED:
+    if event is WebhookEvent.SHARING_SUSPECTED:
         alert = session.get(SharingAlert, subject_id)
         if alert is None:
             raise NotSendable("not sent: the alert is gone")
@@ -210,7 +210,7 @@ def delivery(
     endpoint = session.get(WebhookEndpoint, payload["endpoint_id"])
     if endpoint is None:
         raise NotSendable(ENDPOINT_DELETED)
-    event = EventType(payload["type"])
+    event = WebhookEvent(payload["type"])
     body = {
         "id": payload["event_id"],
         "type": event.value,

@@ -11,7 +11,7 @@ from app.core.urls import Urls
 from app.models import FeedAccess, Show, Subscriber, SubscriberStatus
 from app.outbox import service as outbox
 from app.outbox import webhooks
-from app.outbox.schemas import EmailTemplate, EventType
+from app.outbox.schemas import EmailTemplate, WebhookEvent
 from app.shows import service as shows
 from app.subscribers.schemas import PageLink, SubscriberCreate, SubscriberUpdate
 
@@ -63,7 +63,7 @@ def create(session: Session, data: SubscriberCreate, *, emails: bool = True) -> 
             to=subscriber.email,
             now=utcnow(),
         )
-    webhooks.notify(session, EventType.SUBSCRIBER_CREATED, subscriber.id, now=utcnow())
+    webhooks.notify(session, WebhookEvent.SUBSCRIBER_CREATED, subscriber.id, now=utcnow())
     return subscriber
 
 
@@ -163,9 +163,9 @@ _STATUS_EMAILS = {
 
 
 _STATUS_EVENTS = {
-    SubscriberStatus.ACTIVE: EventType.SUBSCRIBER_RENEWED,
-    SubscriberStatus.LAPSED: EventType.SUBSCRIBER_LAPSED,
-    SubscriberStatus.REVOKED: EventType.SUBSCRIBER_REVOKED,
+    SubscriberStatus.ACTIVE: WebhookEvent.SUBSCRIBER_RENEWED,
+    SubscriberStatus.LAPSED: WebhookEvent.SUBSCRIBER_LAPSED,
+    SubscriberStatus.REVOKED: WebhookEvent.SUBSCRIBER_REVOKED,
 }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.billing.providers import body_id, parse
-from app.billing.schemas import EventType, ProviderEvent
+from app.billing.schemas import BillingEventType, ProviderEvent
 from app.core.tokens import SignatureRejected
 
 SIGNATURE_HEADER = "X-Ghost-Signature"
@@ -75,7 +75,7 @@ def translate(body: bytes, sent_at: float) -> ProviderEvent | None:
         member = parse(_Member, change.current)
         return ProviderEvent(
             body_id(body),
-            EventType.RENEWED if member.status in _PAYING else EventType.LAPSED,
+            BillingEventType.RENEWED if member.status in _PAYING else BillingEventType.LAPSED,
             sent,
             f"ghost:{member.id}",
             email=member.email,
@@ -83,5 +83,5 @@ def translate(body: bytes, sent_at: float) -> ProviderEvent | None:
         )
     if change.previous:  # deleted
         gone = parse(_Member, change.previous)
-        return ProviderEvent(body_id(body), EventType.CANCELLED, sent, f"ghost:{gone.id}")
+        return ProviderEvent(body_id(body), BillingEventType.CANCELLED, sent, f"ghost:{gone.id}")
     return None

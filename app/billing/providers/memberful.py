@@ -16,7 +16,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from app.billing.providers import body_id, check_hex_hmac, parse
-from app.billing.schemas import EventType, ProviderEvent
+from app.billing.schemas import BillingEventType, ProviderEvent
 
 SIGNATURE_HEADER = "X-Memberful-Webhook-Signature"
 _GRANTING = {
@@ -64,11 +64,11 @@ def translate(body: bytes, received: datetime) -> ProviderEvent | None:
     if envelope.event.startswith("subscription.") and subscription is not None:
         member = subscription.member
         if envelope.event in _GRANTING and subscription.active:
-            change = EventType.RENEWED
+            change = BillingEventType.RENEWED
         elif envelope.event == "subscription.deleted":
-            change = EventType.CANCELLED
+            change = BillingEventType.CANCELLED
         elif envelope.event in _GRANTING or envelope.event == "subscription.deactivated":
-            change = EventType.LAPSED
+            change = BillingEventType.LAPSED
         else:
             return None
         return ProviderEvent(
@@ -87,6 +87,10 @@ def translate(body: bytes, received: datetime) -> ProviderEvent | None:
         and "email" in envelope.changed
     ):
         return ProviderEvent(
-            event_id, EventType.CUSTOMER_UPDATED, received, customer_id(updated.id), updated.email
+            event_id,
+            BillingEventType.CUSTOMER_UPDATED,
+            received,
+            customer_id(updated.id),
+            updated.email,
         )
     return None

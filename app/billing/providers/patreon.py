@@ -15,7 +15,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from app.billing.providers import body_id, check_hex_hmac, parse
-from app.billing.schemas import EventType, ProviderEvent
+from app.billing.schemas import BillingEventType, ProviderEvent
 
 SIGNATURE_HEADER = "X-Patreon-Signature"
 EVENT_HEADER = "X-Patreon-Event"
@@ -64,13 +64,13 @@ def translate(trigger: str | None, body: bytes, received: datetime) -> ProviderE
     status = member.attributes.patron_status
     tiers = tuple(tier.id for tier in member.relationships.currently_entitled_tiers.data)
     if trigger in _ENDING_TRIGGERS:
-        change = EventType.CANCELLED
+        change = BillingEventType.CANCELLED
     elif status == "active_patron":
-        change = EventType.RENEWED
+        change = BillingEventType.RENEWED
     elif status == "declined_patron":
-        change = EventType.PAST_DUE
+        change = BillingEventType.PAST_DUE
     else:
-        change = EventType.LAPSED
+        change = BillingEventType.LAPSED
     return ProviderEvent(
         body_id(body),
         change,

@@ -19,13 +19,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from app.billing.providers import parse
-from app.billing.schemas import EventType, ProviderEvent
+from app.billing.schemas import BillingEventType, ProviderEvent
 from app.core.errors import InvalidInput
 from app.core.tokens import SignatureRejected
 
 SIGNATURE_HEADER = "Stripe-Signature"
-_LAPSING = {"unpaid": EventType.LAPSED, "paused": EventType.LAPSED}
-_LAPSING |= {"incomplete_expired": EventType.LAPSED, "canceled": EventType.CANCELLED}
+_LAPSING = {"unpaid": BillingEventType.LAPSED, "paused": BillingEventType.LAPSED}
+_LAPSING |= {"incomplete_expired": BillingEventType.LAPSED, "canceled": BillingEventType.CANCELLED}
 
 
 class _Event(BaseModel):
@@ -153,7 +153,7 @@ def translate(event: _Event) -> ProviderEvent | None:
     if kind in _SUBSCRIPTION_EVENTS:
         subscription = parse(_Subscription, obj)
         if kind == "customer.subscription.deleted":
-            change: EventType | None = EventType.CANCELLED
+            change: BillingEventType | None = BillingEventType.CANCELLED
         else:
             change = _subscription_change(subscription.status, created=kind.endswith(".created"))
         if change is None:
@@ -166,7 +166,7 @@ def translate(event: _Event) -> ProviderEvent | None:
             return None
         return ProviderEvent(
             event.id,
-            EventType.RENEWED,
+            BillingEventType.RENEWED,
             occurred,
             invoice.customer,
             email=invoice.customer_email,
@@ -178,19 +178,19 @@ def translate(event: _Event) -> ProviderEvent | None:
         if session.customer is None or email is None:
             return None  # a guest payment, no customer to remember
         return ProviderEvent(
-            event.id, EventType.CUSTOMER_UPDATED, occurred, session.customer, email
+            event.id, BillingEventType.CUSTOMER_UPDATED, occurred, session.customer, email
         )
     if kind == "charge.refunded":
         charge = parse(_Charge, obj)
         if charge.customer is None or not charge.refunded:
             return None  # partly refunded: access stays
-        return ProviderEvent(event.id, EventType.REFUNDED, occurred, charge.customer)
+        return ProviderEvent(event.id, BillingEventType.REFUNDED, occurred, charge.customer)
     if kind == "customer.updated":
         customer = parse(_Customer, obj)
         if "email" not in event.data.get("previous_attributes", {}) or customer.email is None:
             return None
         return ProviderEvent(
-            event.id, EventType.CUSTOMER_UPDATED, occurred, customer.id, customer.email
+            event.id, BillingEventType.CUSTOMER_UPDATED, occurred, customer.id, customer.email
         )
     return None
 
@@ -202,9 +202,9 @@ _SUBSCRIPTION_EVENTS = {
 }
 
 
-def _subscription_change(status: str, *, created: bool) -> EventType | None:
+def _subscription_change(status: str, *, created: bool) -> BillingEventType | None:
     if status in ("active", "trialing"):
-        return EventType.CREATED if created else EventType.PLAN_CHANGED
+        return BillingEventType.CREATED if created else BillingEventType.PLAN_CHANGED
     if status == "past_due":
-        return EventType.PAST_DUE
+        return BillingEventType.PAST_DUE
     return _LAPSING.get(status)
