@@ -165,41 +165,43 @@ def stored_files(settings: Settings) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-@pytest.fixture
-def failing_episode_inserts(settings: Settings) -> Iterator[None]:
-    engine = build_engine(settings.database_url)
+@contextmanager
+def refused_writes(database_url: str, table: str, *, on: str = "INSERT") -> Iterator[None]:
+    """While open, every `on` (INSERT or UPDATE) of `table` fails in the database itself, as a
+    write fails when the disk is full or a constraint refuses it."""
+    engine = build_engine(database_url)
+    postgres = engine.dialect.name == "postgresql"
+    trigger = f"refuse_{on.lower()}_{table}"
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
+        if postgres:
             connection.execute(
                 text(
-                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                    f"CREATE FUNCTION {trigger}() RETURNS trigger AS $$ BEGIN "
                     "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"
                 )
             )
-            connection.execute(
-                text(
-                    "CREATE TRIGGER refuse BEFORE INSERT ON episodes "
-                    "FOR EACH ROW EXECUTE FUNCTION refuse()"
-                )
-            )
-        else:
-            connection.execute(
-                text(
-                    "CREATE TRIGGER refuse BEFORE INSERT ON episodes "
-                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
-                )
-            )
-    yield
-    with engine.begin() as connection:
-        connection.execute(
-            text(
-                "DROP TRIGGER refuse"
-                + (" ON episodes" if engine.dialect.name == "postgresql" else "")
-            )
+        action = (
+            f"FOR EACH ROW EXECUTE FUNCTION {trigger}()"
+            if postgres
+            else "BEGIN SELECT RAISE(ABORT, 'refused'); END"
         )
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("DROP FUNCTION refuse()"))
-    engine.dispose()
+        connection.execute(text(f"CREATE TRIGGER {trigger} BEFORE {on} ON {table} {action}"))
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.execute(
+                text(f"DROP TRIGGER {trigger}" + (f" ON {table}" if postgres else ""))
+            )
+            if postgres:
+                connection.execute(text(f"DROP FUNCTION {trigger}()"))
+        engine.dispose()
+
+
+@pytest.fixture
+def failing_episode_inserts(settings: Settings) -> Iterator[None]:
+    with refused_writes(settings.database_url, "episodes"):
+        yield
 
 
 def server_env(settings: Settings) -> dict[str, str]:

@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from app.core.config import Settings, SmtpSecurity
-from app.core.db.engine import Database, build_engine
+from app.core.db.engine import Database
 from app.core.db.session import transaction
 from app.jobs import Runner, email_composers, podpass_jobs
 from app.main import create_app
 from app.models import OutboxKind, OutboxMessage, OutboxStatus
 from app.outbox import service
 from app.outbox.sender import Sender, Transport
-from tests.conftest import Clock, create_show, server_env, subscribe
+from tests.conftest import Clock, create_show, refused_writes, server_env, subscribe
 from tests.servers import BIN, SmtpServer
 from tests.test_billing import event, send
 
@@ -350,35 +350,8 @@ def test_a_lease_too_short_for_a_delivery_is_refused(settings: Settings) -> None
 @pytest.fixture
 def failing_event_updates(settings: Settings) -> Iterator[None]:
     """Billing events fail at their last write, after the subscriber and their welcome."""
-    engine = build_engine(settings.database_url)
-    postgres = engine.dialect.name == "postgresql"
-    with engine.begin() as connection:
-        if postgres:
-            connection.execute(
-                text(
-                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-                    "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"
-                )
-            )
-            connection.execute(
-                text(
-                    "CREATE TRIGGER refuse BEFORE UPDATE ON webhook_events "
-                    "FOR EACH ROW EXECUTE FUNCTION refuse()"
-                )
-            )
-        else:
-            connection.execute(
-                text(
-                    "CREATE TRIGGER refuse BEFORE UPDATE ON webhook_events "
-                    "BEGIN SELECT RAISE(ABORT, 'refused'); END"
-                )
-            )
-    yield
-    with engine.begin() as connection:
-        connection.execute(text("DROP TRIGGER refuse" + (" ON webhook_events" if postgres else "")))
-        if postgres:
-            connection.execute(text("DROP FUNCTION refuse()"))
-    engine.dispose()
+    with refused_writes(settings.database_url, "webhook_events", on="UPDATE"):
+        yield
 
 
 @pytest.mark.usefixtures("failing_event_updates")

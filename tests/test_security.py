@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlalchemy.exc import DBAPIError
 
 from app.core.config import Settings
@@ -20,7 +20,7 @@ from app.core.db.engine import build_engine
 from app.core.logs import RedactTokens, redact_tokens
 from app.core.tokens import TOKEN_LENGTH
 from app.models import Subscriber
-from tests.conftest import ADMIN_KEY, SECRET_KEY, WEBHOOK_SECRET, server_env
+from tests.conftest import ADMIN_KEY, SECRET_KEY, WEBHOOK_SECRET, refused_writes, server_env
 from tests.servers import free_port, running
 
 ROOT = Path(__file__).parent.parent
@@ -190,34 +190,8 @@ def test_every_path_segment_after_p_or_my_is_redacted(path: str) -> None:
 
 @pytest.fixture
 def refused_subscriber_inserts(settings: Settings) -> Iterator[None]:
-    engine = build_engine(settings.database_url)
-    postgres = engine.dialect.name == "postgresql"
-    with engine.begin() as connection:
-        if postgres:
-            connection.execute(
-                text(
-                    "CREATE FUNCTION refuse_subscriber() RETURNS trigger AS $$ BEGIN "
-                    "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql"
-                )
-            )
-        connection.execute(
-            text(
-                "CREATE TRIGGER refuse_subscriber BEFORE INSERT ON subscribers "
-                + (
-                    "FOR EACH ROW EXECUTE FUNCTION refuse_subscriber()"
-                    if postgres
-                    else "BEGIN SELECT RAISE(ABORT, 'refused'); END"
-                )
-            )
-        )
-    yield
-    with engine.begin() as connection:
-        connection.execute(
-            text("DROP TRIGGER refuse_subscriber" + (" ON subscribers" if postgres else ""))
-        )
-        if postgres:
-            connection.execute(text("DROP FUNCTION refuse_subscriber()"))
-    engine.dispose()
+    with refused_writes(settings.database_url, "subscribers"):
+        yield
 
 
 SECRET_EMAIL = "private.person@example.com"
