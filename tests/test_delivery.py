@@ -5,6 +5,7 @@ import gzip
 import random
 import zlib
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -144,6 +145,33 @@ def test_audio_answers_conditional_requests(admin: TestClient, subscriber: dict[
     assert admin.get(path, headers={"If-Modified-Since": modified}).status_code == 304
     assert admin.head(path, headers={"If-None-Match": etag}).status_code == 304
     assert admin.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_audio_answers_if_match_and_if_unmodified_since(
+    admin: TestClient, subscriber: dict[str, Any]
+) -> None:
+    # RFC 9110 §13.1.1 and §13.1.4: a resumed download names the copy it holds, and must
+    # not splice bytes of another file onto it.
+    path = audio_path(admin, subscriber)
+    first = admin.get(path)
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    earlier = format_datetime(parsedate_to_datetime(modified) - timedelta(days=1), usegmt=True)
+    for condition, status in (
+        ({"If-Match": etag}, 206),
+        ({"If-Match": f'"other", {etag}'}, 206),
+        ({"If-Match": "*"}, 206),
+        ({"If-Match": '"other"'}, 412),
+        ({"If-Match": f"W/{etag}"}, 412),  # a weak tag never matches strongly
+        ({"If-Unmodified-Since": modified}, 206),
+        ({"If-Unmodified-Since": earlier}, 412),
+        ({"If-Unmodified-Since": "not a date"}, 206),
+        ({"If-Match": etag, "If-Unmodified-Since": earlier}, 206),  # If-Match decides
+    ):
+        for method in ("GET", "HEAD"):
+            response = admin.request(method, path, headers=condition | {"Range": "bytes=0-1"})
+            assert response.status_code == status, (method, condition)
+    refused = admin.get(path, headers={"If-Match": '"other"'})
+    assert refused.json()["error"] == "precondition_failed"
 
 
 def test_audio_downloads_are_named_after_the_episode(

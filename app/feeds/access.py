@@ -244,6 +244,8 @@ class Gate:
 
     def episode(self, session: Session, access: Access, episode_id: int) -> Episode:
         """An episode whose files (chapters, transcript, artwork) this access may fetch."""
+        if not 0 < episode_id <= MAX_ROW_ID:  # as in audio()
+            raise NotFound(NOT_IN_FEED)
         episode = session.get(Episode, episode_id)
         if episode is None or episode.show_id != access.show_id:
             raise NotFound(NOT_IN_FEED)

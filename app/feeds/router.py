@@ -22,6 +22,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 from starlette.types import Receive, Scope, Send
 
@@ -29,8 +30,8 @@ from app import opml
 from app.analytics.recorder import Recorder
 from app.config import AccelRedirect, Settings
 from app.db import SessionDep
-from app.deps import PageLinksDep, RowId, TokensDep, UrlsDep, built
-from app.errors import Forbidden, Gone, NotFound, RangeUnsatisfiable
+from app.deps import PageLinksDep, TokensDep, UrlsDep, built
+from app.errors import Forbidden, Gone, NotFound, PreconditionFailed, RangeUnsatisfiable
 from app.feeds.access import NOT_IN_FEED, Access, Audio, Gate
 from app.feeds.documents import NOTICE_AUDIO, PAYMENT_AUDIO, WELCOME_AUDIO, Documents, FeedView
 from app.images import ARTWORK_TYPES
@@ -40,10 +41,28 @@ from app.subscribers import service as subscribers
 from app.tokens import TOKEN_ID_LENGTH
 from app.zerocopy import SENDFILE, file_part
 
+
+class Natural(Convertor[int]):
+    """`{name:natural}` in a path: 1 to 19 digits, no leading zero. Anything else matches no
+    route, so a podcast app asking for `abc.mp3` or archive page 0 gets the 404 of a file
+    that is not there, not a 422. 19 digits keep int() far from Python's limit on long
+    numbers; an id's own bound is checked where it is looked up (Gate)."""
+
+    regex = "[1-9][0-9]{0,18}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("natural", Natural())
+
 router = APIRouter(tags=["feeds"])
 
 Token = Annotated[str, PathParam(description="The subscriber's secret feed token.")]
-Page = Annotated[int, PathParam(ge=1, le=1_000_000, description="Archive page, 1 the oldest.")]
+Page = Annotated[int, PathParam(description="Archive page, 1 the oldest.")]
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 
 
@@ -79,13 +98,13 @@ PublicAccess = Annotated[Access, Depends(public_access)]
 
 
 def subscriber_episode(
-    access: SubscriberAccess, episode_id: RowId, stages: StagesDep, db: SessionDep
+    access: SubscriberAccess, episode_id: int, stages: StagesDep, db: SessionDep
 ) -> Episode:
     return stages.gate.episode(db, access, episode_id)
 
 
 def public_episode(
-    access: PublicAccess, episode_id: RowId, stages: StagesDep, db: SessionDep
+    access: PublicAccess, episode_id: int, stages: StagesDep, db: SessionDep
 ) -> Episode:
     return stages.gate.episode(db, access, episode_id)
 
@@ -161,6 +180,14 @@ def _opaque(tag: str) -> str:
     return tag[2:] if tag.startswith("W/") else tag
 
 
+def _http_time(value: str) -> datetime | None:
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def _not_modified(request: Request, etag: str, last_modified: datetime | None) -> bool:
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
@@ -168,13 +195,22 @@ def _not_modified(request: Request, etag: str, last_modified: datetime | None) -
         return any(t.strip() == "*" or _opaque(t) == wanted for t in if_none_match.split(","))
     if_modified_since = request.headers.get("if-modified-since")
     if if_modified_since and last_modified is not None:
-        try:
-            since = parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError):
-            return False
-        if since.tzinfo is None:
-            return False
-        return int(last_modified.timestamp()) <= int(since.timestamp())
+        since = _http_time(if_modified_since)
+        return since is not None and int(last_modified.timestamp()) <= int(since.timestamp())
+    return False
+
+
+def _precondition_failed(request: Request, etag: str, last_modified: datetime | None) -> bool:
+    """If-Match (a strong comparison: a weak tag never matches), else If-Unmodified-Since,
+    whose failure is a 412 before anything else is looked at (RFC 9110 §13.2.2)."""
+    headers = request.headers
+    if_match = headers.get("if-match")
+    if if_match is not None:
+        return not any(t.strip() in ("*", etag) for t in if_match.split(","))
+    if_unmodified_since = headers.get("if-unmodified-since")
+    if if_unmodified_since and last_modified is not None:
+        since = _http_time(if_unmodified_since)  # not a date: ignored, as the RFC says
+        return since is not None and int(last_modified.timestamp()) > int(since.timestamp())
     return False
 
 
@@ -401,6 +437,10 @@ class Files:
             size = stat.st_size
         if modified is not None:
             headers["Last-Modified"] = _http_date(modified)
+        if _precondition_failed(request, headers["ETag"], modified):
+            raise PreconditionFailed(
+                "This file is not the version the request names: download it again from the start."
+            )
         if _not_modified(request, headers["ETag"], modified):
             return Response(status_code=304, headers=headers)
         if isinstance(location, Path):
@@ -515,13 +555,16 @@ def get_feed(token: Token, request: Request, stages: StagesDep) -> Response:
     return _subscriber_feed(token, 0, request, stages)
 
 
-@router.head("/p/{token}/archive/{page}.xml", include_in_schema=False)
-@router.get("/p/{token}/archive/{page}.xml", response_class=Response, summary="Archive page")
+@router.head("/p/{token}/archive/{page:natural}.xml", include_in_schema=False)
+@router.get(
+    "/p/{token}/archive/{page:natural}.xml", response_class=Response, summary="Archive page"
+)
 def get_archive(token: Token, page: Page, request: Request, stages: StagesDep) -> Response:
     """An older page of a subscriber's feed (RFC 5005)."""
     return _subscriber_feed(token, page, request, stages)
 
 
+@router.head("/p/{token}/all.opml", include_in_schema=False)
 @router.get("/p/{token}/all.opml", response_class=Response)
 def get_opml(
     access: SubscriberAccess, tokens: TokensDep, urls: UrlsDep, session: SessionDep
@@ -539,14 +582,14 @@ def get_opml(
     )
 
 
-@router.head("/p/{token}/{episode_id}.{extension}", include_in_schema=False)
-@router.get("/p/{token}/{episode_id}.{extension}", response_class=Response)
+@router.head("/p/{token}/{episode_id:natural}.{extension}", include_in_schema=False)
+@router.get("/p/{token}/{episode_id:natural}.{extension}", response_class=Response)
 def get_enclosure(
     token: Token, episode_id: int, extension: str, request: Request, stages: StagesDep
 ) -> Response:
     """An episode's audio (Range, HEAD and conditional requests too)."""
-    # A plain int here (the gate refuses ids beyond the column): RowId's bounds cost this,
-    # the hottest route, about 10 µs a request.
+    # Digits, by the path; a plain int here (the gate refuses ids beyond the column):
+    # RowId's bounds cost this, the hottest route, about 10 µs a request.
     try:
         access, audio = stages.gate.audio(token, episode_id)  # one query: token and episode
     except (Forbidden, Gone) as refusal:
@@ -567,6 +610,7 @@ def get_enclosure(
 # Public routes: each show's free feed, its artwork, and its free episodes' files.
 
 
+@router.head("/p/{token}/my", include_in_schema=False)
 @router.get("/p/{token}/my", response_class=RedirectResponse, status_code=303)
 def get_page_via_feed(
     access: SubscriberAccess, links: PageLinksDep, urls: UrlsDep
@@ -609,8 +653,8 @@ def get_public_feed(slug: str, request: Request, stages: StagesDep) -> Response:
     return _polled(request, stages, stages.gate.public(slug), 0)
 
 
-@router.head("/shows/{slug}/archive/{page}.xml", include_in_schema=False)
-@router.get("/shows/{slug}/archive/{page}.xml", response_class=Response)
+@router.head("/shows/{slug}/archive/{page:natural}.xml", include_in_schema=False)
+@router.get("/shows/{slug}/archive/{page:natural}.xml", response_class=Response)
 def get_public_archive(
     access: PublicAccess, page: Page, request: Request, stages: StagesDep
 ) -> Response:
@@ -641,8 +685,8 @@ def get_show_welcome(
     return files.audio(audio, extension, private=False)
 
 
-@router.head("/shows/{slug}/episodes/{episode_id}.{extension}", include_in_schema=False)
-@router.get("/shows/{slug}/episodes/{episode_id}.{extension}", response_class=Response)
+@router.head("/shows/{slug}/episodes/{episode_id:natural}.{extension}", include_in_schema=False)
+@router.get("/shows/{slug}/episodes/{episode_id:natural}.{extension}", response_class=Response)
 def get_public_enclosure(
     episode: PublicEpisode, extension: str, files: FilesDep, stages: StagesDep
 ) -> Response:
@@ -662,39 +706,55 @@ def get_public_enclosure(
 # An episode's other files, each for its subscribers and, when free, for anyone.
 
 
-@router.get("/p/{token}/{episode_id}/chapters.json", response_class=Response, summary="Chapters")
+@router.head("/p/{token}/{episode_id:natural}/chapters.json", include_in_schema=False)
+@router.get(
+    "/p/{token}/{episode_id:natural}/chapters.json", response_class=Response, summary="Chapters"
+)
 def get_chapters(episode: SubscriberEpisode) -> Response:
     return _chapters(episode)
 
 
-@router.get("/shows/{slug}/episodes/{episode_id}/chapters.json", response_class=Response)
+@router.head("/shows/{slug}/episodes/{episode_id:natural}/chapters.json", include_in_schema=False)
+@router.get("/shows/{slug}/episodes/{episode_id:natural}/chapters.json", response_class=Response)
 def get_public_chapters(episode: PublicEpisode) -> Response:
     """A free episode's chapters."""
     return _chapters(episode)
 
 
+@router.head("/p/{token}/{episode_id:natural}/transcript.{extension}", include_in_schema=False)
 @router.get(
-    "/p/{token}/{episode_id}/transcript.{extension}", response_class=Response, summary="Transcript"
+    "/p/{token}/{episode_id:natural}/transcript.{extension}",
+    response_class=Response,
+    summary="Transcript",
 )
 def get_transcript(episode: SubscriberEpisode, extension: str) -> Response:
     return _transcript(episode, extension)
 
 
-@router.get("/shows/{slug}/episodes/{episode_id}/transcript.{extension}", response_class=Response)
+@router.head(
+    "/shows/{slug}/episodes/{episode_id:natural}/transcript.{extension}", include_in_schema=False
+)
+@router.get(
+    "/shows/{slug}/episodes/{episode_id:natural}/transcript.{extension}", response_class=Response
+)
 def get_public_transcript(episode: PublicEpisode, extension: str) -> Response:
     """A free episode's transcript."""
     return _transcript(episode, extension)
 
 
-@router.head("/p/{token}/{episode_id}/artwork.{extension}", include_in_schema=False)
-@router.get("/p/{token}/{episode_id}/artwork.{extension}", response_class=Response)
+@router.head("/p/{token}/{episode_id:natural}/artwork.{extension}", include_in_schema=False)
+@router.get("/p/{token}/{episode_id:natural}/artwork.{extension}", response_class=Response)
 def get_episode_artwork(episode: SubscriberEpisode, extension: str, files: FilesDep) -> Response:
     """An episode's artwork."""
     return files.artwork(episode.artwork_key, extension, private=True)
 
 
-@router.head("/shows/{slug}/episodes/{episode_id}/artwork.{extension}", include_in_schema=False)
-@router.get("/shows/{slug}/episodes/{episode_id}/artwork.{extension}", response_class=Response)
+@router.head(
+    "/shows/{slug}/episodes/{episode_id:natural}/artwork.{extension}", include_in_schema=False
+)
+@router.get(
+    "/shows/{slug}/episodes/{episode_id:natural}/artwork.{extension}", response_class=Response
+)
 def get_public_episode_artwork(episode: PublicEpisode, extension: str, files: FilesDep) -> Response:
     """A free episode's artwork."""
     return files.artwork(episode.artwork_key, extension, private=False)
