@@ -367,16 +367,29 @@ def _read(path: Path, start: int, end: int) -> bytes:
         os.close(fd)
 
 
+# Characters a file system refuses (Windows', the strictest), dropped; path separators,
+# a word break. A leading dot would hide the file; a leading dash reads as an option.
+_REFUSED = str.maketrans("", "", '*?"<>|:')
+_SEPARATORS = str.maketrans("/\\", "--")
+
+
+def _file_stem(text: str) -> str:
+    text = "".join(c for c in text if c.isprintable()).translate(_REFUSED).translate(_SEPARATORS)
+    return " ".join(text.split())[:120].lstrip(".- ").rstrip(". ")
+
+
 @lru_cache(maxsize=4096)  # per request on the audio path: the same few episodes, over and over
-def _download_name(title: str, suffix: str) -> str:
-    """Content-Disposition for a title (RFC 6266): an ASCII fallback and the UTF-8 name,
-    so apps that save by it (gPodder, podget) keep the title, not "4.mp3"."""
-    name = "".join(c for c in title if c.isprintable() and c not in '/\\:*?"<>|').strip()[:120]
-    name = (name or "episode") + suffix
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    ascii_name = " ".join(ascii_name.split())  # where a dropped emoji left two spaces
-    ascii_name = ascii_name.replace(";", ",").replace("%", "") or f"episode{suffix}"
-    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+def _download_name(title: str, plain: str, suffix: str) -> str:
+    """Content-Disposition for a title (RFC 6266), so that apps that save by it keep the
+    title, not "4.mp3": the UTF-8 name (RFC 8187), which wget and browsers prefer, and an
+    ASCII one, which gPodder takes. A title with no Latin letter is `plain` in ASCII
+    (episode-4), so that such episodes do not all save as ".mp3"."""
+    stem = _file_stem(title) or plain
+    ascii_stem = _file_stem(unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode())
+    if not any(c.isalpha() for c in ascii_stem):
+        ascii_stem = plain
+    ascii_name = ascii_stem.replace(";", ",").replace("%", "") + suffix
+    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(stem + suffix, safe='')}"
 
 
 @lru_cache(maxsize=4096)
@@ -401,7 +414,8 @@ class Files:
     def audio(self, audio: Audio, extension: str, *, private: bool) -> Response:
         if not audio.key.endswith(f".{extension}"):
             raise NotFound(NOT_IN_FEED)
-        disposition = _download_name(audio.title, PurePosixPath(audio.key).suffix)
+        suffix = PurePosixPath(audio.key).suffix
+        disposition = _download_name(audio.title, audio.plain_name, suffix)
         headers = {"Content-Disposition": disposition}
         return self._stored(audio.key, audio.mime, audio.size, audio.uploaded_at, headers, private)
 
@@ -681,7 +695,9 @@ def get_show_welcome(
     if welcome is None or welcome.audio_key is None or welcome.audio_mime is None:
         raise NotFound("This show has no welcome recording.")
     size = welcome.audio_size or 0
-    audio = Audio(welcome.audio_key, welcome.audio_mime, size, "Welcome", welcome.updated_at)
+    audio = Audio(
+        welcome.audio_key, welcome.audio_mime, size, "Welcome", welcome.updated_at, "welcome"
+    )
     return files.audio(audio, extension, private=False)
 
 
