@@ -71,7 +71,7 @@ def guids(body: bytes) -> list[str]:
 
 
 def test_date_only_clients_see_lapse_and_renewal(
-    admin: TestClient, subscriber: dict[str, Any], settings: Settings
+    admin: TestClient, subscriber: dict[str, Any], settings: Settings, clock: Clock
 ) -> None:
     backdate(settings, timedelta(hours=1))
     path = feed_path(subscriber, "sharp-tech")
@@ -80,6 +80,7 @@ def test_date_only_clients_see_lapse_and_renewal(
     assert admin.get(path, headers=since).status_code == 304
 
     admin.post(f"/admin/subscribers/{subscriber['id']}/lapse")
+    clock.advance(timedelta(seconds=3))  # polled a little later than the change
     lapsed = admin.get(path, headers=since)
     assert lapsed.status_code == 200
     assert guids(lapsed.content)[0].startswith("podpass-inactive-")
@@ -96,6 +97,35 @@ def test_date_only_clients_see_lapse_and_renewal(
     removed = admin.get(path, headers=since)
     assert removed.status_code == 200
     assert guids(removed.content)[0].startswith("podpass-inactive-")
+
+
+def test_last_modified_is_never_ahead_of_the_clock(
+    admin: TestClient, subscriber: dict[str, Any], clock: Clock
+) -> None:
+    # A lapse and a renewal in one second are two changes, each of which a date-only client
+    # must see; neither may date the feed after the response (RFC 9110 §8.8.2.1).
+    path = feed_path(subscriber, "sharp-tech")
+    seen = admin.get(path).headers["last-modified"]
+    for action in ("lapse", "reinstate", "lapse", "reinstate"):
+        assert admin.post(f"/admin/subscribers/{subscriber['id']}/{action}").status_code == 200
+        response = admin.get(path, headers={"If-Modified-Since": seen})
+        assert response.status_code == 200, action
+        seen = response.headers["last-modified"]
+        assert parsedate_to_datetime(seen) <= clock(), action
+    assert len(guids(response.content)) == 2
+
+
+def test_a_date_only_client_sees_two_show_changes_in_one_second(
+    admin: TestClient, subscriber: dict[str, Any], clock: Clock
+) -> None:
+    path = feed_path(subscriber, "sharp-tech")
+    for title in ("Sharp Tech Daily", "Sharp Tech Weekly"):
+        seen = admin.get(path).headers["last-modified"]
+        assert admin.patch("/admin/shows/sharp-tech", json={"title": title}).status_code == 200
+        response = admin.get(path, headers={"If-Modified-Since": seen})
+        assert response.status_code == 200, title
+        assert feedparser.parse(response.content).feed.title == title
+        assert parsedate_to_datetime(response.headers["last-modified"]) <= clock()
 
 
 def test_each_lapse_is_a_new_notice(admin: TestClient, subscriber: dict[str, Any]) -> None:
@@ -250,7 +280,7 @@ def test_a_document_without_a_template_is_counted_when_served() -> None:
     document = Document(1, 1, (xml,), Stamps(b"PLACEHOLDER"), 'W/"x"', now, None, 1, None, None)
     fallbacks = Fallbacks()
     access = Access(token, 1, 1, 1, Variant.ACTIVE, now)
-    body = FeedView(document, access, fallbacks).gzip_body()
+    body = FeedView(document, access, fallbacks, now).gzip_body()
     assert gzip.decompress(body) == b"<rss>" + token.encode() + b"</rss>"
     assert fallbacks.requests == 1
 

@@ -19,7 +19,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
+from email.utils import format_datetime, formatdate
+from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -129,10 +130,12 @@ class Document:
     # Set when each holder's name goes into the title: after parts[0] (personal.py).
     title_cut: TitleCut | None = None
     last_modified_header: str = field(init=False)
+    last_modified_second: int = field(init=False)
 
     def __post_init__(self) -> None:  # formatted once per version, not per poll
         header = format_datetime(self.last_modified, usegmt=True)
         object.__setattr__(self, "last_modified_header", header)
+        object.__setattr__(self, "last_modified_second", int(self.last_modified.timestamp()))
 
     def is_current(self, version: int, now: datetime) -> bool:
         return self.version == version and (self.valid_until is None or now < self.valid_until)
@@ -155,6 +158,7 @@ class FeedView:
     document: Document
     access: Access
     fallbacks: Fallbacks
+    served_at: datetime  # the request's clock
     title_suffix: bytes | None = None  # " (for Jane)", escaped: a personal title
     shape_changed_at: datetime | None = None  # when the holder's variant last changed
 
@@ -178,10 +182,19 @@ class FeedView:
 
     @property
     def last_modified_header(self) -> str:
+        """Last-Modified, in whole seconds, before the second the response is sent in: never
+        later than its Date (RFC 9110 §8.8.2.1), and a change later in that second (a
+        renewal just after a lapse, a second publish) still moves past the date a client
+        holds, so that one sending only If-Modified-Since sees it. The holder's stamp of
+        such a change may be a second or two ahead (subscribers.service)."""
         changed = self.changed_at
+        now = int(self.served_at.timestamp())
         if changed is None:
-            return self.document.last_modified_header
-        return format_datetime(changed, usegmt=True)
+            if self.document.last_modified_second < now:
+                return self.document.last_modified_header
+        elif int(changed.timestamp()) < now:
+            return format_datetime(changed, usegmt=True)
+        return _second_before(now)
 
     def body(self) -> bytes:
         document, stamps = self.document, self.document.stamps
@@ -209,6 +222,11 @@ class FeedView:
         if self.access.variant is not Variant.INACTIVE:  # a short notice: cheap to compress
             self.fallbacks.request()
         return gzip.compress(self.body(), compresslevel=6, mtime=0)
+
+
+@lru_cache(maxsize=64)  # the polls of one second share it
+def _second_before(second: int) -> str:
+    return formatdate(second - 1, usegmt=True)
 
 
 def _etag(*parts: object) -> str:
@@ -329,7 +347,7 @@ class Documents:
             # Checked against the main feed first: made-up page numbers cost no render.
             raise NotFound(f"This feed has no archive page {page}.")
         document = main if page == 0 else self._current(access, page, now, shape)
-        return FeedView(document, access, self.fallbacks, suffix, changed)
+        return FeedView(document, access, self.fallbacks, now, suffix, changed)
 
     def _current(self, access: Access, page: int, now: datetime, shape: Shape) -> Document:
         key = (access.show_id, access.variant, page, shape)
