@@ -63,6 +63,10 @@ WELCOME_AUDIO = Path(__file__).with_name("welcome.mp3")
 PAYMENT_AUDIO = Path(__file__).with_name("payment.mp3")
 # The lapsed notice is one per lapse: its GUID and date are the holder's, stamped per view.
 _LAPSE_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+# How far back a feed's Last-Modified stays from the request's clock: its own second, and
+# one more because uvicorn writes Date once a second (Server.on_tick), so a response's Date
+# can be up to a second behind.
+SETTLING_SECONDS = 2
 # Items rendered at a time: a first render of a large show holds one batch's rows and
 # feedgen's tree for them, not the whole show's (the memory a worker keeps after it).
 RENDER_BATCH = 200
@@ -182,19 +186,19 @@ class FeedView:
 
     @property
     def last_modified_header(self) -> str:
-        """Last-Modified, in whole seconds, before the second the response is sent in: never
-        later than its Date (RFC 9110 §8.8.2.1), and a change later in that second (a
-        renewal just after a lapse, a second publish) still moves past the date a client
-        holds, so that one sending only If-Modified-Since sees it. The holder's stamp of
-        such a change may be a second or two ahead (subscribers.service)."""
+        """Last-Modified, in whole seconds, once its second has settled: never later than
+        the response's Date (RFC 9110 §8.8.2.1), and a change later in a second that has
+        not settled still moves past the date a client holds, so that one sending only
+        If-Modified-Since sees it (a renewal just after a lapse, a second publish). The
+        holder's stamp of such a change may be a second or two ahead (subscribers.service)."""
         changed = self.changed_at
-        now = int(self.served_at.timestamp())
+        settled = int(self.served_at.timestamp()) - SETTLING_SECONDS
         if changed is None:
-            if self.document.last_modified_second < now:
+            if self.document.last_modified_second <= settled:
                 return self.document.last_modified_header
-        elif int(changed.timestamp()) < now:
+        elif int(changed.timestamp()) <= settled:
             return format_datetime(changed, usegmt=True)
-        return _second_before(now)
+        return _http_second(settled)
 
     def body(self) -> bytes:
         document, stamps = self.document, self.document.stamps
@@ -225,8 +229,8 @@ class FeedView:
 
 
 @lru_cache(maxsize=64)  # the polls of one second share it
-def _second_before(second: int) -> str:
-    return formatdate(second - 1, usegmt=True)
+def _http_second(second: int) -> str:
+    return formatdate(second, usegmt=True)
 
 
 def _etag(*parts: object) -> str:
