@@ -175,7 +175,7 @@ class FeedView:
     @property
     def etag(self) -> str:
         if self.access.variant is Variant.INACTIVE:
-            return _etag(self.document.etag, self.access.changed_at)
+            return _etag(self.document.etag, self.access.changed_at, self.title_suffix or "")
         if self.title_suffix is not None:
             return _etag(self.document.etag, self.title_suffix)
         return self.document.etag
@@ -330,6 +330,8 @@ class Documents:
         main = self._current(access, 0, now, PLAIN)
         shape, suffix, changed = PLAIN, None, None
         holder = access.holder
+        if holder is not None and main.title_cut is not None:  # lapsed too: the show's name
+            suffix = title_suffix(holder.name)  # in their app stays what it was
         if access.variant is Variant.ACTIVE and holder is not None:
             shape = shape_for(
                 holder,
@@ -338,8 +340,6 @@ class Documents:
                 dates=lambda: self._dates_of(access, main, now),
                 now=now,
             )
-            if main.title_cut is not None:
-                suffix = title_suffix(holder.name)
             moments = [
                 _welcome_ended_at(holder.joined_at, main.welcome_days, shape, now),
                 holder.past_due_since,
@@ -461,9 +461,7 @@ class Documents:
     def _title_cut(self, pieces: list[Piece]) -> tuple[TitleCut, list[Piece]]:
         """Cut the head after the show's title text (its first text): the part before is
         compressed on its own, the rest of the document is spliced as usual."""
-        head = pieces[0].xml
-        at = head.index(b"</title>")
-        before, after = head[:at], head[at:]
+        before, after = _at_title(pieces[0].xml)
         assert self._token.encode() not in before, "the token comes after the title"
         rest = [Piece(("head", after), after, self._positions(after)), *pieces[1:]]
         return TitleCut.of(before, sum(len(p.xml) for p in rest)), rest
@@ -621,10 +619,15 @@ class Documents:
             guid=f"podpass-inactive-{show.id}-{stamps.lapse.decode()}",
             notice=self.notice,
         )
+        parts: tuple[bytes, ...] = (xml,)
+        cut = None
+        if show.personal_title:  # compressed per view, so the cut is for xml() alone
+            before, after = parts = _at_title(xml)
+            cut = TitleCut.of(before, len(after))
         return Document(
             show_id=show.id,
             version=show.feed_version,
-            parts=(xml,),
+            parts=parts,
             stamps=stamps,
             etag=_etag(show.id, show.feed_version, Variant.INACTIVE, 0, 0),
             last_modified=show.updated_at,
@@ -632,7 +635,15 @@ class Documents:
             pages=1,
             spliced=None,
             gzipped=None,
+            title_cut=cut,
         )
+
+
+def _at_title(head: bytes) -> tuple[bytes, bytes]:
+    """A feed's head cut after the channel's title text, where a personal title's suffix
+    goes (its first text: render.py writes the title first)."""
+    at = head.index(b"</title>")
+    return head[:at], head[at:]
 
 
 def _welcome_ended_at(
