@@ -171,6 +171,7 @@ def test_article_narration_carries_the_article(admin: TestClient, show: dict[str
         kind="article",
         article_url="https://stratechery.com/2026/post/",
         article_text=text,
+        show_notes="<p>Narrated by Ben. Discuss it in the <b>forum</b>.</p>",
         publish=True,
     )
     assert article.status_code == 201, article.text
@@ -182,13 +183,21 @@ def test_article_narration_carries_the_article(admin: TestClient, show: dict[str
     body = admin.get(feed_path(subscriber, "sharp-tech")).content
     entry = universal(body).entries[0]
     assert entry.link == "https://stratechery.com/2026/post/"
-    assert entry.content[0].value == (
+    notes = "<p>Narrated by Ben. Discuss it in the <b>forum</b>.</p>"
+    assert entry.summary == notes
+    # Apps that prefer content:encoded (gPodder, feedparser's readers) show it alone: the
+    # show notes, then the article.
+    full = (
+        f"{notes}<hr>"
         "<p>First paragraph with &lt;angle&gt; &amp; ampersand.</p>"
         "<p>Second paragraph. ]]&gt; tricky.</p>"
     )
+    assert entry.content[0].value == full.replace("<hr>", "<hr />")  # feedparser's XHTML
+    assert gpodder(body)["episodes"][0]["description_html"] == full
     item = partytime(body)["items"][0]
     assert item["itunesImage"].endswith("/artwork.jpg")
     assert item["link"] == "https://stratechery.com/2026/post/"
+    assert notes in item["content"]
 
 
 @pytest.mark.parametrize(
