@@ -63,10 +63,10 @@ class Urls:
     def public_feed(self, slug: str) -> str:
         return self.public(slug).page(0)
 
-    def show_artwork(self, slug: str, artwork_key: str | None) -> str | None:
-        if not artwork_key:
-            return None
-        return f"{self.show_page(slug)}/artwork{_suffix(artwork_key)}"
+    def show_artwork(self, slug: str, artwork_key: str | None) -> str:
+        """The show's artwork; until some is uploaded, its title card (a PNG)."""
+        suffix = _suffix(artwork_key) if artwork_key else ".png"
+        return f"{self.show_page(slug)}/artwork{suffix}"
 
     def public_audio(self, slug: str, episode_id: int, audio_key: str) -> str:
         return self.public(slug).audio(episode_id, audio_key)

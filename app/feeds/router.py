@@ -26,11 +26,11 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 from starlette.types import Receive, Scope, Send
 
-from app import opml
+from app import images, opml
 from app.analytics.recorder import Recorder
 from app.config import AccelRedirect, Settings
 from app.db import SessionDep
-from app.deps import PageLinksDep, TokensDep, UrlsDep, built
+from app.deps import PageLinksDep, SettingsDep, TokensDep, UrlsDep, built
 from app.errors import Forbidden, Gone, NotFound, PreconditionFailed, RangeUnsatisfiable
 from app.feeds.access import NOT_IN_FEED, Access, Audio, Gate
 from app.feeds.documents import NOTICE_AUDIO, PAYMENT_AUDIO, WELCOME_AUDIO, Documents, FeedView
@@ -424,6 +424,13 @@ class Files:
             raise NotFound(f"No artwork.{extension} here.")
         return self._stored(key, ARTWORK_TYPES[extension], None, None, {}, private)
 
+    def title_card(self, title: str, colour: str) -> Response:
+        etag = _key_etag(f"title-card:{colour}:{title}")
+        headers = {"Cache-Control": "public, max-age=3600", "ETag": etag}
+        if _not_modified(self.request, etag, None):
+            return Response(status_code=304, headers=headers)
+        return Response(images.title_card(title, colour), media_type="image/png", headers=headers)
+
     def _stored(
         self,
         key: str,
@@ -679,9 +686,16 @@ def get_public_archive(
 @router.head("/shows/{slug}/artwork.{extension}", include_in_schema=False)
 @router.get("/shows/{slug}/artwork.{extension}", response_class=Response, summary="Show artwork")
 def get_show_artwork(
-    access: PublicAccess, extension: str, files: FilesDep, session: SessionDep
+    access: PublicAccess,
+    extension: str,
+    files: FilesDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> Response:
+    """The show's artwork; until some is uploaded, its title card."""
     show = session.get_one(Show, access.show_id)
+    if show.artwork_key is None and extension == "png":
+        return files.title_card(show.title, settings.publisher_colour)
     return files.artwork(show.artwork_key, extension, private=False)
 
 
