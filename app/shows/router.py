@@ -4,7 +4,7 @@ from fastapi import APIRouter, UploadFile
 
 from app.accounts.service import Permission
 from app.db import SessionDep
-from app.deps import SettingsDep, StorageDep, require
+from app.deps import SettingsDep, StorageDep, UrlsDep, require
 from app.models import Show, Welcome
 from app.shows import service
 from app.shows.deps import ShowDep, read_image
@@ -18,8 +18,10 @@ router = APIRouter(
 
 
 @router.post("", status_code=201)
-def create_show(data: ShowCreate, session: SessionDep) -> ShowOut:
-    return ShowOut.model_validate(service.create(session, data))
+def create_show(data: ShowCreate, session: SessionDep, urls: UrlsDep) -> ShowOut:
+    """A new show. Until artwork is uploaded, its feeds and pages show a title card: its
+    title on PODPASS_PUBLISHER_COLOUR, as `podpass seed` gives its shows."""
+    return ShowOut.model_validate(service.create(session, urls, data))
 
 
 @router.get("")
