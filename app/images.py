@@ -1,7 +1,10 @@
-"""Artwork: checked, stored, and drawn for the seeded shows. The only module that imports Pillow."""
+"""Artwork: checked, stored, and drawn for shows that have none yet. The only module that
+imports Pillow."""
 
 import io
+import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from uuid import uuid4
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
@@ -10,6 +13,8 @@ from sqlalchemy.orm import Session
 from app.core.db.session import after_commit, after_rollback
 from app.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 from app.storage import Storage
+
+logger = logging.getLogger(__name__)
 
 # Apple's artwork rules: JPEG or PNG, square, 1400 to 3000 pixels a side.
 MIN_SIDE, MAX_SIDE = 1400, 3000
@@ -90,8 +95,10 @@ def store_artwork(
     return key
 
 
+@lru_cache(maxsize=32)  # the artwork of shows that have none: drawn once per title
 def title_card(title: str, colour: str) -> bytes:
     """Placeholder artwork: the title in white on `colour`, a MIN_SIDE-pixel square PNG."""
+    logger.info("drawing the title card of %r", title)  # a fifth of a second
     image = Image.new("RGB", (MIN_SIDE, MIN_SIDE), colour)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=MIN_SIDE // 9)

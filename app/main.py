@@ -291,6 +291,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
 
+    @app.head("/healthz", include_in_schema=False)
     @app.get("/healthz", tags=["ops"], summary="Liveness check, and this worker's counters")
     def healthz(request: Request) -> dict[str, str | int]:
         """`feed_fallbacks`: feed requests this worker answered by compressing a whole feed

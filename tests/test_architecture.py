@@ -10,7 +10,7 @@ APP = Path(__file__).resolve().parent.parent / "app"
 
 
 def node(module: str) -> str | None:
-    """`app.feeds.router` -> `feeds`; `app.config` -> `config`; other modules -> None."""
+    """`app.feeds.router` -> `feeds`; `app.main` -> `main`; other modules -> None."""
     parts = module.split(".")
     if parts[0] != "app" or len(parts) < 2:
         return None

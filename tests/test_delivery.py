@@ -1,15 +1,19 @@
 """Delivery: validators that move when a subscriber's feed changes, one notice per lapse,
 lenient ranges, conditional audio, download names, and the fast path's fallback count."""
 
+import email
+import email.utils
 import gzip
 import random
 import zlib
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import feedparser
+import httpx2 as httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from fastapi.testclient import TestClient
@@ -22,7 +26,7 @@ from app.feeds.documents import Document, Fallbacks, FeedView, Stamps
 from app.feeds.router import CHUNK, Files
 from app.main import create_app
 from app.storage.local import LocalStorage
-from tests.conftest import MP3, Clock, feed_path, subscribe, upload
+from tests.conftest import MP3, Clock, create_show, feed_path, subscribe, upload
 
 
 @pytest.fixture
@@ -68,7 +72,7 @@ def guids(body: bytes) -> list[str]:
 
 
 def test_date_only_clients_see_lapse_and_renewal(
-    admin: TestClient, subscriber: dict[str, Any], settings: Settings
+    admin: TestClient, subscriber: dict[str, Any], settings: Settings, clock: Clock
 ) -> None:
     backdate(settings, timedelta(hours=1))
     path = feed_path(subscriber, "sharp-tech")
@@ -77,6 +81,7 @@ def test_date_only_clients_see_lapse_and_renewal(
     assert admin.get(path, headers=since).status_code == 304
 
     admin.post(f"/admin/subscribers/{subscriber['id']}/lapse")
+    clock.advance(timedelta(seconds=3))  # polled a little later than the change
     lapsed = admin.get(path, headers=since)
     assert lapsed.status_code == 200
     assert guids(lapsed.content)[0].startswith("podpass-inactive-")
@@ -93,6 +98,40 @@ def test_date_only_clients_see_lapse_and_renewal(
     removed = admin.get(path, headers=since)
     assert removed.status_code == 200
     assert guids(removed.content)[0].startswith("podpass-inactive-")
+
+
+def test_last_modified_is_never_after_date(live: tuple[str, httpx.Client]) -> None:
+    # A lapse and a renewal in one second are two changes, each of which a date-only client
+    # must see; neither may date the feed after the response (RFC 9110 §8.8.2.1). Against
+    # uvicorn, whose Date is the one a client compares with.
+    _, admin = live
+    create_show(admin)
+    assert upload(admin, "sharp-tech", title="One", publish=True).status_code == 201
+    subscriber = admin.post(
+        "/admin/subscribers", json={"email": "date@example.com", "shows": ["sharp-tech"]}
+    ).json()
+    path = subscriber["feeds"][0]["feed_url"]
+    seen = admin.get(path).headers["last-modified"]
+    for action in ("lapse", "reinstate", "lapse", "reinstate"):
+        assert admin.post(f"/admin/subscribers/{subscriber['id']}/{action}").status_code == 200
+        response = admin.get(path, headers={"If-Modified-Since": seen})
+        assert response.status_code == 200, action
+        seen = response.headers["last-modified"]
+        assert parsedate_to_datetime(seen) <= parsedate_to_datetime(response.headers["date"])
+    assert len(guids(response.content)) == 1
+
+
+def test_a_date_only_client_sees_two_show_changes_in_one_second(
+    admin: TestClient, subscriber: dict[str, Any], clock: Clock
+) -> None:
+    path = feed_path(subscriber, "sharp-tech")
+    for title in ("Sharp Tech Daily", "Sharp Tech Weekly"):
+        seen = admin.get(path).headers["last-modified"]
+        assert admin.patch("/admin/shows/sharp-tech", json={"title": title}).status_code == 200
+        response = admin.get(path, headers={"If-Modified-Since": seen})
+        assert response.status_code == 200, title
+        assert feedparser.parse(response.content).feed.title == title
+        assert parsedate_to_datetime(response.headers["last-modified"]) <= clock()
 
 
 def test_each_lapse_is_a_new_notice(admin: TestClient, subscriber: dict[str, Any]) -> None:
@@ -146,15 +185,69 @@ def test_audio_answers_conditional_requests(admin: TestClient, subscriber: dict[
     assert admin.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
 
 
-def test_audio_downloads_are_named_after_the_episode(
-    admin: TestClient, show: dict[str, Any]
+def test_audio_answers_if_match_and_if_unmodified_since(
+    admin: TestClient, subscriber: dict[str, Any]
 ) -> None:
-    upload(admin, "sharp-tech", title="Ep. 4: Ünïcode / “quotes”", publish=True)
+    # RFC 9110 §13.1.1 and §13.1.4: a resumed download names the copy it holds, and must
+    # not splice bytes of another file onto it.
+    path = audio_path(admin, subscriber)
+    first = admin.get(path)
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    earlier = format_datetime(parsedate_to_datetime(modified) - timedelta(days=1), usegmt=True)
+    for condition, status in (
+        ({"If-Match": etag}, 206),
+        ({"If-Match": f'"other", {etag}'}, 206),
+        ({"If-Match": "*"}, 206),
+        ({"If-Match": '"other"'}, 412),
+        ({"If-Match": f"W/{etag}"}, 412),  # a weak tag never matches strongly
+        ({"If-Unmodified-Since": modified}, 206),
+        ({"If-Unmodified-Since": earlier}, 412),
+        ({"If-Unmodified-Since": "not a date"}, 206),
+        ({"If-Match": etag, "If-Unmodified-Since": earlier}, 206),  # If-Match decides
+    ):
+        for method in ("GET", "HEAD"):
+            response = admin.request(method, path, headers=condition | {"Range": "bytes=0-1"})
+            assert response.status_code == status, (method, condition)
+    refused = admin.get(path, headers={"If-Match": '"other"'})
+    assert refused.json()["error"] == "precondition_failed"
+
+
+def saved_names(disposition: str) -> tuple[str, str]:
+    """The names a Content-Disposition gives: `filename`, as gPodder reads it (download.py
+    takes the stdlib email parser's first `filename`), and RFC 8187's `filename*`, which
+    wget and browsers prefer."""
+    message = email.message_from_string(f"Content-Disposition: {disposition}")
+    param = message.get_param("filename", header="content-disposition")
+    assert param is not None, disposition
+    plain = email.utils.collapse_rfc2231_value(param)
+    encoded = disposition.partition("filename*=UTF-8''")[2]
+    assert encoded, disposition
+    return plain, unquote(encoded)
+
+
+@pytest.mark.parametrize(
+    ("title", "ascii_name", "utf8_name"),
+    [
+        ("Ep. 4: Ünïcode / “quotes”", "Ep. 4 Unicode - quotes.mp3", "Ep. 4 Ünïcode - “quotes”.mp3"),
+        ("第一集 开始", "episode-{id}.mp3", "第一集 开始.mp3"),
+        ("Выпуск 1", "episode-{id}.mp3", "Выпуск 1.mp3"),
+        ("../../etc/passwd", "etc-passwd.mp3", "etc-passwd.mp3"),
+        ("naïve/bold?", "naive-bold.mp3", "naïve-bold.mp3"),
+        ("🎉.hidden", "hidden.mp3", "🎉.hidden.mp3"),
+        ("???", "episode-{id}.mp3", "episode-{id}.mp3"),
+    ],
+)
+def test_audio_downloads_are_named_after_the_episode(
+    admin: TestClient, show: dict[str, Any], title: str, ascii_name: str, utf8_name: str
+) -> None:
+    episode = upload(admin, "sharp-tech", title=title, publish=True).json()
     subscriber = subscribe(admin, "names@example.com", "sharp-tech")
-    response = admin.get(audio_path(admin, subscriber))
-    disposition = response.headers["content-disposition"]
-    assert f"filename*=UTF-8''{quote('Ep. 4 Ünïcode  “quotes”.mp3', safe='')}" in disposition
-    assert 'filename="Ep. 4 Unicode quotes.mp3"' in disposition
+    disposition = admin.get(audio_path(admin, subscriber)).headers["content-disposition"]
+    assert disposition.startswith("inline; ")
+    assert saved_names(disposition) == (
+        ascii_name.format(id=episode["id"]),
+        utf8_name.format(id=episode["id"]),
+    )
 
 
 def test_article_feeds_near_zlibs_reach_keep_the_fast_path(
@@ -193,7 +286,7 @@ def test_a_document_without_a_template_is_counted_when_served() -> None:
     document = Document(1, 1, (xml,), Stamps(b"PLACEHOLDER"), 'W/"x"', now, None, 1, None, None)
     fallbacks = Fallbacks()
     access = Access(token, 1, 1, 1, Variant.ACTIVE, now)
-    body = FeedView(document, access, fallbacks).gzip_body()
+    body = FeedView(document, access, fallbacks, now).gzip_body()
     assert gzip.decompress(body) == b"<rss>" + token.encode() + b"</rss>"
     assert fallbacks.requests == 1
 

@@ -377,6 +377,30 @@ def test_a_personal_title_is_valid_in_every_parser(
     assert head.headers["etag"] != admin.get("/shows/sharp-tech/feed.xml").headers["etag"]
 
 
+def test_a_lapsed_feed_keeps_the_personal_title(admin: TestClient, published: list[str]) -> None:
+    # Apps name a show after its feed's title: a lapse must not rename it in their library.
+    admin.patch("/admin/shows/sharp-tech", json={"personal_title": True})
+    jane = admin.post(
+        "/admin/subscribers",
+        json={"email": "jane@example.com", "name": "Jane & <Co>", "shows": ["sharp-tech"]},
+    ).json()
+    path = feed_path(jane, "sharp-tech")
+    title = "Sharp Tech (for Jane & <Co>)"
+    assert parsers.universal(served(admin, path)).feed.title == title
+    admin.post(f"/admin/subscribers/{jane['id']}/lapse")
+    lapsed = served(admin, path)
+    assert titles(lapsed)[0].startswith("Subscription inactive")
+    assert parsers.universal(lapsed).feed.title == title
+    assert parsers.gpodder(lapsed)["title"] == title
+    assert parsers.partytime(lapsed)["title"] == title
+    etag = admin.get(path).headers["etag"]
+
+    admin.patch(f"/admin/subscribers/{jane['id']}", json={"name": "Jane Doe"})
+    renamed = admin.get(path, headers={"If-None-Match": etag})
+    assert renamed.status_code == 200
+    assert parsers.universal(renamed.content).feed.title == "Sharp Tech (for Jane Doe)"
+
+
 def test_a_date_based_plan_shows_a_new_subscriber_only_the_last_week(
     admin: TestClient, published: list[str], clock: Clock
 ) -> None:

@@ -8,8 +8,9 @@ from xml.etree import ElementTree
 import pytest
 from fastapi.testclient import TestClient
 
+from app import images
 from app.core.config import Settings
-from tests.conftest import M4A, feed_path, stored_files, subscribe, upload
+from tests.conftest import M4A, SHOW, feed_path, stored_files, subscribe, upload
 from tests.media import chaptered_mp3, image
 from tests.parsers import gpodder, partytime, universal
 
@@ -171,6 +172,7 @@ def test_article_narration_carries_the_article(admin: TestClient, show: dict[str
         kind="article",
         article_url="https://stratechery.com/2026/post/",
         article_text=text,
+        show_notes="<p>Narrated by Ben. Discuss it in the <b>forum</b>.</p>",
         publish=True,
     )
     assert article.status_code == 201, article.text
@@ -182,13 +184,61 @@ def test_article_narration_carries_the_article(admin: TestClient, show: dict[str
     body = admin.get(feed_path(subscriber, "sharp-tech")).content
     entry = universal(body).entries[0]
     assert entry.link == "https://stratechery.com/2026/post/"
-    assert entry.content[0].value == (
+    notes = "<p>Narrated by Ben. Discuss it in the <b>forum</b>.</p>"
+    assert entry.summary == notes
+    # Apps that prefer content:encoded (gPodder, feedparser's readers) show it alone: the
+    # show notes, then the article.
+    full = (
+        f"{notes}<hr>"
         "<p>First paragraph with &lt;angle&gt; &amp; ampersand.</p>"
         "<p>Second paragraph. ]]&gt; tricky.</p>"
     )
+    assert entry.content[0].value == full.replace("<hr>", "<hr />")  # feedparser's XHTML
+    assert gpodder(body)["episodes"][0]["description_html"] == full
     item = partytime(body)["items"][0]
     assert item["itunesImage"].endswith("/artwork.jpg")
     assert item["link"] == "https://stratechery.com/2026/post/"
+    assert notes in item["content"]
+
+
+def test_a_show_made_through_the_api_links_its_page_and_shows_a_title_card(
+    admin: TestClient, settings: Settings
+) -> None:
+    created = admin.post("/admin/shows", json={k: v for k, v in SHOW.items() if k != "link"})
+    assert created.status_code == 201, created.text
+    page = "http://testserver/shows/sharp-tech"
+    assert created.json()["link"] == page
+    assert created.json()["artwork_key"] is None  # nothing uploaded
+    upload(admin, "sharp-tech", title="Free", publish=True, free=True)
+    body = admin.get("/shows/sharp-tech/feed.xml").content
+    card_url = f"{page}/artwork.png"
+    assert partytime(body)["itunesImage"] == card_url
+    assert gpodder(body)["cover_url"] == card_url
+    assert universal(body).feed.image.href == card_url
+    assert universal(body).feed.link == page
+
+    card = admin.get(local(card_url))
+    assert card.status_code == 200
+    assert card.headers["content-type"] == "image/png"
+    # The seeded shows' card, drawn in the publisher's colour; artwork apps accept.
+    assert card.content == images.title_card("Sharp Tech", settings.publisher_colour)
+    assert images.probe_artwork(card.content, "card.png").width == images.MIN_SIDE
+    etag = card.headers["etag"]
+    assert admin.get(local(card_url), headers={"If-None-Match": etag}).status_code == 304
+    assert admin.head(local(card_url)).status_code == 200
+
+    admin.patch("/admin/shows/sharp-tech", json={"title": "Sharp Tech Daily"})
+    renamed = admin.get(local(card_url))
+    assert renamed.content == images.title_card("Sharp Tech Daily", settings.publisher_colour)
+    assert renamed.headers["etag"] != etag
+
+    art = admin.put(
+        "/admin/shows/sharp-tech/artwork", files={"image": ("a.jpg", image(1400, kind="JPEG"), "x")}
+    )
+    assert art.status_code == 200, art.text
+    body = admin.get("/shows/sharp-tech/feed.xml").content
+    assert partytime(body)["itunesImage"] == f"{page}/artwork.jpg"
+    assert admin.get(local(card_url)).status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -6,20 +6,26 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import feedparser
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from app.console.router import site_root
 from app.core.db.session import transaction
 from app.episodes import service as episodes
 from app.feeds.documents import _links, archive_pages
 from app.feeds.render import render_feed
+from app.feeds.router import router as feeds_router
 from app.models import Show
+from app.portal.router import router as portal_router
 from tests import parsers
 from tests.conftest import M4A, MP3, Clock, feed_path, subscribe, upload
+from tests.media import chaptered_mp3
 
 
 @pytest.fixture
@@ -48,7 +54,10 @@ def enclosure_paths(body: bytes) -> list[str]:
     return [e.enclosures[0].href.removeprefix("http://testserver") for e in parsed.entries]
 
 
-def test_conditional_get_answers_304(client: TestClient, subscriber: dict[str, Any]) -> None:
+def test_conditional_get_answers_304(
+    client: TestClient, subscriber: dict[str, Any], clock: Clock
+) -> None:
+    clock.advance(timedelta(seconds=3))  # polled a little after it was published
     path = feed_path(subscriber, "sharp-tech")
     first = client.get(path)
     etag, last_modified = first.headers["etag"], first.headers["last-modified"]
@@ -86,6 +95,38 @@ def test_head_and_gzip(client: TestClient, subscriber: dict[str, Any]) -> None:
     assert head.content == b""
     assert int(head.headers["content-length"]) == len(plain.content)
     assert head.headers["etag"] == plain.headers["etag"]
+
+
+def test_every_public_get_answers_head_too() -> None:
+    # Apps, link checkers and uptime monitors ask with HEAD first; a 405 reads as broken.
+    for router in (feeds_router, portal_router, site_root):
+        methods: dict[str, set[str]] = {}
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            methods.setdefault(route.path, set()).update(route.methods or ())
+        without_head = [path for path, m in methods.items() if "GET" in m and "HEAD" not in m]
+        assert without_head == []
+
+
+def test_head_is_answered_as_get_is(
+    admin: TestClient, show: dict[str, Any], tmp_path: Path
+) -> None:
+    audio = chaptered_mp3(tmp_path, [(0, "Intro"), (1500, "Outro")])
+    episode = upload(admin, "sharp-tech", audio, title="Chaptered", publish=True).json()
+    subscriber = subscribe(admin, "head@example.com", "sharp-tech")
+    root = feed_path(subscriber, "sharp-tech").removesuffix("/feed.xml")
+    page = admin.post(f"/admin/subscribers/{subscriber['id']}/page-link").json()["url"]
+    for path in (
+        f"{root}/all.opml",
+        f"{root}/{episode['id']}/chapters.json",
+        page.removeprefix("http://testserver"),
+        "/healthz",
+    ):
+        get, head = admin.get(path), admin.head(path)
+        assert get.status_code == 200, (path, get.text)
+        assert head.status_code == 200, path
+        assert head.content == b""
+        assert head.headers["content-type"] == get.headers["content-type"]
 
 
 def test_gzip_body_is_a_single_valid_member(client: TestClient, subscriber: dict[str, Any]) -> None:

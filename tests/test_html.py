@@ -93,7 +93,9 @@ def test_patch_sanitises_too(admin: TestClient, show: dict[str, Any]) -> None:
     assert patched.json()["show_notes"] == "<p>Hi <b>there</b></p>"
     assert patched.json()["article_text"] == "<p>One.</p><p>Two &amp; three.</p>"
     (item,) = feed_items(admin)
-    assert item["description_html"] == "<p>One.</p><p>Two &amp; three.</p>"
+    # gPodder shows content:encoded: the notes, then the article.
+    expected = "<p>Hi <b>there</b></p><hr><p>One.</p><p>Two &amp; three.</p>"
+    assert item["description_html"] == expected
 
 
 def test_migration_0005_converts_rows_stored_before(tmp_path: Path) -> None:

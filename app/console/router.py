@@ -160,6 +160,7 @@ def console_root() -> Response:
 site_root = APIRouter(include_in_schema=False)
 
 
+@site_root.head("/")
 @site_root.get("/")
 def server_root() -> Response:
     return RedirectResponse(f"{CONSOLE}/", status_code=302)

@@ -69,6 +69,11 @@ class UnsupportedMedia(AppError):
     error = "unsupported_media"
 
 
+class PreconditionFailed(AppError):
+    status_code = 412
+    error = "precondition_failed"
+
+
 class RangeUnsatisfiable(AppError):
     status_code = 416
     error = "range_not_satisfiable"

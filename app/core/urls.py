@@ -69,10 +69,10 @@ class Urls:
         the show's public page (which says how to subscribe when neither is set)."""
         return subscribe_url or renew_url or self.show_page(slug)
 
-    def show_artwork(self, slug: str, artwork_key: str | None) -> str | None:
-        if not artwork_key:
-            return None
-        return f"{self.show_page(slug)}/artwork{_suffix(artwork_key)}"
+    def show_artwork(self, slug: str, artwork_key: str | None) -> str:
+        """The show's artwork; until some is uploaded, its title card (a PNG)."""
+        suffix = _suffix(artwork_key) if artwork_key else ".png"
+        return f"{self.show_page(slug)}/artwork{suffix}"
 
     def public_audio(self, slug: str, episode_id: int, audio_key: str) -> str:
         return self.public(slug).audio(episode_id, audio_key)

@@ -104,6 +104,7 @@ class Audio:
     size: int
     title: str
     uploaded_at: datetime
+    plain_name: str = "episode"  # a download's name when its title gives none
 
     @classmethod
     def of(cls, episode: Episode) -> "Audio":
@@ -113,7 +114,12 @@ class Audio:
             episode.audio_size,
             episode.title,
             episode.created_at,
+            plain_name(episode.id),
         )
+
+
+def plain_name(episode_id: int) -> str:
+    return f"episode-{episode_id}"
 
 
 class ShowRow(NamedTuple):
@@ -243,10 +249,13 @@ class Gate:
         check_listed(row.episode_status, row.published_at, row.free, access.variant, self.clock())
         if not row.free and _before_their_catalogue(row):
             raise NotFound(NOT_IN_FEED)
-        return access, Audio(row.key, row.mime, row.size, row.title, row.uploaded_at)
+        name = plain_name(episode_id)
+        return access, Audio(row.key, row.mime, row.size, row.title, row.uploaded_at, name)
 
     def episode(self, session: Session, access: Access, episode_id: int) -> Episode:
         """An episode whose files (chapters, transcript, artwork) this access may fetch."""
+        if not 0 < episode_id <= MAX_ROW_ID:  # as in audio()
+            raise NotFound(NOT_IN_FEED)
         episode = session.get(Episode, episode_id)
         if episode is None or episode.show_id != access.show_id:
             raise NotFound(NOT_IN_FEED)

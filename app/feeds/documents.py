@@ -19,7 +19,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
+from email.utils import format_datetime, formatdate
+from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -64,6 +65,10 @@ WELCOME_AUDIO = Path(__file__).with_name("welcome.mp3")
 PAYMENT_AUDIO = Path(__file__).with_name("payment.mp3")
 # The lapsed notice is one per lapse: its GUID and date are the holder's, stamped per view.
 _LAPSE_DATE = datetime(2000, 1, 1, tzinfo=UTC)
+# How far back a feed's Last-Modified stays from the request's clock: its own second, and
+# one more because uvicorn writes Date once a second (Server.on_tick), so a response's Date
+# can be up to a second behind.
+SETTLING_SECONDS = 2
 # Items rendered at a time: a first render of a large show holds one batch's rows and
 # feedgen's tree for them, not the whole show's (the memory a worker keeps after it).
 RENDER_BATCH = 200
@@ -131,10 +136,12 @@ class Document:
     # Set when each holder's name goes into the title: after parts[0] (personal.py).
     title_cut: TitleCut | None = None
     last_modified_header: str = field(init=False)
+    last_modified_second: int = field(init=False)
 
     def __post_init__(self) -> None:  # formatted once per version, not per poll
         header = format_datetime(self.last_modified, usegmt=True)
         object.__setattr__(self, "last_modified_header", header)
+        object.__setattr__(self, "last_modified_second", int(self.last_modified.timestamp()))
 
     def is_current(self, version: int, now: datetime) -> bool:
         return self.version == version and (self.valid_until is None or now < self.valid_until)
@@ -157,6 +164,7 @@ class FeedView:
     document: Document
     access: Access
     fallbacks: Fallbacks
+    served_at: datetime  # the request's clock
     title_suffix: bytes | None = None  # " (for Jane)", escaped: a personal title
     shape_changed_at: datetime | None = None  # when the holder's variant last changed
 
@@ -169,7 +177,7 @@ class FeedView:
     @property
     def etag(self) -> str:
         if self.access.variant is Variant.INACTIVE:
-            return _etag(self.document.etag, self.access.changed_at)
+            return _etag(self.document.etag, self.access.changed_at, self.title_suffix or "")
         if self.title_suffix is not None:
             return _etag(self.document.etag, self.title_suffix)
         return self.document.etag
@@ -180,10 +188,19 @@ class FeedView:
 
     @property
     def last_modified_header(self) -> str:
+        """Last-Modified, in whole seconds, once its second has settled: never later than
+        the response's Date (RFC 9110 §8.8.2.1), and a change later in a second that has
+        not settled still moves past the date a client holds, so that one sending only
+        If-Modified-Since sees it (a renewal just after a lapse, a second publish). The
+        holder's stamp of such a change may be a second or two ahead (subscribers.service)."""
         changed = self.changed_at
+        settled = int(self.served_at.timestamp()) - SETTLING_SECONDS
         if changed is None:
-            return self.document.last_modified_header
-        return format_datetime(changed, usegmt=True)
+            if self.document.last_modified_second <= settled:
+                return self.document.last_modified_header
+        elif int(changed.timestamp()) <= settled:
+            return format_datetime(changed, usegmt=True)
+        return _http_second(settled)
 
     def body(self) -> bytes:
         document, stamps = self.document, self.document.stamps
@@ -211,6 +228,11 @@ class FeedView:
         if self.access.variant is not Variant.INACTIVE:  # a short notice: cheap to compress
             self.fallbacks.request()
         return gzip.compress(self.body(), compresslevel=6, mtime=0)
+
+
+@lru_cache(maxsize=64)  # the polls of one second share it
+def _http_second(second: int) -> str:
+    return formatdate(second, usegmt=True)
 
 
 def _etag(*parts: object) -> str:
@@ -310,6 +332,8 @@ class Documents:
         main = self._current(access, 0, now, PLAIN)
         shape, suffix, changed = PLAIN, None, None
         holder = access.holder
+        if holder is not None and main.title_cut is not None:  # lapsed too: the show's name
+            suffix = title_suffix(holder.name)  # in their app stays what it was
         if access.variant is Variant.ACTIVE and holder is not None:
             shape = shape_for(
                 holder,
@@ -318,8 +342,6 @@ class Documents:
                 dates=lambda: self._dates_of(access, main, now),
                 now=now,
             )
-            if main.title_cut is not None:
-                suffix = title_suffix(holder.name)
             moments = [
                 _welcome_ended_at(holder.joined_at, main.welcome_days, shape, now),
                 holder.past_due_since,
@@ -331,7 +353,7 @@ class Documents:
             # Checked against the main feed first: made-up page numbers cost no render.
             raise NotFound(f"This feed has no archive page {page}.")
         document = main if page == 0 else self._current(access, page, now, shape)
-        return FeedView(document, access, self.fallbacks, suffix, changed)
+        return FeedView(document, access, self.fallbacks, now, suffix, changed)
 
     def _current(self, access: Access, page: int, now: datetime, shape: Shape) -> Document:
         key = (access.show_id, access.variant, page, shape)
@@ -441,9 +463,7 @@ class Documents:
     def _title_cut(self, pieces: list[Piece]) -> tuple[TitleCut, list[Piece]]:
         """Cut the head after the show's title text (its first text): the part before is
         compressed on its own, the rest of the document is spliced as usual."""
-        head = pieces[0].xml
-        at = head.index(b"</title>")
-        before, after = head[:at], head[at:]
+        before, after = _at_title(pieces[0].xml)
         assert self._token.encode() not in before, "the token comes after the title"
         rest = [Piece(("head", after), after, self._positions(after)), *pieces[1:]]
         return TitleCut.of(before, sum(len(p.xml) for p in rest)), rest
@@ -601,10 +621,15 @@ class Documents:
             guid=f"podpass-inactive-{show.id}-{stamps.lapse.decode()}",
             notice=self.notice,
         )
+        parts: tuple[bytes, ...] = (xml,)
+        cut = None
+        if show.personal_title:  # compressed per view, so the cut is for xml() alone
+            before, after = parts = _at_title(xml)
+            cut = TitleCut.of(before, len(after))
         return Document(
             show_id=show.id,
             version=show.feed_version,
-            parts=(xml,),
+            parts=parts,
             stamps=stamps,
             etag=_etag(show.id, show.feed_version, Variant.INACTIVE, 0, 0),
             last_modified=show.updated_at,
@@ -612,7 +637,15 @@ class Documents:
             pages=1,
             spliced=None,
             gzipped=None,
+            title_cut=cut,
         )
+
+
+def _at_title(head: bytes) -> tuple[bytes, bytes]:
+    """A feed's head cut after the channel's title text, where a personal title's suffix
+    goes (its first text: render.py writes the title first)."""
+    at = head.index(b"</title>")
+    return head[:at], head[at:]
 
 
 def _welcome_ended_at(

@@ -161,7 +161,10 @@ def _add_episode(fg: FeedGenerator, episode: Episode, links: FeedLinks) -> _Item
     entry.description(notes)
     full = notes
     if episode.kind == EpisodeKind.ARTICLE and episode.article_text:
-        full = episode.article_text
+        # Apps that find content:encoded show it instead of the description: the notes
+        # come first, then the article.
+        article = episode.article_text
+        full = f"{episode.show_notes}<hr>{article}" if episode.show_notes else article
     # CDATA cannot hold "]]>"; escaped text is the same HTML to every XML parser.
     entry.content(full, type=None if "]]>" in full else "CDATA")
     if episode.article_url:

@@ -22,14 +22,16 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 from starlette.types import Receive, Scope, Send
 
+from app import images
 from app.analytics.recorder import Recorder
 from app.core.config import AccelRedirect, Settings
 from app.core.db.session import SessionDep
-from app.core.deps import PageLinksDep, RowId, TokensDep, UrlsDep, built
-from app.core.errors import Forbidden, Gone, NotFound, RangeUnsatisfiable
+from app.core.deps import PageLinksDep, SettingsDep, TokensDep, UrlsDep, built
+from app.core.errors import Forbidden, Gone, NotFound, PreconditionFailed, RangeUnsatisfiable
 from app.core.tokens import TOKEN_ID_LENGTH
 from app.feeds import opml
 from app.feeds.access import NOT_IN_FEED, Access, Audio, Gate
@@ -40,10 +42,28 @@ from app.models import TRANSCRIPT_TYPES, Episode, EventKind, Show, Subscriber, W
 from app.storage import Storage
 from app.subscribers import service as subscribers
 
+
+class Natural(Convertor[int]):
+    """`{name:natural}` in a path: 1 to 19 digits, no leading zero. Anything else matches no
+    route, so a podcast app asking for `abc.mp3` or archive page 0 gets the 404 of a file
+    that is not there, not a 422. 19 digits keep int() far from Python's limit on long
+    numbers; an id's own bound is checked where it is looked up (Gate)."""
+
+    regex = "[1-9][0-9]{0,18}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("natural", Natural())
+
 router = APIRouter(tags=["feeds"])
 
 Token = Annotated[str, PathParam(description="The subscriber's secret feed token.")]
-Page = Annotated[int, PathParam(ge=1, le=1_000_000, description="Archive page, 1 the oldest.")]
+Page = Annotated[int, PathParam(description="Archive page, 1 the oldest.")]
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 
 
@@ -79,13 +99,13 @@ PublicAccess = Annotated[Access, Depends(public_access)]
 
 
 def subscriber_episode(
-    access: SubscriberAccess, episode_id: RowId, stages: StagesDep, db: SessionDep
+    access: SubscriberAccess, episode_id: int, stages: StagesDep, db: SessionDep
 ) -> Episode:
     return stages.gate.episode(db, access, episode_id)
 
 
 def public_episode(
-    access: PublicAccess, episode_id: RowId, stages: StagesDep, db: SessionDep
+    access: PublicAccess, episode_id: int, stages: StagesDep, db: SessionDep
 ) -> Episode:
     return stages.gate.episode(db, access, episode_id)
 
@@ -161,6 +181,14 @@ def _opaque(tag: str) -> str:
     return tag[2:] if tag.startswith("W/") else tag
 
 
+def _http_time(value: str) -> datetime | None:
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def _not_modified(request: Request, etag: str, last_modified: datetime | None) -> bool:
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
@@ -168,13 +196,22 @@ def _not_modified(request: Request, etag: str, last_modified: datetime | None) -
         return any(t.strip() == "*" or _opaque(t) == wanted for t in if_none_match.split(","))
     if_modified_since = request.headers.get("if-modified-since")
     if if_modified_since and last_modified is not None:
-        try:
-            since = parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError):
-            return False
-        if since.tzinfo is None:
-            return False
-        return int(last_modified.timestamp()) <= int(since.timestamp())
+        since = _http_time(if_modified_since)
+        return since is not None and int(last_modified.timestamp()) <= int(since.timestamp())
+    return False
+
+
+def _precondition_failed(request: Request, etag: str, last_modified: datetime | None) -> bool:
+    """If-Match (a strong comparison: a weak tag never matches), else If-Unmodified-Since,
+    whose failure is a 412 before anything else is looked at (RFC 9110 §13.2.2)."""
+    headers = request.headers
+    if_match = headers.get("if-match")
+    if if_match is not None:
+        return not any(t.strip() in ("*", etag) for t in if_match.split(","))
+    if_unmodified_since = headers.get("if-unmodified-since")
+    if if_unmodified_since and last_modified is not None:
+        since = _http_time(if_unmodified_since)  # not a date: ignored, as the RFC says
+        return since is not None and int(last_modified.timestamp()) > int(since.timestamp())
     return False
 
 
@@ -331,16 +368,29 @@ def _read(path: Path, start: int, end: int) -> bytes:
         os.close(fd)
 
 
+# Characters a file system refuses (Windows', the strictest), dropped; path separators,
+# a word break. A leading dot would hide the file; a leading dash reads as an option.
+_REFUSED = str.maketrans("", "", '*?"<>|:')
+_SEPARATORS = str.maketrans("/\\", "--")
+
+
+def _file_stem(text: str) -> str:
+    text = "".join(c for c in text if c.isprintable()).translate(_REFUSED).translate(_SEPARATORS)
+    return " ".join(text.split())[:120].lstrip(".- ").rstrip(". ")
+
+
 @lru_cache(maxsize=4096)  # per request on the audio path: the same few episodes, over and over
-def _download_name(title: str, suffix: str) -> str:
-    """Content-Disposition for a title (RFC 6266): an ASCII fallback and the UTF-8 name,
-    so apps that save by it (gPodder, podget) keep the title, not "4.mp3"."""
-    name = "".join(c for c in title if c.isprintable() and c not in '/\\:*?"<>|').strip()[:120]
-    name = (name or "episode") + suffix
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    ascii_name = " ".join(ascii_name.split())  # where a dropped emoji left two spaces
-    ascii_name = ascii_name.replace(";", ",").replace("%", "") or f"episode{suffix}"
-    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+def _download_name(title: str, plain: str, suffix: str) -> str:
+    """Content-Disposition for a title (RFC 6266), so that apps that save by it keep the
+    title, not "4.mp3": the UTF-8 name (RFC 8187), which wget and browsers prefer, and an
+    ASCII one, which gPodder takes. A title with no Latin letter is `plain` in ASCII
+    (episode-4), so that such episodes do not all save as ".mp3"."""
+    stem = _file_stem(title) or plain
+    ascii_stem = _file_stem(unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode())
+    if not any(c.isalpha() for c in ascii_stem):
+        ascii_stem = plain
+    ascii_name = ascii_stem.replace(";", ",").replace("%", "") + suffix
+    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(stem + suffix, safe='')}"
 
 
 @lru_cache(maxsize=4096)
@@ -365,7 +415,8 @@ class Files:
     def audio(self, audio: Audio, extension: str, *, private: bool) -> Response:
         if not audio.key.endswith(f".{extension}"):
             raise NotFound(NOT_IN_FEED)
-        disposition = _download_name(audio.title, PurePosixPath(audio.key).suffix)
+        suffix = PurePosixPath(audio.key).suffix
+        disposition = _download_name(audio.title, audio.plain_name, suffix)
         headers = {"Content-Disposition": disposition}
         return self._stored(audio.key, audio.mime, audio.size, audio.uploaded_at, headers, private)
 
@@ -373,6 +424,13 @@ class Files:
         if not key or extension not in ARTWORK_TYPES or not key.endswith(f".{extension}"):
             raise NotFound(f"No artwork.{extension} here.")
         return self._stored(key, ARTWORK_TYPES[extension], None, None, {}, private)
+
+    def title_card(self, title: str, colour: str) -> Response:
+        etag = _key_etag(f"title-card:{colour}:{title}")
+        headers = {"Cache-Control": "public, max-age=3600", "ETag": etag}
+        if _not_modified(self.request, etag, None):
+            return Response(status_code=304, headers=headers)
+        return Response(images.title_card(title, colour), media_type="image/png", headers=headers)
 
     def _stored(
         self,
@@ -401,6 +459,10 @@ class Files:
             size = stat.st_size
         if modified is not None:
             headers["Last-Modified"] = _http_date(modified)
+        if _precondition_failed(request, headers["ETag"], modified):
+            raise PreconditionFailed(
+                "This file is not the version the request names: download it again from the start."
+            )
         if _not_modified(request, headers["ETag"], modified):
             return Response(status_code=304, headers=headers)
         if isinstance(location, Path):
@@ -515,13 +577,16 @@ def get_feed(token: Token, request: Request, stages: StagesDep) -> Response:
     return _subscriber_feed(token, 0, request, stages)
 
 
-@router.head("/p/{token}/archive/{page}.xml", include_in_schema=False)
-@router.get("/p/{token}/archive/{page}.xml", response_class=Response, summary="Archive page")
+@router.head("/p/{token}/archive/{page:natural}.xml", include_in_schema=False)
+@router.get(
+    "/p/{token}/archive/{page:natural}.xml", response_class=Response, summary="Archive page"
+)
 def get_archive(token: Token, page: Page, request: Request, stages: StagesDep) -> Response:
     """An older page of a subscriber's feed (RFC 5005)."""
     return _subscriber_feed(token, page, request, stages)
 
 
+@router.head("/p/{token}/all.opml", include_in_schema=False)
 @router.get("/p/{token}/all.opml", response_class=Response)
 def get_opml(
     access: SubscriberAccess, tokens: TokensDep, urls: UrlsDep, session: SessionDep
@@ -539,14 +604,14 @@ def get_opml(
     )
 
 
-@router.head("/p/{token}/{episode_id}.{extension}", include_in_schema=False)
-@router.get("/p/{token}/{episode_id}.{extension}", response_class=Response)
+@router.head("/p/{token}/{episode_id:natural}.{extension}", include_in_schema=False)
+@router.get("/p/{token}/{episode_id:natural}.{extension}", response_class=Response)
 def get_enclosure(
     token: Token, episode_id: int, extension: str, request: Request, stages: StagesDep
 ) -> Response:
     """An episode's audio (Range, HEAD and conditional requests too)."""
-    # A plain int here (the gate refuses ids beyond the column): RowId's bounds cost this,
-    # the hottest route, about 10 µs a request.
+    # Digits, by the path; a plain int here (the gate refuses ids beyond the column):
+    # RowId's bounds cost this, the hottest route, about 10 µs a request.
     try:
         access, audio = stages.gate.audio(token, episode_id)  # one query: token and episode
     except (Forbidden, Gone) as refusal:
@@ -567,6 +632,7 @@ def get_enclosure(
 # Public routes: each show's free feed, its artwork, and its free episodes' files.
 
 
+@router.head("/p/{token}/my", include_in_schema=False)
 @router.get("/p/{token}/my", response_class=RedirectResponse, status_code=303)
 def get_page_via_feed(
     access: SubscriberAccess, links: PageLinksDep, urls: UrlsDep
@@ -609,8 +675,8 @@ def get_public_feed(slug: str, request: Request, stages: StagesDep) -> Response:
     return _polled(request, stages, stages.gate.public(slug), 0)
 
 
-@router.head("/shows/{slug}/archive/{page}.xml", include_in_schema=False)
-@router.get("/shows/{slug}/archive/{page}.xml", response_class=Response)
+@router.head("/shows/{slug}/archive/{page:natural}.xml", include_in_schema=False)
+@router.get("/shows/{slug}/archive/{page:natural}.xml", response_class=Response)
 def get_public_archive(
     access: PublicAccess, page: Page, request: Request, stages: StagesDep
 ) -> Response:
@@ -621,9 +687,16 @@ def get_public_archive(
 @router.head("/shows/{slug}/artwork.{extension}", include_in_schema=False)
 @router.get("/shows/{slug}/artwork.{extension}", response_class=Response, summary="Show artwork")
 def get_show_artwork(
-    access: PublicAccess, extension: str, files: FilesDep, session: SessionDep
+    access: PublicAccess,
+    extension: str,
+    files: FilesDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> Response:
+    """The show's artwork; until some is uploaded, its title card."""
     show = session.get_one(Show, access.show_id)
+    if show.artwork_key is None and extension == "png":
+        return files.title_card(show.title, settings.publisher_colour)
     return files.artwork(show.artwork_key, extension, private=False)
 
 
@@ -637,12 +710,14 @@ def get_show_welcome(
     if welcome is None or welcome.audio_key is None or welcome.audio_mime is None:
         raise NotFound("This show has no welcome recording.")
     size = welcome.audio_size or 0
-    audio = Audio(welcome.audio_key, welcome.audio_mime, size, "Welcome", welcome.updated_at)
+    audio = Audio(
+        welcome.audio_key, welcome.audio_mime, size, "Welcome", welcome.updated_at, "welcome"
+    )
     return files.audio(audio, extension, private=False)
 
 
-@router.head("/shows/{slug}/episodes/{episode_id}.{extension}", include_in_schema=False)
-@router.get("/shows/{slug}/episodes/{episode_id}.{extension}", response_class=Response)
+@router.head("/shows/{slug}/episodes/{episode_id:natural}.{extension}", include_in_schema=False)
+@router.get("/shows/{slug}/episodes/{episode_id:natural}.{extension}", response_class=Response)
 def get_public_enclosure(
     episode: PublicEpisode, extension: str, files: FilesDep, stages: StagesDep
 ) -> Response:
@@ -662,39 +737,55 @@ def get_public_enclosure(
 # An episode's other files, each for its subscribers and, when free, for anyone.
 
 
-@router.get("/p/{token}/{episode_id}/chapters.json", response_class=Response, summary="Chapters")
+@router.head("/p/{token}/{episode_id:natural}/chapters.json", include_in_schema=False)
+@router.get(
+    "/p/{token}/{episode_id:natural}/chapters.json", response_class=Response, summary="Chapters"
+)
 def get_chapters(episode: SubscriberEpisode) -> Response:
     return _chapters(episode)
 
 
-@router.get("/shows/{slug}/episodes/{episode_id}/chapters.json", response_class=Response)
+@router.head("/shows/{slug}/episodes/{episode_id:natural}/chapters.json", include_in_schema=False)
+@router.get("/shows/{slug}/episodes/{episode_id:natural}/chapters.json", response_class=Response)
 def get_public_chapters(episode: PublicEpisode) -> Response:
     """A free episode's chapters."""
     return _chapters(episode)
 
 
+@router.head("/p/{token}/{episode_id:natural}/transcript.{extension}", include_in_schema=False)
 @router.get(
-    "/p/{token}/{episode_id}/transcript.{extension}", response_class=Response, summary="Transcript"
+    "/p/{token}/{episode_id:natural}/transcript.{extension}",
+    response_class=Response,
+    summary="Transcript",
 )
 def get_transcript(episode: SubscriberEpisode, extension: str) -> Response:
     return _transcript(episode, extension)
 
 
-@router.get("/shows/{slug}/episodes/{episode_id}/transcript.{extension}", response_class=Response)
+@router.head(
+    "/shows/{slug}/episodes/{episode_id:natural}/transcript.{extension}", include_in_schema=False
+)
+@router.get(
+    "/shows/{slug}/episodes/{episode_id:natural}/transcript.{extension}", response_class=Response
+)
 def get_public_transcript(episode: PublicEpisode, extension: str) -> Response:
     """A free episode's transcript."""
     return _transcript(episode, extension)
 
 
-@router.head("/p/{token}/{episode_id}/artwork.{extension}", include_in_schema=False)
-@router.get("/p/{token}/{episode_id}/artwork.{extension}", response_class=Response)
+@router.head("/p/{token}/{episode_id:natural}/artwork.{extension}", include_in_schema=False)
+@router.get("/p/{token}/{episode_id:natural}/artwork.{extension}", response_class=Response)
 def get_episode_artwork(episode: SubscriberEpisode, extension: str, files: FilesDep) -> Response:
     """An episode's artwork."""
     return files.artwork(episode.artwork_key, extension, private=True)
 
 
-@router.head("/shows/{slug}/episodes/{episode_id}/artwork.{extension}", include_in_schema=False)
-@router.get("/shows/{slug}/episodes/{episode_id}/artwork.{extension}", response_class=Response)
+@router.head(
+    "/shows/{slug}/episodes/{episode_id:natural}/artwork.{extension}", include_in_schema=False
+)
+@router.get(
+    "/shows/{slug}/episodes/{episode_id:natural}/artwork.{extension}", response_class=Response
+)
 def get_public_episode_artwork(episode: PublicEpisode, extension: str, files: FilesDep) -> Response:
     """A free episode's artwork."""
     return files.artwork(episode.artwork_key, extension, private=False)

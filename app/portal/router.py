@@ -75,6 +75,7 @@ def subscriber_from_link(signed: str, session: SessionDep, links: PageLinksDep) 
 LinkedSubscriber = Annotated[Subscriber, Depends(subscriber_from_link)]
 
 
+@router.head("/my/{signed}", include_in_schema=False)
 @router.get(
     "/my/{signed}",
     response_class=HTMLResponse,
@@ -165,6 +166,7 @@ def reset_feed(
     )
 
 
+@router.head("/my/{signed}/podcasts.opml", include_in_schema=False)
 @router.get(
     "/my/{signed}/podcasts.opml",
     tags=["subscriber page"],
@@ -258,6 +260,7 @@ def email_my_links(
     )
 
 
+@router.head("/unsubscribe/{signed}", include_in_schema=False)
 @router.get(
     "/unsubscribe/{signed}",
     response_class=HTMLResponse,

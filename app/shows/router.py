@@ -5,7 +5,7 @@ from fastapi import APIRouter, UploadFile
 from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.core.db.session import SessionDep
-from app.core.deps import SettingsDep
+from app.core.deps import SettingsDep, UrlsDep
 from app.models import Show, Welcome
 from app.shows import service
 from app.shows.deps import ShowDep, read_image
@@ -20,8 +20,10 @@ router = APIRouter(
 
 
 @router.post("", status_code=201)
-def create_show(data: ShowCreate, session: SessionDep) -> ShowOut:
-    return ShowOut.model_validate(service.create(session, data))
+def create_show(data: ShowCreate, session: SessionDep, urls: UrlsDep) -> ShowOut:
+    """A new show. Until artwork is uploaded, its feeds and pages show a title card: its
+    title on PODPASS_PUBLISHER_COLOUR, as `podpass seed` gives its shows."""
+    return ShowOut.model_validate(service.create(session, urls, data))
 
 
 @router.get("")

@@ -192,7 +192,9 @@ class ShowCreate(ShowFields):
     author: Name
     owner_name: Name
     owner_email: EmailStr
-    link: Url
+    link: Url | None = Field(
+        default=None, description="The show's web page; default its public page here."
+    )
     language: Language = "en"
     category: Name = DEFAULT_CATEGORY
     explicit: bool = False

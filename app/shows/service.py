@@ -9,6 +9,7 @@ from app import audio, images
 from app.core.clock import utcnow
 from app.core.db.session import after_commit, after_rollback
 from app.core.errors import Conflict, NotFound
+from app.core.urls import Urls
 from app.models import Show, Welcome
 from app.shows.schemas import ShowCreate, ShowUpdate, WelcomeIn
 from app.storage import Storage
@@ -56,10 +57,11 @@ def _values(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def create(session: Session, data: ShowCreate) -> Show:
+def create(session: Session, urls: Urls, data: ShowCreate) -> Show:
     if session.scalar(select(Show.id).where(Show.slug == data.slug)) is not None:
         raise Conflict(f"A show with slug {data.slug!r} already exists.")
     show = Show(**_values(data.model_dump(mode="json", exclude_none=True)))
+    show.link = show.link or urls.show_page(show.slug)
     session.add(show)
     session.flush()
     return show

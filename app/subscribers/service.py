@@ -123,9 +123,10 @@ def feeds_changed(subscriber: Subscriber) -> None:
 
 
 def _access_changed(feed: FeedAccess) -> None:
-    """What this feed shows its holder has changed. Last-Modified has whole seconds, so the
-    time moves on by at least one: a client that sends only If-Modified-Since sees a
-    renewal that follows a lapse within the same second."""
+    """What this feed shows its holder has changed. The time moves on by at least a whole
+    second, so that each lapse is a new notice (its GUID holds the second) even when a
+    renewal and another lapse follow within one; the feed's Last-Modified never shows it
+    ahead of the clock (feeds/documents.py)."""
     previous = feed.changed_at or feed.created_at or utcnow()
     feed.changed_at = max(utcnow(), previous.replace(microsecond=0) + timedelta(seconds=1))
 
