@@ -49,10 +49,11 @@ from app.core.urls import Urls
 from app.episodes.router import router as episodes_router
 from app.feeds.access import Gate
 from app.feeds.documents import Documents, Fallbacks, notice
-from app.feeds.router import Handoff, Stages
+from app.feeds.router import Stages
 from app.feeds.router import router as feeds_router
 from app.imports.old_urls import install_old_feed_urls
 from app.jobs import Runner, podpass_runner
+from app.media.files import Handoff
 from app.media.zerocopy import Sent, ZeroCopy
 from app.openapi import install_openapi
 from app.outbox.router import endpoints as webhook_endpoints_router
@@ -212,6 +213,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         if settings.background_jobs:
             jobs.start()
         app.state.jobs = jobs
+        app.state.handoff = Handoff.from_settings(settings)
         app.state.stages = Stages(
             gate=Gate(app.state.db, app.state.tokens, clock),
             documents=Documents(
@@ -224,7 +226,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
             ),
             storage=app.state.storage,
             recorder=recorder,
-            handoff=Handoff.from_settings(settings),
+            handoff=app.state.handoff,
         )
         # What is built by now (modules, the app, its routes: 150,000 objects) lives as long
         # as the worker: kept out of the garbage collector's full passes, which otherwise

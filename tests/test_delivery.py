@@ -21,10 +21,10 @@ from sqlalchemy import text
 
 from app.core.config import AccelRedirect, Settings
 from app.core.db.engine import build_engine
-from app.feeds.access import Access, Audio, Variant
+from app.feeds.access import Access, Variant
 from app.feeds.documents import Document, Fallbacks, FeedView, Stamps
-from app.feeds.router import CHUNK, Files
 from app.main import create_app
+from app.media.files import CHUNK, Audio, Files
 from app.storage.local import LocalStorage
 from tests.conftest import MP3, Clock, create_show, feed_path, subscribe, upload
 

@@ -22,8 +22,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.config import Settings
-from app.feeds.access import Audio
-from app.feeds.router import Files
+from app.media.files import Audio, Files
 from app.media.zerocopy import Sent, ZeroCopy, file_part
 from app.storage.local import LocalStorage
 from tests.conftest import MP3, create_show, live_podpass, subscribe

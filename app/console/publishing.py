@@ -25,7 +25,7 @@ from app.core.errors import InvalidInput, NotFound
 from app.episodes import service as episodes
 from app.episodes.deps import EpisodeDep
 from app.episodes.schemas import EpisodeUpdate, PublishRequest
-from app.feeds.router import FilesDep
+from app.media.files import FilesDep
 from app.models import Episode, EpisodeKind, EpisodeStatus, EpisodeType, Plan, Show, Welcome
 from app.shows import service as shows
 from app.shows.deps import ShowDep

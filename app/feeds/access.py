@@ -22,6 +22,7 @@ from app.core.db.schema import MAX_ROW_ID
 from app.core.errors import Forbidden, Gone, NotFound
 from app.core.tokens import FeedTokens
 from app.feeds.personal import Holder, cutoff, holder_name
+from app.media.files import NOT_IN_FEED, Audio, plain_name
 from app.models import (
     BackCatalogue,
     Episode,
@@ -33,7 +34,6 @@ from app.models import (
     SubscriberStatus,
 )
 
-NOT_IN_FEED = "No such episode in this feed."
 NO_FEED = "No feed at this address. Check the URL, or ask the publisher for your feed link."
 INACTIVE = (
     "This subscription is inactive, so paid episodes can't be played. "
@@ -93,33 +93,6 @@ class AudioRow(TokenRow):
     size: int
     title: str
     uploaded_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Audio:
-    """An episode's audio file, as the enclosure routes serve it."""
-
-    key: str
-    mime: str
-    size: int
-    title: str
-    uploaded_at: datetime
-    plain_name: str = "episode"  # a download's name when its title gives none
-
-    @classmethod
-    def of(cls, episode: Episode) -> "Audio":
-        return cls(
-            episode.audio_key,
-            episode.audio_mime,
-            episode.audio_size,
-            episode.title,
-            episode.created_at,
-            plain_name(episode.id),
-        )
-
-
-def plain_name(episode_id: int) -> str:
-    return f"episode-{episode_id}"
 
 
 class ShowRow(NamedTuple):
