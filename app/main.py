@@ -48,8 +48,8 @@ from app.core.tokens import FeedTokens, FormTokens, PageLinks, UnsubscribeLinks
 from app.core.urls import Urls
 from app.episodes.router import router as episodes_router
 from app.feeds.access import Gate
+from app.feeds.deps import Stages
 from app.feeds.documents import Documents, Fallbacks, notice
-from app.feeds.router import Stages
 from app.feeds.router import router as feeds_router
 from app.imports.old_urls import install_old_feed_urls
 from app.jobs import Runner, podpass_runner
