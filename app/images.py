@@ -5,14 +5,10 @@ import io
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
-from uuid import uuid4
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
-from sqlalchemy.orm import Session
 
-from app.core.db.session import after_commit, after_rollback
 from app.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
-from app.storage import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -79,20 +75,6 @@ def _damaged(filename: str, exc: Exception) -> InvalidInput:
         f"{filename} is damaged or truncated ({exc or type(exc).__name__}); "
         "export the image again and upload the complete file."
     )
-
-
-def store_artwork(
-    session: Session, storage: Storage, data: bytes, filename: str, *, replacing: str | None
-) -> str:
-    """Check and store podcast artwork; return its key. A new key every time, so apps that
-    cache by URL see the change; the replaced image goes once the change commits."""
-    info = probe_artwork(data, filename)
-    key = f"artwork/{uuid4().hex}.{info.extension}"
-    storage.save(key, io.BytesIO(data), info.mime)
-    after_rollback(session, lambda: storage.delete(key))
-    if replacing:
-        after_commit(session, lambda: storage.delete(replacing))
-    return key
 
 
 @lru_cache(maxsize=32)  # the artwork of shows that have none: drawn once per title

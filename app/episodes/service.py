@@ -2,7 +2,6 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, BinaryIO, NamedTuple
-from uuid import uuid4
 
 from sqlalchemy import Select, func, select, type_coerce
 from sqlalchemy.orm import Session
@@ -10,13 +9,13 @@ from sqlalchemy.types import NullType
 
 from app import audio, images
 from app.core.clock import utcnow
-from app.core.db.session import after_commit, after_rollback
+from app.core.db.session import after_commit
 from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.episodes.schemas import Chapters, EpisodeFields, EpisodeUpload, PublishRequest
 from app.models import TRANSCRIPT_TYPES, Episode, EpisodeStatus, Show
 from app.outbox import announcements
 from app.shows import service as shows
-from app.storage import Storage
+from app.storage import Storage, uploads
 from app.text import strip_unrepresentable
 
 logger = logging.getLogger(__name__)
@@ -55,15 +54,12 @@ def upload(
     max_bytes: int,
     now: datetime,
 ) -> Episode:
-    info = audio.probe_upload(source, size, filename, max_bytes=max_bytes)
+    key, info = uploads.store_audio(
+        session, storage, "episodes", source, size, filename, max_bytes=max_bytes
+    )
     title = fields.title or info.title
     if not title:
         raise InvalidInput(f"{filename} has no title tag: send a title field.")
-    # Store before the first query: on SQLite that query opens the write transaction, and
-    # copying a large file must not hold the database's write lock.
-    key = f"episodes/{uuid4().hex}.{info.extension}"
-    storage.save(key, source, info.mime)
-    after_rollback(session, lambda: storage.delete(key))
     show = shows.get(session, slug)
     episode = Episode(
         show_id=show.id,
@@ -104,7 +100,7 @@ def _embedded_artwork(
     if cover is None:
         return None
     try:
-        return images.store_artwork(
+        return uploads.store_artwork(
             session, storage, cover, f"the cover art in {filename}", replacing=None
         )
     except images.REFUSALS as exc:
@@ -115,7 +111,7 @@ def _embedded_artwork(
 def set_artwork(
     session: Session, storage: Storage, episode: Episode, data: bytes, filename: str
 ) -> Episode:
-    episode.artwork_key = images.store_artwork(
+    episode.artwork_key = uploads.store_artwork(
         session, storage, data, filename, replacing=episode.artwork_key
     )
     _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED)

@@ -1,22 +1,20 @@
 from collections.abc import Sequence
 from typing import Any, BinaryIO
-from uuid import uuid4
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import audio, images
 from app.core.clock import utcnow
-from app.core.db.session import after_commit, after_rollback
+from app.core.db.session import after_commit
 from app.core.errors import Conflict, NotFound
 from app.core.urls import Urls
 from app.models import Show, Welcome
 from app.shows.schemas import ShowCreate, ShowUpdate, WelcomeIn
-from app.storage import Storage
+from app.storage import Storage, uploads
 
 
 def set_artwork(session: Session, storage: Storage, show: Show, data: bytes, filename: str) -> Show:
-    show.artwork_key = images.store_artwork(
+    show.artwork_key = uploads.store_artwork(
         session, storage, data, filename, replacing=show.artwork_key
     )
     touch(show)
@@ -115,12 +113,9 @@ def set_welcome_audio(
     max_bytes: int,
 ) -> Welcome:
     """The publisher's own recording instead of the spoken default."""
-    info = audio.probe_upload(source, size, filename, max_bytes=max_bytes)
-    # Stored before the first query, as an episode's upload is: on SQLite that query opens
-    # the write transaction, which a large copy must not hold.
-    key = f"welcome/{uuid4().hex}.{info.extension}"
-    storage.save(key, source, info.mime)
-    after_rollback(session, lambda: storage.delete(key))
+    key, info = uploads.store_audio(
+        session, storage, "welcome", source, size, filename, max_bytes=max_bytes
+    )
     show = get(session, slug)
     found = welcome(session, show)
     _drop_audio(session, storage, found)
