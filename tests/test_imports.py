@@ -23,7 +23,7 @@ from app.imports.schemas import FeedImport
 from app.imports.source import FeedError, Source
 from app.models import Episode, OutboxMessage, Subscriber
 from app.storage.local import LocalStorage
-from tests.conftest import SHOW, empty_tables, create_show, server_env, stored_files, upload
+from tests.conftest import SHOW, create_show, empty_tables, server_env, stored_files, upload
 from tests.media import chaptered_mp3, image
 from tests.servers import FeedHost
 

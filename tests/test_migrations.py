@@ -9,7 +9,7 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from app.db import Base, build_engine
-from tests.conftest import empty_tables, alembic_config
+from tests.conftest import alembic_config, empty_tables
 
 
 @pytest.fixture(autouse=True)
