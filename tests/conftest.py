@@ -52,7 +52,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def _empty_tables(url: str) -> None:
+def empty_tables(url: str) -> None:
     engine = build_engine(url)
     with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
@@ -72,7 +72,7 @@ def settings(database_url: str, tmp_path: Path) -> Iterator[Settings]:
         renew_url="https://example.com/renew",
         webhook_secret=WEBHOOK_SECRET,
     )
-    _empty_tables(database_url)
+    empty_tables(database_url)
 
 
 class Clock:

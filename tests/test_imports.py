@@ -24,7 +24,7 @@ from app.imports.schemas import FeedImport
 from app.imports.source import FeedError, Source
 from app.models import Episode, OutboxMessage, Subscriber
 from app.storage.local import LocalStorage
-from tests.conftest import SHOW, _empty_tables, create_show, server_env, stored_files, upload
+from tests.conftest import SHOW, create_show, empty_tables, server_env, stored_files, upload
 from tests.media import chaptered_mp3, image
 from tests.servers import FeedHost
 
@@ -138,7 +138,7 @@ def test_a_killed_import_resumes_to_the_same_catalogue(
     assert [e["guid"] for e in uninterrupted["episodes"]] == sorted(GUIDS)
     assert len(uninterrupted["stored"]) == 8  # audio and artwork, nothing else
 
-    _empty_tables(settings.database_url)
+    empty_tables(settings.database_url)
     shutil.rmtree(settings.audio_dir)
     create_show(admin)
     feed_host.stall_at = feed_host.audio_requests + 3  # the third episode's download hangs

@@ -1,14 +1,24 @@
 """Alembic on the test database (SQLite or PostgreSQL): up, down, and no drift."""
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import inspect, text
 
 from app.core.db.engine import build_engine
 from app.core.db.schema import Base
-from tests.conftest import alembic_config
+from tests.conftest import alembic_config, empty_tables
+
+
+@pytest.fixture(autouse=True)
+def rows_left_behind(database_url: str) -> Iterator[None]:
+    """These tests write rows straight into the shared test database (no `settings`, whose
+    teardown empties it): a webhook endpoint left behind would hear the next test's events."""
+    yield
+    empty_tables(database_url)
 
 
 def table_names(url: str) -> set[str]:
