@@ -26,10 +26,12 @@ from app.analytics.router import router as analytics_router
 from app.billing.router import plans as plans_router
 from app.billing.router import webhooks as webhooks_router
 from app.console.deps import install_login_redirect
+from app.console.episodes import router as console_episodes_router
 from app.console.pages import STATIC, error_page
-from app.console.publishing import router as publishing_router
+from app.console.plans import router as console_plans_router
 from app.console.router import router as console_router
 from app.console.router import site_root
+from app.console.shows import router as console_shows_router
 from app.core.clock import Clock, utcnow
 from app.core.config import Settings, get_settings
 from app.core.db.engine import Database, build_engine
@@ -282,7 +284,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         plans_router,
         accounts_router,
         console_router,
-        publishing_router,
+        console_shows_router,
+        console_episodes_router,
+        console_plans_router,
         site_root,
         outbox_router,
         webhook_endpoints_router,

@@ -1,5 +1,5 @@
 """The console's own pages: login, the dashboard, subscribers, sharing alerts, staff accounts
-and API keys. (Shows, episodes and plans: publishing.py.)
+and API keys. (Shows, episodes and plans: shows.py, episodes.py, plans.py.)
 
 Every action calls the service the admin API calls; a route turns a form into that call and
 its answer into a page or a redirect with a flash message."""

@@ -1,0 +1,181 @@
+"""The console's episode pages: a show's episodes, and one episode's details, publication and
+artwork. Audio, artwork, chapters and transcripts go to the admin API from the page's script,
+as on the show pages (app/console/shows.py)."""
+
+from pathlib import PurePosixPath
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+from pydantic import BaseModel, ValidationError
+
+from app.console.deps import EDITOR, EDITOR_FORM
+from app.console.forms import SAVED_FILES, Times, TimesDep, duration, problems
+from app.console.pages import redirect, render
+from app.core.db.session import SessionDep
+from app.core.deps import ClockDep, SettingsDep
+from app.core.errors import InvalidInput
+from app.episodes import service as episodes
+from app.episodes.deps import EpisodeDep
+from app.episodes.schemas import EpisodeUpdate, PublishRequest
+from app.media.files import FilesDep
+from app.models import Episode, EpisodeKind, EpisodeType, Show
+from app.shows.deps import ShowDep
+from app.text import when
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+@router.get("/shows/{slug}/episodes", dependencies=EDITOR)
+def episodes_page(
+    request: Request, show: ShowDep, session: SessionDep, settings: SettingsDep, times: TimesDep
+) -> Response:
+    return render(
+        request,
+        "episodes.html",
+        {
+            "show": show,
+            "episodes": episodes.list_for_show(session, show),
+            "times": times,
+            "duration": duration,
+            "max_upload_mb": settings.max_upload_mb,
+        },
+    )
+
+
+class EpisodeForm(BaseModel):
+    """The episode form as posted; empty fields are left as they are (as in the API)."""
+
+    title: str = ""
+    show_notes: str = ""
+    kind: str = EpisodeKind.EPISODE
+    article_url: str = ""
+    article_text: str = ""
+    episode_type: str = EpisodeType.FULL
+    season: str = ""
+    number: str = ""
+    explicit: bool = False
+    free: bool = False
+
+    @classmethod
+    def of(cls, episode: Episode) -> "EpisodeForm":
+        return cls(
+            title=episode.title,
+            show_notes=episode.show_notes,
+            kind=episode.kind,
+            article_url=episode.article_url or "",
+            article_text=episode.article_text or "",
+            episode_type=episode.episode_type,
+            season=str(episode.season or ""),
+            number=str(episode.number or ""),
+            explicit=episode.explicit,
+            free=episode.free,
+        )
+
+    def update(self) -> EpisodeUpdate:
+        given = {
+            name: value
+            for name, value in self.model_dump().items()
+            if not (isinstance(value, str) and not value.strip())
+        }
+        return EpisodeUpdate.model_validate(given)
+
+
+def _episode_page(
+    request: Request,
+    episode: Episode,
+    session: SessionDep,
+    times: Times,
+    form: EpisodeForm | None = None,
+    problems: list[str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    artwork = episode.artwork_key
+    return render(
+        request,
+        "episode.html",
+        {
+            "episode": episode,
+            "show": session.get_one(Show, episode.show_id),
+            "form": form or EpisodeForm.of(episode),
+            "times": times,
+            "duration": duration,
+            "chapters": (episode.chapters or {}).get("chapters", []),
+            "artwork_url": (
+                f"/console/episodes/{episode.id}/artwork{PurePosixPath(artwork).suffix}"
+                if artwork
+                else None
+            ),
+            "kinds": list(EpisodeKind),
+            "types": list(EpisodeType),
+            "problems": problems or [],
+            "saved": SAVED_FILES.get(request.query_params.get("saved", "")),
+            "uploaded": request.query_params.get("uploaded") == "1",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/episodes/{episode_id}", dependencies=EDITOR)
+def episode_page(
+    request: Request,
+    episode: EpisodeDep,
+    session: SessionDep,
+    times: TimesDep,
+) -> Response:
+    return _episode_page(request, episode, session, times)
+
+
+@router.post("/episodes/{episode_id}", dependencies=EDITOR_FORM)
+def save_episode(
+    request: Request,
+    episode: EpisodeDep,
+    form: Annotated[EpisodeForm, Form()],
+    session: SessionDep,
+    times: TimesDep,
+) -> Response:
+    try:
+        update = form.update()
+    except ValidationError as exc:
+        return _episode_page(request, episode, session, times, form, problems(exc), 422)
+    episodes.update(session, episode, update)
+    return redirect(f"/console/episodes/{episode.id}", flash=f"{episode.title}: saved.")
+
+
+@router.post("/episodes/{episode_id}/publish", dependencies=EDITOR_FORM)
+def publish_episode(
+    request: Request,
+    episode: EpisodeDep,
+    session: SessionDep,
+    times: TimesDep,
+    clock: ClockDep,
+    published_at: Annotated[str, Form()] = "",
+) -> Response:
+    """Publish now, or at the time given in the publisher's time zone (a future time
+    schedules the episode)."""
+    try:
+        at = times.read(published_at) if published_at.strip() else None
+    except InvalidInput as exc:
+        return _episode_page(
+            request, episode, session, times, problems=problems(exc), status_code=422
+        )
+    episodes.publish(session, episode, PublishRequest(published_at=at), now=clock())
+    after = Times(times.zone, clock())  # "now" has moved on since the form was read
+    at_time = when(episode.published_at, times.zone)
+    scheduled = after.state(episode) == "scheduled"
+    message = f"Scheduled for {at_time}." if scheduled else f"Published ({at_time})."
+    return redirect(f"/console/episodes/{episode.id}", flash=f"{episode.title}: {message}")
+
+
+@router.post("/episodes/{episode_id}/unpublish", dependencies=EDITOR_FORM)
+def unpublish_episode(episode: EpisodeDep, session: SessionDep) -> Response:
+    episodes.unpublish(session, episode)
+    return redirect(
+        f"/console/episodes/{episode.id}",
+        flash=f"{episode.title}: taken down; it is a draft again.",
+    )
+
+
+@router.get("/episodes/{episode_id}/artwork.{extension}", dependencies=EDITOR)
+def episode_artwork(episode: EpisodeDep, extension: str, files: FilesDep) -> Response:
+    """The episode's artwork (read from its file, or uploaded), whether published or not."""
+    return files.artwork(episode.artwork_key, extension, private=True)

@@ -1,0 +1,80 @@
+"""What the console's publishing pages share: times as the publisher reads and types them,
+a form's problems in a person's words, and what the page says after a file was saved."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends
+from pydantic import ValidationError
+
+from app.core.deps import ClockDep, SettingsDep
+from app.core.errors import InvalidInput
+from app.models import Episode, EpisodeStatus
+
+# What the page says after its script saved a file through the admin API (a fixed list:
+# the query string never puts text of its own on the page).
+SAVED_FILES = {
+    "artwork": "New artwork saved: it passed the size check (JPEG or PNG, square, "
+    "1400 to 3000 px).",
+    "chapters": "Chapters saved.",
+    "transcript": "Transcript saved.",
+    "welcome-audio": "Welcome recording saved: it passed the same checks as an episode.",
+}
+
+
+@dataclass(frozen=True)
+class Times:
+    """Times as the publisher reads and types them: in PODPASS_TIMEZONE."""
+
+    zone: ZoneInfo
+    now: datetime
+
+    def field(self, moment: datetime | None) -> str:
+        """The value of a datetime-local input."""
+        return moment.astimezone(self.zone).strftime("%Y-%m-%dT%H:%M") if moment else ""
+
+    def read(self, value: str) -> datetime:
+        """A datetime-local input's value, in the publisher's time zone."""
+        try:
+            naive = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(f"{value!r} is not a date and time.") from None
+        moment = naive.replace(tzinfo=self.zone)  # a time that happens twice: the first
+        if moment.astimezone(UTC).astimezone(self.zone).replace(tzinfo=None) != naive:
+            raise InvalidInput(
+                f"{value} does not exist in {self.zone.key}: the clocks go forward then. "
+                "Choose a time after the change."
+            )
+        return moment
+
+    def state(self, episode: Episode) -> str:
+        if episode.status != EpisodeStatus.PUBLISHED:
+            return "draft"
+        assert episode.published_at is not None  # publishing sets it
+        return "scheduled" if episode.published_at > self.now else "published"
+
+
+def _times(settings: SettingsDep, clock: ClockDep) -> Times:
+    return Times(settings.timezone, clock())
+
+
+TimesDep = Annotated[Times, Depends(_times)]
+
+
+def duration(seconds: float) -> str:
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
+
+
+def problems(exc: ValidationError | InvalidInput) -> list[str]:
+    """One line per field. A field that may be left out but not null fails both halves of
+    its union: the first error is the one that explains."""
+    if isinstance(exc, InvalidInput):
+        return [exc.detail]
+    found: dict[str, str] = {}
+    for error in exc.errors():
+        found.setdefault(str(error["loc"][0]) if error["loc"] else "form", error["msg"])
+    return [f"{field}: {message}" for field, message in found.items()]

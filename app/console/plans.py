@@ -1,0 +1,109 @@
+"""The console's plans page: which shows each plan gives, and how much of the back catalogue."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from app.billing import service as billing
+from app.billing.schemas import BackCatalogueRule, LatestEpisodes, PlanId, PlanIn, SinceJoining
+from app.console.deps import SUPPORT, SUPPORT_FORM
+from app.console.forms import problems
+from app.console.pages import redirect, render
+from app.core.db.session import SessionDep
+from app.core.errors import InvalidInput
+from app.models import Plan
+from app.shows import service as shows
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+_PLAN_ID: TypeAdapter[str] = TypeAdapter(PlanId)
+_BACK_CATALOGUE: TypeAdapter[BackCatalogueRule] = TypeAdapter(BackCatalogueRule)
+
+
+class PlanForm(BaseModel):
+    """A plan as posted. The back-catalogue rule comes with the number its choice needs
+    (the other stays empty); a form without a rule keeps the plan's, as the API does."""
+
+    plan_id: str
+    name: str = ""
+    shows: list[str] = []
+    back_catalogue: str = ""
+    episodes: str = ""
+    days_before: str = ""
+
+    @classmethod
+    def of(cls, plan: Plan) -> "PlanForm":
+        rule = billing.back_catalogue_of(plan)
+        return cls(
+            plan_id=plan.id,
+            name=plan.name,
+            shows=[show.slug for show in plan.shows],
+            back_catalogue=rule.rule,
+            episodes=str(rule.episodes) if isinstance(rule, LatestEpisodes) else "",
+            days_before=str(rule.days_before) if isinstance(rule, SinceJoining) else "",
+        )
+
+    def plan(self) -> tuple[str, PlanIn]:
+        return _PLAN_ID.validate_python(self.plan_id), PlanIn(
+            name=self.name, shows=self.shows, back_catalogue=self._rule()
+        )
+
+    def _rule(self) -> BackCatalogueRule | None:
+        if not self.back_catalogue:
+            return None
+        numbers = {"episodes": self.episodes.strip(), "days_before": self.days_before.strip()}
+        given = {name: value for name, value in numbers.items() if value}
+        try:
+            return _BACK_CATALOGUE.validate_python({"rule": self.back_catalogue} | given)
+        except ValidationError as exc:  # its path names the rule's variant: say the field
+            error = exc.errors()[0]
+            field = error["loc"][-1] if error["loc"] else "rule"
+            raise InvalidInput(f"back catalogue, {field}: {error['msg']}") from None
+
+
+def _plans_page(
+    request: Request,
+    session: SessionDep,
+    problems: list[str] | None = None,
+    status_code: int = 200,
+    form: PlanForm | None = None,
+) -> Response:
+    plans = {plan.id: PlanForm.of(plan) for plan in billing.list_plans(session)}
+    if form is not None and form.plan_id in plans:
+        plans[form.plan_id], form = form, None  # what was typed stays in that plan's form
+    return render(
+        request,
+        "plans.html",
+        {
+            "plans": list(plans.values()),
+            "shows": shows.list_all(session),
+            "problems": problems or [],
+            "new": form or PlanForm(plan_id=""),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/plans", dependencies=SUPPORT)
+def plans_page(request: Request, session: SessionDep) -> Response:
+    return _plans_page(request, session)
+
+
+@router.post("/plans", dependencies=SUPPORT_FORM)
+def save_plan(request: Request, form: Annotated[PlanForm, Form()], session: SessionDep) -> Response:
+    """Create a plan, or replace the name, shows and back catalogue of the plan with this id
+    (the API's PUT)."""
+    try:
+        plan_id, plan = form.plan()
+    except (ValidationError, InvalidInput) as exc:
+        return _plans_page(request, session, problems(exc), 422, form)
+    saved = billing.put_plan(session, plan_id, plan)
+    given = ", ".join(show.title for show in saved.shows) or "no shows"
+    return redirect("/console/plans", flash=f"Plan {saved.name} ({saved.id}) gives: {given}.")
+
+
+@router.post("/plans/{plan_id}/delete", dependencies=SUPPORT_FORM)
+def delete_plan(plan_id: str, session: SessionDep) -> Response:
+    billing.delete_plan(session, plan_id)
+    return redirect("/console/plans", flash=f"Plan {plan_id} deleted.")

@@ -1,0 +1,205 @@
+"""The console's show pages: a show's details and its welcome item.
+
+Every action calls the service the admin API calls; these routes only turn a form into that
+service's schema and its answer into a page. Files (artwork, the welcome recording) are not
+posted here: the page's script sends them to the admin API itself (with the session cookie and
+the CSRF header), whose middleware authenticates them before reading a byte of the body, and
+which shows the upload's real progress."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response
+from pydantic import BaseModel, ValidationError
+
+from app.console.deps import EDITOR, EDITOR_FORM
+from app.console.forms import SAVED_FILES, problems
+from app.console.pages import redirect, render
+from app.core.db.session import SessionDep
+from app.core.deps import UrlsDep
+from app.core.errors import NotFound
+from app.models import Show, Welcome
+from app.shows import service as shows
+from app.shows.deps import ShowDep
+from app.shows.schemas import APPLE_CATEGORIES, WELCOME_PAGE_LINK, ShowUpdate, WelcomeIn
+from app.storage import StorageDep
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+# The category picker's value for a subcategory: "News/Tech News" (no Apple name has a "/").
+SUBCATEGORY_SEPARATOR = "/"
+
+
+class ShowForm(BaseModel):
+    """The show form as posted: every field a string (or a checkbox), checked by ShowUpdate."""
+
+    title: str
+    description: str
+    author: str
+    owner_name: str
+    owner_email: str
+    language: str
+    category: str
+    explicit: bool = False
+    link: str
+    subscribe_url: str = ""
+    itunes_type: str
+    feed_limit: str = ""
+    personal_title: bool = False
+
+    @classmethod
+    def of(cls, show: Show) -> "ShowForm":
+        picked = show.category
+        if show.subcategory:
+            picked = f"{show.category}{SUBCATEGORY_SEPARATOR}{show.subcategory}"
+        return cls(
+            title=show.title,
+            description=show.description,
+            author=show.author,
+            owner_name=show.owner_name,
+            owner_email=show.owner_email,
+            language=show.language,
+            category=picked,
+            explicit=show.explicit,
+            link=show.link,
+            subscribe_url=show.subscribe_url or "",
+            itunes_type=show.itunes_type,
+            feed_limit=str(show.feed_limit or ""),
+            personal_title=show.personal_title,
+        )
+
+    def update(self) -> ShowUpdate:
+        category, _, subcategory = self.category.partition(SUBCATEGORY_SEPARATOR)
+        fields = self.model_dump(exclude={"category"})
+        return ShowUpdate.model_validate(
+            fields
+            | {
+                "category": category,
+                "subcategory": subcategory or None,  # a bare category clears the subcategory
+                "subscribe_url": self.subscribe_url.strip() or None,
+                "feed_limit": self.feed_limit.strip() or None,
+            }
+        )
+
+
+@router.get("/shows", dependencies=EDITOR)
+def shows_page(request: Request, session: SessionDep, urls: UrlsDep) -> Response:
+    listed = shows.list_all(session)
+    return render(request, "shows.html", {"shows": listed, "urls": urls})
+
+
+class WelcomeForm(BaseModel):
+    """The welcome item's form as posted; an empty title or notes means the default."""
+
+    days: str = "30"
+    title: str = ""
+    notes: str = ""
+
+    @classmethod
+    def of(cls, welcome: Welcome | None) -> "WelcomeForm":
+        if welcome is None:
+            return cls()
+        return cls(days=str(welcome.days), title=welcome.title or "", notes=welcome.notes or "")
+
+    def welcome(self) -> WelcomeIn:
+        return WelcomeIn.model_validate(
+            {
+                "days": self.days,
+                "title": self.title.strip() or None,
+                "notes": self.notes.strip() or None,
+            }
+        )
+
+
+def _welcome_of(session: SessionDep, show: Show) -> Welcome | None:
+    try:
+        return shows.welcome(session, show)
+    except NotFound:  # not set up yet: the page offers to
+        return None
+
+
+def _show_page(
+    request: Request,
+    show: Show,
+    session: SessionDep,
+    urls: UrlsDep,
+    form: ShowForm,
+    welcome_form: WelcomeForm | None = None,
+    problems: list[str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    welcome = _welcome_of(session, show)
+    recording = welcome.audio_key if welcome is not None else None
+    return render(
+        request,
+        "shows_edit.html",
+        {
+            "show": show,
+            "form": form,
+            "welcome": welcome,
+            "welcome_form": welcome_form or WelcomeForm.of(welcome),
+            "welcome_recorded": recording is not None,
+            "welcome_audio_url": (
+                urls.show_welcome_audio(show.slug, recording) if recording else urls.welcome_audio()
+            ),
+            "page_link": WELCOME_PAGE_LINK,
+            "categories": APPLE_CATEGORIES,
+            "separator": SUBCATEGORY_SEPARATOR,
+            "page_url": urls.show_page(show.slug),
+            "feed_url": urls.public_feed(show.slug),
+            "artwork_url": urls.show_artwork(show.slug, show.artwork_key),
+            "problems": problems or [],
+            "saved": SAVED_FILES.get(request.query_params.get("saved", "")),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/shows/{slug}", dependencies=EDITOR)
+def show_page(request: Request, show: ShowDep, session: SessionDep, urls: UrlsDep) -> Response:
+    return _show_page(request, show, session, urls, ShowForm.of(show))
+
+
+@router.post("/shows/{slug}", dependencies=EDITOR_FORM)
+def save_show(
+    request: Request,
+    show: ShowDep,
+    form: Annotated[ShowForm, Form()],
+    session: SessionDep,
+    urls: UrlsDep,
+) -> Response:
+    try:
+        update = form.update()
+    except ValidationError as exc:
+        return _show_page(
+            request, show, session, urls, form, problems=problems(exc), status_code=422
+        )
+    shows.update(session, show, update)
+    return redirect(f"/console/shows/{show.slug}", flash=f"{show.title}: saved.")
+
+
+@router.post("/shows/{slug}/welcome", dependencies=EDITOR_FORM)
+def save_welcome(
+    request: Request,
+    show: ShowDep,
+    form: Annotated[WelcomeForm, Form()],
+    session: SessionDep,
+    urls: UrlsDep,
+) -> Response:
+    try:
+        welcome = form.welcome()
+    except ValidationError as exc:
+        return _show_page(request, show, session, urls, ShowForm.of(show), form, problems(exc), 422)
+    saved = shows.put_welcome(session, show, welcome)
+    state = f"on for {saved.days} days" if saved.days else "off"
+    return redirect(
+        f"/console/shows/{show.slug}#welcome", flash=f"{show.title}: welcome item saved ({state})."
+    )
+
+
+@router.post("/shows/{slug}/welcome/audio/delete", dependencies=EDITOR_FORM)
+def clear_welcome_audio(show: ShowDep, session: SessionDep, storage: StorageDep) -> Response:
+    shows.clear_welcome_audio(session, storage, show)
+    return redirect(
+        f"/console/shows/{show.slug}#welcome",
+        flash=f"{show.title}: the welcome item plays the spoken default again.",
+    )
