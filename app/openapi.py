@@ -4,7 +4,7 @@ FastAPI documents each route's success and its validation error. The rest follow
 about each operation in the document FastAPI generates, added here in one place: admin routes can
 refuse the key, a path parameter can name nothing, a body can be too big, unreadable or of the
 wrong type, anything that touches stored data can find the database down. Every error is the
-`{"error", "detail"}` JSON of app/errors.py, except that pages answer people with HTML. Feeds,
+`{"error", "detail"}` JSON of app/core/errors.py, except that pages answer people with HTML. Feeds,
 OPML, audio, artwork and episode files get their own media types."""
 
 from collections.abc import Iterator

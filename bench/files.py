@@ -2,7 +2,7 @@
 
 One show whose episode is a 50 MB MP3 in the local audio folder, 2,000 subscribers. Podpass
 runs as `make run` does (uvicorn, one worker), and behind nginx with
-`PODPASS_ACCEL_REDIRECT=nginx` (nginx from Debian, one worker process, the README's
+`PODPASS_ACCEL_REDIRECT=nginx` (nginx from Debian, one worker process, docs/production.md's
 configuration). Measured in one run, each beside its floor:
 - a 1 MB range straight from Podpass, against an empty 200 (target ≥ 0.5);
 - a full GET of the 50 MB file straight from Podpass, against nginx's `sendfile` of the same
@@ -74,7 +74,7 @@ http {{
             proxy_set_header Host $host;
             proxy_buffering off;
         }}
-        # The README's location: PODPASS_ACCEL_REDIRECT=nginx hands checked files here.
+        # docs/production.md's location: PODPASS_ACCEL_REDIRECT=nginx hands checked files here.
         location /_podpass_audio/ {{
             internal;
             alias {audio}/;

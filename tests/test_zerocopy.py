@@ -1,4 +1,4 @@
-"""Local files sent with sendfile (app/zerocopy.py), under a real uvicorn: every byte
+"""Local files sent with sendfile (app/media/zerocopy.py), under a real uvicorn: every byte
 arrives, in ranges, to slow listeners and after a buffered response; a listener who leaves
 midway, or a file that shrinks, costs an open file nothing and logs no error; where uvicorn
 cannot (h11), files are read in chunks as before, and the log says so."""

@@ -86,7 +86,7 @@ def redirect(url: str, *, flash: str | None = None) -> RedirectResponse:
 
 
 def error_page(request: Request, status_code: int, detail: object) -> Response:
-    """app/errors.py's answer for console paths: the error's message as a page."""
+    """app/core/errors.py's answer for console paths: the error's message as a page."""
     if isinstance(detail, list):  # a validation error: one line per field
         lines = [f"{problem['field']}: {problem['message']}" for problem in detail]
     elif status_code in (404, 405) and detail in ("Not Found", "Method Not Allowed"):

@@ -93,7 +93,7 @@ class Settings(DatabaseSettings):
     background_jobs: bool = True
     jobs_interval_seconds: float = Field(default=600, gt=0)
 
-    # Email (app/mail.py) and the outbox that delivers it (app/outbox/).
+    # Email (app/outbox/mail.py) and the outbox that delivers it (app/outbox/).
     publisher_colour: str = Field(default="#1f3a5f", pattern=r"^#[0-9a-fA-F]{6}$")
     smtp_host: str = ""  # empty: emails wait in the outbox, undelivered
     smtp_port: int = Field(default=587, ge=1, le=65535)
@@ -124,7 +124,7 @@ class Settings(DatabaseSettings):
     audio_dir: Path = Path("audio")
     max_upload_mb: int = Field(default=1024, ge=1)
     # Behind nginx (or Caddy): local files go out through the proxy after the token check
-    # (README, "Production"). nginx: an internal location at accel_prefix, aliased to
+    # (docs/production.md). nginx: an internal location at accel_prefix, aliased to
     # audio_dir; sendfile: X-Sendfile with the file's absolute path.
     accel_redirect: AccelRedirect = AccelRedirect.OFF
     accel_prefix: str = Field(default="/_podpass_audio/", pattern=r"^/(.*/)?$")

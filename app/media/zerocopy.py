@@ -18,7 +18,7 @@ blocks the worker while the disk reads a step (1 MiB) of it.
 
 `python -m bench.files`: read in chunks and written through the event loop, a 1 MB range
 went at 0.19 of an empty 200 and a full GET of a 50 MB file at 0.42 of nginx's `sendfile`.
-With this, in the README's run: 0.65 of the empty 200, and 1.02 of nginx.
+With this, in docs/performance.md's run: 0.65 of the empty 200, and 1.02 of nginx.
 """
 
 import asyncio

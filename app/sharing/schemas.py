@@ -7,7 +7,7 @@ from app.models import SharingAlert
 
 
 class Reason(StrEnum):
-    """Which rule found the feed URL shared (README, "Sharing detection")."""
+    """Which rule found the feed URL shared (docs/analytics.md, "Sharing detection")."""
 
     MANY_NETWORKS = "many_networks"
     MANY_APPS = "many_apps"

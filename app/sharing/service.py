@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 HOUSEHOLD_PREFIXES = 3
 
 # Overcast's feed poller says how many of its users follow the URL. Only that number is read
-# here; which app made a request is app/useragents.py's verdict.
+# here; which app made a request is app/analytics/useragents.py's verdict.
 OVERCAST_POLL = re.compile(r"Overcast/[\d.]+ Podcast Sync \((\d+) subscribers?;")
 
 # The predicate of the index that allows one unresolved alert per URL (open, or acknowledged:
@@ -235,7 +235,8 @@ def _evidence(
 def _reasons(
     *, prefixes: int, apps: int, widest: int, overcast: int | None, settings: Settings
 ) -> list[Reason]:
-    """The rules a URL breaks. All need more networks than a household (README)."""
+    """The rules a URL breaks. All need more networks than a household (docs/analytics.md,
+    "Sharing detection")."""
     if prefixes <= HOUSEHOLD_PREFIXES:
         return []
     reasons = []
