@@ -223,7 +223,7 @@ def _import_csv(settings: Settings, text: str, *, welcome: bool = False) -> Any:
     db = _db(settings)
     try:
         with transaction(db.writer) as session:
-            return subscriber_csv.import_subscribers(session, text, welcome=welcome)
+            return subscriber_csv.import_subscribers(session, text, welcome=welcome, now=utcnow())
     finally:
         db.engine.dispose()
 

@@ -99,7 +99,7 @@ def import_subscribers(
     try:
         with database() as db, transaction(db.writer) as session:
             result = subscriber_csv.import_subscribers(
-                session, file.read_text(encoding="utf-8-sig"), welcome=welcome
+                session, file.read_text(encoding="utf-8-sig"), welcome=welcome, now=utcnow()
             )
     except subscriber_csv.ImportRefused as refused:
         for problem in refused.problems:
