@@ -1,5 +1,6 @@
 """The admin API: authentication, shows, episodes, subscribers."""
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from app.core.db.session import transaction
 from app.shows.commands import seed_shows
 from app.storage.factory import build_storage
 from tests import media
-from tests.conftest import feed_path, stored_files, subscribe, upload
+from tests.conftest import Clock, feed_path, stored_files, subscribe, upload
 from tests.parsers import gpodder
 
 
@@ -124,6 +125,24 @@ def test_subscriber_lifecycle(admin: TestClient, show: dict[str, Any]) -> None:
     revoked = admin.get(f"/admin/subscribers/{created['id']}").json()
     assert feed_path(revoked, "sharp-tech") == feed_path(created, "sharp-tech")
     assert admin.get(feed_path(created, "sharp-tech")).status_code == 410
+
+
+def test_a_subscribers_changes_are_stamped_by_the_apps_clock(
+    admin: TestClient, show: dict[str, Any], clock: Clock
+) -> None:
+    """The time a change is stamped with, and the time the email it queues is due, is the
+    app's clock (which a test moves on), not the wall clock."""
+    created = subscribe(admin, "later@example.com", "sharp-tech")
+    clock.advance(timedelta(days=1))
+    moved = clock()
+    rotated = admin.post(f"/admin/subscribers/{created['id']}/shows/sharp-tech/rotate").json()
+    lapsed = admin.post(f"/admin/subscribers/{created['id']}/lapse").json()
+    now = clock()
+    for changed in (rotated, lapsed):
+        assert moved <= datetime.fromisoformat(changed["updated_at"]) <= now
+    queued = {m["payload"]["template"]: m for m in admin.get("/admin/outbox").json()}
+    for template in ("url_reset", "lapsed"):
+        assert moved <= datetime.fromisoformat(queued[template]["next_attempt_at"]) <= now
 
 
 def test_reinstated_after_revoke_gets_new_urls_only(

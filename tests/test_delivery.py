@@ -285,7 +285,7 @@ def test_a_document_without_a_template_is_counted_when_served() -> None:
     xml = b"<rss>PLACEHOLDER</rss>"
     document = Document(1, 1, (xml,), Stamps(b"PLACEHOLDER"), 'W/"x"', now, None, 1, None, None)
     fallbacks = Fallbacks()
-    access = Access(token, 1, 1, 1, Variant.ACTIVE, now)
+    access = Access(token, token[:12], 1, 1, 1, Variant.ACTIVE, now)
     body = FeedView(document, access, fallbacks, now).gzip_body()
     assert gzip.decompress(body) == b"<rss>" + token.encode() + b"</rss>"
     assert fallbacks.requests == 1

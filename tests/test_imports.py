@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.db.engine import Database, build_engine
 from app.core.db.session import transaction
@@ -186,7 +187,14 @@ def test_a_failed_download_is_retried_and_reported_never_half_recorded(
     source = Source(feed_host.url("/feed.xml", user=USER, password=PASSWORD))
     retries = catalogue.Retries(sleep=slept.append)
     report = catalogue.import_feed(
-        db, storage, source, SHOW["slug"], public=False, max_bytes=2**30, retries=retries
+        db,
+        storage,
+        source,
+        SHOW["slug"],
+        public=False,
+        max_bytes=2**30,
+        clock=utcnow,
+        retries=retries,
     )
     assert len(report.imported) == 3
     assert slept == [2.0, 4.0, 2.0, 4.0]
@@ -196,7 +204,9 @@ def test_a_failed_download_is_retried_and_reported_never_half_recorded(
     assert "tried 3 times" in failure
     assert len(list(storage.objects())) == 6  # no audio or artwork of the failed one
     feed_host.failures = {}
-    again = catalogue.import_feed(db, storage, source, SHOW["slug"], public=False, max_bytes=2**30)
+    again = catalogue.import_feed(
+        db, storage, source, SHOW["slug"], public=False, max_bytes=2**30, clock=utcnow
+    )
     assert (len(again.imported), len(again.skipped), again.failed) == (1, 3, [])
     db.engine.dispose()
 
@@ -213,7 +223,7 @@ def _import_csv(settings: Settings, text: str, *, welcome: bool = False) -> Any:
     db = _db(settings)
     try:
         with transaction(db.writer) as session:
-            return subscriber_csv.import_subscribers(session, text, welcome=welcome)
+            return subscriber_csv.import_subscribers(session, text, welcome=welcome, now=utcnow())
     finally:
         db.engine.dispose()
 
@@ -292,7 +302,13 @@ def test_a_moved_public_feed_answers_301_and_names_its_new_address(
     db = _db(settings)
     source = Source(feed_host.url("/feed.xml", user=USER, password=PASSWORD))
     catalogue.import_feed(
-        db, LocalStorage(settings.audio_dir), source, SHOW["slug"], public=True, max_bytes=2**30
+        db,
+        LocalStorage(settings.audio_dir),
+        source,
+        SHOW["slug"],
+        public=True,
+        max_bytes=2**30,
+        clock=utcnow,
     )
     db.engine.dispose()
     moved = admin.get(feed_host.url("/feed.xml"), follow_redirects=False)
@@ -404,7 +420,13 @@ def test_what_no_rerun_can_import_is_left_out_once_not_retried(
     db = _db(settings)
     other = Source(feed_host.url("/other.xml", user=USER, password=PASSWORD))
     catalogue.import_feed(
-        db, LocalStorage(settings.audio_dir), other, "other", public=False, max_bytes=2**30
+        db,
+        LocalStorage(settings.audio_dir),
+        other,
+        "other",
+        public=False,
+        max_bytes=2**30,
+        clock=utcnow,
     )
     db.engine.dispose()
 
@@ -486,7 +508,7 @@ def _import_sample(settings: Settings, feed_host: FeedHost) -> FeedImport:
     try:
         storage = LocalStorage(settings.audio_dir)
         return catalogue.import_feed(
-            db, storage, source, SHOW["slug"], public=False, max_bytes=2**30
+            db, storage, source, SHOW["slug"], public=False, max_bytes=2**30, clock=utcnow
         )
     finally:
         db.engine.dispose()

@@ -1,3 +1,4 @@
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Request
@@ -17,7 +18,6 @@ from app.billing.schemas import (
     ProviderEvent,
 )
 from app.core import tokens
-from app.core.clock import utcnow
 from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, PageLinksDep, SettingsDep, UrlsDep
 from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
@@ -51,17 +51,19 @@ def billing_event(
     settings: SettingsDep,
     links: PageLinksDep,
     urls: UrlsDep,
+    clock: ClockDep,
     signature: Annotated[str | None, Header(alias=tokens.SIGNATURE_HEADER)] = None,
 ) -> EventOutcome:
     """A subscription event from the billing system, signed with PODPASS_WEBHOOK_SECRET:
     `Podpass-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">`."""
     if not settings.webhook_secret:
         raise NotFound("Billing webhooks are off: set PODPASS_WEBHOOK_SECRET to turn them on.")
+    now = clock()
     tokens.verify(
         settings.webhook_secret,
         signature,
         body,
-        now=utcnow().timestamp(),
+        now=now.timestamp(),
         tolerance=settings.webhook_tolerance_seconds,
     )
     try:
@@ -69,7 +71,7 @@ def billing_event(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InvalidInput(f"Malformed event: {problems}") from None
-    status, subscriber = service.apply(session, event)
+    status, subscriber = service.apply(session, event, now=now)
     if subscriber is None:
         return EventOutcome(status=status)
     return EventOutcome(
@@ -86,13 +88,13 @@ def _secret(value: str, env_var: str) -> str:
 
 
 def _provider_outcome(
-    session: SessionDep, provider: Provider, event: ProviderEvent | None
+    session: SessionDep, provider: Provider, event: ProviderEvent | None, now: datetime
 ) -> EventOutcome:
     """Apply a provider's event. Unlike Podpass's own webhook, no page link in the answer:
     providers keep responses in dashboards that more people see than should hold one."""
     if event is None:
         return EventOutcome(status="ignored: an event type Podpass does not use")
-    status, subscriber = service.apply_provider(session, provider, event)
+    status, subscriber = service.apply_provider(session, provider, event, now=now)
     return EventOutcome(status=status, subscriber_id=subscriber.id if subscriber else None)
 
 
@@ -101,6 +103,7 @@ def stripe_event(
     body: RawBody,
     session: SessionDep,
     settings: SettingsDep,
+    clock: ClockDep,
     signature: Annotated[str | None, Header(alias=stripe.SIGNATURE_HEADER)] = None,
 ) -> EventOutcome:
     """A Stripe event, checked by the `stripe` library against
@@ -109,7 +112,7 @@ def stripe_event(
     event = stripe.verified_event(
         secret, signature, body, tolerance=settings.webhook_tolerance_seconds
     )
-    return _provider_outcome(session, Provider.STRIPE, stripe.translate(event))
+    return _provider_outcome(session, Provider.STRIPE, stripe.translate(event), clock())
 
 
 @webhooks.post("/webhooks/memberful")
@@ -123,7 +126,8 @@ def memberful_event(
     """A Memberful webhook, signed with PODPASS_MEMBERFUL_WEBHOOK_SECRET."""
     secret = _secret(settings.memberful_webhook_secret, "PODPASS_MEMBERFUL_WEBHOOK_SECRET")
     memberful.verify(secret, signature, body)
-    return _provider_outcome(session, Provider.MEMBERFUL, memberful.translate(body, clock()))
+    now = clock()
+    return _provider_outcome(session, Provider.MEMBERFUL, memberful.translate(body, now), now)
 
 
 @webhooks.post("/webhooks/patreon")
@@ -138,8 +142,9 @@ def patreon_event(
     """A Patreon webhook (members and pledges), signed with PODPASS_PATREON_WEBHOOK_SECRET."""
     secret = _secret(settings.patreon_webhook_secret, "PODPASS_PATREON_WEBHOOK_SECRET")
     patreon.verify(secret, signature, body)
-    event = patreon.translate(trigger, body, clock())
-    return _provider_outcome(session, Provider.PATREON, event)
+    now = clock()
+    event = patreon.translate(trigger, body, now)
+    return _provider_outcome(session, Provider.PATREON, event, now)
 
 
 @webhooks.post("/webhooks/ghost")
@@ -152,14 +157,15 @@ def ghost_event(
 ) -> EventOutcome:
     """A Ghost `member.*` webhook, signed with PODPASS_GHOST_WEBHOOK_SECRET."""
     secret = _secret(settings.ghost_webhook_secret, "PODPASS_GHOST_WEBHOOK_SECRET")
+    now = clock()
     sent_at = ghost.verify(
         secret,
         signature,
         body,
-        now=clock().timestamp(),
+        now=now.timestamp(),
         tolerance=settings.webhook_tolerance_seconds,
     )
-    return _provider_outcome(session, Provider.GHOST, ghost.translate(body, sent_at))
+    return _provider_outcome(session, Provider.GHOST, ghost.translate(body, sent_at), now)
 
 
 def _plan_out(plan: Plan) -> PlanOut:

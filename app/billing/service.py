@@ -20,7 +20,6 @@ from app.billing.schemas import (
     ProviderEvent,
     SinceJoining,
 )
-from app.core.clock import utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.fields import Email
 from app.models import (
@@ -65,9 +64,10 @@ class _Change:
     customer_id: str
     email: str | None
     plan_id: str | None
+    applied_at: datetime  # now, as the request's clock says (`occurred` is the sender's)
 
 
-def apply(session: Session, event: BillingEvent) -> tuple[str, Subscriber | None]:
+def apply(session: Session, event: BillingEvent, *, now: datetime) -> tuple[str, Subscriber | None]:
     """Apply one event in Podpass's own format, once. Returns what happened and to whom."""
     change = _Change(
         id=event.id,
@@ -76,12 +76,13 @@ def apply(session: Session, event: BillingEvent) -> tuple[str, Subscriber | None
         customer_id=event.data.customer_id,
         email=event.data.email,
         plan_id=event.data.plan,
+        applied_at=now,
     )
     return _apply(session, change, from_provider=False)
 
 
 def apply_provider(
-    session: Session, provider: Provider, event: ProviderEvent
+    session: Session, provider: Provider, event: ProviderEvent, *, now: datetime
 ) -> tuple[str, Subscriber | None]:
     """Apply one provider event, once. A grant whose prices no plan lists is ignored and
     not recorded: the provider's other products are none of Podpass's business, and once
@@ -99,6 +100,7 @@ def apply_provider(
         customer_id=event.customer_id,
         email=_valid_email(event.email),
         plan_id=plan_id,
+        applied_at=now,
     )
     return _apply(session, change, from_provider=True)
 
@@ -155,18 +157,19 @@ def _change_access(
         return f"superseded: {last}, of the same second, comes after it", subscriber
     was_past_due = subscriber.past_due_since is not None
     if plan is not None:
-        subscribers.set_shows(session, subscriber, [show.slug for show in plan.shows])
-        subscribers.set_status(session, subscriber, SubscriberStatus.ACTIVE)
+        slugs = [show.slug for show in plan.shows]
+        subscribers.set_shows(session, subscriber, slugs, now=change.applied_at)
+        subscribers.set_status(session, subscriber, SubscriberStatus.ACTIVE, now=change.applied_at)
         subscriber.past_due_since = None
         subscriber.plan_id = plan.id
     elif change.type is BillingEventType.PAST_DUE:
         # The grace period runs from the first failure, however many retries fail after it.
         subscriber.past_due_since = subscriber.past_due_since or change.occurred
     else:
-        subscribers.set_status(session, subscriber, _ENDS[change.type])
+        subscribers.set_status(session, subscriber, _ENDS[change.type], now=change.applied_at)
         subscriber.past_due_since = None
     if was_past_due != (subscriber.past_due_since is not None):  # the feeds' payment item
-        subscribers.feeds_changed(subscriber)
+        subscribers.feeds_changed(subscriber, now=change.applied_at)
     subscriber.billing_event_at = change.occurred
     subscriber.billing_event_type = change.type
     return "applied", subscriber
@@ -202,7 +205,7 @@ def _update_customer(session: Session, change: _Change) -> tuple[str, Subscriber
     if holder is not None:
         return f"ignored: {change.email} belongs to another subscriber", subscriber
     subscriber.email = change.email
-    subscriber.updated_at = utcnow()
+    subscriber.updated_at = change.applied_at
     return "applied", subscriber
 
 
@@ -218,7 +221,7 @@ def lapse_past_due(session: Session, now: datetime, *, grace_days: float) -> int
         .with_for_update()
     ).all()
     for subscriber in overdue:
-        subscribers.set_status(session, subscriber, SubscriberStatus.LAPSED)
+        subscribers.set_status(session, subscriber, SubscriberStatus.LAPSED, now=now)
         subscriber.past_due_since = None
     session.flush()
     return len(overdue)
@@ -293,7 +296,9 @@ def _new_subscriber(session: Session, change: _Change) -> Subscriber:
         existing.external_id = change.customer_id
         return existing
     return subscribers.create(
-        session, SubscriberCreate(email=email, external_id=change.customer_id, shows=[])
+        session,
+        SubscriberCreate(email=email, external_id=change.customer_id, shows=[]),
+        now=change.applied_at,
     )
 
 

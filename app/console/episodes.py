@@ -132,12 +132,13 @@ def save_episode(
     form: Annotated[EpisodeForm, Form()],
     session: SessionDep,
     times: TimesDep,
+    clock: ClockDep,
 ) -> Response:
     try:
         update = form.update()
     except ValidationError as exc:
         return _episode_page(request, episode, session, times, form, problems(exc), 422)
-    episodes.update(session, episode, update)
+    episodes.update(session, episode, update, now=clock())
     return redirect(f"/console/episodes/{episode.id}", flash=f"{episode.title}: saved.")
 
 
@@ -167,8 +168,8 @@ def publish_episode(
 
 
 @router.post("/episodes/{episode_id}/unpublish", dependencies=EDITOR_FORM)
-def unpublish_episode(episode: EpisodeDep, session: SessionDep) -> Response:
-    episodes.unpublish(session, episode)
+def unpublish_episode(episode: EpisodeDep, session: SessionDep, clock: ClockDep) -> Response:
+    episodes.unpublish(session, episode, now=clock())
     return redirect(
         f"/console/episodes/{episode.id}",
         flash=f"{episode.title}: taken down; it is a draft again.",

@@ -250,8 +250,8 @@ def _back_to(subscriber_id: int) -> str:
 
 
 @router.post("/subscribers/{subscriber_id}/lapse", dependencies=SUPPORT_FORM)
-def lapse(subscriber: SubscriberDep, session: SessionDep) -> Response:
-    subscribers.set_status(session, subscriber, SubscriberStatus.LAPSED)
+def lapse(subscriber: SubscriberDep, session: SessionDep, clock: ClockDep) -> Response:
+    subscribers.set_status(session, subscriber, SubscriberStatus.LAPSED, now=clock())
     return redirect(
         _back_to(subscriber.id),
         flash="Lapsed: their feeds now show a renewal notice; the same URLs work again when "
@@ -260,22 +260,24 @@ def lapse(subscriber: SubscriberDep, session: SessionDep) -> Response:
 
 
 @router.post("/subscribers/{subscriber_id}/reinstate", dependencies=SUPPORT_FORM)
-def reinstate(subscriber: SubscriberDep, session: SessionDep) -> Response:
+def reinstate(subscriber: SubscriberDep, session: SessionDep, clock: ClockDep) -> Response:
     was_revoked = subscriber.status == SubscriberStatus.REVOKED
-    subscribers.set_status(session, subscriber, SubscriberStatus.ACTIVE)
+    subscribers.set_status(session, subscriber, SubscriberStatus.ACTIVE, now=clock())
     note = " They have new feed URLs: send them their page link." if was_revoked else ""
     return redirect(_back_to(subscriber.id), flash=f"Reinstated.{note}")
 
 
 @router.post("/subscribers/{subscriber_id}/revoke", dependencies=SUPPORT_FORM)
-def revoke(subscriber: SubscriberDep, session: SessionDep) -> Response:
-    subscribers.set_status(session, subscriber, SubscriberStatus.REVOKED)
+def revoke(subscriber: SubscriberDep, session: SessionDep, clock: ClockDep) -> Response:
+    subscribers.set_status(session, subscriber, SubscriberStatus.REVOKED, now=clock())
     return redirect(_back_to(subscriber.id), flash="Revoked: their feed URLs answer 410 for good.")
 
 
 @router.post("/subscribers/{subscriber_id}/shows/{slug}/rotate", dependencies=SUPPORT_FORM)
-def rotate_feed(subscriber: SubscriberDep, slug: str, session: SessionDep) -> Response:
-    subscribers.rotate(session, subscriber, slug)
+def rotate_feed(
+    subscriber: SubscriberDep, slug: str, session: SessionDep, clock: ClockDep
+) -> Response:
+    subscribers.rotate(session, subscriber, slug, now=clock())
     return redirect(
         _back_to(subscriber.id),
         flash="New feed URL made; the old one stopped working. Send them their page link.",

@@ -15,7 +15,7 @@ from app.console.deps import EDITOR, EDITOR_FORM
 from app.console.forms import SAVED_FILES, problems
 from app.console.pages import redirect, render
 from app.core.db.session import SessionDep
-from app.core.deps import UrlsDep
+from app.core.deps import ClockDep, UrlsDep
 from app.core.errors import NotFound
 from app.models import Show, Welcome
 from app.shows import service as shows
@@ -166,6 +166,7 @@ def save_show(
     form: Annotated[ShowForm, Form()],
     session: SessionDep,
     urls: UrlsDep,
+    clock: ClockDep,
 ) -> Response:
     try:
         update = form.update()
@@ -173,7 +174,7 @@ def save_show(
         return _show_page(
             request, show, session, urls, form, problems=problems(exc), status_code=422
         )
-    shows.update(session, show, update)
+    shows.update(session, show, update, now=clock())
     return redirect(f"/console/shows/{show.slug}", flash=f"{show.title}: saved.")
 
 
@@ -184,12 +185,13 @@ def save_welcome(
     form: Annotated[WelcomeForm, Form()],
     session: SessionDep,
     urls: UrlsDep,
+    clock: ClockDep,
 ) -> Response:
     try:
         welcome = form.welcome()
     except ValidationError as exc:
         return _show_page(request, show, session, urls, ShowForm.of(show), form, problems(exc), 422)
-    saved = shows.put_welcome(session, show, welcome)
+    saved = shows.put_welcome(session, show, welcome, now=clock())
     state = f"on for {saved.days} days" if saved.days else "off"
     return redirect(
         f"/console/shows/{show.slug}#welcome", flash=f"{show.title}: welcome item saved ({state})."
@@ -197,8 +199,10 @@ def save_welcome(
 
 
 @router.post("/shows/{slug}/welcome/audio/delete", dependencies=EDITOR_FORM)
-def clear_welcome_audio(show: ShowDep, session: SessionDep, storage: StorageDep) -> Response:
-    shows.clear_welcome_audio(session, storage, show)
+def clear_welcome_audio(
+    show: ShowDep, session: SessionDep, storage: StorageDep, clock: ClockDep
+) -> Response:
+    shows.clear_welcome_audio(session, storage, show, now=clock())
     return redirect(
         f"/console/shows/{show.slug}#welcome",
         flash=f"{show.title}: the welcome item plays the spoken default again.",

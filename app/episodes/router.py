@@ -65,8 +65,10 @@ def read_episode(episode: EpisodeDep) -> EpisodeOut:
 
 
 @router.patch("/episodes/{episode_id}")
-def update_episode(episode: EpisodeDep, data: EpisodeUpdate, session: SessionDep) -> EpisodeOut:
-    return EpisodeOut.model_validate(service.update(session, episode, data))
+def update_episode(
+    episode: EpisodeDep, data: EpisodeUpdate, session: SessionDep, clock: ClockDep
+) -> EpisodeOut:
+    return EpisodeOut.model_validate(service.update(session, episode, data, now=clock()))
 
 
 @router.post("/episodes/{episode_id}/publish")
@@ -78,32 +80,40 @@ def publish_episode(
 
 
 @router.post("/episodes/{episode_id}/unpublish")
-def unpublish_episode(episode: EpisodeDep, session: SessionDep) -> EpisodeOut:
-    return EpisodeOut.model_validate(service.unpublish(session, episode))
+def unpublish_episode(episode: EpisodeDep, session: SessionDep, clock: ClockDep) -> EpisodeOut:
+    return EpisodeOut.model_validate(service.unpublish(session, episode, now=clock()))
 
 
 @router.delete("/episodes/{episode_id}", status_code=204)
-def delete_episode(episode: EpisodeDep, session: SessionDep, storage: StorageDep) -> None:
-    service.delete(session, storage, episode)
+def delete_episode(
+    episode: EpisodeDep, session: SessionDep, storage: StorageDep, clock: ClockDep
+) -> None:
+    service.delete(session, storage, episode, now=clock())
 
 
 @router.put("/episodes/{episode_id}/artwork")
 def set_episode_artwork(
-    episode: EpisodeDep, image: UploadFile, session: SessionDep, storage: StorageDep
+    episode: EpisodeDep,
+    image: UploadFile,
+    session: SessionDep,
+    storage: StorageDep,
+    clock: ClockDep,
 ) -> EpisodeOut:
     """Episode artwork (a chart for an article, say): JPEG or PNG, square, 1400-3000 px."""
     data = read_image(image)
     return EpisodeOut.model_validate(
-        service.set_artwork(session, storage, episode, data, image.filename or "the image")
+        service.set_artwork(
+            session, storage, episode, data, image.filename or "the image", now=clock()
+        )
     )
 
 
 @router.put("/episodes/{episode_id}/chapters")
 def set_episode_chapters(
-    episode: EpisodeDep, chapters: Chapters, session: SessionDep
+    episode: EpisodeDep, chapters: Chapters, session: SessionDep, clock: ClockDep
 ) -> EpisodeOut:
     """Chapters in the Podcasting 2.0 JSON format (they replace any read from the file)."""
-    return EpisodeOut.model_validate(service.set_chapters(session, episode, chapters))
+    return EpisodeOut.model_validate(service.set_chapters(session, episode, chapters, now=clock()))
 
 
 MAX_TRANSCRIPT_BYTES = 5 * 1024 * 1024
@@ -111,12 +121,14 @@ MAX_TRANSCRIPT_BYTES = 5 * 1024 * 1024
 
 @router.put("/episodes/{episode_id}/transcript")
 def set_episode_transcript(
-    episode: EpisodeDep, transcript: UploadFile, session: SessionDep
+    episode: EpisodeDep, transcript: UploadFile, session: SessionDep, clock: ClockDep
 ) -> EpisodeOut:
     """A transcript as WebVTT (.vtt), SubRip (.srt) or plain text (.txt)."""
     data = transcript.file.read(MAX_TRANSCRIPT_BYTES + 1)
     if len(data) > MAX_TRANSCRIPT_BYTES:
         raise PayloadTooLarge("Transcripts are limited to 5 MB.")
     return EpisodeOut.model_validate(
-        service.set_transcript(session, episode, data, transcript.filename or "transcript")
+        service.set_transcript(
+            session, episode, data, transcript.filename or "transcript", now=clock()
+        )
     )

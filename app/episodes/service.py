@@ -8,7 +8,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from app import audio, images
-from app.core.clock import utcnow
 from app.core.db.session import after_commit
 from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.episodes.schemas import Chapters, EpisodeFields, EpisodeUpload, PublishRequest
@@ -76,7 +75,7 @@ def upload(
     session.add(episode)
     if fields.publish or fields.published_at is not None:
         _publish(episode, fields.published_at, now)
-        shows.touch(show)
+        shows.touch(show, now=now)
     session.flush()
     if episode.status == EpisodeStatus.PUBLISHED:
         announcements.episode_published(session, episode, now)
@@ -109,22 +108,32 @@ def _embedded_artwork(
 
 
 def set_artwork(
-    session: Session, storage: Storage, episode: Episode, data: bytes, filename: str
+    session: Session,
+    storage: Storage,
+    episode: Episode,
+    data: bytes,
+    filename: str,
+    *,
+    now: datetime,
 ) -> Episode:
     episode.artwork_key = uploads.store_artwork(
         session, storage, data, filename, replacing=episode.artwork_key
     )
-    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED)
+    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED, now=now)
     return episode
 
 
-def set_chapters(session: Session, episode: Episode, chapters: Chapters) -> Episode:
+def set_chapters(
+    session: Session, episode: Episode, chapters: Chapters, *, now: datetime
+) -> Episode:
     episode.chapters = chapters.model_dump(mode="json", by_alias=True, exclude_none=True)
-    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED)
+    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED, now=now)
     return episode
 
 
-def set_transcript(session: Session, episode: Episode, data: bytes, filename: str) -> Episode:
+def set_transcript(
+    session: Session, episode: Episode, data: bytes, filename: str, *, now: datetime
+) -> Episode:
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if extension not in TRANSCRIPT_TYPES:
         raise UnsupportedMedia(f"{filename}: upload a transcript as .vtt, .srt or .txt.")
@@ -140,14 +149,14 @@ def set_transcript(session: Session, episode: Episode, data: bytes, filename: st
         raise InvalidInput(f"{filename} has no cue timings (00:00:01.000 --> 00:00:04.000).")
     episode.transcript = strip_unrepresentable(text)
     episode.transcript_type = TRANSCRIPT_TYPES[extension]
-    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED)
+    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED, now=now)
     return episode
 
 
-def update(session: Session, episode: Episode, fields: EpisodeFields) -> Episode:
+def update(session: Session, episode: Episode, fields: EpisodeFields, *, now: datetime) -> Episode:
     for name, value in _field_values(fields).items():
         setattr(episode, name, value)
-    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED)
+    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED, now=now)
     return episode
 
 
@@ -163,40 +172,40 @@ def publish(
     session: Session, episode: Episode, request: PublishRequest, *, now: datetime
 ) -> Episode:
     _publish(episode, request.published_at, now)
-    _changed(session, episode, in_feeds=True)
+    _changed(session, episode, in_feeds=True, now=now)
     announcements.episode_published(session, episode, now)
     return episode
 
 
-def unpublish(session: Session, episode: Episode) -> Episode:
+def unpublish(session: Session, episode: Episode, *, now: datetime) -> Episode:
     was_published = episode.status == EpisodeStatus.PUBLISHED
     episode.status = EpisodeStatus.DRAFT
-    _changed(session, episode, in_feeds=was_published)
+    _changed(session, episode, in_feeds=was_published, now=now)
     if was_published:
         announcements.episode_withdrawn(session, episode)
     return episode
 
 
-def delete(session: Session, storage: Storage, episode: Episode) -> None:
+def delete(session: Session, storage: Storage, episode: Episode, *, now: datetime) -> None:
     key = episode.audio_key
     session.delete(episode)
     if episode.status == EpisodeStatus.PUBLISHED:
-        _touch_show(session, episode.show_id)
+        _touch_show(session, episode.show_id, now)
     session.flush()
     after_commit(session, lambda: storage.delete(key))
 
 
-def _changed(session: Session, episode: Episode, *, in_feeds: bool) -> None:
+def _changed(session: Session, episode: Episode, *, in_feeds: bool, now: datetime) -> None:
     """Record a change; `in_feeds` when the show's feeds show it (drafts leave them be, so
     pollers keep getting 304s)."""
-    episode.updated_at = utcnow()
+    episode.updated_at = now
     if in_feeds:
-        _touch_show(session, episode.show_id)
+        _touch_show(session, episode.show_id, now)
     session.flush()
 
 
-def _touch_show(session: Session, show_id: int) -> None:
-    shows.touch(session.get_one(Show, show_id))
+def _touch_show(session: Session, show_id: int, now: datetime) -> None:
+    shows.touch(session.get_one(Show, show_id), now=now)
 
 
 def _listed(show_id: int, *, free_only: bool) -> Select[Episode]:

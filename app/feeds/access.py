@@ -2,9 +2,11 @@
 
 Every request is checked against the database (revocation is never cached) with one
 indexed query on a pooled connection (`HotQuery`), returning typed rows. The answer is an
-`Access`: the holder's token (None for a show's public feed), which show, which version of
-it, which kind of feed they see, and what of them their feed shows (`Holder`: their name,
-join date, payment state and plan's back catalogue, from the same row).
+`Access`: the holder's token and its id (None for a show's public feed), which show, which
+version of it, which kind of feed they see, and what of them their feed shows (`Holder`:
+their name, join date, payment state and plan's back catalogue, from the same row). A known
+token refused (`Inactive`, `Revoked`) carries its id too, so that the router records either
+answer without reading the token again.
 """
 
 from dataclasses import dataclass
@@ -48,12 +50,31 @@ class Variant(StrEnum):
     PUBLIC = "public"  # the show's free episodes, for anyone
 
 
+class Inactive(Forbidden):
+    """A known token whose holder may not have this now (lapsed, or the show left their
+    plan): 403. `token_id` is the id the gate checked, for the record."""
+
+    def __init__(self, token_id: str | None) -> None:
+        super().__init__(INACTIVE)
+        self.token_id = token_id
+
+
+class Revoked(Gone):
+    """A revoked token: 410, for good. `token_id` is the id the gate checked."""
+
+    def __init__(self, token_id: str) -> None:
+        super().__init__(REVOKED)
+        self.token_id = token_id
+
+
 @dataclass(frozen=True)
 class Access:
-    """A checked request: `token` is stamped into the documents it is shown (None for a
-    public feed); `changed_at` is when what this holder sees last changed for them."""
+    """A checked request: `token` is stamped into the documents it is shown, and
+    `token_id` is the id it was checked by (both None for a public feed); `changed_at` is
+    when what this holder sees last changed for them."""
 
     token: str | None
+    token_id: str | None
     subscriber_id: int | None
     show_id: int
     show_version: int
@@ -140,23 +161,23 @@ def check_listed(
     status: str | None,
     published_at: datetime | None,
     free: bool | None,
-    variant: Variant,
+    access: Access,
     now: datetime,
 ) -> None:
     """Refuse an episode (or its files) that this kind of feed does not offer."""
     if status != EpisodeStatus.PUBLISHED or published_at is None or published_at > now:
         raise NotFound(NOT_IN_FEED)
-    if not free and variant is Variant.PUBLIC:
+    if not free and access.variant is Variant.PUBLIC:
         raise NotFound(NOT_IN_FEED)
-    if not free and variant is Variant.INACTIVE:
-        raise Forbidden(INACTIVE)
+    if not free and access.variant is Variant.INACTIVE:
+        raise Inactive(access.token_id)
 
 
-def _checked(token: str, row: TokenRow | None) -> Access:
+def _checked(token: str, token_id: str, row: TokenRow | None) -> Access:
     if row is None:
         raise NotFound(NO_FEED)
     if row.status == SubscriberStatus.REVOKED:
-        raise Gone(REVOKED)
+        raise Revoked(token_id)
     active = row.entitled and row.status == SubscriberStatus.ACTIVE
     holder = Holder(
         holder_name(row.name, row.email),
@@ -168,6 +189,7 @@ def _checked(token: str, row: TokenRow | None) -> Access:
     )
     return Access(
         token,
+        token_id,
         row.subscriber_id,
         row.show_id,
         row.show_version,
@@ -201,13 +223,15 @@ class Gate:
     def subscriber(self, token: str) -> Access:
         """The holder of a feed token: the one read a poll costs."""
         token_id = self.tokens.token_id_of(token)
-        return _checked(token, self.by_token.one_or_none(token_id=token_id) if token_id else None)
+        if token_id is None:
+            raise NotFound(NO_FEED)
+        return _checked(token, token_id, self.by_token.one_or_none(token_id=token_id))
 
     def public(self, slug: str) -> Access:
         show = self._by_slug.one_or_none(slug=slug)
         if show is None:
             raise NotFound(f"No show {slug!r} here.")
-        return Access(None, None, show.show_id, show.show_version, Variant.PUBLIC, None)
+        return Access(None, None, None, show.show_id, show.show_version, Variant.PUBLIC, None)
 
     def audio(self, token: str, episode_id: int) -> tuple[Access, Audio]:
         """An episode's audio, if the token's holder may play it, and who they are: one
@@ -215,11 +239,12 @@ class Gate:
         if not 0 < episode_id <= MAX_ROW_ID:  # no row has it (and the driver can't bind it)
             raise NotFound(NOT_IN_FEED)
         token_id = self.tokens.token_id_of(token)
-        params = {"token_id": token_id, "episode_id": episode_id}
-        row = self.by_token_with_episode.one_or_none(**params) if token_id else None
-        access = _checked(token, row)
+        if token_id is None:
+            raise NotFound(NO_FEED)
+        row = self.by_token_with_episode.one_or_none(token_id=token_id, episode_id=episode_id)
+        access = _checked(token, token_id, row)
         assert row is not None
-        check_listed(row.episode_status, row.published_at, row.free, access.variant, self.clock())
+        check_listed(row.episode_status, row.published_at, row.free, access, self.clock())
         if not row.free and _before_their_catalogue(row):
             raise NotFound(NOT_IN_FEED)
         name = plain_name(episode_id)
@@ -232,7 +257,5 @@ class Gate:
         episode = session.get(Episode, episode_id)
         if episode is None or episode.show_id != access.show_id:
             raise NotFound(NOT_IN_FEED)
-        check_listed(
-            episode.status, episode.published_at, episode.free, access.variant, self.clock()
-        )
+        check_listed(episode.status, episode.published_at, episode.free, access, self.clock())
         return episode

@@ -16,10 +16,9 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from app.analytics.recorder import Recorder
 from app.core.db.session import SessionDep
 from app.core.deps import PageLinksDep, SettingsDep, TokensDep, UrlsDep
-from app.core.errors import Forbidden, Gone, NotFound
-from app.core.tokens import TOKEN_ID_LENGTH
+from app.core.errors import NotFound
 from app.feeds import opml
-from app.feeds.access import Access
+from app.feeds.access import Access, Inactive, Revoked
 from app.feeds.deps import (
     Page,
     PublicAccess,
@@ -72,22 +71,17 @@ def _record(
     )
 
 
-def _token_id(token: str) -> str:
-    return token[:TOKEN_ID_LENGTH]
-
-
 def _refused(
     stages: Stages,
     request: Request,
     kind: EventKind,
-    token: str,
-    refusal: Forbidden | Gone,
+    refusal: Inactive | Revoked,
     episode_id: int | None = None,
 ) -> None:
     """Record the refusal of a known token (lapsed: 403, revoked: 410). Its holder is found
     from the token's id when the event is written."""
     if stages.recorder is not None:
-        status, token_id = refusal.status_code, _token_id(token)
+        status, token_id = refusal.status_code, refusal.token_id
         _record(stages.recorder, request, kind, status, token_id=token_id, episode_id=episode_id)
 
 
@@ -101,7 +95,7 @@ def _polled(request: Request, stages: Stages, access: Access, page: int) -> Resp
             request,
             EventKind.FEED,
             response.status_code,
-            token_id=_token_id(access.token) if access.token else None,
+            token_id=access.token_id,
             subscriber_id=access.subscriber_id,
             show_id=access.show_id,
         )
@@ -111,8 +105,8 @@ def _polled(request: Request, stages: Stages, access: Access, page: int) -> Resp
 def _subscriber_feed(token: str, page: int, request: Request, stages: Stages) -> Response:
     try:
         access = stages.gate.subscriber(token)
-    except Gone as refusal:
-        _refused(stages, request, EventKind.FEED, token, refusal)
+    except Revoked as refusal:
+        _refused(stages, request, EventKind.FEED, refusal)
         raise
     return _polled(request, stages, access, page)
 
@@ -226,15 +220,15 @@ def get_enclosure(
     # RowId's bounds cost this, the hottest route, about 10 µs a request.
     try:
         access, audio = stages.gate.audio(token, episode_id)  # one query: token and episode
-    except (Forbidden, Gone) as refusal:
-        _refused(stages, request, EventKind.AUDIO, token, refusal, episode_id)
+    except (Inactive, Revoked) as refusal:
+        _refused(stages, request, EventKind.AUDIO, refusal, episode_id)
         raise
     return _enclosure(
         Files(request, stages.storage, stages.handoff),
         audio,
         extension,
         stages.recorder,
-        token_id=_token_id(token),
+        token_id=access.token_id,
         subscriber_id=access.subscriber_id,
         show_id=access.show_id,
         episode_id=episode_id,

@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import astuple, dataclass
+from datetime import datetime
 from functools import partial
 from pathlib import PurePosixPath
 from typing import Protocol, TypeVar
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import images
-from app.core.clock import utcnow
+from app.core.clock import Clock
 from app.core.db.engine import Database
 from app.core.db.session import transaction
 from app.core.errors import AppError, InvalidInput, UnsupportedMedia
@@ -124,6 +125,7 @@ def import_feed(
     *,
     public: bool,
     max_bytes: int,
+    clock: Clock,
     retries: Retries | None = None,
     progress: Progress | None = None,
 ) -> FeedImport:
@@ -133,7 +135,10 @@ def import_feed(
 
     An episode that cannot be fetched now is tried again (`retries`), then reported as
     failed: a rerun tries it again. One that no rerun would import (no enclosure or date,
-    a file its host refuses for good, audio the upload checks refuse) is left out."""
+    a file its host refuses for good, audio the upload checks refuse) is left out.
+
+    A `clock`, not a time: the import runs for as long as its downloads take, and each of
+    its transactions is stamped with the time it commits at."""
     retries = retries or Retries()
     report = FeedImport()
     channel_artwork: set[str] = set()
@@ -151,10 +156,10 @@ def import_feed(
     if feed.artwork and not has_artwork:
         artwork = _fetch_show_artwork(source, slug, feed.artwork, retries, report)
     with transaction(db.writer) as session:
-        show = shows.get(session, slug)
+        show, now = shows.get(session, slug), clock()
         if public:
-            old_urls.public_feed_moved(session, show, source.public_url)
-        _adopt_channel(session, storage, show, feed.channel, artwork, report)
+            old_urls.public_feed_moved(session, show, source.public_url, now=now)
+        _adopt_channel(session, storage, show, feed.channel, artwork, report, now=now)
         owners = _guid_owners(session, list(items))
     wanted = []
     for guid, item in items.items():
@@ -182,6 +187,7 @@ def import_feed(
             max_bytes=max_bytes,
             skip_artwork=channel_artwork,
             progress=progress or NoProgress(),
+            clock=clock,
         )
         try:
             notes = retries.run(attempt, _named(item))
@@ -221,6 +227,8 @@ def _adopt_channel(
     channel: SourceChannel,
     artwork: _Artwork | None,
     report: FeedImport,
+    *,
+    now: datetime,
 ) -> None:
     """The show's artwork (through the upload's checks), description, category and people,
     from the feed: each only where the show has none of its own."""
@@ -240,11 +248,11 @@ def _adopt_channel(
         changes["people"] = people
         taken.append(f"{len(people)} people")
     if changes:
-        shows.update(session, show, ShowUpdate.model_validate(changes))
+        shows.update(session, show, ShowUpdate.model_validate(changes), now=now)
     if artwork is not None and show.artwork_key is None:
         try:
             shows.set_artwork(
-                session, storage, show, artwork.data, _filename(artwork.url, "artwork")
+                session, storage, show, artwork.data, _filename(artwork.url, "artwork"), now=now
             )
             taken.insert(0, "artwork")
         except images.REFUSALS as exc:
@@ -374,6 +382,7 @@ def _import_episode(
     max_bytes: int,
     skip_artwork: set[str],
     progress: Progress,
+    clock: Clock,
 ) -> list[str]:
     """One attempt at one episode; its notes (the parts left out) once it is stored."""
     assert item.audio is not None, "an item without an enclosure is left out before"
@@ -385,6 +394,7 @@ def _import_episode(
         progress.start(item.title or item.guid, None)
         size = source.download(item.audio.url, audio, progress.advance)
         with transaction(db.writer) as session:
+            now = clock()
             episode = episodes.upload(
                 session,
                 storage,
@@ -394,10 +404,10 @@ def _import_episode(
                 filename=_filename(item.audio.url, "episode.mp3"),
                 fields=fields,
                 max_bytes=max_bytes,
-                now=utcnow(),
+                now=now,
             )
             episode.guid = item.guid
-            _attach(session, storage, episode, item, extras, notes)
+            _attach(session, storage, episode, item, extras, notes, now=now)
             session.flush()
     return notes
 
@@ -409,19 +419,21 @@ def _attach(
     item: SourceEpisode,
     extras: _Fetched,
     notes: list[str],
+    *,
+    now: datetime,
 ) -> None:
     """The episode's artwork, chapters and transcript; one that is unusable is left out and
     noted, as the upload path does with unusable embedded artwork."""
     if extras.chapters is not None:
-        episodes.set_chapters(session, episode, extras.chapters)
+        episodes.set_chapters(session, episode, extras.chapters, now=now)
     try:
         if extras.artwork is not None:
             filename = _filename(item.artwork or "", "artwork")
-            episodes.set_artwork(session, storage, episode, extras.artwork, filename)
+            episodes.set_artwork(session, storage, episode, extras.artwork, filename, now=now)
     except images.REFUSALS as exc:
         notes.append(f"{_named(item)}: artwork left out: {exc.detail}")
     try:
         if extras.transcript is not None:
-            episodes.set_transcript(session, episode, *extras.transcript)
+            episodes.set_transcript(session, episode, *extras.transcript, now=now)
     except (InvalidInput, UnsupportedMedia) as exc:
         notes.append(f"{_named(item)}: transcript left out: {exc.detail}")

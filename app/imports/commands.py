@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.progress import DownloadColumn, Progress, TaskID, TransferSpeedColumn
 
+from app.core.clock import utcnow
 from app.core.commands import commands, database
 from app.core.config import get_settings
 from app.core.db.session import transaction
@@ -65,6 +66,7 @@ def import_feed(
                 show,
                 public=public,
                 max_bytes=settings.max_upload_bytes,
+                clock=utcnow,
                 progress=_DownloadBar(bar),
             )
     except (AppError, FeedError, SourceError) as refused:
@@ -97,7 +99,7 @@ def import_subscribers(
     try:
         with database() as db, transaction(db.writer) as session:
             result = subscriber_csv.import_subscribers(
-                session, file.read_text(encoding="utf-8-sig"), welcome=welcome
+                session, file.read_text(encoding="utf-8-sig"), welcome=welcome, now=utcnow()
             )
     except subscriber_csv.ImportRefused as refused:
         for problem in refused.problems:

@@ -7,6 +7,7 @@ added later, and leaves the answers to other methods as they were. Only a GET or
 would otherwise be a 404 looks up the old URLs (one indexed query). Apart from the imports
 themselves, so that serving needs neither the feed parser nor the rest of an import."""
 
+from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
@@ -74,7 +75,7 @@ def old_url_key(url: str, *, any_host: bool = False) -> OldUrlKey:
     )
 
 
-def public_feed_moved(session: Session, show: Show, old_url: str) -> None:
+def public_feed_moved(session: Session, show: Show, old_url: str, *, now: datetime) -> None:
     key = old_url_key(old_url)
     existing = session.scalar(
         select(OldFeedUrl).where(OldFeedUrl.host == key.host, OldFeedUrl.path == key.path)
@@ -85,7 +86,7 @@ def public_feed_moved(session: Session, show: Show, old_url: str) -> None:
         session.add(OldFeedUrl(host=key.host, path=key.path, show_id=show.id))
     if show.previous_feed_url != old_url:
         show.previous_feed_url = old_url
-        shows.touch(show)  # the public feed now announces itunes:new-feed-url
+        shows.touch(show, now=now)  # the public feed now announces itunes:new-feed-url
     session.flush()
 
 

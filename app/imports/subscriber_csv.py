@@ -5,12 +5,12 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.clock import utcnow
 from app.imports import old_urls
 from app.imports.schemas import (
     COLUMNS,
@@ -47,7 +47,9 @@ class _Checked:
     existing: Subscriber | None
 
 
-def import_subscribers(session: Session, text: str, *, welcome: bool) -> SubscriberImport:
+def import_subscribers(
+    session: Session, text: str, *, welcome: bool, now: datetime
+) -> SubscriberImport:
     """Create or update each subscriber in the CSV, matched by external id, else by email.
     Every line is checked first: a file with any error imports nothing (ImportRefused).
     `welcome`: send new active subscribers the welcome email (with their links)."""
@@ -57,12 +59,12 @@ def import_subscribers(session: Session, text: str, *, welcome: bool) -> Subscri
     if problems:
         raise ImportRefused(problems)
     reader.fieldnames = header
-    checked = _check_lines(session, reader, problems)
+    checked = _check_lines(session, reader, problems, now)
     if problems:
         raise ImportRefused(problems)
     result = SubscriberImport()
     for line in checked:
-        result.old_urls += _apply(session, line, welcome=welcome, result=result)
+        result.old_urls += _apply(session, line, welcome=welcome, result=result, now=now)
     return result
 
 
@@ -100,7 +102,7 @@ def _line_data(row: dict[str, str | None]) -> dict[str, object]:
 
 
 def _check_lines(
-    session: Session, reader: Iterable[dict[str, str | None]], problems: list[str]
+    session: Session, reader: Iterable[dict[str, str | None]], problems: list[str], now: datetime
 ) -> list[_Checked]:
     plans = {plan.id: plan for plan in session.scalars(select(Plan))}
     all_shows = {show.slug: show for show in session.scalars(select(Show))}
@@ -120,7 +122,7 @@ def _check_lines(
                 problems.append(f"line {number}: {where}: {error['msg']}")
             continue
         here = len(problems)
-        if data.joined is not None and data.joined > utcnow():
+        if data.joined is not None and data.joined > now:
             problems.append(f"line {number}: joined {data.joined.isoformat()} is in the future")
         if data.plan is not None and data.plan not in plans:
             problems.append(f"line {number}: no plan {data.plan!r} (PUT /admin/plans/...)")
@@ -197,7 +199,9 @@ def _check_old_url(
         problems.append(f"line {number}: old URL {url} already leads to another feed")
 
 
-def _apply(session: Session, line: _Checked, *, welcome: bool, result: SubscriberImport) -> int:
+def _apply(
+    session: Session, line: _Checked, *, welcome: bool, result: SubscriberImport, now: datetime
+) -> int:
     data = line.data
     slugs = [show.slug for show in line.shows]
     subscriber = line.existing
@@ -207,16 +211,16 @@ def _apply(session: Session, line: _Checked, *, welcome: bool, result: Subscribe
         )
         # "Your podcasts are ready" is for those whose podcasts are: not a lapsed member's.
         active = data.status is SubscriberStatus.ACTIVE
-        subscriber = subscribers.create(session, create, emails=welcome and active)
+        subscriber = subscribers.create(session, create, now=now, emails=welcome and active)
         result.created += 1
     else:
         subscriber.email = data.email
         subscriber.name = data.name or subscriber.name
         subscriber.external_id = data.external_id or subscriber.external_id
-        subscribers.set_shows(session, subscriber, slugs)
+        subscribers.set_shows(session, subscriber, slugs, now=now)
         result.updated += 1
     if subscriber.status != data.status:
-        subscribers.set_status(session, subscriber, data.status, emails=False)
+        subscribers.set_status(session, subscriber, data.status, now=now, emails=False)
     if data.plan is not None:  # its back-catalogue rules apply to them, as to a new member
         subscriber.plan_id = data.plan
     if data.joined is not None:  # long-standing members: no welcome item, their own cutoff

@@ -144,6 +144,7 @@ def reset_feed(
     session: SessionDep,
     settings: SettingsDep,
     urls: UrlsDep,
+    clock: ClockDep,
     confirm: Annotated[str | None, Form()] = None,
 ) -> Response:
     show = service.entitled_show(subscriber, slug)
@@ -160,7 +161,7 @@ def reset_feed(
             },
             headers=HEADERS,
         )
-    service.reset(session, subscriber, slug)
+    service.reset(session, subscriber, slug, now=clock())
     return RedirectResponse(
         f"{page_url}?{urlencode({'reset': slug})}", status_code=303, headers=HEADERS
     )

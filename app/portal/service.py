@@ -149,10 +149,10 @@ def entitled_show(subscriber: Subscriber, slug: str) -> Show:
     raise LinkProblem(404, "Nothing to reset", "That show isn't part of your subscription.")
 
 
-def reset(session: Session, subscriber: Subscriber, slug: str) -> None:
+def reset(session: Session, subscriber: Subscriber, slug: str, *, now: datetime) -> None:
     """A new URL for a leaked feed; the old one stops working at once."""
     entitled_show(subscriber, slug)
-    subscribers.rotate(session, subscriber, slug)
+    subscribers.rotate(session, subscriber, slug, now=now)
 
 
 def free_episodes(session: Session, urls: Urls, show: Show, *, now: datetime) -> list[FreeEpisode]:

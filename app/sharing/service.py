@@ -320,6 +320,7 @@ def _rotate(session: Session, alert: SharingAlert, feed: FeedAccess, *, now: dat
         select(FeedAccess.token_id).where(FeedAccess.id == feed.id).with_for_update()
     )
     if current == alert.token_id:  # else the URL was replaced since, and is dead
-        subscribers.rotate(session, subscribers.get(session, feed.subscriber_id), feed.show.slug)
+        subscriber = subscribers.get(session, feed.subscriber_id)
+        subscribers.rotate(session, subscriber, feed.show.slug, now=now)
     alert.status = AlertStatus.ROTATED
     alert.closed_at = now

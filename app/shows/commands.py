@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.clock import utcnow
 from app.core.commands import database
 from app.core.config import get_settings
 from app.core.db.session import transaction
@@ -78,7 +79,8 @@ def seed_shows(session: Session, storage: Storage, *, base_url: str, owner_email
             created.append(spec["slug"])
         if show.artwork_key is None:
             artwork = title_card(spec["title"], spec["artwork_colour"])
-            shows.set_artwork(session, storage, show, artwork, f"{spec['slug']}.png")
+            filename = f"{spec['slug']}.png"
+            shows.set_artwork(session, storage, show, artwork, filename, now=utcnow())
     return created
 
 

@@ -5,7 +5,7 @@ from fastapi import APIRouter, UploadFile
 from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.core.db.session import SessionDep
-from app.core.deps import SettingsDep, UrlsDep
+from app.core.deps import ClockDep, SettingsDep, UrlsDep
 from app.models import Show, Welcome
 from app.shows import service
 from app.shows.deps import ShowDep, read_image
@@ -38,18 +38,20 @@ def read_show(show: ShowDep) -> ShowOut:
 
 
 @router.patch("/{slug}")
-def update_show(show: ShowDep, data: ShowUpdate, session: SessionDep) -> ShowOut:
-    return ShowOut.model_validate(service.update(session, show, data))
+def update_show(show: ShowDep, data: ShowUpdate, session: SessionDep, clock: ClockDep) -> ShowOut:
+    return ShowOut.model_validate(service.update(session, show, data, now=clock()))
 
 
 @router.put("/{slug}/artwork")
 def set_show_artwork(
-    show: ShowDep, image: UploadFile, session: SessionDep, storage: StorageDep
+    show: ShowDep, image: UploadFile, session: SessionDep, storage: StorageDep, clock: ClockDep
 ) -> ShowOut:
     """Show artwork: JPEG or PNG, square, 1400 to 3000 px (Apple's rules)."""
     data = read_image(image)
     return ShowOut.model_validate(
-        service.set_artwork(session, storage, show, data, image.filename or "the image")
+        service.set_artwork(
+            session, storage, show, data, image.filename or "the image", now=clock()
+        )
     )
 
 
@@ -72,15 +74,17 @@ def read_welcome(show: ShowDep, session: SessionDep) -> WelcomeOut:
 
 
 @router.put("/{slug}/welcome")
-def put_welcome(show: ShowDep, data: WelcomeIn, session: SessionDep) -> WelcomeOut:
+def put_welcome(show: ShowDep, data: WelcomeIn, session: SessionDep, clock: ClockDep) -> WelcomeOut:
     """The welcome item at the top of a new subscriber's feed: for how many days, its
     title and notes."""
-    return _welcome_out(service.put_welcome(session, show, data))
+    return _welcome_out(service.put_welcome(session, show, data, now=clock()))
 
 
 @router.delete("/{slug}/welcome", status_code=204)
-def delete_welcome(show: ShowDep, session: SessionDep, storage: StorageDep) -> None:
-    service.delete_welcome(session, storage, show)
+def delete_welcome(
+    show: ShowDep, session: SessionDep, storage: StorageDep, clock: ClockDep
+) -> None:
+    service.delete_welcome(session, storage, show, now=clock())
 
 
 @router.put("/{slug}/welcome/audio")
@@ -90,6 +94,7 @@ def set_welcome_audio(
     session: SessionDep,
     storage: StorageDep,
     settings: SettingsDep,
+    clock: ClockDep,
 ) -> WelcomeOut:
     """The welcome item's audio (MP3 or M4A), instead of the spoken default."""
     welcome = service.set_welcome_audio(
@@ -100,11 +105,14 @@ def set_welcome_audio(
         size=audio.size or 0,
         filename=audio.filename or "the upload",
         max_bytes=settings.max_upload_bytes,
+        now=clock(),
     )
     return _welcome_out(welcome)
 
 
 @router.delete("/{slug}/welcome/audio")
-def clear_welcome_audio(show: ShowDep, session: SessionDep, storage: StorageDep) -> WelcomeOut:
+def clear_welcome_audio(
+    show: ShowDep, session: SessionDep, storage: StorageDep, clock: ClockDep
+) -> WelcomeOut:
     """Back to the spoken default."""
-    return _welcome_out(service.clear_welcome_audio(session, storage, show))
+    return _welcome_out(service.clear_welcome_audio(session, storage, show, now=clock()))

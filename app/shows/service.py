@@ -1,10 +1,10 @@
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.clock import utcnow
 from app.core.db.session import after_commit
 from app.core.errors import Conflict, NotFound
 from app.core.urls import Urls
@@ -13,19 +13,21 @@ from app.shows.schemas import ShowCreate, ShowUpdate, WelcomeIn
 from app.storage import Storage, uploads
 
 
-def set_artwork(session: Session, storage: Storage, show: Show, data: bytes, filename: str) -> Show:
+def set_artwork(
+    session: Session, storage: Storage, show: Show, data: bytes, filename: str, *, now: datetime
+) -> Show:
     show.artwork_key = uploads.store_artwork(
         session, storage, data, filename, replacing=show.artwork_key
     )
-    touch(show)
+    touch(show, now=now)
     session.flush()
     return show
 
 
-def touch(show: Show) -> None:
+def touch(show: Show, *, now: datetime) -> None:
     """Mark every feed of the show as changed."""
     show.feed_version += 1
-    show.updated_at = utcnow()
+    show.updated_at = now
 
 
 def get(session: Session, slug: str) -> Show:
@@ -65,13 +67,13 @@ def create(session: Session, urls: Urls, data: ShowCreate) -> Show:
     return show
 
 
-def update(session: Session, show: Show, data: ShowUpdate) -> Show:
+def update(session: Session, show: Show, data: ShowUpdate, *, now: datetime) -> Show:
     changes = data.model_dump(exclude_unset=True, mode="json")  # a null sent clears
     if data.people is not None:  # but a person's empty fields are left out, as on create
         changes["people"] = [p.model_dump(mode="json", exclude_none=True) for p in data.people]
     for name, value in _values(changes).items():
         setattr(show, name, value)
-    touch(show)
+    touch(show, now=now)
     session.flush()
     return show
 
@@ -83,22 +85,22 @@ def welcome(session: Session, show: Show) -> Welcome:
     return found
 
 
-def put_welcome(session: Session, show: Show, data: WelcomeIn) -> Welcome:
+def put_welcome(session: Session, show: Show, data: WelcomeIn, *, now: datetime) -> Welcome:
     """Set the welcome item's days, title and notes (its audio stays as it is)."""
     found = session.get(Welcome, show.id) or Welcome(show_id=show.id)
     found.days, found.title, found.notes = data.days, data.title, data.notes
-    found.updated_at = utcnow()
+    found.updated_at = now
     session.add(found)
-    touch(show)
+    touch(show, now=now)
     session.flush()
     return found
 
 
-def delete_welcome(session: Session, storage: Storage, show: Show) -> None:
+def delete_welcome(session: Session, storage: Storage, show: Show, *, now: datetime) -> None:
     found = welcome(session, show)
     _drop_audio(session, storage, found)
     session.delete(found)
-    touch(show)
+    touch(show, now=now)
     session.flush()
 
 
@@ -111,6 +113,7 @@ def set_welcome_audio(
     size: int,
     filename: str,
     max_bytes: int,
+    now: datetime,
 ) -> Welcome:
     """The publisher's own recording instead of the spoken default."""
     key, info = uploads.store_audio(
@@ -121,19 +124,21 @@ def set_welcome_audio(
     _drop_audio(session, storage, found)
     found.audio_key, found.audio_mime = key, info.mime
     found.audio_size, found.duration_seconds = size, info.duration_seconds
-    found.updated_at = utcnow()
-    touch(show)
+    found.updated_at = now
+    touch(show, now=now)
     session.flush()
     return found
 
 
-def clear_welcome_audio(session: Session, storage: Storage, show: Show) -> Welcome:
+def clear_welcome_audio(
+    session: Session, storage: Storage, show: Show, *, now: datetime
+) -> Welcome:
     """Back to the spoken default."""
     found = welcome(session, show)
     _drop_audio(session, storage, found)
     found.audio_key = found.audio_mime = found.audio_size = found.duration_seconds = None
-    found.updated_at = utcnow()
-    touch(show)
+    found.updated_at = now
+    touch(show, now=now)
     session.flush()
     return found
 

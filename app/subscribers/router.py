@@ -6,7 +6,7 @@ from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
-from app.core.deps import PageLinksDep, TokensDep, UrlsDep
+from app.core.deps import ClockDep, PageLinksDep, TokensDep, UrlsDep
 from app.core.tokens import FeedTokens
 from app.core.urls import Urls
 from app.models import Subscriber, SubscriberStatus
@@ -52,9 +52,9 @@ def present(subscriber: Subscriber, tokens: FeedTokens, urls: Urls) -> Subscribe
 
 @router.post("", status_code=201)
 def create_subscriber(
-    data: SubscriberCreate, session: SessionDep, tokens: TokensDep, urls: UrlsDep
+    data: SubscriberCreate, session: SessionDep, tokens: TokensDep, urls: UrlsDep, clock: ClockDep
 ) -> SubscriberOut:
-    return present(service.create(session, data), tokens, urls)
+    return present(service.create(session, data, now=clock()), tokens, urls)
 
 
 @router.get("")
@@ -86,8 +86,9 @@ def update_subscriber(
     session: SessionDep,
     tokens: TokensDep,
     urls: UrlsDep,
+    clock: ClockDep,
 ) -> SubscriberOut:
-    return present(service.update(session, subscriber, data), tokens, urls)
+    return present(service.update(session, subscriber, data, now=clock()), tokens, urls)
 
 
 @router.put("/{subscriber_id}/shows")
@@ -97,39 +98,60 @@ def set_entitlements(
     session: SessionDep,
     tokens: TokensDep,
     urls: UrlsDep,
+    clock: ClockDep,
 ) -> SubscriberOut:
-    return present(service.set_shows(session, subscriber, data.shows), tokens, urls)
+    return present(service.set_shows(session, subscriber, data.shows, now=clock()), tokens, urls)
 
 
 @router.post("/{subscriber_id}/lapse", summary="Lapse a subscriber")
 def lapse(
-    subscriber: SubscriberDep, session: SessionDep, tokens: TokensDep, urls: UrlsDep
+    subscriber: SubscriberDep,
+    session: SessionDep,
+    tokens: TokensDep,
+    urls: UrlsDep,
+    clock: ClockDep,
 ) -> SubscriberOut:
     """Their feeds show a "renew" notice; the same URLs work again on renewal."""
-    return present(service.set_status(session, subscriber, SubscriberStatus.LAPSED), tokens, urls)
+    subscriber = service.set_status(session, subscriber, SubscriberStatus.LAPSED, now=clock())
+    return present(subscriber, tokens, urls)
 
 
 @router.post("/{subscriber_id}/reinstate", summary="Reinstate a subscriber")
 def reinstate(
-    subscriber: SubscriberDep, session: SessionDep, tokens: TokensDep, urls: UrlsDep
+    subscriber: SubscriberDep,
+    session: SessionDep,
+    tokens: TokensDep,
+    urls: UrlsDep,
+    clock: ClockDep,
 ) -> SubscriberOut:
-    return present(service.set_status(session, subscriber, SubscriberStatus.ACTIVE), tokens, urls)
+    subscriber = service.set_status(session, subscriber, SubscriberStatus.ACTIVE, now=clock())
+    return present(subscriber, tokens, urls)
 
 
 @router.post("/{subscriber_id}/revoke", summary="Revoke a subscriber")
 def revoke(
-    subscriber: SubscriberDep, session: SessionDep, tokens: TokensDep, urls: UrlsDep
+    subscriber: SubscriberDep,
+    session: SessionDep,
+    tokens: TokensDep,
+    urls: UrlsDep,
+    clock: ClockDep,
 ) -> SubscriberOut:
     """Their feeds and audio answer 410 for good."""
-    return present(service.set_status(session, subscriber, SubscriberStatus.REVOKED), tokens, urls)
+    subscriber = service.set_status(session, subscriber, SubscriberStatus.REVOKED, now=clock())
+    return present(subscriber, tokens, urls)
 
 
 @router.post("/{subscriber_id}/shows/{slug}/rotate")
 def rotate_feed(
-    subscriber: SubscriberDep, slug: str, session: SessionDep, tokens: TokensDep, urls: UrlsDep
+    subscriber: SubscriberDep,
+    slug: str,
+    session: SessionDep,
+    tokens: TokensDep,
+    urls: UrlsDep,
+    clock: ClockDep,
 ) -> SubscriberOut:
     """Give the subscriber a new URL for one show; the old one stops working at once."""
-    return present(service.rotate(session, subscriber, slug), tokens, urls)
+    return present(service.rotate(session, subscriber, slug, now=clock()), tokens, urls)
 
 
 @router.post("/{subscriber_id}/page-link")

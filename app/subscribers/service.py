@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.clock import utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.tokens import PageLinks, new_token_id
 from app.core.urls import Urls
@@ -42,7 +41,9 @@ def list_some(
     return session.scalars(query).all()
 
 
-def create(session: Session, data: SubscriberCreate, *, emails: bool = True) -> Subscriber:
+def create(
+    session: Session, data: SubscriberCreate, *, now: datetime, emails: bool = True
+) -> Subscriber:
     """`emails=False`: no welcome email (subscribers imported from a previous host)."""
     _ensure_free(session, email=data.email, external_id=data.external_id)
     entitled = shows.get_many(session, data.shows)
@@ -53,7 +54,7 @@ def create(session: Session, data: SubscriberCreate, *, emails: bool = True) -> 
         status=SubscriberStatus.ACTIVE,
     )
     session.add(subscriber)
-    _entitle(subscriber, entitled)
+    _entitle(subscriber, entitled, now)
     session.flush()
     if emails:
         outbox.email(
@@ -61,13 +62,15 @@ def create(session: Session, data: SubscriberCreate, *, emails: bool = True) -> 
             EmailTemplate.WELCOME,
             subscriber_id=subscriber.id,
             to=subscriber.email,
-            now=utcnow(),
+            now=now,
         )
-    webhooks.notify(session, WebhookEvent.SUBSCRIBER_CREATED, subscriber.id, now=utcnow())
+    webhooks.notify(session, WebhookEvent.SUBSCRIBER_CREATED, subscriber.id, now=now)
     return subscriber
 
 
-def update(session: Session, subscriber: Subscriber, data: SubscriberUpdate) -> Subscriber:
+def update(
+    session: Session, subscriber: Subscriber, data: SubscriberUpdate, *, now: datetime
+) -> Subscriber:
     """Correct who a subscriber is: their email, name (personal feed titles follow at the
     next poll) or billing id. Their feed URLs stay as they are."""
     given = data.model_fields_set
@@ -84,7 +87,7 @@ def update(session: Session, subscriber: Subscriber, data: SubscriberUpdate) -> 
         subscriber.external_id = data.external_id
     if "name" in given:
         subscriber.name = data.name
-    return _changed(session, subscriber)
+    return _changed(session, subscriber, now)
 
 
 def _ensure_free(session: Session, *, email: str | None, external_id: str | None) -> None:
@@ -97,62 +100,67 @@ def _ensure_free(session: Session, *, email: str | None, external_id: str | None
         raise Conflict(f"A subscriber with external_id {external_id!r} already exists.")
 
 
-def set_shows(session: Session, subscriber: Subscriber, slugs: Sequence[str]) -> Subscriber:
-    _entitle(subscriber, shows.get_many(session, slugs))
-    return _changed(session, subscriber)
+def set_shows(
+    session: Session, subscriber: Subscriber, slugs: Sequence[str], *, now: datetime
+) -> Subscriber:
+    _entitle(subscriber, shows.get_many(session, slugs), now)
+    return _changed(session, subscriber, now)
 
 
-def _entitle(subscriber: Subscriber, entitled: Sequence[Show]) -> None:
+def _entitle(subscriber: Subscriber, entitled: Sequence[Show], now: datetime) -> None:
     """Entitle exactly these shows. A feed that is no longer entitled keeps its URL, which
     then shows the 'inactive' notice, so re-entitling later restores the same URL."""
     wanted = {show.id: show for show in entitled}
     for feed in subscriber.feeds:
         if feed.entitled != (feed.show_id in wanted):
             feed.entitled = feed.show_id in wanted
-            _access_changed(feed)
+            _access_changed(feed, now)
         wanted.pop(feed.show_id, None)
     for show in wanted.values():
         subscriber.feeds.append(FeedAccess(show=show, token_id=new_token_id(), entitled=True))
 
 
-def feeds_changed(subscriber: Subscriber) -> None:
+def feeds_changed(subscriber: Subscriber, *, now: datetime) -> None:
     """Something every feed of theirs shows has changed (a payment problem began or
     ended): Last-Modified moves forward."""
     for feed in subscriber.feeds:
-        _access_changed(feed)
+        _access_changed(feed, now)
 
 
-def _access_changed(feed: FeedAccess) -> None:
+def _access_changed(feed: FeedAccess, now: datetime) -> None:
     """What this feed shows its holder has changed. The time moves on by at least a whole
     second, so that each lapse is a new notice (its GUID holds the second) even when a
     renewal and another lapse follow within one; the feed's Last-Modified never shows it
     ahead of the clock (feeds/documents.py)."""
-    previous = feed.changed_at or feed.created_at or utcnow()
-    feed.changed_at = max(utcnow(), previous.replace(microsecond=0) + timedelta(seconds=1))
+    previous = feed.changed_at or feed.created_at or now
+    feed.changed_at = max(now, previous.replace(microsecond=0) + timedelta(seconds=1))
 
 
 def set_status(
-    session: Session, subscriber: Subscriber, status: SubscriberStatus, *, emails: bool = True
+    session: Session,
+    subscriber: Subscriber,
+    status: SubscriberStatus,
+    *,
+    now: datetime,
+    emails: bool = True,
 ) -> Subscriber:
     """`emails=False`: the subscriber hears nothing of it (an import from a previous host)."""
     if subscriber.status == SubscriberStatus.REVOKED and status is not SubscriberStatus.REVOKED:
         # Revoked URLs must never work again (they answer 410 so apps stop polling), so a
         # subscriber brought back from revocation gets new ones.
         for feed in subscriber.feeds:
-            _rotate(feed)
+            _rotate(feed, now)
     if subscriber.status != status:  # every feed changes; each lapse is a new notice
         for feed in subscriber.feeds:
-            _access_changed(feed)
+            _access_changed(feed, now)
     template = _STATUS_EMAILS.get((SubscriberStatus(subscriber.status), status))
     changed = subscriber.status != status
     subscriber.status = status
     if template and emails:
-        outbox.email(
-            session, template, subscriber_id=subscriber.id, to=subscriber.email, now=utcnow()
-        )
+        outbox.email(session, template, subscriber_id=subscriber.id, to=subscriber.email, now=now)
     if changed:
-        webhooks.notify(session, _STATUS_EVENTS[status], subscriber.id, now=utcnow())
-    return _changed(session, subscriber)
+        webhooks.notify(session, _STATUS_EVENTS[status], subscriber.id, now=now)
+    return _changed(session, subscriber, now)
 
 
 # Which status changes the subscriber hears about. A revocation is not announced.
@@ -170,30 +178,30 @@ _STATUS_EVENTS = {
 }
 
 
-def rotate(session: Session, subscriber: Subscriber, slug: str) -> Subscriber:
+def rotate(session: Session, subscriber: Subscriber, slug: str, *, now: datetime) -> Subscriber:
     show = shows.get(session, slug)
     feed = next((f for f in subscriber.feeds if f.show_id == show.id), None)
     if feed is None:
         raise NotFound(f"Subscriber {subscriber.id} has no feed for {slug!r}.")
-    _rotate(feed)
+    _rotate(feed, now)
     outbox.email(
         session,
         EmailTemplate.URL_RESET,
         subscriber_id=subscriber.id,
         to=subscriber.email,
-        now=utcnow(),
+        now=now,
         show=slug,
     )
-    return _changed(session, subscriber)
+    return _changed(session, subscriber, now)
 
 
-def _rotate(feed: FeedAccess) -> None:
+def _rotate(feed: FeedAccess, now: datetime) -> None:
     feed.token_id = new_token_id()
-    feed.rotated_at = utcnow()
+    feed.rotated_at = now
 
 
-def _changed(session: Session, subscriber: Subscriber) -> Subscriber:
-    subscriber.updated_at = utcnow()
+def _changed(session: Session, subscriber: Subscriber, now: datetime) -> Subscriber:
+    subscriber.updated_at = now
     session.flush()
     return subscriber
 
