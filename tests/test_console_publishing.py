@@ -606,3 +606,57 @@ def test_an_editor_records_a_welcome_in_the_browser(
     assert httpx.get(player.get_attribute("src") or "").content == MP3.read_bytes()
     assert admin.get("/admin/shows/sharp-tech/welcome").json()["audio_uploaded"] is True
     assert_fits_the_width(page)
+
+
+def uploaded(client: TestClient) -> dict[str, Any]:
+    """An episode uploaded with the admin key, which the console's own requests do not send."""
+    body: dict[str, Any] = upload(_bootstrap(client), "sharp-tech").json()
+    client.headers.pop("Authorization")
+    return body
+
+
+def test_an_emptied_field_clears_it_and_a_blank_title_is_refused(
+    client: TestClient, editor: Console
+) -> None:
+    """Issue 24: clearing season, number or show notes said "saved." and kept them."""
+    episode = uploaded(client)
+    path, api = f"/console/episodes/{episode['id']}", f"/admin/episodes/{episode['id']}"
+    details = {"season": 2, "number": 5, "show_notes": "<p>Notes</p>"}
+    assert client.patch(api, json=details, headers=ADMIN).status_code == 200
+    form = {"title": "Hello", "kind": "episode", "episode_type": "full"}
+    cleared = editor.post(path, form | {"season": "", "number": "", "show_notes": ""})
+    assert cleared.status_code == 303
+    stored = client.get(api, headers=ADMIN).json()
+    assert (stored["season"], stored["number"], stored["show_notes"]) == (None, None, "")
+
+    blank = editor.post(path, form | {"title": "   ", "season": "3"})
+    assert blank.status_code == 422
+    assert "an episode needs a title" in blank.text
+    assert 'value="3"' in blank.text  # what was typed stays on the form
+    stored = client.get(api, headers=ADMIN).json()
+    assert (stored["title"], stored["season"]) == ("Hello", None)
+
+    # The API clears with null as the console does with an empty field.
+    assert client.patch(api, json={"season": 4}, headers=ADMIN).json()["season"] == 4
+    assert client.patch(api, json={"season": None}, headers=ADMIN).json()["season"] is None
+
+
+@pytest.mark.parametrize("year", ["0001", "1899", "9999"])
+def test_a_publication_date_with_a_mistyped_year_is_refused(
+    client: TestClient, editor: Console, year: str
+) -> None:
+    """Issue 24: year 1 wrote `<pubDate>Mon, 01 Jan 1 …` into subscriber feeds."""
+    episode = uploaded(client)
+    refused = editor.post(
+        f"/console/episodes/{episode['id']}/publish", {"published_at": f"{year}-06-01T09:00"}
+    )
+    assert refused.status_code == 422
+    assert "Check the year." in refused.text
+    by_api = client.post(
+        f"/admin/episodes/{episode['id']}/publish",
+        json={"published_at": f"{year}-06-01T09:00:00Z"},
+        headers=ADMIN,
+    )
+    assert by_api.status_code == 422
+    assert "Check the year." in by_api.json()["detail"]
+    assert client.get(f"/admin/episodes/{episode['id']}", headers=ADMIN).json()["status"] == "draft"
