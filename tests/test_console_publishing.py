@@ -213,6 +213,16 @@ def test_plans_page_edits_bundles(client: TestClient, clock: Clock) -> None:
     assert refused.status_code == 422
     assert "plan_id" in refused.text
 
+    # Issue 24: "New plan" with an id in use replaced that plan (a bundle became one show).
+    taken = support.post("/console/plans", bundle | {"new": "1", "name": "Solo", "shows": []})
+    assert taken.status_code == 422
+    assert "Bundle already has the id bundle-2025" in taken.text
+    assert 'id="new-name" type="text" name="name" value="Solo"' in taken.text  # kept
+    plans = client.get("/admin/plans", headers=ADMIN).json()
+    assert [edited(plan) for plan in plans] == [
+        {"id": "bundle-2025", "name": "Bundle", "shows": ["goat"]}
+    ]
+
     assert support.post("/console/plans/bundle-2025/delete").is_redirect
     assert client.get("/admin/plans", headers=ADMIN).json() == []
 
