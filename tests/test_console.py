@@ -673,6 +673,12 @@ def test_an_owner_adds_an_editor_and_a_key_on_a_phone(
     )
     expect(page.get_by_label("Role of editor@example.com")).to_have_value("editor")
     assert_fits_the_width(page)
+    # Issue 24: Disable acted on one click; it asks first.
+    editor_row = page.get_by_role("row").filter(has_text="editor@example.com")
+    disable = editor_row.get_by_role("button", name="Disable editor@example.com")
+    expect(disable).to_be_hidden()
+    editor_row.get_by_text("Disable…").click()
+    expect(disable).to_be_visible()
 
     nav.get_by_role("link", name="API keys").click()
     page.get_by_label("What it is for").fill("upload script")

@@ -489,6 +489,16 @@ def test_an_editor_uploads_confirms_and_publishes(
         next(tmp_path.glob("long.mp3")).stat().st_size
     )
 
+    # Issue 24: Unpublish acted on one click; it asks first, saying what it does.
+    row.get_by_role("link", name="Episode 1: Hello").click()
+    unpublish = page.get_by_role("button", name="Unpublish Episode 1: Hello")
+    expect(unpublish).to_be_hidden()
+    page.get_by_text("Unpublish…").click()
+    expect(page.get_by_text("It leaves every feed at the next poll")).to_be_visible()
+    unpublish.click()
+    expect(page.locator("#state")).to_have_text("draft")
+    assert universal(httpx.get(subscriber["feeds"][0]["feed_url"]).content).entries == []
+
 
 def test_show_artwork_preview_and_size_check(
     browser: Browser, live_show: tuple[str, httpx.Client], tmp_path: Path
@@ -596,6 +606,14 @@ def test_support_edits_a_bundle_in_the_browser(
         {"id": "bundle", "name": "Everything", "shows": ["goat"]}
     ]
     assert_fits_the_width(page)
+
+    # Issue 24: Delete acted on one click; it asks first.
+    delete = plan.get_by_role("button", name="Delete Everything")
+    expect(delete).to_be_hidden()
+    plan.get_by_text("Delete Everything…").click()
+    delete.click()
+    expect(page.get_by_role("status")).to_have_text("Plan bundle deleted.")
+    assert admin.get("/admin/plans").json() == []
 
 
 def test_an_editor_records_a_welcome_in_the_browser(
