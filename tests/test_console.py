@@ -366,7 +366,11 @@ def test_support_acknowledges_or_rotates_an_alert(console: TestClient, settings:
     assert f'data-alert="{kept}"' in console.get("/console/alerts?status=acknowledged").text
     assert console.get(kept_feed).status_code == 200
     done = console.post(f"/console/alerts/{rotated}/rotate", data={"csrf": csrf})
-    assert "Rotated: the shared URL no longer works." in done.text
+    # Issue 24: the message named "Subscriber 11"; support answers people by their address.
+    assert (
+        "Rotated: the shared URL no longer works. sharer@example.com needs their new one"
+        in done.text
+    )
     assert console.get(shared_feed).status_code == 404
     assert console.get(kept_feed).status_code == 200
 
@@ -422,10 +426,16 @@ def test_accounts_are_for_owners_only(console: TestClient) -> None:
 def test_each_user_makes_and_revokes_their_api_keys(console: TestClient) -> None:
     as_role(console, "editor")
     csrf = csrf_of(console.get("/console/keys").text)
-    made = console.post("/console/keys", data={"csrf": csrf, "name": "upload script"})
-    assert made.status_code == 201
-    key = re.search(r'id="new-key" type="text" readonly value="(pp_[^"]+)"', made.text)
+    made = console.post(
+        "/console/keys", data={"csrf": csrf, "name": "upload script"}, follow_redirects=False
+    )
+    assert made.status_code == 303  # so that a reload does not post the form again
+    shown = console.get(made.headers["location"])
+    key = re.search(r'id="new-key" type="text" readonly value="(pp_[^"]+)"', shown.text)
     assert key
+    reloaded = console.get("/console/keys").text  # issue 24: a reload made a second key
+    assert key[1] not in reloaded
+    assert len(re.findall(r'action="/console/keys/\d+/revoke"', reloaded)) == 1
     me = console.get("/admin/me", headers={"Authorization": f"Bearer {key[1]}"})
     assert me.status_code == 200
     assert me.json()["email"] == "editor@example.com"
@@ -663,6 +673,12 @@ def test_an_owner_adds_an_editor_and_a_key_on_a_phone(
     )
     expect(page.get_by_label("Role of editor@example.com")).to_have_value("editor")
     assert_fits_the_width(page)
+    # Issue 24: Disable acted on one click; it asks first.
+    editor_row = page.get_by_role("row").filter(has_text="editor@example.com")
+    disable = editor_row.get_by_role("button", name="Disable editor@example.com")
+    expect(disable).to_be_hidden()
+    editor_row.get_by_text("Disable…").click()
+    expect(disable).to_be_visible()
 
     nav.get_by_role("link", name="API keys").click()
     page.get_by_label("What it is for").fill("upload script")

@@ -213,6 +213,16 @@ def test_plans_page_edits_bundles(client: TestClient, clock: Clock) -> None:
     assert refused.status_code == 422
     assert "plan_id" in refused.text
 
+    # Issue 24: "New plan" with an id in use replaced that plan (a bundle became one show).
+    taken = support.post("/console/plans", bundle | {"new": "1", "name": "Solo", "shows": []})
+    assert taken.status_code == 422
+    assert "Bundle already has the id bundle-2025" in taken.text
+    assert 'id="new-name" type="text" name="name" value="Solo"' in taken.text  # kept
+    plans = client.get("/admin/plans", headers=ADMIN).json()
+    assert [edited(plan) for plan in plans] == [
+        {"id": "bundle-2025", "name": "Bundle", "shows": ["goat"]}
+    ]
+
     assert support.post("/console/plans/bundle-2025/delete").is_redirect
     assert client.get("/admin/plans", headers=ADMIN).json() == []
 
@@ -479,6 +489,16 @@ def test_an_editor_uploads_confirms_and_publishes(
         next(tmp_path.glob("long.mp3")).stat().st_size
     )
 
+    # Issue 24: Unpublish acted on one click; it asks first, saying what it does.
+    row.get_by_role("link", name="Episode 1: Hello").click()
+    unpublish = page.get_by_role("button", name="Unpublish Episode 1: Hello")
+    expect(unpublish).to_be_hidden()
+    page.get_by_text("Unpublish…").click()
+    expect(page.get_by_text("It leaves every feed at the next poll")).to_be_visible()
+    unpublish.click()
+    expect(page.locator("#state")).to_have_text("draft")
+    assert universal(httpx.get(subscriber["feeds"][0]["feed_url"]).content).entries == []
+
 
 def test_show_artwork_preview_and_size_check(
     browser: Browser, live_show: tuple[str, httpx.Client], tmp_path: Path
@@ -587,6 +607,14 @@ def test_support_edits_a_bundle_in_the_browser(
     ]
     assert_fits_the_width(page)
 
+    # Issue 24: Delete acted on one click; it asks first.
+    delete = plan.get_by_role("button", name="Delete Everything")
+    expect(delete).to_be_hidden()
+    plan.get_by_text("Delete Everything…").click()
+    delete.click()
+    expect(page.get_by_role("status")).to_have_text("Plan bundle deleted.")
+    assert admin.get("/admin/plans").json() == []
+
 
 def test_an_editor_records_a_welcome_in_the_browser(
     browser: Browser, live_show: tuple[str, httpx.Client]
@@ -606,3 +634,57 @@ def test_an_editor_records_a_welcome_in_the_browser(
     assert httpx.get(player.get_attribute("src") or "").content == MP3.read_bytes()
     assert admin.get("/admin/shows/sharp-tech/welcome").json()["audio_uploaded"] is True
     assert_fits_the_width(page)
+
+
+def uploaded(client: TestClient) -> dict[str, Any]:
+    """An episode uploaded with the admin key, which the console's own requests do not send."""
+    body: dict[str, Any] = upload(_bootstrap(client), "sharp-tech").json()
+    client.headers.pop("Authorization")
+    return body
+
+
+def test_an_emptied_field_clears_it_and_a_blank_title_is_refused(
+    client: TestClient, editor: Console
+) -> None:
+    """Issue 24: clearing season, number or show notes said "saved." and kept them."""
+    episode = uploaded(client)
+    path, api = f"/console/episodes/{episode['id']}", f"/admin/episodes/{episode['id']}"
+    details = {"season": 2, "number": 5, "show_notes": "<p>Notes</p>"}
+    assert client.patch(api, json=details, headers=ADMIN).status_code == 200
+    form = {"title": "Hello", "kind": "episode", "episode_type": "full"}
+    cleared = editor.post(path, form | {"season": "", "number": "", "show_notes": ""})
+    assert cleared.status_code == 303
+    stored = client.get(api, headers=ADMIN).json()
+    assert (stored["season"], stored["number"], stored["show_notes"]) == (None, None, "")
+
+    blank = editor.post(path, form | {"title": "   ", "season": "3"})
+    assert blank.status_code == 422
+    assert "an episode needs a title" in blank.text
+    assert 'value="3"' in blank.text  # what was typed stays on the form
+    stored = client.get(api, headers=ADMIN).json()
+    assert (stored["title"], stored["season"]) == ("Hello", None)
+
+    # The API clears with null as the console does with an empty field.
+    assert client.patch(api, json={"season": 4}, headers=ADMIN).json()["season"] == 4
+    assert client.patch(api, json={"season": None}, headers=ADMIN).json()["season"] is None
+
+
+@pytest.mark.parametrize("year", ["0001", "1899", "9999"])
+def test_a_publication_date_with_a_mistyped_year_is_refused(
+    client: TestClient, editor: Console, year: str
+) -> None:
+    """Issue 24: year 1 wrote `<pubDate>Mon, 01 Jan 1 …` into subscriber feeds."""
+    episode = uploaded(client)
+    refused = editor.post(
+        f"/console/episodes/{episode['id']}/publish", {"published_at": f"{year}-06-01T09:00"}
+    )
+    assert refused.status_code == 422
+    assert "Check the year." in refused.text
+    by_api = client.post(
+        f"/admin/episodes/{episode['id']}/publish",
+        json={"published_at": f"{year}-06-01T09:00:00Z"},
+        headers=ADMIN,
+    )
+    assert by_api.status_code == 422
+    assert "Check the year." in by_api.json()["detail"]
+    assert client.get(f"/admin/episodes/{episode['id']}", headers=ADMIN).json()["status"] == "draft"

@@ -43,7 +43,7 @@ def episodes_page(
 
 
 class EpisodeForm(BaseModel):
-    """The episode form as posted; empty fields are left as they are (as in the API)."""
+    """The episode form as posted: an emptied field clears what it held, but the title."""
 
     title: str = ""
     show_notes: str = ""
@@ -72,11 +72,12 @@ class EpisodeForm(BaseModel):
         )
 
     def update(self) -> EpisodeUpdate:
-        given = {
-            name: value
-            for name, value in self.model_dump().items()
-            if not (isinstance(value, str) and not value.strip())
-        }
+        if not self.title.strip():
+            raise InvalidInput("title: an episode needs a title (apps list it by its title).")
+        given = self.model_dump()
+        for name in ("article_url", "article_text", "season", "number"):
+            if not given[name].strip():
+                given[name] = None  # cleared
         return EpisodeUpdate.model_validate(given)
 
 
@@ -135,10 +136,9 @@ def save_episode(
     clock: ClockDep,
 ) -> Response:
     try:
-        update = form.update()
-    except ValidationError as exc:
+        episodes.update(session, episode, form.update(), now=clock())
+    except (ValidationError, InvalidInput) as exc:  # refused before anything changed
         return _episode_page(request, episode, session, times, form, problems(exc), 422)
-    episodes.update(session, episode, update, now=clock())
     return redirect(f"/console/episodes/{episode.id}", flash=f"{episode.title}: saved.")
 
 
@@ -155,11 +155,11 @@ def publish_episode(
     schedules the episode)."""
     try:
         at = times.read(published_at) if published_at.strip() else None
-    except InvalidInput as exc:
+        episodes.publish(session, episode, PublishRequest(published_at=at), now=clock())
+    except InvalidInput as exc:  # refused before anything changed
         return _episode_page(
             request, episode, session, times, problems=problems(exc), status_code=422
         )
-    episodes.publish(session, episode, PublishRequest(published_at=at), now=clock())
     after = Times(times.zone, clock())  # "now" has moved on since the form was read
     at_time = when(episode.published_at, times.zone)
     scheduled = after.state(episode) == "scheduled"

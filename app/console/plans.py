@@ -26,6 +26,7 @@ class PlanForm(BaseModel):
     (the other stays empty); a form without a rule keeps the plan's, as the API does."""
 
     plan_id: str
+    new: bool = False  # posted by the "New plan" form, which must not replace a plan
     name: str = ""
     shows: list[str] = []
     back_catalogue: str = ""
@@ -70,7 +71,7 @@ def _plans_page(
     form: PlanForm | None = None,
 ) -> Response:
     plans = {plan.id: PlanForm.of(plan) for plan in billing.list_plans(session)}
-    if form is not None and form.plan_id in plans:
+    if form is not None and not form.new and form.plan_id in plans:
         plans[form.plan_id], form = form, None  # what was typed stays in that plan's form
     return render(
         request,
@@ -92,10 +93,16 @@ def plans_page(request: Request, session: SessionDep) -> Response:
 
 @router.post("/plans", dependencies=SUPPORT_FORM)
 def save_plan(request: Request, form: Annotated[PlanForm, Form()], session: SessionDep) -> Response:
-    """Create a plan, or replace the name, shows and back catalogue of the plan with this id
-    (the API's PUT)."""
+    """Create a plan (the "New plan" form, which refuses an id in use), or replace the name,
+    shows and back catalogue of the plan with this id (its own form, as the API's PUT)."""
     try:
         plan_id, plan = form.plan()
+        existing = session.get(Plan, plan_id) if form.new else None
+        if existing is not None:
+            raise InvalidInput(
+                f"plan id: {existing.name} already has the id {plan_id}. Change that plan in "
+                "its own form above, or give the new plan another id."
+            )
     except (ValidationError, InvalidInput) as exc:
         return _plans_page(request, session, problems(exc), 422, form)
     saved = billing.put_plan(session, plan_id, plan)

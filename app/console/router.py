@@ -312,10 +312,11 @@ def acknowledge_alert(alert_id: RowId, session: SessionDep, clock: ClockDep) -> 
 def rotate_alert(alert_id: RowId, session: SessionDep, clock: ClockDep) -> Response:
     alert = sharing.get(session, alert_id)
     sharing.rotate(session, alert, now=clock())
+    holder = subscribers.get(session, alert.subscriber_id)
     return redirect(
         f"{CONSOLE}/alerts",
-        flash=f"Rotated: the shared URL no longer works. Subscriber {alert.subscriber_id} "
-        "needs their new one: send them their page link.",
+        flash=f"Rotated: the shared URL no longer works. {holder.email} needs their new one: "
+        "send them their page link.",
     )
 
 
@@ -377,34 +378,39 @@ def _me(session: SessionDep, user: ConsoleUser) -> StaffUser:
     return accounts.get_user(session, user.user_id)
 
 
-def _keys_page(
-    request: Request, session: SessionDep, me: StaffUser, new_key: str | None = None
-) -> Response:
-    return render(
-        request,
-        "keys.html",
-        {"keys": accounts.list_api_keys(session, me), "new_key": new_key},
-        status_code=201 if new_key else 200,
-    )
+# A new key travels from the POST that made it to the page that shows it in a cookie the
+# page deletes as it reads it (like the flash message): so the form's POST ends in a redirect,
+# and reloading the page neither makes a second key nor shows the first one again.
+NEW_KEY_COOKIE = "podpass_new_key"
 
 
 @router.get("/keys")
 def key_list(request: Request, session: SessionDep, user: ConsoleUser) -> Response:
-    return _keys_page(request, session, _me(session, user))
+    me = _me(session, user)
+    new_key = request.cookies.get(NEW_KEY_COOKIE)
+    response = render(
+        request, "keys.html", {"keys": accounts.list_api_keys(session, me), "new_key": new_key}
+    )
+    if new_key is not None:
+        response.delete_cookie(NEW_KEY_COOKIE, path=f"{CONSOLE}/keys")
+    return response
 
 
 @router.post("/keys", dependencies=SIGNED_IN_FORM)
 def create_key(
-    request: Request,
     session: SessionDep,
     clock: ClockDep,
     user: ConsoleUser,
     name: Annotated[str, Form(min_length=1, max_length=100)],
 ) -> Response:
-    """Answers the page itself, not a redirect: the key is shown this once, never stored."""
+    """The key is shown this once, on the page this redirects to, and never stored."""
     me = _me(session, user)
     _, key = accounts.create_api_key(session, me, name=name.strip(), now=clock())
-    return _keys_page(request, session, me, new_key=key)
+    response = redirect(f"{CONSOLE}/keys")
+    response.set_cookie(
+        NEW_KEY_COOKIE, key, max_age=60, path=f"{CONSOLE}/keys", httponly=True, samesite="strict"
+    )
+    return response
 
 
 @router.post("/keys/{key_id}/revoke", dependencies=SIGNED_IN_FORM)

@@ -1,6 +1,6 @@
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, NamedTuple
 
 from sqlalchemy import Select, func, select, type_coerce
@@ -11,7 +11,7 @@ from app import audio, images
 from app.core.db.session import after_commit
 from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.episodes.schemas import Chapters, EpisodeFields, EpisodeUpload, PublishRequest
-from app.models import TRANSCRIPT_TYPES, Episode, EpisodeStatus, Show
+from app.models import TRANSCRIPT_TYPES, Episode, EpisodeKind, EpisodeStatus, Show
 from app.outbox import announcements
 from app.shows import service as shows
 from app.storage import Storage, uploads
@@ -35,10 +35,19 @@ def list_for_show(session: Session, show: Show) -> Sequence[Episode]:
     ).all()
 
 
+# What an update clears when it gives null (as the console does for an emptied field); any
+# other field given null keeps its value. Show notes cleared are empty, not null.
+_CLEARABLE = frozenset({"show_notes", "article_url", "article_text", "season", "number"})
+
+
 def _field_values(fields: EpisodeFields) -> dict[str, object]:
-    return fields.model_dump(
-        exclude={"publish", "published_at"}, exclude_unset=True, exclude_none=True, mode="json"
-    )
+    given = fields.model_dump(exclude={"publish", "published_at"}, exclude_unset=True, mode="json")
+    values = {
+        name: value for name, value in given.items() if value is not None or name in _CLEARABLE
+    }
+    if "show_notes" in values and values["show_notes"] is None:
+        values["show_notes"] = ""
+    return values
 
 
 def upload(
@@ -154,13 +163,28 @@ def set_transcript(
 
 
 def update(session: Session, episode: Episode, fields: EpisodeFields, *, now: datetime) -> Episode:
-    for name, value in _field_values(fields).items():
+    values = _field_values(fields)
+    kind = values.get("kind", episode.kind)
+    if kind == EpisodeKind.ARTICLE and not values.get("article_url", episode.article_url):
+        raise InvalidInput("An article narration needs article_url (the post it reads).")
+    for name, value in values.items():
         setattr(episode, name, value)
     _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED, now=now)
     return episode
 
 
+# pubDate is an RFC 2822 date, with a four-digit year, and apps sort episodes by it: a year
+# typed wrong (1 for 2026, 9999) is refused rather than written into every feed.
+EARLIEST_PUBLICATION = datetime(1900, 1, 1, tzinfo=UTC)
+FURTHEST_SCHEDULE = timedelta(days=3653)  # ten years
+
+
 def _publish(episode: Episode, at: datetime | None, now: datetime) -> None:
+    if at is not None and not EARLIEST_PUBLICATION <= at <= now + FURTHEST_SCHEDULE:
+        raise InvalidInput(
+            f"{at.date().isoformat()} is not a publication date: it must be after 1900 and "
+            "less than ten years ahead. Check the year."
+        )
     episode.status = EpisodeStatus.PUBLISHED
     if at is not None:
         episode.published_at = at
