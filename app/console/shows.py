@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from app.console.deps import EDITOR, EDITOR_FORM
-from app.console.forms import SAVED_FILES, problems
+from app.console.forms import SAVED_FILES, form_values, problems
 from app.console.pages import redirect, render
 from app.core.db.session import SessionDep
 from app.core.deps import UrlsDep
@@ -51,21 +51,7 @@ class ShowForm(BaseModel):
         picked = show.category
         if show.subcategory:
             picked = f"{show.category}{SUBCATEGORY_SEPARATOR}{show.subcategory}"
-        return cls(
-            title=show.title,
-            description=show.description,
-            author=show.author,
-            owner_name=show.owner_name,
-            owner_email=show.owner_email,
-            language=show.language,
-            category=picked,
-            explicit=show.explicit,
-            link=show.link,
-            subscribe_url=show.subscribe_url or "",
-            itunes_type=show.itunes_type,
-            feed_limit=str(show.feed_limit or ""),
-            personal_title=show.personal_title,
-        )
+        return cls.model_validate(form_values(show, cls) | {"category": picked})
 
     def update(self) -> ShowUpdate:
         category, _, subcategory = self.category.partition(SUBCATEGORY_SEPARATOR)

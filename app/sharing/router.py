@@ -40,19 +40,19 @@ def list_alerts(
         limit=limit,
         offset=offset,
     )
-    return [AlertOut.of(alert) for alert in found]
+    return [AlertOut.model_validate(alert) for alert in found]
 
 
 @router.get("/alerts/{alert_id}")
 def read_alert(alert: AlertDep) -> AlertOut:
-    return AlertOut.of(alert)
+    return AlertOut.model_validate(alert)
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
 def acknowledge_alert(alert: AlertDep, session: SessionDep, clock: ClockDep) -> AlertOut:
     """Seen, and the URL kept: the alert leaves the open list; detection keeps its evidence
     current instead of opening another for the same URL. A rotated alert stays rotated."""
-    return AlertOut.of(service.acknowledge(session, alert, now=clock()))
+    return AlertOut.model_validate(service.acknowledge(session, alert, now=clock()))
 
 
 @router.post("/alerts/{alert_id}/rotate")
@@ -63,5 +63,6 @@ def rotate_alert(
     close the alert. Rotating a rotated alert again changes nothing and answers the URL."""
     feed = service.rotate(session, alert, now=clock())
     return RotatedAlert(
-        **AlertOut.of(alert).model_dump(), feed_url=urls.feed(tokens.token_for(feed.token_id))
+        **AlertOut.model_validate(alert).model_dump(),
+        feed_url=urls.feed(tokens.token_for(feed.token_id)),
     )

@@ -17,6 +17,7 @@ from app.subscribers.schemas import (
     FeedOut,
     PageLink,
     SubscriberCreate,
+    SubscriberFields,
     SubscriberOut,
     SubscriberUpdate,
 )
@@ -31,13 +32,7 @@ router = APIRouter(
 def present(subscriber: Subscriber, tokens: FeedTokens, urls: Urls) -> SubscriberOut:
     """A subscriber in its API form, with their personal feed URLs."""
     return SubscriberOut(
-        id=subscriber.id,
-        email=subscriber.email,
-        name=subscriber.name,
-        external_id=subscriber.external_id,
-        status=subscriber.status,
-        created_at=subscriber.created_at,
-        updated_at=subscriber.updated_at,
+        **dict(SubscriberFields.model_validate(subscriber)),
         feeds=[
             FeedOut(
                 show=f.show.slug,
