@@ -5,6 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
+from app.core.db.session import get_by_id
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.tokens import PageLinks, new_token_id
 from app.core.urls import Urls
@@ -17,10 +18,7 @@ from app.subscribers.schemas import PageLink, SubscriberCreate, SubscriberUpdate
 
 
 def get(session: Session, subscriber_id: int) -> Subscriber:
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None:
-        raise NotFound(f"No subscriber with id {subscriber_id}.")
-    return subscriber
+    return get_by_id(session, Subscriber, subscriber_id, "subscriber")
 
 
 def list_some(
