@@ -42,6 +42,7 @@ from app.core.deps import (
     UrlsDep,
 )
 from app.core.errors import Forbidden, TooManyAttempts, Unauthorized
+from app.core.routing import get_and_head
 from app.models import AlertStatus, Role, StaffUser, SubscriberStatus
 from app.sharing import service as sharing
 from app.subscribers import service as subscribers
@@ -160,8 +161,7 @@ def console_root() -> Response:
 site_root = APIRouter(include_in_schema=False)
 
 
-@site_root.head("/")
-@site_root.get("/")
+@get_and_head(site_root, "/")
 def server_root() -> Response:
     return RedirectResponse(f"{CONSOLE}/", status_code=302)
 

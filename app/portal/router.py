@@ -20,6 +20,7 @@ from app.core.deps import (
     UnsubscribeLinksDep,
     UrlsDep,
 )
+from app.core.routing import get_and_head
 from app.core.tokens import FormTokens
 from app.core.urls import Urls
 from app.feeds import opml
@@ -75,8 +76,8 @@ def subscriber_from_link(signed: str, session: SessionDep, links: PageLinksDep) 
 LinkedSubscriber = Annotated[Subscriber, Depends(subscriber_from_link)]
 
 
-@router.head("/my/{signed}", include_in_schema=False)
-@router.get(
+@get_and_head(
+    router,
     "/my/{signed}",
     response_class=HTMLResponse,
     tags=["subscriber page"],
@@ -166,8 +167,8 @@ def reset_feed(
     )
 
 
-@router.head("/my/{signed}/podcasts.opml", include_in_schema=False)
-@router.get(
+@get_and_head(
+    router,
     "/my/{signed}/podcasts.opml",
     tags=["subscriber page"],
     summary="All the subscriber's feeds as OPML",
@@ -183,8 +184,8 @@ def get_opml(
     )
 
 
-@router.head("/shows/{slug}", include_in_schema=False)
-@router.get(
+@get_and_head(
+    router,
     "/shows/{slug}",
     response_class=HTMLResponse,
     tags=["show page"],
@@ -260,8 +261,8 @@ def email_my_links(
     )
 
 
-@router.head("/unsubscribe/{signed}", include_in_schema=False)
-@router.get(
+@get_and_head(
+    router,
     "/unsubscribe/{signed}",
     response_class=HTMLResponse,
     tags=["subscriber page"],
