@@ -29,7 +29,6 @@ from app.portal import service
 from app.portal.service import LinkProblem
 
 router = APIRouter()
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 HEADERS = {
     "Cache-Control": "private, no-store",
     "X-Robots-Tag": "noindex",
@@ -43,6 +42,30 @@ FORM_MAX_AGE_SECONDS = 24 * 3600
 LINKS_ON_THEIR_WAY = "links_requested.html"
 
 
+def _layout(request: Request) -> dict[str, Any]:
+    """What every page's title names: the publisher."""
+    settings: Settings = request.app.state.settings
+    return {"publisher": settings.publisher_name}
+
+
+templates = Jinja2Templates(
+    directory=Path(__file__).parent / "templates", context_processors=[_layout]
+)
+
+
+def _page(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] = HEADERS,
+) -> Response:
+    return templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers=headers
+    )
+
+
 def _links_form(urls: Urls, tokens: FormTokens) -> dict[str, str]:
     return {"action": urls.email_my_links(), "token": tokens.make()}
 
@@ -51,17 +74,12 @@ def _problem_page(request: Request, exc: Exception) -> Response:
     """A person-readable page instead of JSON: these URLs are opened from an email."""
     assert isinstance(exc, LinkProblem)
     state = request.app.state
-    settings: Settings = state.settings
-    context: dict[str, Any] = {
-        "publisher": settings.publisher_name,
-        "title": exc.title,
-        "message": exc.message,
-        "links_form": None,
-    }
-    if exc.offer_links:
-        context["links_form"] = _links_form(state.urls, state.form_tokens)
-    return templates.TemplateResponse(
-        request, "problem.html", context, status_code=exc.status_code, headers=HEADERS
+    links_form = _links_form(state.urls, state.form_tokens) if exc.offer_links else None
+    return _page(
+        request,
+        "problem.html",
+        {"title": exc.title, "message": exc.message, "links_form": links_form},
+        status_code=exc.status_code,
     )
 
 
@@ -94,11 +112,10 @@ def page(
     reset: str | None = None,
 ) -> Response:
     cards = service.cards(subscriber, tokens, urls)
-    return templates.TemplateResponse(
+    return _page(
         request,
         "page.html",
         {
-            "publisher": settings.publisher_name,
             "subscriber": subscriber,
             "cards": cards,
             "lapsed": subscriber.status == SubscriberStatus.LAPSED,
@@ -109,7 +126,6 @@ def page(
             "new_episode_emails": service.wants_new_episode_emails(session, subscriber.id),
             "new_episode_emails_url": urls.subscriber_new_episode_emails(signed),
         },
-        headers=HEADERS,
     )
 
 
@@ -143,23 +159,20 @@ def reset_feed(
     request: Request,
     subscriber: LinkedSubscriber,
     session: SessionDep,
-    settings: SettingsDep,
     urls: UrlsDep,
     confirm: Annotated[str | None, Form()] = None,
 ) -> Response:
     show = service.entitled_show(subscriber, slug)
     page_url = urls.subscriber_page(signed)
     if confirm != "yes":
-        return templates.TemplateResponse(
+        return _page(
             request,
             "confirm.html",
             {
-                "publisher": settings.publisher_name,
                 "title": show.title,
                 "reset_url": urls.subscriber_reset(signed, slug),
                 "page_url": page_url,
             },
-            headers=HEADERS,
         )
     service.reset(session, subscriber, slug)
     return RedirectResponse(
@@ -201,14 +214,10 @@ def show_page(
     forms: FormTokensDep,
 ) -> Response:
     show = service.show_page(session, urls, slug, now=clock(), renew_url=settings.renew_url)
-    return templates.TemplateResponse(
+    return _page(
         request,
         "show.html",
-        {
-            "publisher": settings.publisher_name,
-            "page": show,
-            "links_form": _links_form(urls, forms),
-        },
+        {"page": show, "links_form": _links_form(urls, forms)},
         headers=PUBLIC_HEADERS,
     )
 
@@ -256,9 +265,7 @@ def email_my_links(
         per_address=settings.links_per_address_per_hour,
         per_network=settings.links_per_ip_per_hour,
     )
-    return templates.TemplateResponse(
-        request, LINKS_ON_THEIR_WAY, {"publisher": settings.publisher_name}, headers=HEADERS
-    )
+    return _page(request, LINKS_ON_THEIR_WAY, {})
 
 
 @get_and_head(
@@ -269,20 +276,11 @@ def email_my_links(
     summary="Confirm turning new-episode emails off",
 )
 def confirm_unsubscribe(
-    signed: str,
-    request: Request,
-    settings: SettingsDep,
-    urls: UrlsDep,
-    links: UnsubscribeLinksDep,
+    signed: str, request: Request, urls: UrlsDep, links: UnsubscribeLinksDep
 ) -> Response:
     """A GET changes nothing: mail scanners open links. The button posts."""
     service.unsubscribing(links, signed)
-    return templates.TemplateResponse(
-        request,
-        "unsubscribe.html",
-        {"publisher": settings.publisher_name, "action": urls.unsubscribe(signed), "done": False},
-        headers=HEADERS,
-    )
+    return _page(request, "unsubscribe.html", {"action": urls.unsubscribe(signed), "done": False})
 
 
 @router.post(
@@ -292,16 +290,7 @@ def confirm_unsubscribe(
     summary="Turn new-episode emails off (RFC 8058 one-click: no login)",
 )
 def unsubscribe(
-    signed: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    links: UnsubscribeLinksDep,
+    signed: str, request: Request, session: SessionDep, links: UnsubscribeLinksDep
 ) -> Response:
     service.unsubscribe(session, links, signed)
-    return templates.TemplateResponse(
-        request,
-        "unsubscribe.html",
-        {"publisher": settings.publisher_name, "action": "", "done": True},
-        headers=HEADERS,
-    )
+    return _page(request, "unsubscribe.html", {"action": "", "done": True})
