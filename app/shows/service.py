@@ -95,8 +95,7 @@ def put_welcome(session: Session, show: Show, data: WelcomeIn) -> Welcome:
 
 
 def delete_welcome(session: Session, storage: Storage, show: Show) -> None:
-    found = welcome(session, show)
-    _drop_audio(session, storage, found)
+    found = _dropping_audio(session, storage, show)
     session.delete(found)
     touch(show)
     session.flush()
@@ -117,8 +116,7 @@ def set_welcome_audio(
         session, storage, "welcome", source, size, filename, max_bytes=max_bytes
     )
     show = get(session, slug)
-    found = welcome(session, show)
-    _drop_audio(session, storage, found)
+    found = _dropping_audio(session, storage, show)
     found.audio_key, found.audio_mime = key, info.mime
     found.audio_size, found.duration_seconds = size, info.duration_seconds
     found.updated_at = utcnow()
@@ -129,8 +127,7 @@ def set_welcome_audio(
 
 def clear_welcome_audio(session: Session, storage: Storage, show: Show) -> Welcome:
     """Back to the spoken default."""
-    found = welcome(session, show)
-    _drop_audio(session, storage, found)
+    found = _dropping_audio(session, storage, show)
     found.audio_key = found.audio_mime = found.audio_size = found.duration_seconds = None
     found.updated_at = utcnow()
     touch(show)
@@ -138,9 +135,11 @@ def clear_welcome_audio(session: Session, storage: Storage, show: Show) -> Welco
     return found
 
 
-def _drop_audio(session: Session, storage: Storage, found: Welcome) -> None:
-    """The replaced recording goes once the change commits (feeds still point at it until
-    then)."""
+def _dropping_audio(session: Session, storage: Storage, show: Show) -> Welcome:
+    """The show's welcome item, whose recording goes once the change commits (feeds still
+    point at it until then)."""
+    found = welcome(session, show)
     key = found.audio_key
     if key is not None:
         after_commit(session, lambda: storage.delete(key))
+    return found
