@@ -45,6 +45,7 @@ from app.core.errors import Forbidden, TooManyAttempts, Unauthorized
 from app.core.routing import get_and_head
 from app.models import AlertStatus, Role, StaffUser, SubscriberStatus
 from app.sharing import service as sharing
+from app.sharing.deps import AlertDep
 from app.subscribers import service as subscribers
 from app.subscribers.deps import SubscriberDep
 
@@ -301,14 +302,13 @@ def alert_list(
 
 
 @router.post("/alerts/{alert_id}/acknowledge", dependencies=SUPPORT_FORM)
-def acknowledge_alert(alert_id: RowId, session: SessionDep, clock: ClockDep) -> Response:
-    sharing.acknowledge(session, sharing.get(session, alert_id), now=clock())
+def acknowledge_alert(alert: AlertDep, session: SessionDep, clock: ClockDep) -> Response:
+    sharing.acknowledge(session, alert, now=clock())
     return redirect(f"{CONSOLE}/alerts", flash="Acknowledged: the URL is kept.")
 
 
 @router.post("/alerts/{alert_id}/rotate", dependencies=SUPPORT_FORM)
-def rotate_alert(alert_id: RowId, session: SessionDep, clock: ClockDep) -> Response:
-    alert = sharing.get(session, alert_id)
+def rotate_alert(alert: AlertDep, session: SessionDep, clock: ClockDep) -> Response:
     sharing.rotate(session, alert, now=clock())
     return redirect(
         f"{CONSOLE}/alerts",

@@ -1,26 +1,20 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
-from app.core.deps import ClockDep, RowId, TokensDep, UrlsDep
-from app.models import AlertStatus, SharingAlert
+from app.core.deps import ClockDep, TokensDep, UrlsDep
+from app.models import AlertStatus
 from app.sharing import service
+from app.sharing.deps import AlertDep
 from app.sharing.schemas import AlertOut, RotatedAlert
 
 router = APIRouter(
     prefix="/admin/sharing", tags=["sharing"], dependencies=[require(Permission.SUBSCRIBERS)]
 )
-
-
-def alert_by_id(alert_id: RowId, session: SessionDep) -> SharingAlert:
-    return service.get(session, alert_id)
-
-
-AlertDep = Annotated[SharingAlert, Depends(alert_by_id)]
 
 
 @router.get("/alerts")
