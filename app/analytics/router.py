@@ -94,6 +94,8 @@ def show_report(
     return answer(report, format, f"{show.slug}-{span.start}-{span.end}")
 
 
+# Same shape as show_report: the same query about another subject (its own path, dependency
+# and service); the answer's CSV form is shared (answer()).
 @router.get("/episodes/{episode_id}", response_model=EpisodeReport, responses=CSV_ANSWER)
 def episode_report(
     episode: EpisodeDep,

@@ -89,6 +89,8 @@ def login_form(request: Request, next: str = "") -> Response:
     return _login_page(request, safe_next(next))
 
 
+# Same shape as email_my_links in portal/router.py (an email form's fields): another
+# form, with its own checks (a password and a login cookie; a form token and the Origin).
 @router.post("/login")
 def log_in(
     request: Request,

@@ -32,6 +32,8 @@ SUBCATEGORY_SEPARATOR = "/"
 class ShowForm(BaseModel):
     """The show form as posted: every field a string (or a checkbox), checked by ShowUpdate."""
 
+    # The same names as ShowOut's (shows/schemas.py): both are a show's fields, these as the
+    # browser posts them (text), those as the API answers; form_values() and update() rely on it.
     title: str
     description: str
     author: str
@@ -163,6 +165,8 @@ def save_show(
     return redirect(f"/console/shows/{show.slug}", flash=f"{show.title}: saved.")
 
 
+# Same shape as save_show (check the form; the page again with its problems, or save and
+# redirect): two forms on one page, each with its own schema and service.
 @router.post("/shows/{slug}/welcome", dependencies=EDITOR_FORM)
 def save_welcome(
     request: Request,

@@ -232,6 +232,9 @@ def _same_origin(origin: str | None, base_url: str) -> bool:
     return origin.rstrip("/") == f"{ours.scheme}://{ours.netloc}"
 
 
+# Same shape as reset_feed and the other routes here: FastAPI declares each route's path,
+# summary and dependencies in its signature. What the pages share (headers, the publisher's
+# name) is in _page and _layout.
 @router.post(
     "/email-my-links",
     response_class=HTMLResponse,

@@ -37,6 +37,8 @@ def list_alerts(
     return [AlertOut.model_validate(alert) for alert in found]
 
 
+# Same shape as the read and update routes of episodes/router.py and shows/router.py:
+# each resource's own dependency, schema and service, in FastAPI's one-line idiom.
 @router.get("/alerts/{alert_id}")
 def read_alert(alert: AlertDep) -> AlertOut:
     return AlertOut.model_validate(alert)

@@ -101,6 +101,9 @@ def delete_welcome(session: Session, storage: Storage, show: Show) -> None:
     session.flush()
 
 
+# The same parameters as episodes' upload(): both take an uploaded recording and store it
+# with uploads.store_audio (the shared part); the rows they fill differ. (These signatures
+# are about to take the injected clock: a shared upload type can follow.)
 def set_welcome_audio(
     session: Session,
     storage: Storage,

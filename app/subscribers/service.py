@@ -168,6 +168,8 @@ _STATUS_EVENTS = {
 }
 
 
+# Its email has the same shape as create()'s welcome: another template and its data; the
+# shared part is outbox.email. (Their `now` is about to be injected: a helper can follow.)
 def rotate(session: Session, subscriber: Subscriber, slug: str) -> Subscriber:
     show = shows.get(session, slug)
     feed = next((f for f in subscriber.feeds if f.show_id == show.id), None)
