@@ -38,6 +38,8 @@ class _MPEGStream(Protocol):  # what mutagen's MPEGInfo has, which its annotatio
     frame_offset: int  # where the first audio frame starts
 
 
+# Two-field records like this stand in imports/catalogue.py (_Artwork) and
+# portal/service.py (AppLink), each before another record: the same shape, unrelated things.
 @dataclass(frozen=True)
 class Chapter:
     start_seconds: float

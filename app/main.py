@@ -46,6 +46,7 @@ from app.core.errors import (
     install_error_handlers,
 )
 from app.core.logs import install_token_redaction
+from app.core.routing import get_and_head
 from app.core.tokens import FeedTokens, FormTokens, PageLinks, UnsubscribeLinks
 from app.core.urls import Urls
 from app.episodes.router import router as episodes_router
@@ -297,8 +298,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
 
-    @app.head("/healthz", include_in_schema=False)
-    @app.get("/healthz", tags=["ops"], summary="Liveness check, and this worker's counters")
+    @get_and_head(
+        app, "/healthz", tags=["ops"], summary="Liveness check, and this worker's counters"
+    )
     def healthz(request: Request) -> dict[str, str | int]:
         """`feed_fallbacks`: feed requests this worker answered by compressing a whole feed
         because its fast path could not be prepared (`feed_fallback_documents`: how many

@@ -540,6 +540,9 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+# Same shape as LoginFailure: both are rate-limit logs, counted per client network and per
+# key over a window, but keyed differently (an email; a hash of one) with their own limits,
+# windows and answers. One table would tie the console's login throttle to the portal's.
 class LinkRequest(Base):
     """An "email me my links" request, counted per address (hashed under the server key:
     most addresses asked for belong to no subscriber) and per client network, so that every

@@ -18,7 +18,7 @@ from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from app.core.db.engine import Database
-from app.core.db.session import after_commit, after_rollback, transaction
+from app.core.db.session import after_commit, after_rollback, get_by_id, transaction
 from app.core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
 from app.models import ApiKey, LoginFailure, Role, StaffUser
 
@@ -109,10 +109,7 @@ def list_users(session: Session) -> list[StaffUser]:
 
 
 def get_user(session: Session, user_id: int) -> StaffUser:
-    user = session.get(StaffUser, user_id)
-    if user is None:
-        raise NotFound(f"No staff account with id {user_id}.")
-    return user
+    return get_by_id(session, StaffUser, user_id, "staff account")
 
 
 def _refuse_removing_last_owner(session: Session, user: StaffUser, doing: str) -> None:

@@ -398,7 +398,7 @@ def subscriber_report(
         apps=_tallies(session, within, Download.app),
         prefixes=_tallies(session, within, Download.ip_prefix),
         alerts=[
-            SubscriberAlert(**dict(AlertOut.of(alert)), show=slugs.get(alert.show_id))
+            SubscriberAlert(**dict(AlertOut.model_validate(alert)), show=slugs.get(alert.show_id))
             for alert in (sharing.of_subscriber(session, subscriber.id) if with_alerts else [])
         ],
     )

@@ -147,6 +147,9 @@ def patreon_event(
     return _provider_outcome(session, Provider.PATREON, event, now)
 
 
+# Same shape as memberful_event (and patreon_event): each provider's route names its own
+# signature header and verifies with its own adapter; what they share is in _secret and
+# _provider_outcome.
 @webhooks.post("/webhooks/ghost")
 def ghost_event(
     body: RawBody,

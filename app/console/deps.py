@@ -30,6 +30,8 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
+# Same shape as NotDue and Claimed in outbox/service.py (an exception that keeps one value,
+# then a record): unrelated things.
 @dataclass(frozen=True)
 class SignedIn:
     """Who is signed in, kept on `request.state.console` for the layout (nav, CSRF token)."""

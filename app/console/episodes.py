@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from app.console.deps import EDITOR, EDITOR_FORM
-from app.console.forms import SAVED_FILES, Times, TimesDep, duration, problems
+from app.console.forms import SAVED_FILES, Times, TimesDep, duration, form_values, problems
 from app.console.pages import redirect, render
 from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, SettingsDep
@@ -58,18 +58,7 @@ class EpisodeForm(BaseModel):
 
     @classmethod
     def of(cls, episode: Episode) -> "EpisodeForm":
-        return cls(
-            title=episode.title,
-            show_notes=episode.show_notes,
-            kind=episode.kind,
-            article_url=episode.article_url or "",
-            article_text=episode.article_text or "",
-            episode_type=episode.episode_type,
-            season=str(episode.season or ""),
-            number=str(episode.number or ""),
-            explicit=episode.explicit,
-            free=episode.free,
-        )
+        return cls.model_validate(form_values(episode, cls))
 
     def update(self) -> EpisodeUpdate:
         if not self.title.strip():

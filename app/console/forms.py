@@ -1,5 +1,6 @@
-"""What the console's publishing pages share: times as the publisher reads and types them,
-a form's problems in a person's words, and what the page says after a file was saved."""
+"""What the console's publishing pages share: a row's values as its form shows them, times as
+the publisher reads and types them, a form's problems in a person's words, and what the page
+says after a file was saved."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -7,7 +8,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import InvalidInput
@@ -22,6 +23,19 @@ SAVED_FILES = {
     "transcript": "Transcript saved.",
     "welcome-audio": "Welcome recording saved: it passed the same checks as an episode.",
 }
+
+
+def form_values(row: object, form: type[BaseModel]) -> dict[str, object]:
+    """The row's values of the form's fields, as the form's boxes show them: an empty box for
+    None, a number's digits (an empty box for 0, which the number fields read as none). A
+    checkbox keeps its bool."""
+
+    def shown(value: object) -> object:
+        if isinstance(value, bool | str):
+            return value
+        return str(value) if value else ""
+
+    return {name: shown(getattr(row, name)) for name in form.model_fields}
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,10 @@ from app.core.deps import (
     UrlsDep,
 )
 from app.core.errors import Forbidden, TooManyAttempts, Unauthorized
+from app.core.routing import get_and_head
 from app.models import AlertStatus, Role, StaffUser, SubscriberStatus
 from app.sharing import service as sharing
+from app.sharing.deps import AlertDep
 from app.subscribers import service as subscribers
 from app.subscribers.deps import SubscriberDep
 
@@ -87,6 +89,8 @@ def login_form(request: Request, next: str = "") -> Response:
     return _login_page(request, safe_next(next))
 
 
+# Same shape as email_my_links in portal/router.py (an email form's fields): another
+# form, with its own checks (a password and a login cookie; a form token and the Origin).
 @router.post("/login")
 def log_in(
     request: Request,
@@ -160,8 +164,7 @@ def console_root() -> Response:
 site_root = APIRouter(include_in_schema=False)
 
 
-@site_root.head("/")
-@site_root.get("/")
+@get_and_head(site_root, "/")
 def server_root() -> Response:
     return RedirectResponse(f"{CONSOLE}/", status_code=302)
 
@@ -303,14 +306,13 @@ def alert_list(
 
 
 @router.post("/alerts/{alert_id}/acknowledge", dependencies=SUPPORT_FORM)
-def acknowledge_alert(alert_id: RowId, session: SessionDep, clock: ClockDep) -> Response:
-    sharing.acknowledge(session, sharing.get(session, alert_id), now=clock())
+def acknowledge_alert(alert: AlertDep, session: SessionDep, clock: ClockDep) -> Response:
+    sharing.acknowledge(session, alert, now=clock())
     return redirect(f"{CONSOLE}/alerts", flash="Acknowledged: the URL is kept.")
 
 
 @router.post("/alerts/{alert_id}/rotate", dependencies=SUPPORT_FORM)
-def rotate_alert(alert_id: RowId, session: SessionDep, clock: ClockDep) -> Response:
-    alert = sharing.get(session, alert_id)
+def rotate_alert(alert: AlertDep, session: SessionDep, clock: ClockDep) -> Response:
     sharing.rotate(session, alert, now=clock())
     holder = subscribers.get(session, alert.subscriber_id)
     return redirect(

@@ -26,6 +26,8 @@ class DayCounts:
     downloads: list[int]  # one per show, in the dashboard's show order
 
 
+# Same shape as StoredObject in app/storage (three fields, then another record): unrelated
+# things.
 @dataclass(frozen=True)
 class TopEpisode:
     title: str

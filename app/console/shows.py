@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from app.console.deps import EDITOR, EDITOR_FORM
-from app.console.forms import SAVED_FILES, problems
+from app.console.forms import SAVED_FILES, form_values, problems
 from app.console.pages import redirect, render
 from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, UrlsDep
@@ -32,6 +32,8 @@ SUBCATEGORY_SEPARATOR = "/"
 class ShowForm(BaseModel):
     """The show form as posted: every field a string (or a checkbox), checked by ShowUpdate."""
 
+    # The same names as ShowOut's (shows/schemas.py): both are a show's fields, these as the
+    # browser posts them (text), those as the API answers; form_values() and update() rely on it.
     title: str
     description: str
     author: str
@@ -51,21 +53,7 @@ class ShowForm(BaseModel):
         picked = show.category
         if show.subcategory:
             picked = f"{show.category}{SUBCATEGORY_SEPARATOR}{show.subcategory}"
-        return cls(
-            title=show.title,
-            description=show.description,
-            author=show.author,
-            owner_name=show.owner_name,
-            owner_email=show.owner_email,
-            language=show.language,
-            category=picked,
-            explicit=show.explicit,
-            link=show.link,
-            subscribe_url=show.subscribe_url or "",
-            itunes_type=show.itunes_type,
-            feed_limit=str(show.feed_limit or ""),
-            personal_title=show.personal_title,
-        )
+        return cls.model_validate(form_values(show, cls) | {"category": picked})
 
     def update(self) -> ShowUpdate:
         category, _, subcategory = self.category.partition(SUBCATEGORY_SEPARATOR)
@@ -178,6 +166,8 @@ def save_show(
     return redirect(f"/console/shows/{show.slug}", flash=f"{show.title}: saved.")
 
 
+# Same shape as save_show (check the form; the page again with its problems, or save and
+# redirect): two forms on one page, each with its own schema and service.
 @router.post("/shows/{slug}/welcome", dependencies=EDITOR_FORM)
 def save_welcome(
     request: Request,

@@ -16,6 +16,8 @@ OUTBOX_LEASE_TIMEOUTS = 4
 _UNSAFE_SECRETS = {"changeme", "change-me", "secret", "development", "test"}
 
 
+# Same shape as the StrEnums in app/models.py: these are the settings' choices, those the
+# values rows store.
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"

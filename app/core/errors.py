@@ -25,6 +25,9 @@ class AppError(Exception):
         self.headers: dict[str, str] = {}
 
 
+# The same two lines class after class (a status and an error code): one class per answer
+# the services raise, so that a caller can catch one (`except NotFound`) and the handler reads
+# both from the class.
 class InvalidInput(AppError):
     status_code = 422
     error = "invalid_input"

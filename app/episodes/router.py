@@ -59,6 +59,8 @@ def list_episodes(show: ShowDep, session: SessionDep) -> list[EpisodeOut]:
     return [EpisodeOut.model_validate(e) for e in episodes]
 
 
+# Same shape as read_show/update_show in shows/router.py (and sharing's read_alert): each
+# resource's own dependency, schema and service, in FastAPI's one-line idiom.
 @router.get("/episodes/{episode_id}")
 def read_episode(episode: EpisodeDep) -> EpisodeOut:
     return EpisodeOut.model_validate(episode)

@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from app import audio, images
-from app.core.db.session import after_commit
-from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
+from app.core.db.session import after_commit, get_by_id
+from app.core.errors import InvalidInput, UnsupportedMedia
 from app.episodes.schemas import Chapters, EpisodeFields, EpisodeUpload, PublishRequest
 from app.models import TRANSCRIPT_TYPES, Episode, EpisodeKind, EpisodeStatus, Show
 from app.outbox import announcements
@@ -21,10 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 def get(session: Session, episode_id: int) -> Episode:
-    episode = session.get(Episode, episode_id)
-    if episode is None:
-        raise NotFound(f"No episode with id {episode_id}.")
-    return episode
+    return get_by_id(session, Episode, episode_id, "episode")
 
 
 def list_for_show(session: Session, show: Show) -> Sequence[Episode]:

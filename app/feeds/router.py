@@ -17,6 +17,7 @@ from app.analytics.recorder import Recorder
 from app.core.db.session import SessionDep
 from app.core.deps import PageLinksDep, SettingsDep, TokensDep, UrlsDep
 from app.core.errors import NotFound
+from app.core.routing import get_and_head
 from app.feeds import opml
 from app.feeds.access import Access, Inactive, Revoked
 from app.feeds.deps import (
@@ -177,23 +178,22 @@ def _transcript(episode: Episode, extension: str) -> Response:
 # A subscriber's routes. The literal ones come before /{episode_id}.{extension}.
 
 
-@router.head("/p/{token}/feed.xml", include_in_schema=False)
-@router.get("/p/{token}/feed.xml", response_class=Response, summary="A subscriber's RSS feed")
+@get_and_head(
+    router, "/p/{token}/feed.xml", response_class=Response, summary="A subscriber's RSS feed"
+)
 def get_feed(token: Token, request: Request, stages: StagesDep) -> Response:
     return _subscriber_feed(token, 0, request, stages)
 
 
-@router.head("/p/{token}/archive/{page:natural}.xml", include_in_schema=False)
-@router.get(
-    "/p/{token}/archive/{page:natural}.xml", response_class=Response, summary="Archive page"
+@get_and_head(
+    router, "/p/{token}/archive/{page:natural}.xml", response_class=Response, summary="Archive page"
 )
 def get_archive(token: Token, page: Page, request: Request, stages: StagesDep) -> Response:
     """An older page of a subscriber's feed (RFC 5005)."""
     return _subscriber_feed(token, page, request, stages)
 
 
-@router.head("/p/{token}/all.opml", include_in_schema=False)
-@router.get("/p/{token}/all.opml", response_class=Response)
+@get_and_head(router, "/p/{token}/all.opml", response_class=Response)
 def get_opml(
     access: SubscriberAccess, tokens: TokensDep, urls: UrlsDep, session: SessionDep
 ) -> Response:
@@ -210,8 +210,7 @@ def get_opml(
     )
 
 
-@router.head("/p/{token}/{episode_id:natural}.{extension}", include_in_schema=False)
-@router.get("/p/{token}/{episode_id:natural}.{extension}", response_class=Response)
+@get_and_head(router, "/p/{token}/{episode_id:natural}.{extension}", response_class=Response)
 def get_enclosure(
     token: Token, episode_id: int, extension: str, request: Request, stages: StagesDep
 ) -> Response:
@@ -238,8 +237,7 @@ def get_enclosure(
 # Public routes: each show's free feed, its artwork, and its free episodes' files.
 
 
-@router.head("/p/{token}/my", include_in_schema=False)
-@router.get("/p/{token}/my", response_class=RedirectResponse, status_code=303)
+@get_and_head(router, "/p/{token}/my", response_class=RedirectResponse, status_code=303)
 def get_page_via_feed(
     access: SubscriberAccess, links: PageLinksDep, urls: UrlsDep
 ) -> RedirectResponse:
@@ -256,33 +254,32 @@ def _spoken(path: Path) -> Response:
     )
 
 
-@router.head("/notice.mp3", include_in_schema=False)
-@router.get("/notice.mp3", response_class=Response, summary="The lapsed feed's spoken notice")
+@get_and_head(
+    router, "/notice.mp3", response_class=Response, summary="The lapsed feed's spoken notice"
+)
 def get_notice() -> Response:
     return _spoken(NOTICE_AUDIO)
 
 
-@router.head("/welcome.mp3", include_in_schema=False)
-@router.get("/welcome.mp3", response_class=Response, summary="The default spoken welcome")
+@get_and_head(router, "/welcome.mp3", response_class=Response, summary="The default spoken welcome")
 def get_welcome() -> Response:
     return _spoken(WELCOME_AUDIO)
 
 
-@router.head("/payment.mp3", include_in_schema=False)
-@router.get("/payment.mp3", response_class=Response, summary="The payment problem, spoken")
+@get_and_head(
+    router, "/payment.mp3", response_class=Response, summary="The payment problem, spoken"
+)
 def get_payment_notice() -> Response:
     return _spoken(PAYMENT_AUDIO)
 
 
-@router.head("/shows/{slug}/feed.xml", include_in_schema=False)
-@router.get("/shows/{slug}/feed.xml", response_class=Response)
+@get_and_head(router, "/shows/{slug}/feed.xml", response_class=Response)
 def get_public_feed(slug: str, request: Request, stages: StagesDep) -> Response:
     """A show's public feed of free episodes."""
     return _polled(request, stages, stages.gate.public(slug), 0)
 
 
-@router.head("/shows/{slug}/archive/{page:natural}.xml", include_in_schema=False)
-@router.get("/shows/{slug}/archive/{page:natural}.xml", response_class=Response)
+@get_and_head(router, "/shows/{slug}/archive/{page:natural}.xml", response_class=Response)
 def get_public_archive(
     access: PublicAccess, page: Page, request: Request, stages: StagesDep
 ) -> Response:
@@ -290,8 +287,9 @@ def get_public_archive(
     return _polled(request, stages, access, page)
 
 
-@router.head("/shows/{slug}/artwork.{extension}", include_in_schema=False)
-@router.get("/shows/{slug}/artwork.{extension}", response_class=Response, summary="Show artwork")
+@get_and_head(
+    router, "/shows/{slug}/artwork.{extension}", response_class=Response, summary="Show artwork"
+)
 def get_show_artwork(
     access: PublicAccess,
     extension: str,
@@ -306,8 +304,7 @@ def get_show_artwork(
     return files.artwork(show.artwork_key, extension, private=False)
 
 
-@router.head("/shows/{slug}/welcome.{extension}", include_in_schema=False)
-@router.get("/shows/{slug}/welcome.{extension}", response_class=Response)
+@get_and_head(router, "/shows/{slug}/welcome.{extension}", response_class=Response)
 def get_show_welcome(
     access: PublicAccess, extension: str, files: FilesDep, session: SessionDep
 ) -> Response:
@@ -322,8 +319,9 @@ def get_show_welcome(
     return files.audio(audio, extension, private=False)
 
 
-@router.head("/shows/{slug}/episodes/{episode_id:natural}.{extension}", include_in_schema=False)
-@router.get("/shows/{slug}/episodes/{episode_id:natural}.{extension}", response_class=Response)
+@get_and_head(
+    router, "/shows/{slug}/episodes/{episode_id:natural}.{extension}", response_class=Response
+)
 def get_public_enclosure(
     episode: PublicEpisode, extension: str, files: FilesDep, stages: StagesDep
 ) -> Response:
@@ -343,23 +341,26 @@ def get_public_enclosure(
 # An episode's other files, each for its subscribers and, when free, for anyone.
 
 
-@router.head("/p/{token}/{episode_id:natural}/chapters.json", include_in_schema=False)
-@router.get(
-    "/p/{token}/{episode_id:natural}/chapters.json", response_class=Response, summary="Chapters"
+@get_and_head(
+    router,
+    "/p/{token}/{episode_id:natural}/chapters.json",
+    response_class=Response,
+    summary="Chapters",
 )
 def get_chapters(episode: SubscriberEpisode) -> Response:
     return _chapters(episode)
 
 
-@router.head("/shows/{slug}/episodes/{episode_id:natural}/chapters.json", include_in_schema=False)
-@router.get("/shows/{slug}/episodes/{episode_id:natural}/chapters.json", response_class=Response)
+@get_and_head(
+    router, "/shows/{slug}/episodes/{episode_id:natural}/chapters.json", response_class=Response
+)
 def get_public_chapters(episode: PublicEpisode) -> Response:
     """A free episode's chapters."""
     return _chapters(episode)
 
 
-@router.head("/p/{token}/{episode_id:natural}/transcript.{extension}", include_in_schema=False)
-@router.get(
+@get_and_head(
+    router,
     "/p/{token}/{episode_id:natural}/transcript.{extension}",
     response_class=Response,
     summary="Transcript",
@@ -368,29 +369,28 @@ def get_transcript(episode: SubscriberEpisode, extension: str) -> Response:
     return _transcript(episode, extension)
 
 
-@router.head(
-    "/shows/{slug}/episodes/{episode_id:natural}/transcript.{extension}", include_in_schema=False
-)
-@router.get(
-    "/shows/{slug}/episodes/{episode_id:natural}/transcript.{extension}", response_class=Response
+@get_and_head(
+    router,
+    "/shows/{slug}/episodes/{episode_id:natural}/transcript.{extension}",
+    response_class=Response,
 )
 def get_public_transcript(episode: PublicEpisode, extension: str) -> Response:
     """A free episode's transcript."""
     return _transcript(episode, extension)
 
 
-@router.head("/p/{token}/{episode_id:natural}/artwork.{extension}", include_in_schema=False)
-@router.get("/p/{token}/{episode_id:natural}/artwork.{extension}", response_class=Response)
+@get_and_head(
+    router, "/p/{token}/{episode_id:natural}/artwork.{extension}", response_class=Response
+)
 def get_episode_artwork(episode: SubscriberEpisode, extension: str, files: FilesDep) -> Response:
     """An episode's artwork."""
     return files.artwork(episode.artwork_key, extension, private=True)
 
 
-@router.head(
-    "/shows/{slug}/episodes/{episode_id:natural}/artwork.{extension}", include_in_schema=False
-)
-@router.get(
-    "/shows/{slug}/episodes/{episode_id:natural}/artwork.{extension}", response_class=Response
+@get_and_head(
+    router,
+    "/shows/{slug}/episodes/{episode_id:natural}/artwork.{extension}",
+    response_class=Response,
 )
 def get_public_episode_artwork(episode: PublicEpisode, extension: str, files: FilesDep) -> Response:
     """A free episode's artwork."""

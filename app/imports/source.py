@@ -51,6 +51,9 @@ class Linked:
     type: str = ""
 
 
+# Same shape as ShowFields in shows/schemas.py (optional field after optional field): this
+# is what a feed says, unchecked; that is what the API accepts. The importer maps one onto the
+# other, reporting what the checks refuse.
 @dataclass(frozen=True)
 class SourceEpisode:
     guid: str

@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -117,30 +117,19 @@ class Outcome:
         return self.sent + self.retrying + self.dead + self.released
 
 
+@dataclass(eq=False)  # one sender per runner: compared by identity
 class Sender:
-    def __init__(
-        self,
-        db: Database,
-        transports: Mapping[OutboxKind, Transport],
-        clock: Clock,
-        *,
-        batch: int,
-        lease: timedelta,
-        max_tries: int,
-        backoff_seconds: float,
-        stopping: threading.Event | None = None,
-        jitter: Callable[[], float] = random.random,
-    ) -> None:
-        self.db = db
-        self.transports = transports
-        self.clock = clock
-        self.batch = batch
-        self.lease = lease
-        self.max_tries = max_tries
-        self.backoff_seconds = backoff_seconds
-        # Set when its runner stops (app/jobs.py): a drain ends between two messages.
-        self.stopping = stopping or threading.Event()
-        self.jitter = jitter
+    db: Database
+    transports: Mapping[OutboxKind, Transport]
+    clock: Clock
+    _: KW_ONLY
+    batch: int
+    lease: timedelta
+    max_tries: int
+    backoff_seconds: float
+    # Set when its runner stops (app/jobs.py): a drain ends between two messages.
+    stopping: threading.Event = field(default_factory=threading.Event)
+    jitter: Callable[[], float] = random.random
 
     @classmethod
     def from_settings(
@@ -176,7 +165,7 @@ class Sender:
             lease=timedelta(seconds=settings.outbox_lease_seconds),
             max_tries=settings.outbox_max_tries,
             backoff_seconds=settings.outbox_backoff_seconds,
-            stopping=stopping,
+            stopping=stopping or threading.Event(),
         )
 
     def send_due(self, now: datetime) -> Outcome:

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.core.errors import Conflict, NotFound
+from app.core.db.session import get_by_id
+from app.core.errors import Conflict
 from app.models import OutboxKind, OutboxMessage, OutboxStatus
 from app.outbox.schemas import EmailTemplate
 
@@ -246,10 +247,7 @@ def record_failure(
 
 
 def get(session: Session, message_id: int) -> OutboxMessage:
-    message = session.get(OutboxMessage, message_id)
-    if message is None:
-        raise NotFound(f"No outbox message with id {message_id}.")
-    return message
+    return get_by_id(session, OutboxMessage, message_id, "outbox message")
 
 
 def list_some(

@@ -15,7 +15,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.errors import InvalidInput, NotFound
+from app.core.db.session import get_by_id
+from app.core.errors import InvalidInput
 from app.core.tokens import webhook_secret
 from app.models import (
     Episode,
@@ -72,10 +73,7 @@ def create_endpoint(
 
 
 def get_endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
-    endpoint = session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None:
-        raise NotFound(f"No webhook endpoint with id {endpoint_id}.")
-    return endpoint
+    return get_by_id(session, WebhookEndpoint, endpoint_id, "webhook endpoint")
 
 
 def list_endpoints(session: Session) -> Sequence[WebhookEndpoint]:

@@ -20,6 +20,7 @@ from app.core.deps import (
     UnsubscribeLinksDep,
     UrlsDep,
 )
+from app.core.routing import get_and_head
 from app.core.tokens import FormTokens
 from app.core.urls import Urls
 from app.feeds import opml
@@ -28,7 +29,6 @@ from app.portal import service
 from app.portal.service import LinkProblem
 
 router = APIRouter()
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 HEADERS = {
     "Cache-Control": "private, no-store",
     "X-Robots-Tag": "noindex",
@@ -42,6 +42,30 @@ FORM_MAX_AGE_SECONDS = 24 * 3600
 LINKS_ON_THEIR_WAY = "links_requested.html"
 
 
+def _layout(request: Request) -> dict[str, Any]:
+    """What every page's title names: the publisher."""
+    settings: Settings = request.app.state.settings
+    return {"publisher": settings.publisher_name}
+
+
+templates = Jinja2Templates(
+    directory=Path(__file__).parent / "templates", context_processors=[_layout]
+)
+
+
+def _page(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] = HEADERS,
+) -> Response:
+    return templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers=headers
+    )
+
+
 def _links_form(urls: Urls, tokens: FormTokens) -> dict[str, str]:
     return {"action": urls.email_my_links(), "token": tokens.make()}
 
@@ -50,17 +74,12 @@ def _problem_page(request: Request, exc: Exception) -> Response:
     """A person-readable page instead of JSON: these URLs are opened from an email."""
     assert isinstance(exc, LinkProblem)
     state = request.app.state
-    settings: Settings = state.settings
-    context: dict[str, Any] = {
-        "publisher": settings.publisher_name,
-        "title": exc.title,
-        "message": exc.message,
-        "links_form": None,
-    }
-    if exc.offer_links:
-        context["links_form"] = _links_form(state.urls, state.form_tokens)
-    return templates.TemplateResponse(
-        request, "problem.html", context, status_code=exc.status_code, headers=HEADERS
+    links_form = _links_form(state.urls, state.form_tokens) if exc.offer_links else None
+    return _page(
+        request,
+        "problem.html",
+        {"title": exc.title, "message": exc.message, "links_form": links_form},
+        status_code=exc.status_code,
     )
 
 
@@ -75,8 +94,8 @@ def subscriber_from_link(signed: str, session: SessionDep, links: PageLinksDep) 
 LinkedSubscriber = Annotated[Subscriber, Depends(subscriber_from_link)]
 
 
-@router.head("/my/{signed}", include_in_schema=False)
-@router.get(
+@get_and_head(
+    router,
     "/my/{signed}",
     response_class=HTMLResponse,
     tags=["subscriber page"],
@@ -93,11 +112,10 @@ def page(
     reset: str | None = None,
 ) -> Response:
     cards = service.cards(subscriber, tokens, urls)
-    return templates.TemplateResponse(
+    return _page(
         request,
         "page.html",
         {
-            "publisher": settings.publisher_name,
             "subscriber": subscriber,
             "cards": cards,
             "lapsed": subscriber.status == SubscriberStatus.LAPSED,
@@ -108,7 +126,6 @@ def page(
             "new_episode_emails": service.wants_new_episode_emails(session, subscriber.id),
             "new_episode_emails_url": urls.subscriber_new_episode_emails(signed),
         },
-        headers=HEADERS,
     )
 
 
@@ -142,7 +159,6 @@ def reset_feed(
     request: Request,
     subscriber: LinkedSubscriber,
     session: SessionDep,
-    settings: SettingsDep,
     urls: UrlsDep,
     clock: ClockDep,
     confirm: Annotated[str | None, Form()] = None,
@@ -150,16 +166,14 @@ def reset_feed(
     show = service.entitled_show(subscriber, slug)
     page_url = urls.subscriber_page(signed)
     if confirm != "yes":
-        return templates.TemplateResponse(
+        return _page(
             request,
             "confirm.html",
             {
-                "publisher": settings.publisher_name,
                 "title": show.title,
                 "reset_url": urls.subscriber_reset(signed, slug),
                 "page_url": page_url,
             },
-            headers=HEADERS,
         )
     service.reset(session, subscriber, slug, now=clock())
     return RedirectResponse(
@@ -167,8 +181,8 @@ def reset_feed(
     )
 
 
-@router.head("/my/{signed}/podcasts.opml", include_in_schema=False)
-@router.get(
+@get_and_head(
+    router,
     "/my/{signed}/podcasts.opml",
     tags=["subscriber page"],
     summary="All the subscriber's feeds as OPML",
@@ -184,8 +198,8 @@ def get_opml(
     )
 
 
-@router.head("/shows/{slug}", include_in_schema=False)
-@router.get(
+@get_and_head(
+    router,
     "/shows/{slug}",
     response_class=HTMLResponse,
     tags=["show page"],
@@ -201,14 +215,10 @@ def show_page(
     forms: FormTokensDep,
 ) -> Response:
     show = service.show_page(session, urls, slug, now=clock(), renew_url=settings.renew_url)
-    return templates.TemplateResponse(
+    return _page(
         request,
         "show.html",
-        {
-            "publisher": settings.publisher_name,
-            "page": show,
-            "links_form": _links_form(urls, forms),
-        },
+        {"page": show, "links_form": _links_form(urls, forms)},
         headers=PUBLIC_HEADERS,
     )
 
@@ -223,6 +233,9 @@ def _same_origin(origin: str | None, base_url: str) -> bool:
     return origin.rstrip("/") == f"{ours.scheme}://{ours.netloc}"
 
 
+# Same shape as reset_feed and the other routes here: FastAPI declares each route's path,
+# summary and dependencies in its signature. What the pages share (headers, the publisher's
+# name) is in _page and _layout.
 @router.post(
     "/email-my-links",
     response_class=HTMLResponse,
@@ -256,33 +269,22 @@ def email_my_links(
         per_address=settings.links_per_address_per_hour,
         per_network=settings.links_per_ip_per_hour,
     )
-    return templates.TemplateResponse(
-        request, LINKS_ON_THEIR_WAY, {"publisher": settings.publisher_name}, headers=HEADERS
-    )
+    return _page(request, LINKS_ON_THEIR_WAY, {})
 
 
-@router.head("/unsubscribe/{signed}", include_in_schema=False)
-@router.get(
+@get_and_head(
+    router,
     "/unsubscribe/{signed}",
     response_class=HTMLResponse,
     tags=["subscriber page"],
     summary="Confirm turning new-episode emails off",
 )
 def confirm_unsubscribe(
-    signed: str,
-    request: Request,
-    settings: SettingsDep,
-    urls: UrlsDep,
-    links: UnsubscribeLinksDep,
+    signed: str, request: Request, urls: UrlsDep, links: UnsubscribeLinksDep
 ) -> Response:
     """A GET changes nothing: mail scanners open links. The button posts."""
     service.unsubscribing(links, signed)
-    return templates.TemplateResponse(
-        request,
-        "unsubscribe.html",
-        {"publisher": settings.publisher_name, "action": urls.unsubscribe(signed), "done": False},
-        headers=HEADERS,
-    )
+    return _page(request, "unsubscribe.html", {"action": urls.unsubscribe(signed), "done": False})
 
 
 @router.post(
@@ -292,16 +294,7 @@ def confirm_unsubscribe(
     summary="Turn new-episode emails off (RFC 8058 one-click: no login)",
 )
 def unsubscribe(
-    signed: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    links: UnsubscribeLinksDep,
+    signed: str, request: Request, session: SessionDep, links: UnsubscribeLinksDep
 ) -> Response:
     service.unsubscribe(session, links, signed)
-    return templates.TemplateResponse(
-        request,
-        "unsubscribe.html",
-        {"publisher": settings.publisher_name, "action": "", "done": True},
-        headers=HEADERS,
-    )
+    return _page(request, "unsubscribe.html", {"action": "", "done": True})

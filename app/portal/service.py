@@ -44,6 +44,8 @@ class LinkProblem(Exception):
         self.offer_links = offer_links
 
 
+# Same shape as _Artwork in imports/catalogue.py (two fields, then another record):
+# unrelated things.
 @dataclass(frozen=True)
 class AppLink:
     name: str

@@ -1,9 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
-
-from app.models import SharingAlert
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Reason(StrEnum):
@@ -40,6 +38,8 @@ class Evidence(BaseModel):
 
 
 class AlertOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     token_id: str = Field(description="The feed URL's public row key (survives in analytics).")
     subscriber_id: int
@@ -48,19 +48,6 @@ class AlertOut(BaseModel):
     opened_at: datetime
     closed_at: datetime | None
     evidence: Evidence
-
-    @classmethod
-    def of(cls, alert: SharingAlert) -> "AlertOut":
-        return cls(
-            id=alert.id,
-            token_id=alert.token_id,
-            subscriber_id=alert.subscriber_id,
-            show_id=alert.show_id,
-            status=alert.status,
-            opened_at=alert.opened_at,
-            closed_at=alert.closed_at,
-            evidence=Evidence.model_validate(alert.evidence),
-        )
 
 
 class RotatedAlert(AlertOut):

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, distinct, func, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.db.session import conflict_insert
+from app.core.db.session import conflict_insert, get_by_id
 from app.core.errors import NotFound
 from app.models import AlertStatus, Download, EventKind, FeedAccess, ListenEvent, SharingAlert
 from app.outbox import service as outbox
@@ -252,10 +252,7 @@ def _reasons(
 
 
 def get(session: Session, alert_id: int) -> SharingAlert:
-    alert = session.get(SharingAlert, alert_id)
-    if alert is None:
-        raise NotFound(f"No sharing alert with id {alert_id}.")
-    return alert
+    return get_by_id(session, SharingAlert, alert_id, "sharing alert")
 
 
 def list_some(

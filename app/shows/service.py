@@ -97,13 +97,15 @@ def put_welcome(session: Session, show: Show, data: WelcomeIn, *, now: datetime)
 
 
 def delete_welcome(session: Session, storage: Storage, show: Show, *, now: datetime) -> None:
-    found = welcome(session, show)
-    _drop_audio(session, storage, found)
+    found = _dropping_audio(session, storage, show)
     session.delete(found)
     touch(show, now=now)
     session.flush()
 
 
+# The same parameters as episodes' upload(): both take an uploaded recording and store it
+# with uploads.store_audio (the shared part); the rows they fill differ. (These signatures
+# are about to take the injected clock: a shared upload type can follow.)
 def set_welcome_audio(
     session: Session,
     storage: Storage,
@@ -120,8 +122,7 @@ def set_welcome_audio(
         session, storage, "welcome", source, size, filename, max_bytes=max_bytes
     )
     show = get(session, slug)
-    found = welcome(session, show)
-    _drop_audio(session, storage, found)
+    found = _dropping_audio(session, storage, show)
     found.audio_key, found.audio_mime = key, info.mime
     found.audio_size, found.duration_seconds = size, info.duration_seconds
     found.updated_at = now
@@ -134,8 +135,7 @@ def clear_welcome_audio(
     session: Session, storage: Storage, show: Show, *, now: datetime
 ) -> Welcome:
     """Back to the spoken default."""
-    found = welcome(session, show)
-    _drop_audio(session, storage, found)
+    found = _dropping_audio(session, storage, show)
     found.audio_key = found.audio_mime = found.audio_size = found.duration_seconds = None
     found.updated_at = now
     touch(show, now=now)
@@ -143,9 +143,11 @@ def clear_welcome_audio(
     return found
 
 
-def _drop_audio(session: Session, storage: Storage, found: Welcome) -> None:
-    """The replaced recording goes once the change commits (feeds still point at it until
-    then)."""
+def _dropping_audio(session: Session, storage: Storage, show: Show) -> Welcome:
+    """The show's welcome item, whose recording goes once the change commits (feeds still
+    point at it until then)."""
+    found = welcome(session, show)
     key = found.audio_key
     if key is not None:
         after_commit(session, lambda: storage.delete(key))
+    return found

@@ -47,7 +47,11 @@ class FeedOut(BaseModel):
     feed_url: str
 
 
-class SubscriberOut(BaseModel):
+class SubscriberFields(BaseModel):
+    """A subscriber row's own fields, as the API shows them."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     email: str
     name: str | None
@@ -55,6 +59,9 @@ class SubscriberOut(BaseModel):
     status: str
     created_at: datetime
     updated_at: datetime
+
+
+class SubscriberOut(SubscriberFields):
     feeds: list[FeedOut]
 
 

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.db.session import get_by_id
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.tokens import PageLinks, new_token_id
 from app.core.urls import Urls
@@ -16,10 +17,7 @@ from app.subscribers.schemas import PageLink, SubscriberCreate, SubscriberUpdate
 
 
 def get(session: Session, subscriber_id: int) -> Subscriber:
-    subscriber = session.get(Subscriber, subscriber_id)
-    if subscriber is None:
-        raise NotFound(f"No subscriber with id {subscriber_id}.")
-    return subscriber
+    return get_by_id(session, Subscriber, subscriber_id, "subscriber")
 
 
 def list_some(
@@ -178,6 +176,8 @@ _STATUS_EVENTS = {
 }
 
 
+# Its email has the same shape as create()'s welcome: another template and its data; the
+# shared part is outbox.email.
 def rotate(session: Session, subscriber: Subscriber, slug: str, *, now: datetime) -> Subscriber:
     show = shows.get(session, slug)
     feed = next((f for f in subscriber.feeds if f.show_id == show.id), None)

@@ -5,7 +5,7 @@ request's own transaction."""
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,8 +13,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.db.engine import Database
 from app.core.db.schema import Base
+from app.core.errors import NotFound
 
 logger = logging.getLogger(__name__)
+Row = TypeVar("Row", bound=Base)
+
+
+def get_by_id(session: Session, model: type[Row], row_id: int, what: str) -> Row:
+    """The `model` row with this id, or NotFound naming it as `what` ("No episode with id 7.")."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"No {what} with id {row_id}.")
+    return row
 
 
 def conflict_insert(session: Session, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
