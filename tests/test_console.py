@@ -390,6 +390,23 @@ def test_the_owner_manages_accounts(console: TestClient) -> None:
     )
     assert weak.status_code == 422
     assert "at least 12 characters" in weak.text
+    # Issue 24: these went to an error page that lost the form; they stay on it, as typed.
+    assert "Create the account" in weak.text
+    assert 'value="weak@example.com"' in weak.text
+    assert '<option value="editor" selected>' in weak.text
+    taken = console.post(
+        "/console/accounts",
+        data={"csrf": csrf, "email": "NEW@example.com", "role": "owner", "password": PASSWORD},
+    )
+    assert taken.status_code == 409
+    assert "A staff account for new@example.com already exists." in taken.text
+    assert '<option value="owner" selected>' in taken.text
+    not_an_email = console.post(
+        "/console/accounts",
+        data={"csrf": csrf, "email": "not an email", "role": "editor", "password": PASSWORD},
+    )
+    assert not_an_email.status_code == 422  # it was accepted as a staff email
+    assert "&#39;not an email&#39; is not an email address" in not_an_email.text
     users = {u["email"]: u["id"] for u in console.get("/admin/users", headers=ADMIN).json()}
     new_id = users["new@example.com"]
     changed = console.post(

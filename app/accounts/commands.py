@@ -5,14 +5,13 @@ import sys
 from typing import Annotated
 
 import typer
-from pydantic import TypeAdapter, ValidationError
 
 from app.accounts import service as accounts
 from app.core.clock import utcnow
 from app.core.commands import commands, database
 from app.core.db.session import transaction
 from app.core.errors import AppError
-from app.core.fields import Email
+from app.core.fields import email_address
 from app.models import Role
 
 cli = commands("Staff accounts (console and API keys).")
@@ -47,9 +46,9 @@ def create_staff_user(
 ) -> None:
     """Create a staff account; the password is asked for twice."""
     try:
-        email = TypeAdapter(Email).validate_python(email)
-    except ValidationError:
-        raise SystemExit(f"{email!r} is not an email address.") from None
+        email = email_address(email)
+    except AppError as refused:
+        raise SystemExit(refused.detail) from None
     password = read_password(password_stdin)
     try:
         with database() as db, transaction(db.writer) as session:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.core.db.engine import Database
 from app.core.db.session import after_commit, after_rollback, transaction
 from app.core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
+from app.core.fields import email_address
 from app.models import ApiKey, LoginFailure, Role, StaffUser
 
 
@@ -91,9 +92,9 @@ def _principal(user: StaffUser) -> Principal:
 def create_user(
     session: Session, *, email: str, password: str, role: Role, now: datetime
 ) -> StaffUser:
-    email = normalise_email(email)
+    email = email_address(email)
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+        raise InvalidInput(f"password: it needs at least {MIN_PASSWORD_LENGTH} characters.")
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email)):
         raise Conflict(f"A staff account for {email} already exists.")
     user = StaffUser(

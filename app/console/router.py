@@ -41,7 +41,7 @@ from app.core.deps import (
     TokensDep,
     UrlsDep,
 )
-from app.core.errors import Forbidden, TooManyAttempts, Unauthorized
+from app.core.errors import Conflict, Forbidden, InvalidInput, TooManyAttempts, Unauthorized
 from app.models import AlertStatus, Role, StaffUser, SubscriberStatus
 from app.sharing import service as sharing
 from app.subscribers import service as subscribers
@@ -323,24 +323,46 @@ def rotate_alert(alert_id: RowId, session: SessionDep, clock: ClockDep) -> Respo
 # Staff accounts (owners)
 
 
-@router.get("/accounts", dependencies=OWNER)
-def account_list(request: Request, session: SessionDep) -> Response:
+def _accounts_page(
+    request: Request,
+    session: SessionDep,
+    typed: dict[str, str] | None = None,
+    refused: InvalidInput | Conflict | None = None,
+) -> Response:
+    """The staff list and the new-account form, with what was typed in it (but the
+    password) when it was refused."""
     return render(
         request,
         "accounts.html",
-        {"users": accounts.list_users(session), "roles": list(Role)},
+        {
+            "users": accounts.list_users(session),
+            "roles": list(Role),
+            "typed": typed or {"email": "", "role": Role.EDITOR},
+            "problems": [refused.detail] if refused else [],
+        },
+        status_code=refused.status_code if refused else 200,
     )
+
+
+@router.get("/accounts", dependencies=OWNER)
+def account_list(request: Request, session: SessionDep) -> Response:
+    return _accounts_page(request, session)
 
 
 @router.post("/accounts", dependencies=OWNER_FORM)
 def create_account(
+    request: Request,
     session: SessionDep,
     clock: ClockDep,
     email: Annotated[str, Form(max_length=320)],
     role: Annotated[Role, Form()],
     password: Annotated[str, Form(max_length=1024)],
 ) -> Response:
-    user = accounts.create_user(session, email=email, password=password, role=role, now=clock())
+    try:
+        user = accounts.create_user(session, email=email, password=password, role=role, now=clock())
+    except (InvalidInput, Conflict) as refused:  # refused before anything was written
+        typed = {"email": email, "role": role}
+        return _accounts_page(request, session, typed, refused)
     return redirect(
         f"{CONSOLE}/accounts",
         flash=f"{user.email} can now log in as {user.role}. Give them their password in person "
