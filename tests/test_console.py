@@ -206,6 +206,39 @@ def test_an_expired_session_goes_to_the_login_page(console: TestClient, clock: C
     assert response.headers["location"] == "/console/login?next=%2Fconsole%2F"
 
 
+def test_a_form_posted_after_the_session_ended_says_so_and_goes_back_to_its_page(
+    console: TestClient, clock: Clock
+) -> None:
+    """Issue 24: it landed on the login page with no word, and then on the dashboard."""
+    subscriber = subscriber_with_feed(console, "listener@example.com")
+    as_role(console, "support")
+    page = f"/console/subscribers/{subscriber['id']}"
+    csrf = csrf_of(console.get(page).text)
+    clock.advance(timedelta(hours=12, seconds=1))
+    posted = console.post(
+        f"{page}/lapse",
+        data={"csrf": csrf},
+        headers={"Referer": f"http://testserver{page}"},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 303
+    login = posted.headers["location"]
+    assert login == f"/console/login?next=%2Fconsole%2Fsubscribers%2F{subscriber['id']}&unsaved=1"
+    assert "what you sent was not saved" in console.get(login).text
+    assert (
+        console.get(f"/admin/subscribers/{subscriber['id']}", headers=ADMIN).json()["status"]
+        == "active"
+    )
+    # Another site's page is never where the login leads.
+    elsewhere = console.post(
+        f"{page}/lapse",
+        data={"csrf": csrf},
+        headers={"Referer": "https://evil.example/console/x"},
+        follow_redirects=False,
+    )
+    assert elsewhere.headers["location"] == "/console/login?next=%2Fconsole%2F&unsaved=1"
+
+
 def test_a_form_posted_without_its_csrf_token_is_refused(console: TestClient) -> None:
     subscriber = subscriber_with_feed(console, "listener@example.com")
     as_role(console, "support")

@@ -714,3 +714,30 @@ def test_show_form_problems_stay_on_the_form_in_a_persons_words(
     assert editor.post(path, SHOW_FORM | {"link": ""}).status_code == 303
     shown = client.get("/admin/shows/sharp-tech", headers=ADMIN).json()
     assert shown["link"] == "http://testserver/shows/sharp-tech"
+
+
+def test_a_refused_upload_empties_the_bar_and_an_ended_session_says_log_in(
+    browser: Browser, live_show: tuple[str, httpx.Client], tmp_path: Path
+) -> None:
+    """Issue 24: the bar stayed full after a rejected file, and an upload after the session
+    ended said "Send an API key as `Authorization: Bearer <key>`"."""
+    base, admin = live_show
+    make_staff(admin, "editor@example.com", "editor")
+    page = log_in(browser, base, "editor@example.com", "/console/shows/sharp-tech/episodes")
+    notes = tmp_path / "notes.mp3"
+    notes.write_text("These are my show notes, not audio.")
+    chooser = page.get_by_label("Drop an MP3 or M4A here, or choose one")
+    chooser.set_input_files(notes)
+    status = page.locator("#upload-status")
+    expect(status).to_contain_text("Not uploaded:")
+    expect(page.locator("#upload-progress")).to_have_js_property("value", 0)
+
+    page.context.clear_cookies()  # as when the session's cookie has expired
+    chooser.set_input_files(MP3)
+    expect(status).to_contain_text("Your console session has ended, so nothing was saved.")
+    status.get_by_role("link", name="Log in again").click()
+    page.get_by_label("Email").fill("editor@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{base}/console/shows/sharp-tech/episodes")
+    assert admin.get("/admin/shows/sharp-tech/episodes").json() == []

@@ -82,9 +82,15 @@ def _login_page(
     return response
 
 
+UNSAVED = (
+    "Your session had ended, so what you sent was not saved. Log in, and you are back on "
+    "that page to send it again."
+)
+
+
 @router.get("/login")
-def login_form(request: Request, next: str = "") -> Response:
-    return _login_page(request, safe_next(next))
+def login_form(request: Request, next: str = "", unsaved: str = "") -> Response:
+    return _login_page(request, safe_next(next), problem=UNSAVED if unsaved else None)
 
 
 @router.post("/login")
