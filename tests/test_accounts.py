@@ -547,3 +547,56 @@ def test_a_database_outage_while_identifying_a_key_is_a_503(settings: Settings) 
     assert response.status_code == 503
     assert response.json()["error"] == "database_unavailable"
     assert response.headers["retry-after"] == "5"
+
+
+NEW_PASSWORD = "a brand new passphrase"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def lock_out(db: Database, email: str, clock: Clock) -> None:
+    for attempt in range(accounts.MAX_FAILURES_PER_ACCOUNT):
+        with pytest.raises(Unauthorized):
+            login(db, email, "not the password", f"192.0.2.{attempt}", clock)
+    with pytest.raises(TooManyAttempts):
+        login(db, email, PASSWORD, "192.0.2.99", clock)
+
+
+def test_an_owner_resets_a_password_which_ends_sessions_and_unlocks_the_account(
+    client: TestClient, db: Database, clock: Clock
+) -> None:
+    """Issue 24: a forgotten or locked-out staff password had no way out at all."""
+    user = make_user(db, "pat@example.com", Role.EDITOR, clock)
+    cookie = client.app.state.sessions.issue(user.id, clock())  # type: ignore[attr-defined]
+    lock_out(db, "pat@example.com", clock)
+    clock.advance(timedelta(seconds=1))
+    short = client.patch(
+        f"/admin/users/{user.id}", json={"password": "short"}, headers=ADMIN_HEADERS
+    )
+    assert short.status_code == 422
+    reset = client.patch(
+        f"/admin/users/{user.id}", json={"password": NEW_PASSWORD}, headers=ADMIN_HEADERS
+    )
+    assert reset.status_code == 200, reset.text
+    login(db, "pat@example.com", NEW_PASSWORD, "192.0.2.99", clock)  # at once, not throttled
+    with pytest.raises(Unauthorized):
+        login(db, "pat@example.com", PASSWORD, "192.0.2.99", clock)
+    client.cookies.set(COOKIE, cookie)  # a session from before the reset has ended
+    assert client.get("/console/", follow_redirects=False).status_code == 303
+
+
+def test_the_cli_sets_a_password(
+    cli_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    db: Database,
+    clock: Clock,
+) -> None:
+    make_user(db, "pat@example.com", Role.OWNER, clock)
+    lock_out(db, "pat@example.com", clock)
+    monkeypatch.setattr("sys.stdin", io.StringIO(NEW_PASSWORD + "\n"))
+    assert cli(["users", "set-password", "--email", "Pat@example.com", "--password-stdin"]) == 0
+    assert "New password set for pat@example.com" in capsys.readouterr().out
+    login(db, "pat@example.com", NEW_PASSWORD, "192.0.2.99", clock)
+    monkeypatch.setattr("sys.stdin", io.StringIO(NEW_PASSWORD + "\n"))
+    with pytest.raises(SystemExit, match=r"No staff account for nobody@example\.com"):
+        cli(["users", "set-password", "--email", "nobody@example.com", "--password-stdin"])

@@ -31,6 +31,7 @@ from tests.conftest import ADMIN_KEY, SECRET_KEY, SHOW, Clock, feed_path, upload
 from tests.test_feed_content import show_json
 
 PASSWORD = "correct horse battery"
+NEW = "a brand new passphrase"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 DOCS = Path(__file__).parent.parent / "docs"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -204,6 +205,39 @@ def test_an_expired_session_goes_to_the_login_page(console: TestClient, clock: C
     response = console.get("/console/", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/console/login?next=%2Fconsole%2F"
+
+
+def test_a_form_posted_after_the_session_ended_says_so_and_goes_back_to_its_page(
+    console: TestClient, clock: Clock
+) -> None:
+    """Issue 24: it landed on the login page with no word, and then on the dashboard."""
+    subscriber = subscriber_with_feed(console, "listener@example.com")
+    as_role(console, "support")
+    page = f"/console/subscribers/{subscriber['id']}"
+    csrf = csrf_of(console.get(page).text)
+    clock.advance(timedelta(hours=12, seconds=1))
+    posted = console.post(
+        f"{page}/lapse",
+        data={"csrf": csrf},
+        headers={"Referer": f"http://testserver{page}"},
+        follow_redirects=False,
+    )
+    assert posted.status_code == 303
+    login = posted.headers["location"]
+    assert login == f"/console/login?next=%2Fconsole%2Fsubscribers%2F{subscriber['id']}&unsaved=1"
+    assert "what you sent was not saved" in console.get(login).text
+    assert (
+        console.get(f"/admin/subscribers/{subscriber['id']}", headers=ADMIN).json()["status"]
+        == "active"
+    )
+    # Another site's page is never where the login leads.
+    elsewhere = console.post(
+        f"{page}/lapse",
+        data={"csrf": csrf},
+        headers={"Referer": "https://evil.example/console/x"},
+        follow_redirects=False,
+    )
+    assert elsewhere.headers["location"] == "/console/login?next=%2Fconsole%2F&unsaved=1"
 
 
 def test_a_form_posted_without_its_csrf_token_is_refused(console: TestClient) -> None:
@@ -390,6 +424,23 @@ def test_the_owner_manages_accounts(console: TestClient) -> None:
     )
     assert weak.status_code == 422
     assert "at least 12 characters" in weak.text
+    # Issue 24: these went to an error page that lost the form; they stay on it, as typed.
+    assert "Create the account" in weak.text
+    assert 'value="weak@example.com"' in weak.text
+    assert '<option value="editor" selected>' in weak.text
+    taken = console.post(
+        "/console/accounts",
+        data={"csrf": csrf, "email": "NEW@example.com", "role": "owner", "password": PASSWORD},
+    )
+    assert taken.status_code == 409
+    assert "A staff account for new@example.com already exists." in taken.text
+    assert '<option value="owner" selected>' in taken.text
+    not_an_email = console.post(
+        "/console/accounts",
+        data={"csrf": csrf, "email": "not an email", "role": "editor", "password": PASSWORD},
+    )
+    assert not_an_email.status_code == 422  # it was accepted as a staff email
+    assert "&#39;not an email&#39; is not an email address" in not_an_email.text
     users = {u["email"]: u["id"] for u in console.get("/admin/users", headers=ADMIN).json()}
     new_id = users["new@example.com"]
     changed = console.post(
@@ -692,3 +743,53 @@ def test_an_owner_adds_an_editor_and_a_key_on_a_phone(
 
     page.keyboard.press("Tab")  # the skip link first, for keyboard users
     expect(page.get_by_role("link", name="Skip to the content")).to_be_focused()
+
+
+def test_staff_change_their_own_password(console: TestClient) -> None:
+    """Issue 24: there was no way to change a password at all."""
+    as_role(console, "editor")
+    page = console.get("/console/password")
+    assert page.status_code == 200
+    csrf = csrf_of(page.text)
+    other_device = console.cookies[COOKIE]
+    form = {"csrf": csrf, "current": PASSWORD, "new": NEW, "again": NEW}
+    wrong = console.post("/console/password", data=form | {"current": "not it at all"})
+    assert wrong.status_code == 422
+    assert "current password: it is not your password" in wrong.text
+    differ = console.post("/console/password", data=form | {"again": NEW + "!"})
+    assert differ.status_code == 422
+    assert "the two differ" in differ.text
+    changed = console.post("/console/password", data=form)
+    assert "Your password is changed." in changed.text  # still signed in, on a new session
+    assert console.get("/console/keys").status_code == 200
+    assert log_in(console, "editor@example.com").status_code == 401
+    assert log_in(console, "editor@example.com", NEW).status_code == 303
+    console.cookies.clear()
+    console.cookies.set(COOKIE, other_device)  # the session from before the change ended
+    assert console.get("/console/keys", follow_redirects=False).status_code == 303
+
+
+def test_an_owner_unlocks_a_locked_out_account_and_resets_its_password(
+    console: TestClient,
+) -> None:
+    make_staff(console, "pat@example.com", "editor")
+    for _ in range(5):
+        assert log_in(console, "pat@example.com", "not the password").status_code == 401
+    assert log_in(console, "pat@example.com").status_code == 429
+    as_role(console, "owner")
+    accounts_page = console.get("/console/accounts")
+    assert "Unlock pat@example.com" in accounts_page.text
+    csrf = csrf_of(accounts_page.text)
+    pat = {u["email"]: u["id"] for u in console.get("/admin/users", headers=ADMIN).json()}
+    unlocked = console.post(
+        f"/console/accounts/{pat['pat@example.com']}/unlock", data={"csrf": csrf}
+    )
+    assert "pat@example.com may try to log in again now." in unlocked.text
+    assert "Unlock pat@example.com" not in unlocked.text
+    reset = console.post(
+        f"/console/accounts/{pat['pat@example.com']}/password",
+        data={"csrf": csrf, "password": NEW},
+    )
+    assert "New password set for pat@example.com" in reset.text
+    console.cookies.clear()
+    assert log_in(console, "pat@example.com", NEW).status_code == 303

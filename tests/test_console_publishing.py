@@ -117,7 +117,7 @@ def test_show_metadata_saves_through_the_category_picker(editor: Console) -> Non
     assert (show["category"], show["subcategory"]) == ("Technology", None)
     refused = editor.post("/console/shows/sharp-tech", form | {"owner_email": "nobody"})
     assert refused.status_code == 422
-    assert "owner_email: value is not a valid email address" in refused.text
+    assert "owner email: value is not a valid email address" in refused.text
     assert 'value="nobody"' in refused.text  # what was typed stays in the form
 
 
@@ -211,7 +211,7 @@ def test_plans_page_edits_bundles(client: TestClient, clock: Clock) -> None:
 
     refused = support.post("/console/plans", bundle | {"plan_id": "no spaces"})
     assert refused.status_code == 422
-    assert "plan_id" in refused.text
+    assert "plan id: " in refused.text
 
     # Issue 24: "New plan" with an id in use replaced that plan (a bundle became one show).
     taken = support.post("/console/plans", bundle | {"new": "1", "name": "Solo", "shows": []})
@@ -279,7 +279,7 @@ def test_personal_title_and_welcome_item_save_through_the_show_page(editor: Cons
     assert (got["days"], got["title"], got["notes"]) == (30, None, None)
     refused = editor.post("/console/shows/sharp-tech/welcome", {"days": "-1", "title": "Typed"})
     assert refused.status_code == 422
-    assert "days: Input should be greater than or equal to 0" in refused.text
+    assert "days: must be 0 or more" in refused.text
     assert 'value="Typed"' in refused.text
     assert welcome_of(editor.client).json()["title"] is None
 
@@ -688,3 +688,56 @@ def test_a_publication_date_with_a_mistyped_year_is_refused(
     assert by_api.status_code == 422
     assert "Check the year." in by_api.json()["detail"]
     assert client.get(f"/admin/episodes/{episode['id']}", headers=ADMIN).json()["status"] == "draft"
+
+
+def test_show_form_problems_stay_on_the_form_in_a_persons_words(
+    client: TestClient, editor: Console
+) -> None:
+    """Issue 24: a field left out went to an error page that lost every edit, and a number
+    too big said "Input should be less than or equal to …"."""
+    path = "/console/shows/sharp-tech"
+    edited_form = SHOW_FORM | {"title": "Sharp Tech, edited", "feed_limit": "99999999999"}
+    too_big = editor.post(path, edited_form)
+    assert too_big.status_code == 422
+    assert "feed limit: must be 100000 or less" in too_big.text
+    assert "Input should be" not in too_big.text
+    assert 'value="Sharp Tech, edited"' in too_big.text  # the edit is kept
+
+    left_out = {name: value for name, value in SHOW_FORM.items() if name != "title"}
+    refused = editor.post(path, left_out)
+    assert refused.status_code == 422
+    assert "title: must not be empty" in refused.text
+    assert "Nothing was saved" in refused.text
+    assert 'value="Sharp Tech"' not in refused.text  # the form as posted, with no title
+
+    # An emptied website is the show's public page, as for a show made without one.
+    assert editor.post(path, SHOW_FORM | {"link": ""}).status_code == 303
+    shown = client.get("/admin/shows/sharp-tech", headers=ADMIN).json()
+    assert shown["link"] == "http://testserver/shows/sharp-tech"
+
+
+def test_a_refused_upload_empties_the_bar_and_an_ended_session_says_log_in(
+    browser: Browser, live_show: tuple[str, httpx.Client], tmp_path: Path
+) -> None:
+    """Issue 24: the bar stayed full after a rejected file, and an upload after the session
+    ended said "Send an API key as `Authorization: Bearer <key>`"."""
+    base, admin = live_show
+    make_staff(admin, "editor@example.com", "editor")
+    page = log_in(browser, base, "editor@example.com", "/console/shows/sharp-tech/episodes")
+    notes = tmp_path / "notes.mp3"
+    notes.write_text("These are my show notes, not audio.")
+    chooser = page.get_by_label("Drop an MP3 or M4A here, or choose one")
+    chooser.set_input_files(notes)
+    status = page.locator("#upload-status")
+    expect(status).to_contain_text("Not uploaded:")
+    expect(page.locator("#upload-progress")).to_have_js_property("value", 0)
+
+    page.context.clear_cookies()  # as when the session's cookie has expired
+    chooser.set_input_files(MP3)
+    expect(status).to_contain_text("Your console session has ended, so nothing was saved.")
+    status.get_by_role("link", name="Log in again").click()
+    page.get_by_label("Email").fill("editor@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{base}/console/shows/sharp-tech/episodes")
+    assert admin.get("/admin/shows/sharp-tech/episodes").json() == []

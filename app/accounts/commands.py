@@ -5,14 +5,13 @@ import sys
 from typing import Annotated
 
 import typer
-from pydantic import TypeAdapter, ValidationError
 
 from app.accounts import service as accounts
 from app.core.clock import utcnow
 from app.core.commands import commands, database
 from app.core.db.session import transaction
 from app.core.errors import AppError
-from app.core.fields import Email
+from app.core.fields import email_address
 from app.models import Role
 
 cli = commands("Staff accounts (console and API keys).")
@@ -29,7 +28,7 @@ def read_password(from_stdin: bool) -> str:
             "No password was typed (no terminal?): pipe it in with --password-stdin."
         ) from None
     if again != password:
-        raise SystemExit("The two passwords differ; nothing was created.")
+        raise SystemExit("The two passwords differ; nothing was changed.")
     return password
 
 
@@ -47,9 +46,9 @@ def create_staff_user(
 ) -> None:
     """Create a staff account; the password is asked for twice."""
     try:
-        email = TypeAdapter(Email).validate_python(email)
-    except ValidationError:
-        raise SystemExit(f"{email!r} is not an email address.") from None
+        email = email_address(email)
+    except AppError as refused:
+        raise SystemExit(refused.detail) from None
     password = read_password(password_stdin)
     try:
         with database() as db, transaction(db.writer) as session:
@@ -59,6 +58,29 @@ def create_staff_user(
     except AppError as refused:
         raise SystemExit(refused.detail) from None
     print(f"Created staff account {user.id}: {user.email}, {user.role}.")
+
+
+@cli.command("set-password")
+def set_staff_password(
+    email: Annotated[str, typer.Option(help="The account's email.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the password from the first line of standard input instead.",
+        ),
+    ] = False,
+) -> None:
+    """Set a staff account's password (asked for twice): its console sessions end, and its
+    failed logins are forgotten."""
+    password = read_password(password_stdin)
+    try:
+        with database() as db, transaction(db.writer) as session:
+            user = accounts.user_by_email(session, email)
+            accounts.set_password(session, user, password, now=utcnow())
+    except AppError as refused:
+        raise SystemExit(refused.detail) from None
+    print(f"New password set for {user.email}; their console sessions have ended.")
 
 
 @cli.command("list")

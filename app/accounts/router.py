@@ -76,9 +76,11 @@ def list_users(session: SessionDep) -> list[UserOut]:
 @router.patch(
     "/users/{user_id}",
     dependencies=OwnerOnly,
-    summary="Change a staff account's role, or disable it",
+    summary="Change a staff account's role or password, or disable it",
 )
 def update_user(user: UserDep, data: UserUpdate, session: SessionDep, clock: ClockDep) -> UserOut:
+    if data.password is not None:
+        service.set_password(session, user, data.password, now=clock())
     if data.role is not None:
         service.set_role(session, user, data.role)
     if data.disabled is True:

@@ -22,6 +22,11 @@ class UserUpdate(BaseModel):
     disabled: bool | None = Field(
         default=None, description="true disables the account and revokes its API keys."
     )
+    password: Password | None = Field(
+        default=None,
+        description="A new password: their console sessions end, their failed logins are "
+        "forgotten (a throttled account can log in at once); their API keys keep working.",
+    )
 
 
 class UserOut(BaseModel):

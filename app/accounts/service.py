@@ -14,12 +14,13 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from app.core.db.engine import Database
 from app.core.db.session import after_commit, after_rollback, get_by_id, transaction
 from app.core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
+from app.core.fields import email_address
 from app.models import ApiKey, LoginFailure, Role, StaffUser
 
 
@@ -91,9 +92,9 @@ def _principal(user: StaffUser) -> Principal:
 def create_user(
     session: Session, *, email: str, password: str, role: Role, now: datetime
 ) -> StaffUser:
-    email = normalise_email(email)
+    email = email_address(email)
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+        raise InvalidInput(f"password: it needs at least {MIN_PASSWORD_LENGTH} characters.")
     if session.scalar(select(StaffUser.id).where(StaffUser.email == email)):
         raise Conflict(f"A staff account for {email} already exists.")
     user = StaffUser(
@@ -110,6 +111,13 @@ def list_users(session: Session) -> list[StaffUser]:
 
 def get_user(session: Session, user_id: int) -> StaffUser:
     return get_by_id(session, StaffUser, user_id, "staff account")
+
+
+def user_by_email(session: Session, email: str) -> StaffUser:
+    user = session.scalar(select(StaffUser).where(StaffUser.email == normalise_email(email)))
+    if user is None:
+        raise NotFound(f"No staff account for {normalise_email(email)}.")
+    return user
 
 
 def _refuse_removing_last_owner(session: Session, user: StaffUser, doing: str) -> None:
@@ -155,6 +163,44 @@ def enable_user(session: Session, user: StaffUser) -> StaffUser:
     user.disabled_at = None
     session.flush()
     return user
+
+
+def set_password(session: Session, user: StaffUser, password: str, *, now: datetime) -> StaffUser:
+    """A new password (an owner's reset, or the user's own change): the account's console
+    sessions end, and its failed logins are forgotten, so a throttled account can log in at
+    once. Its API keys keep working: revoke them apart if they may have leaked too."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"password: it needs at least {MIN_PASSWORD_LENGTH} characters.")
+    user.password_hash = _passwords.hash(password)
+    user.sessions_valid_after = now
+    unlock(session, user)
+    session.flush()
+    return user
+
+
+def change_own_password(
+    session: Session, user: StaffUser, *, current: str, new: str, now: datetime
+) -> StaffUser:
+    """The user's own change, which needs the password they have now."""
+    if not _verify(user.password_hash, current):
+        raise InvalidInput("current password: it is not your password; nothing was changed.")
+    return set_password(session, user, new, now=now)
+
+
+def locked_out(session: Session, now: datetime) -> set[str]:
+    """The emails whose failed logins hold their account shut now."""
+    failures = (
+        select(LoginFailure.email)
+        .where(LoginFailure.at > now - THROTTLE_WINDOW)
+        .group_by(LoginFailure.email)
+        .having(func.count() >= MAX_FAILURES_PER_ACCOUNT)
+    )
+    return set(session.scalars(failures))
+
+
+def unlock(session: Session, user: StaffUser) -> None:
+    """Forget the account's failed logins (its owner remembered, or an owner vouches)."""
+    session.execute(delete(LoginFailure).where(LoginFailure.email == user.email))
 
 
 def end_sessions(session: Session, user_id: int, *, now: datetime) -> None:

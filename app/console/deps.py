@@ -5,7 +5,7 @@ messages and redirects: app/console/pages.py."""
 import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, Form, Request, Response
 from fastapi.responses import RedirectResponse
@@ -23,11 +23,13 @@ LOGIN = f"{CONSOLE}/login"
 
 
 class LoginRequired(Exception):
-    """No valid session: the browser goes to the login page, and back to `next_path` after."""
+    """No valid session: the browser goes to the login page, and back to `next_path` after.
+    `unsaved`: what the request sent (a form) was not saved, and the login page says so."""
 
-    def __init__(self, next_path: str) -> None:
+    def __init__(self, next_path: str, *, unsaved: bool = False) -> None:
         super().__init__(next_path)
         self.next_path = next_path
+        self.unsaved = unsaved
 
 
 # Same shape as NotDue and Claimed in outbox/service.py (an exception that keeps one value,
@@ -47,18 +49,22 @@ def safe_next(path: str | None) -> str:
     return f"{CONSOLE}/"
 
 
-def _here(request: Request) -> str:
-    # After logging in the browser can only GET: a form post goes back to the dashboard.
-    if request.method != "GET":
-        return f"{CONSOLE}/"
-    query = request.url.query
-    return request.url.path + (f"?{query}" if query else "")
+def _login_required(request: Request) -> LoginRequired:
+    """Back here after logging in. After logging in the browser can only GET: a form post
+    goes back to the page the form was on (its Referer, when that is a console page)."""
+    if request.method in ("GET", "HEAD"):
+        query = request.url.query
+        return LoginRequired(request.url.path + (f"?{query}" if query else ""))
+    referer = urlsplit(request.headers.get("referer", ""))
+    same_site = not referer.netloc or referer.netloc == request.url.netloc
+    page = referer.path + (f"?{referer.query}" if referer.query else "")
+    return LoginRequired(safe_next(page if same_site else None), unsaved=True)
 
 
 async def staff_session(request: Request, sessions: SessionsDep, clock: ClockDep) -> StaffSession:
     found = sessions.read(request.cookies.get(COOKIE), clock())
     if found is None:
-        raise LoginRequired(_here(request))
+        raise _login_required(request)
     return found
 
 
@@ -69,7 +75,7 @@ def console_user(request: Request, staff: StaffSessionDep, session: SessionDep) 
     # Read on every request, so disabling an account or changing its role acts at once.
     principal = accounts.principal_for_session(session, staff.user_id, staff.issued_at)
     if principal is None:
-        raise LoginRequired(_here(request))
+        raise _login_required(request)
     request.state.console = SignedIn(principal, staff.csrf)
     return principal
 
@@ -115,7 +121,8 @@ SIGNED_IN_FORM = [CsrfChecked]
 
 def _to_login(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoginRequired)
-    return RedirectResponse(f"{LOGIN}?{urlencode({'next': exc.next_path})}", status_code=303)
+    query = {"next": exc.next_path} | ({"unsaved": "1"} if exc.unsaved else {})
+    return RedirectResponse(f"{LOGIN}?{urlencode(query)}", status_code=303)
 
 
 def install_login_redirect(app: FastAPI) -> None:

@@ -4,14 +4,14 @@ says after a file was saved."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends
 from pydantic import BaseModel, ValidationError
 
 from app.core.deps import ClockDep, SettingsDep
-from app.core.errors import InvalidInput
+from app.core.errors import AppError, InvalidInput
 from app.models import Episode, EpisodeStatus
 
 # What the page says after its script saved a file through the admin API (a fixed list:
@@ -83,12 +83,37 @@ def duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
 
 
-def problems(exc: ValidationError | InvalidInput) -> list[str]:
-    """One line per field. A field that may be left out but not null fails both halves of
-    its union: the first error is the one that explains."""
-    if isinstance(exc, InvalidInput):
+# Pydantic's words for a refused value ("Input should be less than or equal to 2147483647"),
+# as a person says them; an error of another type keeps pydantic's message.
+_SAID = {
+    "missing": "is needed",
+    "int_parsing": "must be a whole number",
+    "less_than_equal": "must be {le} or less",
+    "greater_than_equal": "must be {ge} or more",
+    "greater_than": "must be more than {gt}",
+    "string_too_short": "must not be empty",
+    "string_too_long": "must be {max_length} characters or fewer",
+    "url_parsing": "must be a web address, such as https://example.com/page",
+    "url_scheme": "must be a web address, such as https://example.com/page",
+    "value_error": "{reason}",
+}
+
+
+def _said(error: Any) -> str:
+    words = _SAID.get(error["type"])
+    context = error.get("ctx") or {}
+    if words is None or (error["type"] == "value_error" and "error" not in context):
+        return str(error["msg"])
+    return words.format(**context, reason=str(context.get("error", "")))
+
+
+def problems(exc: ValidationError | AppError) -> list[str]:
+    """One line per field, in a person's words. A field that may be left out but not null
+    fails both halves of its union: the first error is the one that explains."""
+    if isinstance(exc, AppError):
         return [exc.detail]
     found: dict[str, str] = {}
     for error in exc.errors():
-        found.setdefault(str(error["loc"][0]) if error["loc"] else "form", error["msg"])
+        field = str(error["loc"][0]).replace("_", " ") if error["loc"] else "form"
+        found.setdefault(field, _said(error))
     return [f"{field}: {message}" for field, message in found.items()]

@@ -46,9 +46,14 @@ class PlanForm(BaseModel):
         )
 
     def plan(self) -> tuple[str, PlanIn]:
-        return _PLAN_ID.validate_python(self.plan_id), PlanIn(
-            name=self.name, shows=self.shows, back_catalogue=self._rule()
-        )
+        try:
+            plan_id = _PLAN_ID.validate_python(self.plan_id)
+        except ValidationError:
+            raise InvalidInput(
+                "plan id: up to 255 letters, digits and . _ : - (no spaces), as the billing "
+                "system names the plan."
+            ) from None
+        return plan_id, PlanIn(name=self.name, shows=self.shows, back_catalogue=self._rule())
 
     def _rule(self) -> BackCatalogueRule | None:
         if not self.back_catalogue:

@@ -6,6 +6,7 @@ its answer into a page or a redirect with a flash message."""
 
 import hmac
 import secrets
+from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import quote, urlencode
 
@@ -41,7 +42,7 @@ from app.core.deps import (
     TokensDep,
     UrlsDep,
 )
-from app.core.errors import Forbidden, TooManyAttempts, Unauthorized
+from app.core.errors import Conflict, Forbidden, InvalidInput, TooManyAttempts, Unauthorized
 from app.core.routing import get_and_head
 from app.models import AlertStatus, Role, StaffUser, SubscriberStatus
 from app.sharing import service as sharing
@@ -84,9 +85,15 @@ def _login_page(
     return response
 
 
+UNSAVED = (
+    "Your session had ended, so what you sent was not saved. Log in, and you are back on "
+    "that page to send it again."
+)
+
+
 @router.get("/login")
-def login_form(request: Request, next: str = "") -> Response:
-    return _login_page(request, safe_next(next))
+def login_form(request: Request, next: str = "", unsaved: str = "") -> Response:
+    return _login_page(request, safe_next(next), problem=UNSAVED if unsaved else None)
 
 
 # Same shape as email_my_links in portal/router.py (an email form's fields): another
@@ -325,29 +332,78 @@ def rotate_alert(alert: AlertDep, session: SessionDep, clock: ClockDep) -> Respo
 # Staff accounts (owners)
 
 
-@router.get("/accounts", dependencies=OWNER)
-def account_list(request: Request, session: SessionDep) -> Response:
+def _accounts_page(
+    request: Request,
+    session: SessionDep,
+    now: datetime,
+    typed: dict[str, str] | None = None,
+    refused: InvalidInput | Conflict | None = None,
+) -> Response:
+    """The staff list and the new-account form, with what was typed in it (but the
+    password) when it was refused."""
     return render(
         request,
         "accounts.html",
-        {"users": accounts.list_users(session), "roles": list(Role)},
+        {
+            "users": accounts.list_users(session),
+            "roles": list(Role),
+            "typed": typed or {"email": "", "role": Role.EDITOR},
+            "locked": accounts.locked_out(session, now),
+            "problems": [refused.detail] if refused else [],
+        },
+        status_code=refused.status_code if refused else 200,
     )
+
+
+@router.get("/accounts", dependencies=OWNER)
+def account_list(request: Request, session: SessionDep, clock: ClockDep) -> Response:
+    return _accounts_page(request, session, clock())
 
 
 @router.post("/accounts", dependencies=OWNER_FORM)
 def create_account(
+    request: Request,
     session: SessionDep,
     clock: ClockDep,
     email: Annotated[str, Form(max_length=320)],
     role: Annotated[Role, Form()],
     password: Annotated[str, Form(max_length=1024)],
 ) -> Response:
-    user = accounts.create_user(session, email=email, password=password, role=role, now=clock())
+    try:
+        user = accounts.create_user(session, email=email, password=password, role=role, now=clock())
+    except (InvalidInput, Conflict) as refused:  # refused before anything was written
+        typed = {"email": email, "role": role}
+        return _accounts_page(request, session, clock(), typed, refused)
     return redirect(
         f"{CONSOLE}/accounts",
         flash=f"{user.email} can now log in as {user.role}. Give them their password in person "
         "or by a separate channel.",
     )
+
+
+@router.post("/accounts/{user_id}/password", dependencies=OWNER_FORM)
+def reset_password(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    user: UserDep,
+    password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    try:
+        accounts.set_password(session, user, password, now=clock())
+    except InvalidInput as refused:
+        return _accounts_page(request, session, clock(), refused=refused)
+    return redirect(
+        f"{CONSOLE}/accounts",
+        flash=f"New password set for {user.email}: give it to them in person or by a separate "
+        "channel. Their console sessions have ended, and they may log in at once.",
+    )
+
+
+@router.post("/accounts/{user_id}/unlock", dependencies=OWNER_FORM)
+def unlock_account(session: SessionDep, user: UserDep) -> Response:
+    accounts.unlock(session, user)
+    return redirect(f"{CONSOLE}/accounts", flash=f"{user.email} may try to log in again now.")
 
 
 @router.post("/accounts/{user_id}/role", dependencies=OWNER_FORM)
@@ -369,6 +425,48 @@ def disable_account(session: SessionDep, clock: ClockDep, user: UserDep) -> Resp
 def enable_account(session: SessionDep, user: UserDep) -> Response:
     accounts.enable_user(session, user)
     return redirect(f"{CONSOLE}/accounts", flash=f"{user.email} can log in again.")
+
+
+# Your own password
+
+
+def _password_page(request: Request, refused: InvalidInput | None = None) -> Response:
+    problems = [refused.detail] if refused else []
+    status_code = refused.status_code if refused else 200
+    return render(request, "password.html", {"problems": problems}, status_code=status_code)
+
+
+@router.get("/password")
+def password_form(request: Request, session: SessionDep, user: ConsoleUser) -> Response:
+    _me(session, user)
+    return _password_page(request)
+
+
+@router.post("/password", dependencies=SIGNED_IN_FORM)
+def change_password(
+    request: Request,
+    session: SessionDep,
+    sessions: SessionsDep,
+    clock: ClockDep,
+    user: ConsoleUser,
+    current: Annotated[str, Form(max_length=1024)],
+    new: Annotated[str, Form(max_length=1024)],
+    again: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    me = _me(session, user)
+    now = clock()
+    try:
+        if new != again:
+            raise InvalidInput("new password: the two differ; nothing was changed.")
+        accounts.change_own_password(session, me, current=current, new=new, now=now)
+    except InvalidInput as refused:
+        return _password_page(request, refused)
+    response = redirect(
+        f"{CONSOLE}/", flash="Your password is changed. Your other console sessions have ended."
+    )
+    # Every session issued before now has ended: this one goes on with a new cookie.
+    response.set_cookie(COOKIE, sessions.issue(me.id, now), **sessions.cookie_options())
+    return response
 
 
 # API keys (everyone's own)

@@ -16,7 +16,7 @@ from app.console.forms import SAVED_FILES, form_values, problems
 from app.console.pages import redirect, render
 from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, UrlsDep
-from app.core.errors import NotFound
+from app.core.errors import Conflict, InvalidInput, NotFound
 from app.models import Show, Welcome
 from app.shows import service as shows
 from app.shows.deps import ShowDep
@@ -30,21 +30,22 @@ SUBCATEGORY_SEPARATOR = "/"
 
 
 class ShowForm(BaseModel):
-    """The show form as posted: every field a string (or a checkbox), checked by ShowUpdate."""
+    """The show form as posted: every field a string (or a checkbox), checked by ShowUpdate,
+    so that one left out is a problem shown on the form, not an error page."""
 
     # The same names as ShowOut's (shows/schemas.py): both are a show's fields, these as the
     # browser posts them (text), those as the API answers; form_values() and update() rely on it.
-    title: str
-    description: str
-    author: str
-    owner_name: str
-    owner_email: str
-    language: str
-    category: str
+    title: str = ""
+    description: str = ""
+    author: str = ""
+    owner_name: str = ""
+    owner_email: str = ""
+    language: str = ""
+    category: str = ""
     explicit: bool = False
-    link: str
+    link: str = ""
     subscribe_url: str = ""
-    itunes_type: str
+    itunes_type: str = ""
     feed_limit: str = ""
     personal_title: bool = False
 
@@ -55,12 +56,15 @@ class ShowForm(BaseModel):
             picked = f"{show.category}{SUBCATEGORY_SEPARATOR}{show.subcategory}"
         return cls.model_validate(form_values(show, cls) | {"category": picked})
 
-    def update(self) -> ShowUpdate:
+    def update(self, page: str) -> ShowUpdate:
+        """`page`: the show's public page, its link when the field is emptied (as when a
+        show is created without one)."""
         category, _, subcategory = self.category.partition(SUBCATEGORY_SEPARATOR)
         fields = self.model_dump(exclude={"category"})
         return ShowUpdate.model_validate(
             fields
             | {
+                "link": self.link.strip() or page,
                 "category": category,
                 "subcategory": subcategory or None,  # a bare category clears the subcategory
                 "subscribe_url": self.subscribe_url.strip() or None,
@@ -157,12 +161,12 @@ def save_show(
     clock: ClockDep,
 ) -> Response:
     try:
-        update = form.update()
-    except ValidationError as exc:
+        shows.update(session, show, form.update(urls.show_page(show.slug)), now=clock())
+    except (ValidationError, InvalidInput, Conflict) as exc:  # refused before anything changed
+        status = 422 if isinstance(exc, ValidationError) else exc.status_code
         return _show_page(
-            request, show, session, urls, form, problems=problems(exc), status_code=422
+            request, show, session, urls, form, problems=problems(exc), status_code=status
         )
-    shows.update(session, show, update, now=clock())
     return redirect(f"/console/shows/{show.slug}", flash=f"{show.title}: saved.")
 
 

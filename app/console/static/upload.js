@@ -21,6 +21,16 @@ function sayIn(element, text, problem) {
   element.classList.toggle("error", Boolean(problem));
 }
 
+// A 401: the console session ended (or the account was disabled) while the page was open.
+// Nothing was saved; logging in again comes back to this page.
+function sayLogIn(element) {
+  sayIn(element, "Your console session has ended, so nothing was saved. ", true);
+  const link = document.createElement("a");
+  link.href = `/console/login?${new URLSearchParams({ next: location.pathname + location.search })}`;
+  link.textContent = "Log in again";
+  element.append(link, " and this page opens again, to send it once more.");
+}
+
 // An episode's audio. XMLHttpRequest, not fetch: only it reports upload progress. The File
 // goes to FormData as it is, so the browser streams it from disk: a 600 MB episode is never
 // read into memory.
@@ -62,11 +72,14 @@ function uploadEpisode(form) {
         window.location.assign(form.dataset.episodeUrl.replace("{id}", episode.id));
       } else {
         busy(false);
-        say(`Not uploaded: ${problemIn(xhr.status, xhr.responseText)}`, true);
+        bar.value = 0; // nothing was kept: the bar does not stay full
+        if (xhr.status === 401) sayLogIn(status);
+        else say(`Not uploaded: ${problemIn(xhr.status, xhr.responseText)}`, true);
       }
     });
     xhr.addEventListener("error", () => {
       busy(false);
+      bar.value = 0;
       say("The upload was cut off (network error). Try again.", true);
     });
     busy(true);
@@ -113,6 +126,7 @@ function putFile(form) {
     try {
       const response = await fetch(form.action, { method: "PUT", headers, body });
       if (response.ok) window.location.assign(form.dataset.done);
+      else if (response.status === 401) sayLogIn(status);
       else sayIn(status, `Not saved: ${problemIn(response.status, await response.text())}`, true);
     } catch {
       sayIn(status, "The server could not be reached. Try again.", true);
