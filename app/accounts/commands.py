@@ -15,6 +15,12 @@ from app.core.fields import email_address
 from app.models import Role
 
 cli = commands("Staff accounts (console and API keys).")
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="Read the password from the first line of standard input instead."
+    ),
+]
 
 
 def read_password(from_stdin: bool) -> str:
@@ -36,13 +42,7 @@ def read_password(from_stdin: bool) -> str:
 def create_staff_user(
     email: Annotated[str, typer.Option(help="Their email, which they log in with.")],
     role: Annotated[Role, typer.Option(help="What they may do.")],
-    password_stdin: Annotated[
-        bool,
-        typer.Option(
-            "--password-stdin",
-            help="Read the password from the first line of standard input instead.",
-        ),
-    ] = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a staff account; the password is asked for twice."""
     try:
@@ -63,13 +63,7 @@ def create_staff_user(
 @cli.command("set-password")
 def set_staff_password(
     email: Annotated[str, typer.Option(help="The account's email.")],
-    password_stdin: Annotated[
-        bool,
-        typer.Option(
-            "--password-stdin",
-            help="Read the password from the first line of standard input instead.",
-        ),
-    ] = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Set a staff account's password (asked for twice): its console sessions end, and its
     failed logins are forgotten."""

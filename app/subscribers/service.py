@@ -55,13 +55,7 @@ def create(
     _entitle(subscriber, entitled, now)
     session.flush()
     if emails:
-        outbox.email(
-            session,
-            EmailTemplate.WELCOME,
-            subscriber_id=subscriber.id,
-            to=subscriber.email,
-            now=now,
-        )
+        _email(session, subscriber, EmailTemplate.WELCOME, now)
     webhooks.notify(session, WebhookEvent.SUBSCRIBER_CREATED, subscriber.id, now=now)
     return subscriber
 
@@ -155,7 +149,7 @@ def set_status(
     changed = subscriber.status != status
     subscriber.status = status
     if template and emails:
-        outbox.email(session, template, subscriber_id=subscriber.id, to=subscriber.email, now=now)
+        _email(session, subscriber, template, now)
     if changed:
         webhooks.notify(session, _STATUS_EVENTS[status], subscriber.id, now=now)
     return _changed(session, subscriber, now)
@@ -176,23 +170,24 @@ _STATUS_EVENTS = {
 }
 
 
-# Its email has the same shape as create()'s welcome: another template and its data; the
-# shared part is outbox.email.
 def rotate(session: Session, subscriber: Subscriber, slug: str, *, now: datetime) -> Subscriber:
     show = shows.get(session, slug)
     feed = next((f for f in subscriber.feeds if f.show_id == show.id), None)
     if feed is None:
         raise NotFound(f"Subscriber {subscriber.id} has no feed for {slug!r}.")
     _rotate(feed, now)
-    outbox.email(
-        session,
-        EmailTemplate.URL_RESET,
-        subscriber_id=subscriber.id,
-        to=subscriber.email,
-        now=now,
-        show=slug,
-    )
+    _email(session, subscriber, EmailTemplate.URL_RESET, now, show=slug)
     return _changed(session, subscriber, now)
+
+
+def _email(
+    session: Session, subscriber: Subscriber, template: EmailTemplate, now: datetime, **data: str
+) -> None:
+    """Queue one of the subscriber's emails; it says what it says as it goes out
+    (subscribers/emails.py)."""
+    outbox.email(
+        session, template, subscriber_id=subscriber.id, to=subscriber.email, now=now, **data
+    )
 
 
 def _rotate(feed: FeedAccess, now: datetime) -> None:
