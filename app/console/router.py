@@ -499,6 +499,7 @@ def key_list(request: Request, session: SessionDep, user: ConsoleUser) -> Respon
 @router.post("/keys", dependencies=SIGNED_IN_FORM)
 def create_key(
     session: SessionDep,
+    sessions: SessionsDep,
     clock: ClockDep,
     user: ConsoleUser,
     name: Annotated[str, Form(min_length=1, max_length=100)],
@@ -507,8 +508,14 @@ def create_key(
     me = _me(session, user)
     _, key = accounts.create_api_key(session, me, name=name.strip(), now=clock())
     response = redirect(f"{CONSOLE}/keys")
-    response.set_cookie(
-        NEW_KEY_COOKIE, key, max_age=60, path=f"{CONSOLE}/keys", httponly=True, samesite="strict"
+    response.set_cookie(  # Secure over HTTPS, as the session cookie is
+        NEW_KEY_COOKIE,
+        key,
+        max_age=60,
+        path=f"{CONSOLE}/keys",
+        httponly=True,
+        samesite="strict",
+        secure=sessions.secure,
     )
     return response
 
