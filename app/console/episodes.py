@@ -156,6 +156,8 @@ def publish_episode(
     return redirect(f"/console/episodes/{episode.id}", flash=f"{episode.title}: {message}")
 
 
+# The shape of the accounts' one-action routes (console/router.py): a service call and a
+# redirect saying what it did.
 @router.post("/episodes/{episode_id}/unpublish", dependencies=EDITOR_FORM)
 def unpublish_episode(episode: EpisodeDep, session: SessionDep, clock: ClockDep) -> Response:
     episodes.unpublish(session, episode, now=clock())

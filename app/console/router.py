@@ -283,6 +283,8 @@ def revoke(subscriber: SubscriberDep, session: SessionDep, clock: ClockDep) -> R
     return redirect(_back_to(subscriber.id), flash="Revoked: their feed URLs answer 410 for good.")
 
 
+# One action, one route, each the shape of the show page's (console/shows.py): a service
+# call and a redirect with what it did; the services are what they share.
 @router.post("/subscribers/{subscriber_id}/shows/{slug}/rotate", dependencies=SUPPORT_FORM)
 def rotate_feed(
     subscriber: SubscriberDep, slug: str, session: SessionDep, clock: ClockDep
@@ -442,6 +444,7 @@ def password_form(request: Request, session: SessionDep, user: ConsoleUser) -> R
     return _password_page(request)
 
 
+# A form's fields as parameters, as log_in's above: two forms, each with its own checks.
 @router.post("/password", dependencies=SIGNED_IN_FORM)
 def change_password(
     request: Request,

@@ -109,6 +109,8 @@ def set_entitlements(
     return present(service.set_shows(session, subscriber, data.shows, now=clock()))
 
 
+# Lapse, reinstate and revoke: three paths, three routes of one shape (STYLE 15); what they
+# share is service.set_status.
 @router.post("/{subscriber_id}/lapse", summary="Lapse a subscriber")
 def lapse(
     subscriber: SubscriberDep, session: SessionDep, present: PresentDep, clock: ClockDep
