@@ -13,7 +13,7 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
 from app.accounts.sessions import COOKIE, Sessions
@@ -24,7 +24,7 @@ from app.core.config import Settings
 from app.core.db.engine import build_engine
 from app.core.db.session import transaction
 from app.core.tokens import TOKEN_ID_LENGTH
-from app.models import AlertStatus, Download, FeedAccess, SharingAlert
+from app.models import AlertStatus, Download, FeedAccess, OutboxMessage, SharingAlert
 from app.sharing.schemas import Evidence, Reason
 from tests.browser import assert_fits_the_width, open_page
 from tests.conftest import ADMIN_KEY, SECRET_KEY, SHOW, Clock, feed_path, upload
@@ -376,10 +376,56 @@ def test_the_subscriber_page_link_can_be_copied_and_sent(console: TestClient) ->
     assert link
     assert link[1].startswith("http://testserver/my/")
     assert console.get(link[1].removeprefix("http://testserver")).status_code == 200
-    mailto = re.search(r'href="(mailto:[^"]+)"', page)
-    assert mailto
-    assert mailto[1].startswith("mailto:linked@example.com?subject=")
-    assert httpx.URL(link[1]).path.replace("/", "%2F") in mailto[1].replace("&amp;", "&")
+    # Issue 24: "Send by email" was a mailto: link; the server sends it, from the outbox.
+    assert "mailto:" not in page
+    sent = console.post(
+        f"/console/subscribers/{subscriber['id']}/send-links", data={"csrf": csrf_of(page)}
+    )
+    assert "Their page link is on its way to linked@example.com" in sent.text
+    newest = console.get("/admin/outbox", headers=ADMIN).json()[0]
+    assert (newest["payload"]["template"], newest["payload"]["to"]) == (
+        "links",
+        "linked@example.com",
+    )
+
+
+def test_a_revoked_subscribers_page_offers_no_new_url_nor_email(console: TestClient) -> None:
+    """Issue 24: both looked live on a revoked subscriber's page, and failed."""
+    subscriber = subscriber_with_feed(console, "gone@example.com")
+    console.post(f"/admin/subscribers/{subscriber['id']}/revoke", headers=ADMIN)
+    as_role(console, "support")
+    page = console.get(f"/console/subscribers/{subscriber['id']}").text
+    assert "New URL for" not in page
+    assert "Email it to" not in page
+    assert "They are revoked" in page
+    refused = console.post(
+        f"/console/subscribers/{subscriber['id']}/send-links", data={"csrf": csrf_of(page)}
+    )
+    assert refused.status_code == 409
+
+
+def test_waiting_emails_show_on_every_page_and_dead_ones_are_sent_again(
+    console: TestClient, settings: Settings, clock: Clock
+) -> None:
+    """Issue 24: 37 emails sat unsent with no SMTP server, and nothing said so."""
+    assert not settings.smtp_host
+    subscriber_with_feed(console, "waiting@example.com")  # its welcome email waits
+    as_role(console, "support")
+    dashboard = console.get("/console/").text
+    assert "1 email is waiting, and none go out: PODPASS_SMTP_HOST is not set." in dashboard
+    listed = console.get("/console/outbox").text
+    assert "email: welcome" in listed
+    assert "waiting@example.com" in listed
+
+    with transaction(console.app.state.db.writer) as session:  # type: ignore[attr-defined]
+        session.execute(update(OutboxMessage).values(status="dead", last_error="refused"))
+    assert "none go out" not in console.get("/console/").text  # given up on: not waiting
+    dead = console.get("/console/outbox?status=dead").text
+    message_id = re.search(r'action="/console/outbox/(\d+)/retry"', dead)
+    assert message_id
+    again = console.post(f"/console/outbox/{message_id[1]}/retry", data={"csrf": csrf_of(dead)})
+    assert f"Message {message_id[1]} goes out again" in again.text
+    assert "1 email is waiting" in again.text
 
 
 def test_support_acknowledges_or_rotates_an_alert(console: TestClient, settings: Settings) -> None:
@@ -711,7 +757,7 @@ def test_an_owner_adds_an_editor_and_a_key_on_a_phone(
     page = staff_in_browser(browser, base, "owner@example.com")
     nav = page.get_by_role("navigation", name="Console")
     expect(nav.get_by_role("link")).to_have_text(
-        ["Dashboard", "Shows", "Subscribers", "Alerts", "Plans", "Accounts", "API keys"]
+        ["Dashboard", "Shows", "Subscribers", "Alerts", "Plans", "Outbox", "Accounts", "API keys"]
     )
     nav.get_by_role("link", name="Accounts").click()
     page.get_by_label("Email").fill("editor@example.com")

@@ -8,8 +8,12 @@ from urllib.parse import quote, unquote
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.accounts.service import Permission
+from app.core.db.engine import Database
+from app.core.db.session import transaction
+from app.outbox import service as outbox
 from app.text import when
 
 STATIC = Path(__file__).parent / "static"
@@ -36,16 +40,30 @@ TITLES = {
 
 def _layout(request: Request) -> dict[str, Any]:
     """What base.html needs on every page: who is signed in (`staff`, None on the login and
-    error pages of a visitor), their CSRF token, the flash message of a redirect, and the
-    publisher's time zone (`tz`, for the `when` filter)."""
+    error pages of a visitor), their CSRF token, the flash message of a redirect, the
+    publisher's time zone (`tz`, for the `when` filter), and the emails waiting for an SMTP
+    server."""
     signed_in = getattr(request.state, "console", None)
     flash = request.cookies.get(FLASH_COOKIE)
+    state = request.app.state
+    unsent = signed_in is not None and not state.settings.smtp_host
     return {
-        "tz": request.app.state.settings.timezone,
+        "tz": state.settings.timezone,
         "staff": signed_in.principal if signed_in else None,
         "csrf": signed_in.csrf if signed_in else "",
         "flash": unquote(flash) if flash else None,
+        # Emails pile up unseen while no SMTP server is set: every page says so (one count
+        # query a page, and none once it is set).
+        "emails_waiting": _emails_waiting(state.db) if unsent else 0,
     }
+
+
+def _emails_waiting(db: Database) -> int:
+    try:
+        with transaction(db.reader) as session:
+            return outbox.waiting_emails(session)
+    except SQLAlchemyError:  # the database is down: the page (an error page) says that
+        return 0
 
 
 templates = Jinja2Templates(

@@ -8,7 +8,7 @@ import hmac
 import secrets
 from datetime import datetime
 from typing import Annotated, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import RedirectResponse
@@ -44,7 +44,9 @@ from app.core.deps import (
 )
 from app.core.errors import Conflict, Forbidden, InvalidInput, TooManyAttempts, Unauthorized
 from app.core.routing import get_and_head
-from app.models import AlertStatus, Role, StaffUser, SubscriberStatus
+from app.models import AlertStatus, OutboxStatus, Role, StaffUser, SubscriberStatus
+from app.outbox import service as outbox
+from app.outbox.schemas import EmailTemplate
 from app.sharing import service as sharing
 from app.sharing.deps import AlertDep
 from app.subscribers import service as subscribers
@@ -230,33 +232,39 @@ def subscriber_detail(
     links: PageLinksDep,
     settings: SettingsDep,
 ) -> Response:
-    link = subscribers.page_link(links, urls, subscriber.id)
-    body = (
-        "Here is your personal page, with your private feed links and one-tap buttons for "
-        f"your podcast app:\n\n{link.url}\n\nThe link works until "
-        f"{link.expires_at:%d %B %Y}. Please don't share it."
-    )
-    mail = f"mailto:{quote(subscriber.email, safe='@')}?" + urlencode(
-        {"subject": f"Your {settings.publisher_name} podcasts", "body": body}, quote_via=quote
-    )
     return render(
         request,
         "subscriber.html",
         {
             "subscriber": subscriber,
+            "revoked": subscriber.status == SubscriberStatus.REVOKED,
             "feeds": [
                 (feed, urls.feed(tokens.token_for(feed.token_id))) for feed in subscriber.feeds
             ],
             "activity": service.activity(session, subscriber, clock().date()),
             "alerts": service.alerts(session, list(AlertStatus), subscriber.id),
-            "page_link": link,
-            "mailto": mail,
+            "page_link": subscribers.page_link(links, urls, subscriber.id),
         },
     )
 
 
 def _back_to(subscriber_id: int) -> str:
     return f"{CONSOLE}/subscribers/{subscriber_id}"
+
+
+@router.post("/subscribers/{subscriber_id}/send-links", dependencies=SUPPORT_FORM)
+def send_links(subscriber: SubscriberDep, session: SessionDep, clock: ClockDep) -> Response:
+    """Their page link, by the server's email (the one "email me my links" sends), so that
+    it goes from the publisher's address and shows in the outbox."""
+    if subscriber.status == SubscriberStatus.REVOKED:
+        raise Conflict(f"{subscriber.email} is revoked: reinstate them before sending links.")
+    outbox.email(
+        session, EmailTemplate.LINKS, subscriber_id=subscriber.id, to=subscriber.email, now=clock()
+    )
+    return redirect(
+        _back_to(subscriber.id),
+        flash=f"Their page link is on its way to {subscriber.email} (the Outbox page shows it).",
+    )
 
 
 @router.post("/subscribers/{subscriber_id}/lapse", dependencies=SUPPORT_FORM)
@@ -328,6 +336,38 @@ def rotate_alert(alert: AlertDep, session: SessionDep, clock: ClockDep) -> Respo
         f"{CONSOLE}/alerts",
         flash=f"Rotated: the shared URL no longer works. {holder.email} needs their new one: "
         "send them their page link.",
+    )
+
+
+# The outbox: emails and webhook deliveries, waiting, sent or given up on
+
+
+OUTBOX_PAGE = 100
+
+
+@router.get("/outbox", dependencies=SUPPORT)
+def outbox_page(
+    request: Request, session: SessionDep, status: OutboxStatus = OutboxStatus.PENDING
+) -> Response:
+    messages = outbox.list_some(session, status=status, limit=OUTBOX_PAGE, offset=0)
+    return render(
+        request,
+        "outbox.html",
+        {
+            "messages": messages,
+            "status": status,
+            "statuses": list(OutboxStatus),
+            "limit": OUTBOX_PAGE,
+        },
+    )
+
+
+@router.post("/outbox/{message_id}/retry", dependencies=SUPPORT_FORM)
+def retry_message(message_id: RowId, session: SessionDep, clock: ClockDep) -> Response:
+    message = outbox.retry(session, outbox.get(session, message_id), clock())
+    return redirect(
+        f"{CONSOLE}/outbox?status=dead",
+        flash=f"Message {message.id} goes out again, with a fresh set of tries.",
     )
 
 

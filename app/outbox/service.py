@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, insert, select, update
+from sqlalchemy import ColumnElement, Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.core.db.session import get_by_id
@@ -268,3 +268,16 @@ def retry(session: Session, message: OutboxMessage, now: datetime) -> OutboxMess
     message.next_attempt_at = now
     session.flush()
     return message
+
+
+def waiting_emails(session: Session) -> int:
+    """Emails not yet sent, nor given up on."""
+    waiting = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.kind == OutboxKind.EMAIL, OutboxMessage.status.in_(waiting))
+        )
+        or 0
+    )
