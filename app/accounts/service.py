@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.core.db.engine import Database
 from app.core.db.session import after_commit, after_rollback, get_by_id, transaction
 from app.core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
-from app.core.fields import email_address
+from app.core.fields import email_address, normalise_email
 from app.models import ApiKey, LoginFailure, Role, StaffUser
 
 
@@ -78,10 +78,6 @@ def roles_with(permission: Permission) -> list[Role]:
     return [role for role in Role if permission in ROLE_PERMISSIONS[role]]
 
 
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
-
-
 def _principal(user: StaffUser) -> Principal:
     return Principal(user_id=user.id, email=user.email, role=Role(user.role))
 
@@ -114,9 +110,10 @@ def get_user(session: Session, user_id: int) -> StaffUser:
 
 
 def user_by_email(session: Session, email: str) -> StaffUser:
-    user = session.scalar(select(StaffUser).where(StaffUser.email == normalise_email(email)))
+    email = normalise_email(email)
+    user = session.scalar(select(StaffUser).where(StaffUser.email == email))
     if user is None:
-        raise NotFound(f"No staff account for {normalise_email(email)}.")
+        raise NotFound(f"No staff account for {email}.")
     return user
 
 

@@ -7,13 +7,14 @@ from pydantic import AfterValidator, EmailStr, TypeAdapter, ValidationError
 from app.core.errors import InvalidInput
 
 
-def _normalise_email(email: str) -> str:
+def normalise_email(email: str) -> str:
+    """An address as Podpass keeps it, so that one person is one row (and one login)."""
     return email.strip().lower()
 
 
 # A person's address (a subscriber's, a staff user's), as email-validator accepts it, in
 # lower case so that one person is one row.
-Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
+Email = Annotated[EmailStr, AfterValidator(normalise_email)]
 _EMAIL: TypeAdapter[str] = TypeAdapter(Email)
 
 
