@@ -16,8 +16,19 @@ UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 
 
 class AppError(Exception):
+    """One class per answer the services raise, so that a caller can catch one (`except
+    NotFound`); the handler reads the status and the error code from the class, which names
+    them in its header: `class Gone(AppError, status_code=410, error="gone")`."""
+
     status_code = 400
     error = "bad_request"
+
+    def __init_subclass__(cls, *, status_code: int | None = None, error: str | None = None) -> None:
+        super().__init_subclass__()
+        if status_code is not None:
+            cls.status_code = status_code
+        if error is not None:
+            cls.error = error
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -25,85 +36,52 @@ class AppError(Exception):
         self.headers: dict[str, str] = {}
 
 
-# The same two lines class after class (a status and an error code): one class per answer
-# the services raise, so that a caller can catch one (`except NotFound`) and the handler reads
-# both from the class.
-class InvalidInput(AppError):
-    status_code = 422
-    error = "invalid_input"
+class InvalidInput(AppError, status_code=422, error="invalid_input"): ...
 
 
-class Unauthorized(AppError):
-    status_code = 401
-    error = "unauthorized"
-
+class Unauthorized(AppError, status_code=401, error="unauthorized"):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.headers = {"WWW-Authenticate": "Bearer"}
 
 
-class Forbidden(AppError):
-    status_code = 403
-    error = "forbidden"
+class Forbidden(AppError, status_code=403, error="forbidden"): ...
 
 
-class NotFound(AppError):
-    status_code = 404
-    error = "not_found"
+class NotFound(AppError, status_code=404, error="not_found"): ...
 
 
-class Gone(AppError):
-    status_code = 410
-    error = "gone"
+class Gone(AppError, status_code=410, error="gone"): ...
 
 
-class Conflict(AppError):
-    status_code = 409
-    error = "conflict"
+class Conflict(AppError, status_code=409, error="conflict"): ...
 
 
-class PayloadTooLarge(AppError):
-    status_code = 413
-    error = "payload_too_large"
+class PayloadTooLarge(AppError, status_code=413, error="payload_too_large"): ...
 
 
-class UnsupportedMedia(AppError):
-    status_code = 415
-    error = "unsupported_media"
+class UnsupportedMedia(AppError, status_code=415, error="unsupported_media"): ...
 
 
-class PreconditionFailed(AppError):
-    status_code = 412
-    error = "precondition_failed"
+class PreconditionFailed(AppError, status_code=412, error="precondition_failed"): ...
 
 
-class RangeUnsatisfiable(AppError):
-    status_code = 416
-    error = "range_not_satisfiable"
-
+class RangeUnsatisfiable(AppError, status_code=416, error="range_not_satisfiable"):
     def __init__(self, size: int) -> None:
         super().__init__(f"The requested range is outside the file, which has {size} bytes.")
         self.headers = {"Content-Range": f"bytes */{size}"}
 
 
-class TooManyAttempts(AppError):
-    status_code = 429
-    error = "too_many_attempts"
-
+class TooManyAttempts(AppError, status_code=429, error="too_many_attempts"):
     def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
         super().__init__(detail)
         self.headers = {"Retry-After": str(retry_after_seconds)}
 
 
-class StorageUnavailable(AppError):
-    status_code = 503
-    error = "storage_unavailable"
+class StorageUnavailable(AppError, status_code=503, error="storage_unavailable"): ...
 
 
-class DatabaseUnavailable(AppError):
-    status_code = 503
-    error = "database_unavailable"
-
+class DatabaseUnavailable(AppError, status_code=503, error="database_unavailable"):
     def __init__(self) -> None:
         super().__init__("The database is unavailable; nothing was changed. Try again shortly.")
         self.headers = {"Retry-After": "5"}

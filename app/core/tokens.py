@@ -196,9 +196,7 @@ class SignedValues:
 SIGNATURE_HEADER = "Podpass-Signature"
 
 
-class SignatureRejected(AppError):
-    status_code = 400
-    error = "bad_signature"
+class SignatureRejected(AppError, status_code=400, error="bad_signature"): ...
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Form, UploadFile
 from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.core.db.session import SessionDep
-from app.core.deps import ClockDep, SettingsDep
+from app.core.deps import ClockDep
 from app.core.errors import PayloadTooLarge
 from app.episodes import service
 from app.episodes.deps import EpisodeDep
@@ -20,6 +20,7 @@ from app.episodes.schemas import (
 from app.models import Episode
 from app.shows.deps import ShowDep, read_image
 from app.storage import StorageDep
+from app.storage.uploads import PostedAudio
 
 router = APIRouter(
     prefix="/admin",
@@ -31,25 +32,14 @@ router = APIRouter(
 @router.post("/shows/{slug}/episodes", status_code=201)
 def upload_episode(
     slug: str,
-    audio: UploadFile,
+    audio: PostedAudio,
     fields: Annotated[EpisodeUpload, Form()],
     session: SessionDep,
     storage: StorageDep,
-    settings: SettingsDep,
     clock: ClockDep,
 ) -> EpisodeOut:
     """Upload an episode: multipart with the audio file (MP3 or M4A) plus its fields."""
-    episode = service.upload(
-        session,
-        storage,
-        slug,
-        source=audio.file,
-        size=audio.size or 0,
-        filename=audio.filename or "the upload",
-        fields=fields,
-        max_bytes=settings.max_upload_bytes,
-        now=clock(),
-    )
+    episode = service.upload(session, storage, slug, audio, fields=fields, now=clock())
     return EpisodeOut.model_validate(episode)
 
 

@@ -1,7 +1,7 @@
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, func, select, type_coerce
 from sqlalchemy.orm import Session
@@ -51,32 +51,27 @@ def upload(
     session: Session,
     storage: Storage,
     slug: str,
+    upload: uploads.Upload,
     *,
-    source: BinaryIO,
-    size: int,
-    filename: str,
     fields: EpisodeUpload,
-    max_bytes: int,
     now: datetime,
 ) -> Episode:
-    key, info = uploads.store_audio(
-        session, storage, "episodes", source, size, filename, max_bytes=max_bytes
-    )
+    key, info = uploads.store_audio(session, storage, "episodes", upload)
     title = fields.title or info.title
     if not title:
-        raise InvalidInput(f"{filename} has no title tag: send a title field.")
+        raise InvalidInput(f"{upload.filename} has no title tag: send a title field.")
     show = shows.get(session, slug)
     episode = Episode(
         show_id=show.id,
         **(_field_values(fields) | {"title": title}),
         audio_key=key,
         audio_mime=info.mime,
-        audio_size=size,
+        audio_size=upload.size,
         audio_offset=info.audio_offset,
         duration_seconds=info.duration_seconds,
         bitrate=info.bitrate,
         chapters=_chapters_json(info.chapters),
-        artwork_key=_embedded_artwork(session, storage, info.cover, filename),
+        artwork_key=_embedded_artwork(session, storage, info.cover, upload.filename),
     )
     session.add(episode)
     if fields.publish or fields.published_at is not None:

@@ -51,6 +51,7 @@ from app.models import (
 from app.shows import service as shows
 from app.shows.schemas import APPLE_CATEGORIES, DEFAULT_CATEGORY, Person, ShowUpdate
 from app.storage import Storage
+from app.storage.uploads import Upload
 from app.text import plain_text
 
 logger = logging.getLogger(__name__)
@@ -395,17 +396,8 @@ def _import_episode(
         size = source.download(item.audio.url, audio, progress.advance)
         with transaction(db.writer) as session:
             now = clock()
-            episode = episodes.upload(
-                session,
-                storage,
-                slug,
-                source=audio,
-                size=size,
-                filename=_filename(item.audio.url, "episode.mp3"),
-                fields=fields,
-                max_bytes=max_bytes,
-                now=now,
-            )
+            upload = Upload(audio, size, _filename(item.audio.url, "episode.mp3"), max_bytes)
+            episode = episodes.upload(session, storage, slug, upload, fields=fields, now=now)
             episode.guid = item.guid
             _attach(session, storage, episode, item, extras, notes, now=now)
             session.flush()

@@ -5,12 +5,13 @@ from fastapi import APIRouter, UploadFile
 from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.core.db.session import SessionDep
-from app.core.deps import ClockDep, SettingsDep, UrlsDep
+from app.core.deps import ClockDep, UrlsDep
 from app.models import Show, Welcome
 from app.shows import service
 from app.shows.deps import ShowDep, read_image
 from app.shows.schemas import ShowCreate, ShowOut, ShowUpdate, WelcomeIn, WelcomeOut
 from app.storage import StorageDep
+from app.storage.uploads import PostedAudio
 
 router = APIRouter(
     prefix="/admin/shows",
@@ -90,24 +91,13 @@ def delete_welcome(
 @router.put("/{slug}/welcome/audio")
 def set_welcome_audio(
     slug: str,
-    audio: UploadFile,
+    audio: PostedAudio,
     session: SessionDep,
     storage: StorageDep,
-    settings: SettingsDep,
     clock: ClockDep,
 ) -> WelcomeOut:
     """The welcome item's audio (MP3 or M4A), instead of the spoken default."""
-    welcome = service.set_welcome_audio(
-        session,
-        storage,
-        slug,
-        source=audio.file,
-        size=audio.size or 0,
-        filename=audio.filename or "the upload",
-        max_bytes=settings.max_upload_bytes,
-        now=clock(),
-    )
-    return _welcome_out(welcome)
+    return _welcome_out(service.set_welcome_audio(session, storage, slug, audio, now=clock()))
 
 
 @router.delete("/{slug}/welcome/audio")

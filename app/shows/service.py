@@ -1,6 +1,6 @@
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -103,28 +103,15 @@ def delete_welcome(session: Session, storage: Storage, show: Show, *, now: datet
     session.flush()
 
 
-# The same parameters as episodes' upload(): both take an uploaded recording and store it
-# with uploads.store_audio (the shared part); the rows they fill differ. (These signatures
-# are about to take the injected clock: a shared upload type can follow.)
 def set_welcome_audio(
-    session: Session,
-    storage: Storage,
-    slug: str,
-    *,
-    source: BinaryIO,
-    size: int,
-    filename: str,
-    max_bytes: int,
-    now: datetime,
+    session: Session, storage: Storage, slug: str, upload: uploads.Upload, *, now: datetime
 ) -> Welcome:
     """The publisher's own recording instead of the spoken default."""
-    key, info = uploads.store_audio(
-        session, storage, "welcome", source, size, filename, max_bytes=max_bytes
-    )
+    key, info = uploads.store_audio(session, storage, "welcome", upload)
     show = get(session, slug)
     found = _dropping_audio(session, storage, show)
     found.audio_key, found.audio_mime = key, info.mime
-    found.audio_size, found.duration_seconds = size, info.duration_seconds
+    found.audio_size, found.duration_seconds = upload.size, info.duration_seconds
     found.updated_at = now
     touch(show, now=now)
     session.flush()

@@ -6,14 +6,38 @@ Audio is stored before the transaction's first query: on SQLite that query opens
 transaction, and copying a large file must not hold the database's write lock."""
 
 import io
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import Annotated, BinaryIO
 from uuid import uuid4
 
+from fastapi import Depends, UploadFile
 from sqlalchemy.orm import Session
 
 from app import audio, images
 from app.core.db.session import after_commit, after_rollback
+from app.core.deps import SettingsDep
 from app.storage import Storage
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded recording as it arrived (or as an import downloaded it), and the most it
+    may weigh."""
+
+    source: BinaryIO
+    size: int
+    filename: str
+    max_bytes: int
+
+
+def _posted_audio(audio: UploadFile, settings: SettingsDep) -> Upload:
+    """The multipart field `audio`, within PODPASS_MAX_UPLOAD_MB."""
+    return Upload(
+        audio.file, audio.size or 0, audio.filename or "the upload", settings.max_upload_bytes
+    )
+
+
+PostedAudio = Annotated[Upload, Depends(_posted_audio)]
 
 
 def _keep(
@@ -30,18 +54,17 @@ def store_audio(
     session: Session,
     storage: Storage,
     folder: str,
-    source: BinaryIO,
-    size: int,
-    filename: str,
+    upload: Upload,
     *,
-    max_bytes: int,
     replacing: str | None = None,
 ) -> tuple[str, audio.AudioInfo]:
     """Check and store an episode's or a welcome's audio under `folder/`; its key and what
     the audio says of itself."""
-    info = audio.probe_upload(source, size, filename, max_bytes=max_bytes)
+    info = audio.probe_upload(
+        upload.source, upload.size, upload.filename, max_bytes=upload.max_bytes
+    )
     key = f"{folder}/{uuid4().hex}.{info.extension}"
-    return _keep(session, storage, key, source, info.mime, replacing), info
+    return _keep(session, storage, key, upload.source, info.mime, replacing), info
 
 
 def store_artwork(
