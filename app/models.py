@@ -438,19 +438,26 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class LoginFailure(Base):
+class _Attempts:
+    """A rate-limit log: a row per attempt, counted per client network (`ip`) and per the
+    table's own key over a window, in the database so that every worker counts the same;
+    rows older than the window go as new ones arrive. Each throttle has its own table, with
+    its own limits and answers: the console's login, the portal's "email me my links"."""
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LoginFailure(_Attempts, Base):
     """A console login attempt, counted per submitted email and per client IP to throttle
     guessing: written before the password is checked (so parallel guesses are counted too)
-    and deleted when it succeeds. In the database so that every worker counts the same
-    failures; rows older than the throttle window are deleted as new ones arrive."""
+    and deleted when it succeeds."""
 
     __tablename__ = "login_failures"
     __table_args__ = (Index(None, "email", "at"), Index(None, "ip", "at"))
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     email: Mapped[str] = mapped_column(String(320))
-    ip: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class OutboxKind(StrEnum):
@@ -540,21 +547,14 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-# Same shape as LoginFailure: both are rate-limit logs, counted per client network and per
-# key over a window, but keyed differently (an email; a hash of one) with their own limits,
-# windows and answers. One table would tie the console's login throttle to the portal's.
-class LinkRequest(Base):
+class LinkRequest(_Attempts, Base):
     """An "email me my links" request, counted per address (hashed under the server key:
-    most addresses asked for belong to no subscriber) and per client network, so that every
-    worker applies the same limit. Rows older than the window go as new ones arrive."""
+    most addresses asked for belong to no subscriber) and per client network."""
 
     __tablename__ = "link_requests"
     __table_args__ = (Index(None, "email_hash", "at"), Index(None, "ip", "at"))
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     email_hash: Mapped[str] = mapped_column(String(64))
-    ip: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class NewEpisodeOptIn(Base):

@@ -28,7 +28,12 @@ from app.models import Subscriber, SubscriberStatus
 from app.portal import service
 from app.portal.service import LinkProblem
 
-router = APIRouter()
+# Each router's routes share their tags and answer pages (but where they say otherwise).
+my = APIRouter(prefix="/my/{signed}", tags=["subscriber page"], default_response_class=HTMLResponse)
+public = APIRouter(tags=["show page"], default_response_class=HTMLResponse)
+unsubscribing = APIRouter(
+    prefix="/unsubscribe/{signed}", tags=["subscriber page"], default_response_class=HTMLResponse
+)
 HEADERS = {
     "Cache-Control": "private, no-store",
     "X-Robots-Tag": "noindex",
@@ -94,13 +99,7 @@ def subscriber_from_link(signed: str, session: SessionDep, links: PageLinksDep) 
 LinkedSubscriber = Annotated[Subscriber, Depends(subscriber_from_link)]
 
 
-@get_and_head(
-    router,
-    "/my/{signed}",
-    response_class=HTMLResponse,
-    tags=["subscriber page"],
-    summary="A subscriber's own page",
-)
+@get_and_head(my, "", summary="A subscriber's own page")
 def page(
     signed: str,
     request: Request,
@@ -129,11 +128,10 @@ def page(
     )
 
 
-@router.post(
-    "/my/{signed}/new-episode-emails",
+@my.post(
+    "/new-episode-emails",
     response_class=RedirectResponse,
     status_code=303,
-    tags=["subscriber page"],
     summary="Turn new-episode emails on or off",
 )
 def set_new_episode_emails(
@@ -147,12 +145,7 @@ def set_new_episode_emails(
     return RedirectResponse(urls.subscriber_page(signed), status_code=303, headers=HEADERS)
 
 
-@router.post(
-    "/my/{signed}/reset/{slug}",
-    response_class=HTMLResponse,
-    tags=["subscriber page"],
-    summary="Reset one feed URL (asks for confirmation first)",
-)
+@my.post("/reset/{slug}", summary="Reset one feed URL (asks for confirmation first)")
 def reset_feed(
     signed: str,
     slug: str,
@@ -182,9 +175,9 @@ def reset_feed(
 
 
 @get_and_head(
-    router,
-    "/my/{signed}/podcasts.opml",
-    tags=["subscriber page"],
+    my,
+    "/podcasts.opml",
+    response_class=Response,
     summary="All the subscriber's feeds as OPML",
 )
 def get_opml(
@@ -199,10 +192,8 @@ def get_opml(
 
 
 @get_and_head(
-    router,
+    public,
     "/shows/{slug}",
-    response_class=HTMLResponse,
-    tags=["show page"],
     summary="A show's public page: its free feed, free episodes and where to subscribe",
 )
 def show_page(
@@ -236,10 +227,8 @@ def _same_origin(origin: str | None, base_url: str) -> bool:
 # Same shape as reset_feed and the other routes here: FastAPI declares each route's path,
 # summary and dependencies in its signature. What the pages share (headers, the publisher's
 # name) is in _page and _layout.
-@router.post(
+@public.post(
     "/email-my-links",
-    response_class=HTMLResponse,
-    tags=["show page"],
     summary='"Email me my links": a fresh page link, to a subscriber\'s address only',
 )
 def email_my_links(
@@ -272,13 +261,7 @@ def email_my_links(
     return _page(request, LINKS_ON_THEIR_WAY, {})
 
 
-@get_and_head(
-    router,
-    "/unsubscribe/{signed}",
-    response_class=HTMLResponse,
-    tags=["subscriber page"],
-    summary="Confirm turning new-episode emails off",
-)
+@get_and_head(unsubscribing, "", summary="Confirm turning new-episode emails off")
 def confirm_unsubscribe(
     signed: str, request: Request, urls: UrlsDep, links: UnsubscribeLinksDep
 ) -> Response:
@@ -287,14 +270,14 @@ def confirm_unsubscribe(
     return _page(request, "unsubscribe.html", {"action": urls.unsubscribe(signed), "done": False})
 
 
-@router.post(
-    "/unsubscribe/{signed}",
-    response_class=HTMLResponse,
-    tags=["subscriber page"],
-    summary="Turn new-episode emails off (RFC 8058 one-click: no login)",
-)
+@unsubscribing.post("", summary="Turn new-episode emails off (RFC 8058 one-click: no login)")
 def unsubscribe(
     signed: str, request: Request, session: SessionDep, links: UnsubscribeLinksDep
 ) -> Response:
     service.unsubscribe(session, links, signed)
     return _page(request, "unsubscribe.html", {"action": "", "done": True})
+
+
+router = APIRouter()
+for part in (my, public, unsubscribing):
+    router.include_router(part)

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -109,29 +110,31 @@ def set_entitlements(
     return present(service.set_shows(session, subscriber, data.shows, now=clock()))
 
 
-# Lapse, reinstate and revoke: three paths, three routes of one shape (STYLE 15); what they
-# share is service.set_status.
-@router.post("/{subscriber_id}/lapse", summary="Lapse a subscriber")
-def lapse(
+def _status_change(
     subscriber: SubscriberDep, session: SessionDep, present: PresentDep, clock: ClockDep
-) -> SubscriberOut:
+) -> Callable[[SubscriberStatus], SubscriberOut]:
+    """Lapse, reinstate and revoke: three paths, three routes (STYLE 15), one change."""
+    return lambda status: present(service.set_status(session, subscriber, status, now=clock()))
+
+
+StatusChange = Annotated[Callable[[SubscriberStatus], SubscriberOut], Depends(_status_change)]
+
+
+@router.post("/{subscriber_id}/lapse", summary="Lapse a subscriber")
+def lapse(change: StatusChange) -> SubscriberOut:
     """Their feeds show a "renew" notice; the same URLs work again on renewal."""
-    return present(service.set_status(session, subscriber, SubscriberStatus.LAPSED, now=clock()))
+    return change(SubscriberStatus.LAPSED)
 
 
 @router.post("/{subscriber_id}/reinstate", summary="Reinstate a subscriber")
-def reinstate(
-    subscriber: SubscriberDep, session: SessionDep, present: PresentDep, clock: ClockDep
-) -> SubscriberOut:
-    return present(service.set_status(session, subscriber, SubscriberStatus.ACTIVE, now=clock()))
+def reinstate(change: StatusChange) -> SubscriberOut:
+    return change(SubscriberStatus.ACTIVE)
 
 
 @router.post("/{subscriber_id}/revoke", summary="Revoke a subscriber")
-def revoke(
-    subscriber: SubscriberDep, session: SessionDep, present: PresentDep, clock: ClockDep
-) -> SubscriberOut:
+def revoke(change: StatusChange) -> SubscriberOut:
     """Their feeds and audio answer 410 for good."""
-    return present(service.set_status(session, subscriber, SubscriberStatus.REVOKED, now=clock()))
+    return change(SubscriberStatus.REVOKED)
 
 
 @router.post("/{subscriber_id}/shows/{slug}/rotate")
