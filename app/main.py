@@ -32,6 +32,7 @@ from app.console.plans import router as console_plans_router
 from app.console.router import router as console_router
 from app.console.router import site_root
 from app.console.shows import router as console_shows_router
+from app.console.subscribers import router as console_subscribers_router
 from app.core.clock import Clock, utcnow
 from app.core.config import Settings, get_settings
 from app.core.db.engine import Database, build_engine
@@ -288,6 +289,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         console_shows_router,
         console_episodes_router,
         console_plans_router,
+        console_subscribers_router,
         site_root,
         outbox_router,
         webhook_endpoints_router,

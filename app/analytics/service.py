@@ -402,3 +402,37 @@ def subscriber_report(
             for alert in (sharing.of_subscriber(session, subscriber.id) if with_alerts else [])
         ],
     )
+
+
+def last_polls(session: Session, subscriber_ids: Sequence[int]) -> dict[int, datetime]:
+    """Each subscriber's latest feed request among the kept raw events, for a page of
+    subscribers in one query (absent: none kept)."""
+    rows = session.execute(
+        select(ListenEvent.subscriber_id, func.max(ListenEvent.at))
+        .where(ListenEvent.subscriber_id.in_(subscriber_ids), ListenEvent.kind == EventKind.FEED)
+        .group_by(ListenEvent.subscriber_id)
+    )
+    return {subscriber_id: at for subscriber_id, at in rows if subscriber_id is not None}
+
+
+class Listen(NamedTuple):
+    """One download of an episode by a subscriber: when (its first request), and by what."""
+
+    at: datetime
+    episode: str | None  # None: the episode was deleted since
+    show: str | None
+    app: str | None  # None: not recognised
+    device: str | None
+
+
+def listening(session: Session, subscriber_id: int, limit: int) -> list[Listen]:
+    """The subscriber's latest downloads, newest first (counted by the rollup)."""
+    rows = session.execute(
+        select(Download.first_at, Episode.title, Show.title, Download.app, Download.device)
+        .outerjoin(Episode, Episode.id == Download.episode_id)
+        .outerjoin(Show, Show.id == Download.show_id)
+        .where(Download.subscriber_id == subscriber_id)
+        .order_by(Download.first_at.desc(), Download.id.desc())
+        .limit(limit)
+    )
+    return [Listen._make(row) for row in rows]

@@ -1,5 +1,5 @@
-"""The console's own pages: login, the dashboard, subscribers, sharing alerts, staff accounts
-and API keys. (Shows, episodes and plans: shows.py, episodes.py, plans.py.)
+"""The console's own pages: login, the dashboard, sharing alerts, staff accounts and API keys.
+(Shows, episodes, plans and subscribers: shows.py, episodes.py, plans.py, subscribers.py.)
 
 Every action calls the service the admin API calls; a route turns a form into that call and
 its answer into a page or a redirect with a flash message."""
@@ -7,10 +7,9 @@ its answer into a page or a redirect with a flash message."""
 import hmac
 import secrets
 from datetime import datetime
-from typing import Annotated, Literal
-from urllib.parse import urlencode
+from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from app.accounts import service as accounts
@@ -31,26 +30,19 @@ from app.console.deps import (
     safe_next,
 )
 from app.console.pages import redirect, render
-from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
 from app.core.deps import (
     ClockDep,
     DatabaseDep,
-    PageLinksDep,
     RowId,
-    SettingsDep,
-    TokensDep,
-    UrlsDep,
 )
 from app.core.errors import Conflict, Forbidden, InvalidInput, TooManyAttempts, Unauthorized
 from app.core.routing import get_and_head
-from app.models import AlertStatus, OutboxStatus, Role, StaffUser, SubscriberStatus
+from app.models import AlertStatus, OutboxStatus, Role, StaffUser
 from app.outbox import service as outbox
-from app.outbox.schemas import EmailTemplate
 from app.sharing import service as sharing
 from app.sharing.deps import AlertDep
 from app.subscribers import service as subscribers
-from app.subscribers.deps import SubscriberDep
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
 
@@ -58,7 +50,6 @@ router = APIRouter(prefix=CONSOLE, include_in_schema=False)
 # the form repeats in a hidden field (another site can post a form, but cannot read or set
 # this cookie to match it).
 LOGIN_COOKIE = "podpass_login"
-SUBSCRIBERS_PER_PAGE = 50
 
 
 # Login and logout
@@ -183,125 +174,7 @@ def dashboard(request: Request, session: SessionDep, clock: ClockDep) -> Respons
     return render(request, "dashboard.html", {"board": service.dashboard(session, clock().date())})
 
 
-# Subscribers
-
-
-@router.get("/subscribers", dependencies=SUPPORT)
-def subscriber_list(
-    request: Request,
-    session: SessionDep,
-    q: Annotated[str, Query(max_length=320)] = "",
-    status: SubscriberStatus | Literal[""] = "",
-    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
-) -> Response:
-    """Search by email (anything with an @) or by the billing system's customer id."""
-    wanted = q.strip()
-    by_email = "@" in wanted
-    found = subscribers.list_some(
-        session,
-        email=wanted if by_email else None,
-        external_id=wanted if wanted and not by_email else None,
-        status=SubscriberStatus(status) if status else None,
-        limit=SUBSCRIBERS_PER_PAGE,
-        offset=offset,
-    )
-    more = None
-    if len(found) == SUBSCRIBERS_PER_PAGE:
-        more = "?" + urlencode({"q": q, "status": status, "offset": offset + len(found)})
-    return render(
-        request,
-        "subscribers.html",
-        {
-            "found": found,
-            "q": q,
-            "status": status,
-            "statuses": list(SubscriberStatus),
-            "more": more,
-        },
-    )
-
-
-@router.get("/subscribers/{subscriber_id}", dependencies=SUPPORT)
-def subscriber_detail(
-    request: Request,
-    subscriber: SubscriberDep,
-    session: SessionDep,
-    clock: ClockDep,
-    tokens: TokensDep,
-    urls: UrlsDep,
-    links: PageLinksDep,
-    settings: SettingsDep,
-) -> Response:
-    return render(
-        request,
-        "subscriber.html",
-        {
-            "subscriber": subscriber,
-            "revoked": subscriber.status == SubscriberStatus.REVOKED,
-            "feeds": [
-                (feed, urls.feed(tokens.token_for(feed.token_id))) for feed in subscriber.feeds
-            ],
-            "activity": service.activity(session, subscriber, clock().date()),
-            "alerts": service.alerts(session, list(AlertStatus), subscriber.id),
-            "page_link": subscribers.page_link(links, urls, subscriber.id),
-        },
-    )
-
-
-def _back_to(subscriber_id: int) -> str:
-    return f"{CONSOLE}/subscribers/{subscriber_id}"
-
-
-@router.post("/subscribers/{subscriber_id}/send-links", dependencies=SUPPORT_FORM)
-def send_links(subscriber: SubscriberDep, session: SessionDep, clock: ClockDep) -> Response:
-    """Their page link, by the server's email (the one "email me my links" sends), so that
-    it goes from the publisher's address and shows in the outbox."""
-    if subscriber.status == SubscriberStatus.REVOKED:
-        raise Conflict(f"{subscriber.email} is revoked: reinstate them before sending links.")
-    outbox.email(
-        session, EmailTemplate.LINKS, subscriber_id=subscriber.id, to=subscriber.email, now=clock()
-    )
-    return redirect(
-        _back_to(subscriber.id),
-        flash=f"Their page link is on its way to {subscriber.email} (the Outbox page shows it).",
-    )
-
-
-@router.post("/subscribers/{subscriber_id}/lapse", dependencies=SUPPORT_FORM)
-def lapse(subscriber: SubscriberDep, session: SessionDep, clock: ClockDep) -> Response:
-    subscribers.set_status(session, subscriber, SubscriberStatus.LAPSED, now=clock())
-    return redirect(
-        _back_to(subscriber.id),
-        flash="Lapsed: their feeds now show a renewal notice; the same URLs work again when "
-        "they are reinstated.",
-    )
-
-
-@router.post("/subscribers/{subscriber_id}/reinstate", dependencies=SUPPORT_FORM)
-def reinstate(subscriber: SubscriberDep, session: SessionDep, clock: ClockDep) -> Response:
-    was_revoked = subscriber.status == SubscriberStatus.REVOKED
-    subscribers.set_status(session, subscriber, SubscriberStatus.ACTIVE, now=clock())
-    note = " They have new feed URLs: send them their page link." if was_revoked else ""
-    return redirect(_back_to(subscriber.id), flash=f"Reinstated.{note}")
-
-
-@router.post("/subscribers/{subscriber_id}/revoke", dependencies=SUPPORT_FORM)
-def revoke(subscriber: SubscriberDep, session: SessionDep, clock: ClockDep) -> Response:
-    subscribers.set_status(session, subscriber, SubscriberStatus.REVOKED, now=clock())
-    return redirect(_back_to(subscriber.id), flash="Revoked: their feed URLs answer 410 for good.")
-
-
-# One action, one route, each the shape of the show page's (console/shows.py): a service
-# call and a redirect with what it did; the services are what they share.
-@router.post("/subscribers/{subscriber_id}/shows/{slug}/rotate", dependencies=SUPPORT_FORM)
-def rotate_feed(
-    subscriber: SubscriberDep, slug: str, session: SessionDep, clock: ClockDep
-) -> Response:
-    subscribers.rotate(session, subscriber, slug, now=clock())
-    return redirect(
-        _back_to(subscriber.id),
-        flash="New feed URL made; the old one stopped working. Send them their page link.",
-    )
+# Subscribers: console/subscribers.py
 
 
 # Sharing alerts

@@ -15,7 +15,13 @@ from app.imports import old_urls
 from app.imports.schemas import (
     COLUMNS,
     EMAIL,
+    EXTERNAL_ID,
+    JOINED,
+    NAME,
     OLD_URL_PREFIX,
+    PLAN,
+    SHOWS,
+    STATUS,
     SubscriberImport,
     SubscriberLine,
 )
@@ -66,6 +72,28 @@ def import_subscribers(
     for line in checked:
         result.old_urls += _apply(session, line, welcome=welcome, result=result, now=now)
     return result
+
+
+def export(found: Iterable[Subscriber]) -> str:
+    """Subscribers as the CSV this module imports (without old URLs): a file exported here
+    imports back as the same subscribers, here or on another server. `joined` is when they
+    subscribed (here, or at the previous host if an import said so)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for subscriber in found:
+        writer.writerow(
+            {
+                EMAIL: subscriber.email,
+                NAME: subscriber.name or "",
+                EXTERNAL_ID: subscriber.external_id or "",
+                PLAN: subscriber.plan_id or "",
+                SHOWS: " ".join(feed.show.slug for feed in subscriber.feeds if feed.entitled),
+                STATUS: subscriber.status,
+                JOINED: subscriber.created_at.isoformat(),
+            }
+        )
+    return out.getvalue()
 
 
 def _check_header(session: Session, header: Sequence[str]) -> list[str]:

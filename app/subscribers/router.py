@@ -18,6 +18,7 @@ from app.subscribers.schemas import (
     EntitlementsUpdate,
     FeedOut,
     PageLink,
+    PlanUpdate,
     SubscriberCreate,
     SubscriberFields,
     SubscriberOut,
@@ -74,11 +75,28 @@ def list_subscribers(
     email: str | None = None,
     status: SubscriberStatus | None = None,
     external_id: Annotated[str | None, Query(description="The billing customer id.")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=320,
+            description="Part of the email or name (any case), or a whole billing customer id.",
+        ),
+    ] = None,
+    plan: Annotated[str | None, Query(description="A plan's id.")] = None,
+    show: Annotated[str | None, Query(description="A show's slug they are entitled to.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> list[SubscriberOut]:
     found = service.list_some(
-        session, email=email, status=status, limit=limit, offset=offset, external_id=external_id
+        session,
+        email=email,
+        status=status,
+        limit=limit,
+        offset=offset,
+        external_id=external_id,
+        search=q,
+        plan=plan,
+        show=show,
     )
     return [present(s) for s in found]
 
@@ -108,6 +126,19 @@ def set_entitlements(
     clock: ClockDep,
 ) -> SubscriberOut:
     return present(service.set_shows(session, subscriber, data.shows, now=clock()))
+
+
+@router.put("/{subscriber_id}/plan")
+def set_plan(
+    subscriber: SubscriberDep,
+    data: PlanUpdate,
+    session: SessionDep,
+    present: PresentDep,
+    clock: ClockDep,
+) -> SubscriberOut:
+    """Give them a plan's shows (only those) and its back catalogue; null: no plan, their
+    shows kept, given by hand."""
+    return present(service.set_plan(session, subscriber, data.plan, now=clock()))
 
 
 def _status_change(

@@ -20,6 +20,11 @@ class SubscriberCreate(BaseModel):
     name: Name | None = Field(
         default=None, description="For personal feed titles; default: the email's local part."
     )
+    plan: str | None = Field(
+        default=None,
+        description="A plan's id: they get its shows (with `shows`) and its back catalogue. "
+        "None: the shows given, by hand (a comp).",
+    )
 
 
 class SubscriberUpdate(BaseModel):
@@ -40,6 +45,13 @@ class EntitlementsUpdate(BaseModel):
     shows: list[Slug] = Field(description="The complete set of shows they are entitled to.")
 
 
+class PlanUpdate(BaseModel):
+    plan: str | None = Field(
+        description="The plan whose shows and back catalogue they get; null: none (their "
+        "shows stay, given by hand)."
+    )
+
+
 class FeedOut(BaseModel):
     show: str
     title: str
@@ -57,6 +69,8 @@ class SubscriberFields(BaseModel):
     name: str | None
     external_id: str | None
     status: str
+    plan_id: str | None
+    past_due_since: datetime | None
     created_at: datetime
     updated_at: datetime
 

@@ -1,14 +1,14 @@
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.core.db.session import get_by_id
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.tokens import PageLinks, new_token_id
 from app.core.urls import Urls
-from app.models import FeedAccess, Show, Subscriber, SubscriberStatus
+from app.models import FeedAccess, Plan, Show, Subscriber, SubscriberStatus
 from app.outbox import service as outbox
 from app.outbox import webhooks
 from app.outbox.schemas import EmailTemplate, WebhookEvent
@@ -25,17 +25,46 @@ def list_some(
     *,
     email: str | None,
     status: SubscriberStatus | None,
-    limit: int,
+    limit: int | None,
     offset: int,
     external_id: str | None = None,
+    search: str | None = None,
+    plan: str | None = None,
+    show: str | None = None,
 ) -> Sequence[Subscriber]:
+    """Subscribers in the order they came, matching every filter given: `email` and
+    `external_id` whole, `search` a part of the email or name (any case) or a whole billing
+    id, `plan` a plan's id, `show` a show's slug they are entitled to. `limit` None: all."""
     query = select(Subscriber).order_by(Subscriber.id).limit(limit).offset(offset)
     if email:
         query = query.where(Subscriber.email == email.strip().lower())
     if external_id:
         query = query.where(Subscriber.external_id == external_id.strip())
+    if search and search.strip():
+        wanted = search.strip()
+        part = wanted.lower()
+        query = query.where(
+            or_(
+                Subscriber.email.contains(part, autoescape=True),
+                func.lower(Subscriber.name).contains(part, autoescape=True),
+                Subscriber.external_id == wanted,
+            )
+        )
     if status:
         query = query.where(Subscriber.status == status)
+    if plan:
+        query = query.where(Subscriber.plan_id == plan)
+    if show:
+        query = query.where(
+            select(FeedAccess.id)
+            .join(Show, Show.id == FeedAccess.show_id)
+            .where(
+                FeedAccess.subscriber_id == Subscriber.id,
+                FeedAccess.entitled,
+                Show.slug == show,
+            )
+            .exists()
+        )
     return session.scalars(query).all()
 
 
@@ -44,12 +73,16 @@ def create(
 ) -> Subscriber:
     """`emails=False`: no welcome email (subscribers imported from a previous host)."""
     _ensure_free(session, email=data.email, external_id=data.external_id)
+    plan = _plan(session, data.plan) if data.plan else None
     entitled = shows.get_many(session, data.shows)
+    if plan is not None:
+        entitled = list({show.id: show for show in (*plan.shows, *entitled)}.values())
     subscriber = Subscriber(
         email=data.email,
         name=data.name,
         external_id=data.external_id,
         status=SubscriberStatus.ACTIVE,
+        plan_id=plan.id if plan else None,
     )
     session.add(subscriber)
     _entitle(subscriber, entitled, now)
@@ -97,6 +130,27 @@ def set_shows(
 ) -> Subscriber:
     _entitle(subscriber, shows.get_many(session, slugs), now)
     return _changed(session, subscriber, now)
+
+
+def set_plan(
+    session: Session, subscriber: Subscriber, plan_id: str | None, *, now: datetime
+) -> Subscriber:
+    """Give them a plan's shows (only those) and its back catalogue, as a billing event
+    does. None: no plan, and their shows stay, given by hand."""
+    if plan_id is not None:
+        plan = _plan(session, plan_id)
+        _entitle(subscriber, plan.shows, now)
+    if subscriber.plan_id != plan_id:  # the back catalogue their feeds list changes
+        feeds_changed(subscriber, now=now)
+    subscriber.plan_id = plan_id
+    return _changed(session, subscriber, now)
+
+
+def _plan(session: Session, plan_id: str) -> Plan:
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise NotFound(f"No plan {plan_id!r}. GET /admin/plans lists them.")
+    return plan
 
 
 def _entitle(subscriber: Subscriber, entitled: Sequence[Show], now: datetime) -> None:
