@@ -4,6 +4,8 @@ keys): over HTTP through the real app, and in headless Chromium against a live s
 import os
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,22 @@ def subscriber_with_feed(client: TestClient, email: str, **fields: Any) -> dict[
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+@contextmanager
+def statements_of(client: TestClient) -> Iterator[list[str]]:
+    """The SQL statements the app's database runs inside the block."""
+    engine = client.app.state.db.engine  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 @pytest.fixture
@@ -305,18 +323,11 @@ def test_the_alerts_page_reads_their_subscribers_in_one_query(
         open_alert(
             settings.database_url, feed_path(subscriber, "sharp-tech"), subscriber["id"], utcnow()
         )
-    engine = console.app.state.db.engine  # type: ignore[attr-defined]
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        with transaction(console.app.state.db.reader) as session:  # type: ignore[attr-defined]
-            views = service.alerts(session, [AlertStatus.OPEN])
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    with (
+        statements_of(console) as statements,
+        transaction(console.app.state.db.reader) as session,  # type: ignore[attr-defined]
+    ):
+        views = service.alerts(session, [AlertStatus.OPEN])
     assert {view.subscriber.email for view in views} == {s["email"] for s in subscribers}
     assert sum("FROM subscribers" in statement for statement in statements) == 1
 

@@ -16,7 +16,6 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
-from sqlalchemy import event
 
 from app.analytics.recorder import Recorder
 from app.console import subscribers as subscriber_pages
@@ -39,6 +38,7 @@ from tests.test_console import (
     insert_downloads,
     make_staff,
     staff_in_browser,
+    statements_of,
 )
 from tests.test_feed_content import show_json
 
@@ -114,17 +114,8 @@ def test_the_list_shows_plan_status_created_and_last_poll_in_one_query(shows: Te
     recorder_of(shows).flush()
     as_role(shows, "support")
 
-    engine = shows.app.state.db.engine  # type: ignore[attr-defined]
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_of(shows) as statements:
         page = shows.get("/console/subscribers")
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert page.status_code == 200
     rows = listed(page.text)
     assert [(r["Name"], r["Email"], r["Plan"], r["Status"]) for r in rows] == [

@@ -40,6 +40,7 @@ router = APIRouter(prefix=CONSOLE, include_in_schema=False)
 PER_PAGE = 50
 LISTENS_SHOWN = 100
 NO_SHOW = "shows: choose a plan, or at least one show."
+NO_SHOW_LEFT = "shows: choose at least one (to stop their access, lapse them)."
 
 
 # The list
@@ -256,124 +257,107 @@ def _page_of(subscriber_id: int) -> str:
 
 
 @dataclass(frozen=True)
-class Links:
-    """What the page needs to show their URLs."""
+class SubscriberPage:
+    """A subscriber's page, as it is, or with a form that was refused: what it had in it
+    (`typed`) and its problems, beside it."""
 
+    request: Request
+    session: Session
+    subscriber: Subscriber
     tokens: FeedTokens
     urls: Urls
     links: PageLinks
+    now: datetime
 
+    def render(self) -> Response:
+        return self._render({}, None)
 
-async def _links(tokens: TokensDep, urls: UrlsDep, links: PageLinksDep) -> Links:
-    return Links(tokens, urls, links)  # async: no thread hop for what costs nothing
+    def refused(self, form: str, problems: list[str], **typed: object) -> Response:
+        return self._render(typed, (form, problems))
 
-
-LinksDep = Annotated[Links, Depends(_links)]
+    def _render(self, typed: dict[str, object], refused: tuple[str, list[str]] | None) -> Response:
+        session, subscriber = self.session, self.subscriber
+        plans = billing.list_plans(session)
+        shown = {
+            "email": subscriber.email,
+            "name": subscriber.name or "",
+            "shows": [feed.show.slug for feed in subscriber.feeds if feed.entitled],
+            "plan": subscriber.plan_id or "",
+        }
+        return render(
+            self.request,
+            "subscriber.html",
+            {
+                "subscriber": subscriber,
+                "revoked": subscriber.status == SubscriberStatus.REVOKED,
+                "plan": next((plan for plan in plans if plan.id == subscriber.plan_id), None),
+                "plans": plans,
+                "shows": shows.list_all(session),
+                "typed": shown | typed,
+                "problems": {refused[0]: refused[1]} if refused else {},
+                "feeds": [
+                    (feed, self.urls.feed(self.tokens.token_for(feed.token_id)))
+                    for feed in subscriber.feeds
+                ],
+                "activity": service.activity(session, subscriber, self.now.date()),
+                "listening": analytics.listening(session, subscriber.id, LISTENS_SHOWN),
+                "listens_shown": LISTENS_SHOWN,
+                "alerts": service.alerts(session, list(AlertStatus), subscriber.id),
+                "page_link": subscribers.page_link(self.links, self.urls, subscriber.id),
+            },
+            status_code=422 if refused else 200,
+        )
 
 
 def _subscriber_page(
     request: Request,
-    session: Session,
-    subscriber: Subscriber,
-    links: Links,
-    now: datetime,
-    *,
-    typed: dict[str, object] | None = None,
-    refused: tuple[str, list[str]] | None = None,
-) -> Response:
-    """Their page; `typed`: what a refused form had in it, and `refused`: which form it was
-    and its problems, shown beside it."""
-    plans = billing.list_plans(session)
-    shown = {
-        "email": subscriber.email,
-        "name": subscriber.name or "",
-        "shows": [feed.show.slug for feed in subscriber.feeds if feed.entitled],
-        "plan": subscriber.plan_id or "",
-    }
-    return render(
-        request,
-        "subscriber.html",
-        {
-            "subscriber": subscriber,
-            "revoked": subscriber.status == SubscriberStatus.REVOKED,
-            "plan": next((plan for plan in plans if plan.id == subscriber.plan_id), None),
-            "plans": plans,
-            "shows": shows.list_all(session),
-            "typed": shown | (typed or {}),
-            "problems": {refused[0]: refused[1]} if refused else {},
-            "feeds": [
-                (feed, links.urls.feed(links.tokens.token_for(feed.token_id)))
-                for feed in subscriber.feeds
-            ],
-            "activity": service.activity(session, subscriber, now.date()),
-            "listening": analytics.listening(session, subscriber.id, LISTENS_SHOWN),
-            "listens_shown": LISTENS_SHOWN,
-            "alerts": service.alerts(session, list(AlertStatus), subscriber.id),
-            "page_link": subscribers.page_link(links.links, links.urls, subscriber.id),
-        },
-        status_code=422 if refused else 200,
-    )
-
-
-@router.get("/subscribers/{subscriber_id}", dependencies=SUPPORT)
-def subscriber_detail(
-    request: Request,
     subscriber: SubscriberDep,
     session: SessionDep,
     clock: ClockDep,
-    links: LinksDep,
-) -> Response:
-    return _subscriber_page(request, session, subscriber, links, clock())
+    tokens: TokensDep,
+    urls: UrlsDep,
+    links: PageLinksDep,
+) -> SubscriberPage:
+    return SubscriberPage(request, session, subscriber, tokens, urls, links, clock())
+
+
+SubscriberPageDep = Annotated[SubscriberPage, Depends(_subscriber_page)]
+
+
+@router.get("/subscribers/{subscriber_id}", dependencies=SUPPORT)
+def subscriber_detail(page: SubscriberPageDep) -> Response:
+    return page.render()
 
 
 @router.post("/subscribers/{subscriber_id}/details", dependencies=SUPPORT_FORM)
 def edit_details(
-    request: Request,
+    page: SubscriberPageDep,
     subscriber: SubscriberDep,
     session: SessionDep,
     clock: ClockDep,
-    links: LinksDep,
     email: Annotated[str, Form(max_length=320)] = "",
     name: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
     try:
         change = SubscriberUpdate.model_validate({"email": email, "name": name.strip() or None})
         subscribers.update(session, subscriber, change, now=clock())
-    except (ValidationError, InvalidInput, Conflict) as refused:
-        return _subscriber_page(
-            request,
-            session,
-            subscriber,
-            links,
-            clock(),
-            typed={"email": email, "name": name},
-            refused=("details", problems(refused)),
-        )
+    except (ValidationError, InvalidInput, Conflict) as refused:  # before anything changed
+        return page.refused("details", problems(refused), email=email, name=name)
     return redirect(_page_of(subscriber.id), flash="Saved: their email and name.")
 
 
 @router.post("/subscribers/{subscriber_id}/shows", dependencies=SUPPORT_FORM)
 def change_shows(
-    request: Request,
+    page: SubscriberPageDep,
     subscriber: SubscriberDep,
     session: SessionDep,
     clock: ClockDep,
-    links: LinksDep,
     chosen: Annotated[list[str], Form(alias="shows")] = [],  # noqa: B006 (FastAPI copies it)
 ) -> Response:
     if not chosen:
-        return _subscriber_page(
-            request,
-            session,
-            subscriber,
-            links,
-            clock(),
-            typed={"shows": []},
-            refused=("shows", ["shows: choose at least one (to stop their access, lapse them)."]),
-        )
+        return page.refused("shows", [NO_SHOW_LEFT], shows=[])
     subscribers.set_shows(session, subscriber, chosen, now=clock())
-    given = ", ".join(feed.show.title for feed in subscriber.feeds if feed.entitled)
-    return redirect(_page_of(subscriber.id), flash=f"Their shows are now: {given}.")
+    return redirect(_page_of(subscriber.id), flash=f"Their shows are now: {_given(subscriber)}.")
 
 
 @router.post("/subscribers/{subscriber_id}/plan", dependencies=SUPPORT_FORM)
@@ -386,10 +370,14 @@ def change_plan(
     subscribers.set_plan(session, subscriber, plan or None, now=clock())
     if subscriber.plan_id is None:
         return redirect(_page_of(subscriber.id), flash="No plan now: their shows stay as they are.")
-    given = ", ".join(feed.show.title for feed in subscriber.feeds if feed.entitled)
     return redirect(
-        _page_of(subscriber.id), flash=f"Plan {subscriber.plan_id}: their shows are now {given}."
+        _page_of(subscriber.id),
+        flash=f"Plan {subscriber.plan_id}: their shows are now {_given(subscriber)}.",
     )
+
+
+def _given(subscriber: Subscriber) -> str:
+    return ", ".join(feed.show.title for feed in subscriber.feeds if feed.entitled)
 
 
 @router.post("/subscribers/{subscriber_id}/send-links", dependencies=SUPPORT_FORM)
