@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,15 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.analytics.recorder import Recorder
 from app.console import subscribers as subscriber_pages
 from app.core.config import Settings
+from app.core.db.engine import build_engine
 from app.core.tokens import sign
+from app.models import EventKind, FeedAccess, ListenEvent
 from tests.browser import assert_fits_the_width
 from tests.conftest import (
     SHOW,
@@ -474,7 +478,7 @@ def test_the_subscribers_page_shows_plan_billing_past_due_and_listening(
     page = shows.get(f"/console/subscribers/{payer['id']}").text
     assert "Sharp Tech plan" in re.search(r'<dd id="plan-now">(.*?)</dd>', page, re.S)[1]  # type: ignore[index]
     assert "since" in re.search(r'<dd id="past-due">(.*?)</dd>', page, re.S)[1]  # type: ignore[index]
-    billing = re.search(r'<p id="last-billing-event">(.*?)</p>', page, re.S)
+    billing = re.search(r'<dd id="last-billing-event">(.*?)</dd>', page, re.S)
     assert billing
     assert "subscription.past_due" in billing[1]
     listens = re.search(r'<table class="stack" id="listens">(.*?)</table>', page, re.S)
@@ -487,22 +491,61 @@ def test_the_subscribers_page_shows_plan_billing_past_due_and_listening(
 # In a browser, at desktop and phone widths
 
 
+def insert_polls(database_url: str, polls: dict[int, datetime]) -> None:
+    """A feed poll by each subscriber (id) at its time, as the recorder writes one."""
+    engine = build_engine(database_url)
+    with Session(engine) as session, session.begin():
+        for subscriber_id, at in polls.items():
+            feed = session.scalars(
+                select(FeedAccess).filter_by(subscriber_id=subscriber_id)
+            ).first()
+            assert feed is not None
+            session.add(
+                ListenEvent(
+                    at=at,
+                    kind=EventKind.FEED,
+                    token_id=feed.token_id,
+                    subscriber_id=subscriber_id,
+                    show_id=feed.show_id,
+                    status=200,
+                    method="GET",
+                    user_agent=OVERCAST["User-Agent"],
+                    ip_hash="0" * 32,
+                    ip_prefix="198.51.100.0/24",
+                    app="Overcast",
+                )
+            )
+    engine.dispose()
+
+
 @pytest.fixture
 def browsed(live: tuple[str, httpx.Client], settings: Settings) -> tuple[str, httpx.Client]:
-    """A live server with both shows, the plans, a dozen subscribers, and support's account."""
+    """A live server with both shows, the plans, a dozen subscribers (most of whom polled
+    their feeds, and the first downloaded), and support's account."""
     base, admin = live
-    admin.post("/admin/shows", json=SHOW)
+    sharp = admin.post("/admin/shows", json=SHOW).json()
     admin.post("/admin/shows", json=show_json("goat", "Greatest of All Talk"))
-    upload(admin, "sharp-tech", title="Episode 1: Hello", publish=True)
+    episode = upload(admin, "sharp-tech", title="Episode 1: Hello", publish=True).json()
     admin.put("/admin/plans/tech", json={"name": "Sharp Tech plan", "shows": ["sharp-tech"]})
     admin.put("/admin/plans/bundle", json={"name": "Everything", "shows": ["sharp-tech", "goat"]})
+    ids = []
     for n, (name, plan) in enumerate(
         [("Ann Lee", "bundle"), ("Bob Stone", "tech"), ("", ""), ("Dee Park", "tech")] * 3
     ):
         fields: dict[str, Any] = {"plan": plan} if plan else {"shows": ["goat"]}
         if name:
             fields["name"] = f"{name} {n}"
-        admin.post("/admin/subscribers", json={"email": f"listener{n}@example.com", **fields})
+        answer = admin.post(
+            "/admin/subscribers", json={"email": f"listener{n}@example.com", **fields}
+        )
+        ids.append(answer.json()["id"])
+    now = datetime.now(UTC)
+    insert_polls(
+        settings.database_url,
+        {subscriber_id: now - timedelta(hours=5 * n) for n, subscriber_id in enumerate(ids[:9])},
+    )
+    days = {now.date() - timedelta(days=n): [ids[0]] for n in range(3)}
+    insert_downloads(settings.database_url, episode["id"], sharp["id"], days)
     make_staff(admin, "support@example.com", "support")
     return base, admin
 
@@ -544,6 +587,15 @@ def test_support_finds_adds_and_changes_a_subscriber_in_a_browser(
     assert added["plan_id"] == "bundle"
     assert sorted(f["show"] for f in added["feeds"] if f["entitled"]) == ["goat", "sharp-tech"]
     expect(page.locator("#plan-now")).to_contain_text("Everything")
+    assert_fits_the_width(page)
+
+    page.goto(f"{base}/console/subscribers?q=listener0%40")
+    expect(page.locator("tr[data-subscriber] td[data-label='Last poll']")).not_to_have_text(
+        "none kept"
+    )
+    page.get_by_role("link", name="listener0@example.com").click()
+    expect(page.locator("#listens tbody tr")).to_have_count(3)
+    expect(page.locator("#listens tbody tr").first).to_contain_text("Episode 1: Hello")
     assert_fits_the_width(page)
     if os.environ.get("PODPASS_SCREENSHOT") and width > 1000:
         page.screenshot(path=str(DOCS / "console-subscriber.png"), full_page=True)
