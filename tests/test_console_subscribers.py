@@ -3,6 +3,7 @@ subscriber, CSV out and in, and a subscriber's page. Each task is checked where 
 outside the console: the feed, the admin API, the command line's import."""
 
 import csv
+import html
 import io
 import os
 import re
@@ -383,7 +384,7 @@ def test_an_import_through_the_console_adds_what_the_api_then_lists(shows: TestC
     form = shows.get("/console/subscribers/import")
     done = shows.post(
         "/console/subscribers/import",
-        data={"csrf": csrf_of(form.text)},
+        data={"csrf": csrf_of(form.text), "welcome": "true"},
         files={"file": ("members.csv", ("\ufeff" + GOOD_CSV).encode(), "text/csv")},
     )
     assert "Imported: 2 subscriber(s) created, 0 updated, 0 old feed URL(s) added." in done.text
@@ -395,6 +396,10 @@ def test_an_import_through_the_console_adds_what_the_api_then_lists(shows: TestC
     )
     assert found["bob@example.com"]["status"] == "lapsed"
     assert [f["show"] for f in found["bob@example.com"]["feeds"]] == ["goat"]
+    # --welcome's choice: new active subscribers get the welcome email, a lapsed one does not.
+    outbox = shows.get("/admin/outbox", headers=ADMIN).json()
+    welcomed = [m["payload"]["to"] for m in outbox if m["payload"].get("template") == "welcome"]
+    assert welcomed == ["ann@example.com"]
 
 
 def test_a_refused_import_lists_the_commands_problems_and_writes_nothing(
@@ -411,10 +416,7 @@ def test_a_refused_import_lists_the_commands_problems_and_writes_nothing(
     assert "Nothing was imported" in refused.text
     listed_problems = re.search(r'<ul id="import-problems">(.*?)</ul>', refused.text, re.S)
     assert listed_problems
-    shown = [
-        re.sub(r"&#3[49];|&quot;", "'", line)
-        for line in re.findall(r"<li>(.*?)</li>", listed_problems[1], re.S)
-    ]
+    shown = [html.unescape(line) for line in re.findall(r"<li>(.*?)</li>", listed_problems[1])]
     assert api_list(shows) == []
 
     # `podpass import subscribers` says the same, line for line, and imports nothing too.

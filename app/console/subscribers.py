@@ -105,10 +105,7 @@ def subscriber_list(
     found = filters.found(session, PER_PAGE + 1, offset)
     plans = {plan.id: plan.name for plan in billing.list_plans(session)}
     polled = analytics.last_polls(session, [s.id for s in found[:PER_PAGE]])
-    rows = [
-        Row(s, plans.get(s.plan_id, s.plan_id) if s.plan_id else "", polled.get(s.id))
-        for s in found[:PER_PAGE]
-    ]
+    rows = [Row(s, plans.get(s.plan_id or "", ""), polled.get(s.id)) for s in found[:PER_PAGE]]
     previous = filters.query(offset=max(offset - PER_PAGE, 0)) if offset else None
     following = filters.query(offset=offset + PER_PAGE) if len(found) > PER_PAGE else None
     return render(
