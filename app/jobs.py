@@ -169,6 +169,7 @@ def detect_sharing(session: Session, now: datetime, *, settings: Settings) -> No
 
 def purge(session: Session, now: datetime, *, retention_days: int) -> None:
     analytics.purge(session, now, retention_days)
+    billing.forget_kept(session, now, retention_days)  # the emails they hold, too
 
 
 def podpass_jobs(db: Database, settings: Settings, *, sender: Sender | None) -> list[Job]:

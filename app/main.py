@@ -23,8 +23,10 @@ from app.accounts.service import Permission, Principal, roles_with
 from app.accounts.sessions import Sessions
 from app.analytics.recorder import Recorder
 from app.analytics.router import router as analytics_router
+from app.billing.router import events as billing_events_router
 from app.billing.router import plans as plans_router
 from app.billing.router import webhooks as webhooks_router
+from app.console.billing import router as console_billing_router
 from app.console.deps import install_login_redirect
 from app.console.episodes import router as console_episodes_router
 from app.console.pages import STATIC, error_page
@@ -33,6 +35,7 @@ from app.console.router import router as console_router
 from app.console.router import site_root
 from app.console.shows import router as console_shows_router
 from app.console.subscribers import router as console_subscribers_router
+from app.console.webhooks import router as console_webhooks_router
 from app.core.clock import Clock, utcnow
 from app.core.config import Settings, get_settings
 from app.core.db.engine import Database, build_engine
@@ -284,12 +287,15 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         sharing_router,
         analytics_router,
         plans_router,
+        billing_events_router,
         accounts_router,
         console_router,
         console_shows_router,
         console_episodes_router,
         console_plans_router,
         console_subscribers_router,
+        console_webhooks_router,
+        console_billing_router,
         site_root,
         outbox_router,
         webhook_endpoints_router,

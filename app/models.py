@@ -276,15 +276,19 @@ class PlanExternalId(Base):
 
 
 class WebhookEvent(Base):
-    """A billing event already applied: the same event id twice changes nothing."""
+    """A billing event already applied: the same event id twice changes nothing. A
+    provider's grant for a price no plan lists keeps `payload` (the event as Podpass reads
+    it, not the provider's body) until it is applied or PODPASS_EVENT_RETENTION_DAYS pass."""
 
     __tablename__ = "webhook_events"
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     outcome: Mapped[str] = mapped_column(String(255))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    duplicates: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class EventKind(StrEnum):

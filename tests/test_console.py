@@ -766,7 +766,18 @@ def test_an_owner_adds_an_editor_and_a_key_on_a_phone(
     page = staff_in_browser(browser, base, "owner@example.com")
     nav = page.get_by_role("navigation", name="Console")
     expect(nav.get_by_role("link")).to_have_text(
-        ["Dashboard", "Shows", "Subscribers", "Alerts", "Plans", "Outbox", "Accounts", "API keys"]
+        [
+            "Dashboard",
+            "Shows",
+            "Subscribers",
+            "Alerts",
+            "Plans",
+            "Billing",
+            "Outbox",
+            "Accounts",
+            "Webhooks",
+            "API keys",
+        ]
     )
     nav.get_by_role("link", name="Accounts").click()
     page.get_by_label("Email").fill("editor@example.com")

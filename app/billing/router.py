@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import ValidationError
 
 from app.accounts.deps import require
@@ -10,6 +10,7 @@ from app.billing import service
 from app.billing.providers import ghost, memberful, patreon, stripe
 from app.billing.schemas import (
     BillingEvent,
+    BillingEventOut,
     EventOutcome,
     PlanId,
     PlanIn,
@@ -27,6 +28,11 @@ from app.subscribers import service as subscribers
 webhooks = APIRouter(tags=["billing"])
 plans = APIRouter(
     prefix="/admin/plans", tags=["billing"], dependencies=[require(Permission.SUBSCRIBERS)]
+)
+events = APIRouter(
+    prefix="/admin/billing/events",
+    tags=["billing"],
+    dependencies=[require(Permission.SUBSCRIBERS)],
 )
 
 
@@ -198,3 +204,22 @@ def list_plans(session: SessionDep) -> list[PlanOut]:
 @plans.delete("/{plan_id}", status_code=204)
 def delete_plan(plan_id: str, session: SessionDep) -> None:
     service.delete_plan(session, plan_id)
+
+
+@events.get("")
+def list_events(
+    session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[BillingEventOut]:
+    """The latest billing events recorded, newest first, with what each did."""
+    return [
+        BillingEventOut(**row._asdict() | {"prices": list(row.prices)})
+        for row in service.recent_events(session, limit=limit)
+    ]
+
+
+@events.post("/{event_id}/reapply")
+def reapply_event(event_id: str, session: SessionDep, clock: ClockDep) -> EventOutcome:
+    """Apply again an event ignored because no plan listed its price (409 for any other),
+    as its webhook would: applied if a plan lists the price now, ignored again if not."""
+    status, subscriber = service.reapply(session, event_id, now=clock())
+    return EventOutcome(status=status, subscriber_id=subscriber.id if subscriber else None)

@@ -63,6 +63,20 @@ class EventOutcome(BaseModel):
     page_url: str | None = None
 
 
+class BillingEventOut(BaseModel):
+    id: str = Field(description="`<provider>:<its event id>`, or the id in Podpass's format.")
+    source: str = Field(description="The provider, or `podpass` (its own format).")
+    type: str
+    occurred_at: datetime
+    received_at: datetime
+    outcome: str = Field(description="applied, stale, superseded or ignored")
+    why: str
+    duplicates: int = Field(description="Deliveries of it since, which changed nothing.")
+    kept: bool = Field(description="Ignored because no plan listed its price: reapply it.")
+    prices: list[str]
+    plan_id: str | None = Field(description="A kept event's: the plan that lists it now.")
+
+
 class AllEpisodes(BaseModel):
     rule: Literal["all"] = "all"
 

@@ -1,11 +1,13 @@
 """Billing webhooks (signed the way Stripe signs them) and the plans they refer to."""
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,6 +43,10 @@ _ENDS = {
     BillingEventType.REFUNDED: SubscriberStatus.REVOKED,
 }
 _EMAIL: TypeAdapter[str] = TypeAdapter(Email)
+OUTCOME_CHARS = 255  # webhook_events.outcome
+# A kept event is a few ids and an email; one past this (an invoice of hundreds of lines)
+# is not kept, so the table holds no provider's payload of any size.
+KEPT_PAYLOAD_CHARS = 4096
 # Event times are whole seconds, and providers send related events within one: those are
 # ordered by what they mean. Access starts, a payment fails, access ends, a refund follows.
 _MEANING_ORDER: dict[str, int] = {
@@ -84,17 +90,16 @@ def apply(session: Session, event: BillingEvent, *, now: datetime) -> tuple[str,
 def apply_provider(
     session: Session, provider: Provider, event: ProviderEvent, *, now: datetime
 ) -> tuple[str, Subscriber | None]:
-    """Apply one provider event, once. A grant whose prices no plan lists is ignored and
-    not recorded: the provider's other products are none of Podpass's business, and once
-    a plan lists the price, resending the event from the provider's dashboard applies it."""
+    """Apply one provider event, once. A grant whose prices no plan lists is ignored: the
+    provider's other products are none of Podpass's business. It is kept, though, so that
+    once a plan lists the price, `reapply` (or the provider resending it) applies it."""
     plan_id = None
     if event.type in _GRANTS:
         plan_id = _plan_id_for_prices(session, provider, event.prices)
         if plan_id is None:
-            listed = ", ".join(event.prices) or "none"
-            return f"ignored: no plan lists these {provider} ids ({listed})", None
+            return _keep_unlisted(session, provider, event, now), None
     change = _Change(
-        id=f"{provider}:{event.id}",
+        id=_event_id(provider, event),
         type=event.type,
         occurred=event.occurred,
         customer_id=event.customer_id,
@@ -103,6 +108,147 @@ def apply_provider(
         applied_at=now,
     )
     return _apply(session, change, from_provider=True)
+
+
+def _event_id(provider: Provider, event: ProviderEvent) -> str:
+    return f"{provider}:{event.id}"
+
+
+def _keep_unlisted(
+    session: Session, provider: Provider, event: ProviderEvent, now: datetime
+) -> str:
+    listed = ", ".join(event.prices) or "none"
+    outcome = f"ignored: no plan lists these {provider} ids ({listed})"[:OUTCOME_CHARS]
+    payload = _kept(provider, event)
+    if len(json.dumps(payload)) > KEPT_PAYLOAD_CHARS:  # not kept: nothing to re-apply from
+        return f"{outcome}; too large to keep: resend it from {provider} once a plan lists it"
+    record = _claim(session, _event_id(provider, event), event.type, event.occurred, now)
+    if record is None:
+        return "duplicate"
+    record.outcome = outcome
+    record.payload = payload
+    session.flush()
+    return outcome
+
+
+def _kept(provider: Provider, event: ProviderEvent) -> dict[str, Any]:
+    """What re-applying needs, and no more: not the provider's body, which holds names,
+    addresses and payment details."""
+    return {
+        "provider": provider.value,
+        "id": event.id,
+        "type": event.type.value,
+        "occurred": event.occurred.isoformat(),
+        "customer_id": event.customer_id,
+        "email": event.email,
+        "prices": list(event.prices),
+    }
+
+
+def reapply(session: Session, event_id: str, *, now: datetime) -> tuple[str, Subscriber | None]:
+    """Apply again a kept event that was ignored because no plan listed its price, through
+    the path its webhook took: applied now if a plan lists the price, ignored again if not."""
+    record = session.get(WebhookEvent, event_id)
+    if record is None:
+        raise NotFound(f"No billing event {event_id!r}.")
+    if record.payload is None:
+        raise Conflict(
+            f"Event {event_id} is {record.outcome.partition(':')[0]}: only an event ignored "
+            "because no plan listed its price can be applied again."
+        )
+    kept = record.payload
+    event = ProviderEvent(
+        id=kept["id"],
+        type=BillingEventType(kept["type"]),
+        occurred=datetime.fromisoformat(kept["occurred"]),
+        customer_id=kept["customer_id"],
+        email=kept["email"],
+        prices=tuple(kept["prices"]),
+    )
+    return apply_provider(session, Provider(kept["provider"]), event, now=now)
+
+
+class EventRow(NamedTuple):
+    """A billing event as the console lists it. `source`: the provider, or `podpass` (its
+    own format); `plan_id`: for a kept event, the plan that lists its price now."""
+
+    id: str
+    source: str
+    type: str
+    occurred_at: datetime
+    received_at: datetime
+    outcome: str
+    why: str
+    duplicates: int
+    kept: bool
+    prices: tuple[str, ...]
+    plan_id: str | None
+
+
+OWN_FORMAT = "podpass"
+
+
+def _source(event_id: str) -> str:
+    prefix, colon, _ = event_id.partition(":")
+    return prefix if colon and prefix in set(Provider) else OWN_FORMAT
+
+
+def _row(session: Session, record: WebhookEvent) -> EventRow:
+    outcome, _, why = record.outcome.partition(": ")
+    kept = record.payload
+    prices = tuple(kept["prices"]) if kept else ()
+    return EventRow(
+        id=record.id,
+        source=_source(record.id),
+        type=record.type,
+        occurred_at=record.occurred_at,
+        received_at=record.received_at,
+        outcome=outcome,
+        why=why,
+        duplicates=record.duplicates,
+        kept=kept is not None,
+        prices=prices,
+        plan_id=_plan_id_for_prices(session, Provider(kept["provider"]), prices) if kept else None,
+    )
+
+
+def recent_events(session: Session, *, limit: int) -> list[EventRow]:
+    found = session.scalars(
+        select(WebhookEvent).order_by(WebhookEvent.received_at.desc()).limit(limit)
+    )
+    return [_row(session, record) for record in found]
+
+
+def last_events(session: Session) -> dict[str, EventRow]:
+    """Each source's latest event (a provider, or `podpass`): whether its webhook gets
+    through."""
+    prefixes = [WebhookEvent.id.startswith(f"{provider}:") for provider in Provider]
+    latest = {}
+    for provider, prefix in zip(Provider, prefixes, strict=True):
+        latest[provider.value] = session.scalar(
+            select(WebhookEvent).where(prefix).order_by(WebhookEvent.received_at.desc()).limit(1)
+        )
+    latest[OWN_FORMAT] = session.scalar(
+        select(WebhookEvent)
+        .where(~or_(*prefixes))
+        .order_by(WebhookEvent.received_at.desc())
+        .limit(1)
+    )
+    return {source: _row(session, record) for source, record in latest.items() if record}
+
+
+def forget_kept(session: Session, now: datetime, retention_days: int) -> int:
+    """Delete the kept events no plan came to list within the retention period (they were
+    never applied: a provider resending one later applies it as new)."""
+    result = session.execute(
+        delete(WebhookEvent)
+        .where(
+            WebhookEvent.payload.is_not(None),
+            WebhookEvent.received_at < now - timedelta(days=retention_days),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))
 
 
 def _valid_email(email: str | None) -> str | None:
@@ -131,7 +277,7 @@ def _plan_id_for_prices(session: Session, provider: Provider, prices: Sequence[s
 def _apply(
     session: Session, change: _Change, *, from_provider: bool
 ) -> tuple[str, Subscriber | None]:
-    record = _claim(session, change)
+    record = _claim(session, change.id, change.type, change.occurred, change.applied_at)
     if record is None:
         return "duplicate", None
     if change.type is BillingEventType.CUSTOMER_UPDATED:
@@ -139,6 +285,7 @@ def _apply(
     else:
         outcome, subscriber = _change_access(session, change, from_provider=from_provider)
     record.outcome = outcome
+    record.payload = None
     session.flush()
     return outcome, subscriber
 
@@ -227,15 +374,23 @@ def lapse_past_due(session: Session, now: datetime, *, grace_days: float) -> int
     return len(overdue)
 
 
-def _claim(session: Session, change: _Change) -> WebhookEvent | None:
-    """Record the event before applying it, or None if it is already recorded. A second
-    delivery of the same event running at the same time waits on this row (PostgreSQL holds
-    a second insert of a key until the first transaction ends) and then finds it; if the
-    first one fails, the row goes with it and the second one applies the event."""
-    if session.get(WebhookEvent, change.id) is not None:
+def _claim(
+    session: Session, event_id: str, event_type: str, occurred: datetime, now: datetime
+) -> WebhookEvent | None:
+    """Record the event before applying it, or None if it is already recorded (counted as
+    a duplicate). An event kept unapplied (no plan listed its price) is taken again. A
+    second delivery of the same event running at the same time waits on this row
+    (PostgreSQL holds a second insert of a key, or a locked row, until the first
+    transaction ends) and then finds it; if the first one fails, the row goes with it and
+    the second one applies the event."""
+    found = session.get(WebhookEvent, event_id, with_for_update=True)
+    if found is not None:
+        if found.payload is not None:
+            return found
+        found.duplicates += 1
         return None
     record = WebhookEvent(
-        id=change.id, type=change.type, occurred_at=change.occurred, outcome="applying"
+        id=event_id, type=event_type, occurred_at=occurred, received_at=now, outcome="applying"
     )
     try:
         with session.begin_nested():
@@ -303,7 +458,11 @@ def _new_subscriber(session: Session, change: _Change) -> Subscriber:
 
 
 def put_plan(session: Session, plan_id: str, data: PlanIn) -> Plan:
+    """Refused (NotFound, Conflict) before anything changes, so a form can show the
+    problem and go on."""
     entitled = shows.get_many(session, data.shows)
+    wanted = {(provider, ext) for provider, ids in (data.external_ids or {}).items() for ext in ids}
+    _refuse_taken(session, plan_id, wanted)
     plan = session.get(Plan, plan_id)
     if plan is None:
         plan = Plan(id=plan_id, name=data.name)
@@ -311,7 +470,7 @@ def put_plan(session: Session, plan_id: str, data: PlanIn) -> Plan:
     plan.name = data.name
     plan.shows = list(entitled)
     if data.external_ids is not None:
-        _set_external_ids(session, plan, data.external_ids)
+        _set_external_ids(plan, wanted)
     if data.back_catalogue is not None:
         _set_back_catalogue(plan, data.back_catalogue)
     session.flush()
@@ -332,21 +491,21 @@ def back_catalogue_of(plan: Plan) -> BackCatalogueRule:
     return AllEpisodes()
 
 
-def _set_external_ids(
-    session: Session, plan: Plan, external_ids: Mapping[Provider, Sequence[str]]
-) -> None:
-    wanted = {(provider, ext) for provider, ids in external_ids.items() for ext in ids}
+def _refuse_taken(session: Session, plan_id: str, wanted: set[tuple[Provider, str]]) -> None:
     taken = [
         row
         for provider, ext in sorted(wanted)
         if (row := session.get(PlanExternalId, (provider, ext))) is not None
-        and row.plan_id != plan.id
+        and row.plan_id != plan_id
     ]
     if taken:
         listed = ", ".join(
             f"{row.provider} {row.external_id} (plan {row.plan_id})" for row in taken
         )
         raise Conflict(f"Each id buys one plan, and these already buy another: {listed}.")
+
+
+def _set_external_ids(plan: Plan, wanted: set[tuple[Provider, str]]) -> None:
     kept = [row for row in plan.external_ids if (row.provider, row.external_id) in wanted]
     have = {(row.provider, row.external_id) for row in kept}
     plan.external_ids = kept + [

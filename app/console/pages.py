@@ -103,6 +103,31 @@ def redirect(url: str, *, flash: str | None = None) -> RedirectResponse:
     return response
 
 
+# A secret made by a form's POST (an API key, a webhook endpoint's signing secret) travels to
+# the page that shows it in a cookie that page deletes as it reads it (like the flash
+# message): so the POST ends in a redirect, and a reload neither makes a second secret nor
+# shows the first one again. The cookie's path is that page's alone.
+def redirect_showing_once(
+    url: str, *, cookie: str, secret: str, secure: bool, flash: str | None = None
+) -> RedirectResponse:
+    response = redirect(url, flash=flash)
+    response.set_cookie(  # Secure over HTTPS, as the session cookie is
+        cookie, secret, max_age=60, path=url, httponly=True, samesite="strict", secure=secure
+    )
+    return response
+
+
+def render_showing_once(
+    request: Request, name: str, context: dict[str, Any], *, cookie: str, key: str
+) -> Response:
+    """The page, with the secret of `redirect_showing_once` as `key`, this once."""
+    secret = request.cookies.get(cookie)
+    response = render(request, name, context | {key: secret})
+    if secret is not None:
+        response.delete_cookie(cookie, path=request.url.path)
+    return response
+
+
 def error_page(request: Request, status_code: int, detail: object) -> Response:
     """app/core/errors.py's answer for console paths: the error's message as a page."""
     if isinstance(detail, list):  # a validation error: one line per field

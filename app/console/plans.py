@@ -6,12 +6,19 @@ from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from app.billing import service as billing
-from app.billing.schemas import BackCatalogueRule, LatestEpisodes, PlanId, PlanIn, SinceJoining
+from app.billing.schemas import (
+    BackCatalogueRule,
+    LatestEpisodes,
+    PlanId,
+    PlanIn,
+    Provider,
+    SinceJoining,
+)
 from app.console.deps import SUPPORT, SUPPORT_FORM
 from app.console.forms import problems
 from app.console.pages import redirect, render
 from app.core.db.session import SessionDep
-from app.core.errors import InvalidInput
+from app.core.errors import Conflict, InvalidInput
 from app.models import Plan
 from app.shows import service as shows
 
@@ -32,10 +39,19 @@ class PlanForm(BaseModel):
     back_catalogue: str = ""
     episodes: str = ""
     days_before: str = ""
+    # The ids at each billing provider that buy the plan, separated by commas or spaces. A
+    # form without these fields keeps the plan's ids, as the API does.
+    stripe: str | None = None
+    memberful: str | None = None
+    patreon: str | None = None
+    ghost: str | None = None
 
     @classmethod
     def of(cls, plan: Plan) -> "PlanForm":
         rule = billing.back_catalogue_of(plan)
+        ids: dict[str, list[str]] = {provider.value: [] for provider in Provider}
+        for row in plan.external_ids:
+            ids[row.provider].append(row.external_id)
         return cls(
             plan_id=plan.id,
             name=plan.name,
@@ -43,7 +59,18 @@ class PlanForm(BaseModel):
             back_catalogue=rule.rule,
             episodes=str(rule.episodes) if isinstance(rule, LatestEpisodes) else "",
             days_before=str(rule.days_before) if isinstance(rule, SinceJoining) else "",
+            **{provider: " ".join(sorted(found)) for provider, found in ids.items()},
         )
+
+    def _external_ids(self) -> dict[Provider, list[str]] | None:
+        typed = {provider: getattr(self, provider.value) for provider in Provider}
+        if all(value is None for value in typed.values()):
+            return None
+        return {
+            provider: value.replace(",", " ").split()
+            for provider, value in typed.items()
+            if value and value.strip()
+        }
 
     def plan(self) -> tuple[str, PlanIn]:
         try:
@@ -53,7 +80,12 @@ class PlanForm(BaseModel):
                 "plan id: up to 255 letters, digits and . _ : - (no spaces), as the billing "
                 "system names the plan."
             ) from None
-        return plan_id, PlanIn(name=self.name, shows=self.shows, back_catalogue=self._rule())
+        return plan_id, PlanIn(
+            name=self.name,
+            shows=self.shows,
+            back_catalogue=self._rule(),
+            external_ids=self._external_ids(),
+        )
 
     def _rule(self) -> BackCatalogueRule | None:
         if not self.back_catalogue:
@@ -86,6 +118,7 @@ def _plans_page(
             "shows": shows.list_all(session),
             "problems": problems or [],
             "new": form or PlanForm(plan_id=""),
+            "providers": list(Provider),
         },
         status_code=status_code,
     )
@@ -108,9 +141,10 @@ def save_plan(request: Request, form: Annotated[PlanForm, Form()], session: Sess
                 f"plan id: {existing.name} already has the id {plan_id}. Change that plan in "
                 "its own form above, or give the new plan another id."
             )
-    except (ValidationError, InvalidInput) as exc:
-        return _plans_page(request, session, problems(exc), 422, form)
-    saved = billing.put_plan(session, plan_id, plan)
+        saved = billing.put_plan(session, plan_id, plan)
+    except (ValidationError, InvalidInput, Conflict) as exc:  # Conflict: an id of another plan
+        status = 422 if isinstance(exc, ValidationError) else exc.status_code
+        return _plans_page(request, session, problems(exc), status, form)
     given = ", ".join(show.title for show in saved.shows) or "no shows"
     return redirect("/console/plans", flash=f"Plan {saved.name} ({saved.id}) gives: {given}.")
 

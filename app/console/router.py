@@ -29,7 +29,7 @@ from app.console.deps import (
     StaffSessionDep,
     safe_next,
 )
-from app.console.pages import redirect, render
+from app.console.pages import redirect, redirect_showing_once, render, render_showing_once
 from app.core.db.session import SessionDep
 from app.core.deps import (
     ClockDep,
@@ -394,22 +394,16 @@ def _me(session: SessionDep, user: ConsoleUser) -> StaffUser:
     return accounts.get_user(session, user.user_id)
 
 
-# A new key travels from the POST that made it to the page that shows it in a cookie the
-# page deletes as it reads it (like the flash message): so the form's POST ends in a redirect,
-# and reloading the page neither makes a second key nor shows the first one again.
 NEW_KEY_COOKIE = "podpass_new_key"
 
 
 @router.get("/keys")
 def key_list(request: Request, session: SessionDep, user: ConsoleUser) -> Response:
     me = _me(session, user)
-    new_key = request.cookies.get(NEW_KEY_COOKIE)
-    response = render(
-        request, "keys.html", {"keys": accounts.list_api_keys(session, me), "new_key": new_key}
+    keys = accounts.list_api_keys(session, me)
+    return render_showing_once(
+        request, "keys.html", {"keys": keys}, cookie=NEW_KEY_COOKIE, key="new_key"
     )
-    if new_key is not None:
-        response.delete_cookie(NEW_KEY_COOKIE, path=f"{CONSOLE}/keys")
-    return response
 
 
 @router.post("/keys", dependencies=SIGNED_IN_FORM)
@@ -423,17 +417,9 @@ def create_key(
     """The key is shown this once, on the page this redirects to, and never stored."""
     me = _me(session, user)
     _, key = accounts.create_api_key(session, me, name=name.strip(), now=clock())
-    response = redirect(f"{CONSOLE}/keys")
-    response.set_cookie(  # Secure over HTTPS, as the session cookie is
-        NEW_KEY_COOKIE,
-        key,
-        max_age=60,
-        path=f"{CONSOLE}/keys",
-        httponly=True,
-        samesite="strict",
-        secure=sessions.secure,
+    return redirect_showing_once(
+        f"{CONSOLE}/keys", cookie=NEW_KEY_COOKIE, secret=key, secure=sessions.secure
     )
-    return response
 
 
 @router.post("/keys/{key_id}/revoke", dependencies=SIGNED_IN_FORM)

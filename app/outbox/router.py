@@ -11,6 +11,7 @@ from app.outbox import service, webhooks
 from app.outbox.schemas import (
     AttemptOut,
     DeliveryOut,
+    EndpointChange,
     EndpointIn,
     EndpointOut,
     EndpointWithSecret,
@@ -84,6 +85,15 @@ def list_endpoints(session: SessionDep) -> list[EndpointOut]:
 
 @endpoints.get("/{endpoint_id}")
 def read_endpoint(endpoint: EndpointDep) -> EndpointOut:
+    return _endpoint_out(endpoint)
+
+
+@endpoints.patch("/{endpoint_id}")
+def change_endpoint(
+    endpoint: EndpointDep, data: EndpointChange, session: SessionDep
+) -> EndpointOut:
+    """Change the events it hears about (and its description); its URL and secret stay."""
+    webhooks.change_endpoint(session, endpoint, data)
     return _endpoint_out(endpoint)
 
 

@@ -69,6 +69,11 @@ class EndpointIn(BaseModel):
     description: str = Field(default="", max_length=255)
 
 
+class EndpointChange(BaseModel):
+    events: list[WebhookEvent] = Field(min_length=1, description="The events it hears about.")
+    description: str | None = Field(default=None, max_length=255, description="Null: kept.")
+
+
 class EndpointOut(BaseModel):
     id: int
     url: str

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.db.session import get_by_id
-from app.core.errors import InvalidInput
+from app.core.errors import InvalidInput, NotFound
 from app.core.tokens import webhook_secret
 from app.models import (
     Episode,
@@ -32,7 +32,7 @@ from app.models import (
 )
 from app.outbox import http_post
 from app.outbox import service as outbox
-from app.outbox.schemas import EndpointIn, WebhookEvent
+from app.outbox.schemas import EndpointChange, EndpointIn, WebhookEvent
 from app.outbox.service import NotDue, NotSendable
 
 DELIVERY_HEADER = "Podpass-Delivery"
@@ -78,6 +78,15 @@ def get_endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
 
 def list_endpoints(session: Session) -> Sequence[WebhookEndpoint]:
     return session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)).all()
+
+
+def change_endpoint(session: Session, endpoint: WebhookEndpoint, data: EndpointChange) -> None:
+    """New events (deliveries already written keep theirs) and, when given, a new
+    description. The URL stays: a new receiver is a new endpoint, with its own secret."""
+    endpoint.events = sorted({event.value for event in data.events})
+    if data.description is not None:
+        endpoint.description = data.description
+    session.flush()
 
 
 def rotate_secret(
@@ -243,6 +252,14 @@ def record_attempt(
         )
     )
     session.flush()
+
+
+def delivery_message(session: Session, endpoint: WebhookEndpoint, message_id: int) -> OutboxMessage:
+    """The outbox message of one of the endpoint's deliveries (what a retry sends again)."""
+    found = session.get(WebhookDelivery, message_id)
+    if found is None or found.endpoint_id != endpoint.id:
+        raise NotFound(f"Endpoint {endpoint.id} has no delivery {message_id}.")
+    return outbox.get(session, message_id)
 
 
 class Delivery(NamedTuple):
