@@ -25,6 +25,7 @@ from app.analytics.recorder import Recorder
 from app.analytics.router import router as analytics_router
 from app.billing.router import plans as plans_router
 from app.billing.router import webhooks as webhooks_router
+from app.console.analytics import router as console_analytics_router
 from app.console.deps import install_login_redirect
 from app.console.episodes import router as console_episodes_router
 from app.console.pages import STATIC, error_page
@@ -288,6 +289,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         console_shows_router,
         console_episodes_router,
         console_plans_router,
+        console_analytics_router,
         site_root,
         outbox_router,
         webhook_endpoints_router,
