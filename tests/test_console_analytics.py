@@ -514,7 +514,8 @@ def test_an_analyst_reads_a_shows_analytics_in_a_browser(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
-    page.get_by_role("navigation", name="Console").get_by_role("link", name="Shows").click()
+    if width < 1000:  # by the Shows list, or by the dashboard's chart
+        page.get_by_role("navigation", name="Console").get_by_role("link", name="Shows").click()
     page.get_by_role("link", name="Analytics of Sharp Tech").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Sharp Tech: analytics")
     shown_totals = [
