@@ -9,7 +9,6 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -24,7 +23,7 @@ from playwright.sync_api import Browser, expect
 from app.analytics import service as analytics
 from app.core.clock import utcnow
 from app.core.config import Settings
-from app.core.db.engine import Database, build_engine
+from app.core.db.engine import Database
 from app.core.db.session import transaction
 from app.main import create_app
 from tests.browser import assert_fits_the_width, open_page
@@ -65,13 +64,6 @@ class Heard:
     user_agent: str
 
 
-@pytest.fixture
-def db(settings: Settings) -> Iterator[Database]:
-    database = Database(build_engine(settings.database_url))
-    yield database
-    database.engine.dispose()
-
-
 def at(clock: Clock, moment: datetime) -> None:
     clock.advance(moment - clock())
 
@@ -85,8 +77,9 @@ def audio_url(client: TestClient, feed: str, title: str) -> str:
 class Listening:
     """Requests to the app as listeners' apps make them, then recorded and rolled up."""
 
-    def __init__(self, client: TestClient, clock: Clock, db: Database) -> None:
-        self.client, self.clock, self.db = client, clock, db
+    def __init__(self, client: TestClient, clock: Clock) -> None:
+        self.client, self.clock = client, clock
+        self.db: Database = client.app.state.db  # type: ignore[attr-defined]
         self.heard: list[Heard] = []
         self.days: set[date] = set()
 
@@ -114,9 +107,7 @@ class Listening:
 
 
 @pytest.fixture
-def listened(
-    client: TestClient, clock: Clock, db: Database
-) -> tuple[Listening, dict[str, dict[str, Any]]]:
+def listened(client: TestClient, clock: Clock) -> tuple[Listening, dict[str, dict[str, Any]]]:
     """Sharp Tech: episode One out on RELEASE, Two nine days later, Three scheduled; two
     subscribers download them over 40 days; the clock ends at NOW."""
     client.headers.pop("Authorization", None)
@@ -133,7 +124,7 @@ def listened(
     ).json()
     feeds = {"ann": feed_path(ann, "sharp-tech"), "bob": feed_path(bob, "sharp-tech")}
     admin = TestClient(client.app, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
-    listening = Listening(client, clock, db)
+    listening = Listening(client, clock)
 
     at(clock, RELEASE)
     one = upload(admin, "sharp-tech", title="One", publish=True).json()
@@ -452,7 +443,6 @@ def test_an_analyst_reads_a_shows_analytics_in_a_browser(
     live: tuple[str, httpx.Client],
     settings: Settings,
     clock: Clock,
-    db: Database,
     width: int,
 ) -> None:
     base, admin = live
@@ -493,7 +483,7 @@ def test_an_analyst_reads_a_shows_analytics_in_a_browser(
     # Listeners reach the same database through another app (the live server's clock is
     # the real one: so is this app's, moved back to each listen and on again).
     with TestClient(create_app(settings, clock)) as client:
-        listening = Listening(client, clock, db)
+        listening = Listening(client, clock)
         audio = {
             (title, who): audio_url(client, feed, title)
             for title in released

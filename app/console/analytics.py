@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.analytics import service as analytics
 from app.analytics.schemas import EpisodeReport, Interval, Releases, ReportFormat, ShowReport
@@ -36,6 +36,7 @@ class Picked:
     start: str
     end: str
     interval: Interval
+    today: date
     span: analytics.DateRange | None
     problem: str | None
 
@@ -56,17 +57,23 @@ def _day(text: str, field: str) -> date | None:
         ) from None
 
 
-def pick(start: str, end: str, interval: str, today: date) -> Picked:
+def picked_range(
+    clock: ClockDep,
+    start: Annotated[str, Query(alias="from")] = "",
+    end: Annotated[str, Query(alias="to")] = "",
+    interval: str = "",
+) -> Picked:
     """The range asked for; by default the last 30 days (as the API's)."""
+    today = clock().date()
     per = Interval.WEEK if interval == Interval.WEEK.value else Interval.DAY
     try:
         span = analytics.DateRange.of(_day(start, "From"), _day(end, "To"), today)
     except InvalidInput as refused:
-        return Picked(start, end, per, None, str(refused.detail))
-    return Picked(span.start.isoformat(), span.end.isoformat(), per, span, None)
+        return Picked(start, end, per, today, None, str(refused.detail))
+    return Picked(span.start.isoformat(), span.end.isoformat(), per, today, span, None)
 
 
-FromQuery = Annotated[str, Query(alias="from")]
+PickedDep = Annotated[Picked, Depends(picked_range)]
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,8 @@ class Preset:
     current: bool
 
 
-def _presets(picked: Picked, today: date) -> list[Preset]:
+def _presets(picked: Picked) -> list[Preset]:
+    today = picked.today
     presets = []
     for days in PRESET_DAYS:
         start = (today - timedelta(days=days - 1)).isoformat()
@@ -99,7 +107,6 @@ def _page(
     show: Show,
     episode: Episode | None,
     picked: Picked,
-    today: date,
     report: ShowReport | EpisodeReport | None,
     releases: Releases,
 ) -> Response:
@@ -121,7 +128,7 @@ def _page(
             "title": episode.title if episode else show.title,
             "page_path": f"{page}/analytics",
             "picked": picked,
-            "presets": _presets(picked, today),
+            "presets": _presets(picked),
             "report": report,
             "chart": _chart(report) if report else "",
             "csv_url": csv,
@@ -133,38 +140,22 @@ def _page(
 
 @router.get("/shows/{slug}/analytics", dependencies=STATS)
 def show_analytics(
-    request: Request,
-    show: ShowDep,
-    session: SessionDep,
-    clock: ClockDep,
-    start: FromQuery = "",
-    to: str = "",
-    interval: str = "",
+    request: Request, show: ShowDep, picked: PickedDep, session: SessionDep, clock: ClockDep
 ) -> Response:
-    now = clock()
-    picked = pick(start, to, interval, now.date())
     span = picked.span
     report = analytics.show_report(session, show, span, picked.interval) if span else None
-    releases = analytics.show_releases(session, show, now)
-    return _page(request, show, None, picked, now.date(), report, releases)
+    releases = analytics.show_releases(session, show, clock())
+    return _page(request, show, None, picked, report, releases)
 
 
 # Same shape as show_analytics: the same page about another subject (its own path, dependency
 # and reports).
 @router.get("/episodes/{episode_id}/analytics", dependencies=STATS)
 def episode_analytics(
-    request: Request,
-    episode: EpisodeDep,
-    session: SessionDep,
-    clock: ClockDep,
-    start: FromQuery = "",
-    to: str = "",
-    interval: str = "",
+    request: Request, episode: EpisodeDep, picked: PickedDep, session: SessionDep, clock: ClockDep
 ) -> Response:
-    now = clock()
-    picked = pick(start, to, interval, now.date())
     span = picked.span
     show = session.get_one(Show, episode.show_id)
     report = analytics.episode_report(session, episode, span, picked.interval) if span else None
-    releases = analytics.episode_release(session, episode, now)
-    return _page(request, show, episode, picked, now.date(), report, releases)
+    releases = analytics.episode_release(session, episode, clock())
+    return _page(request, show, episode, picked, report, releases)
