@@ -403,8 +403,9 @@ def episode_release(session: Session, episode: Episode, now: datetime) -> Releas
 
 
 def _releases(session: Session, released: Sequence[Episode], now: datetime) -> list[EpisodeRelease]:
-    """Downloads whose first request came within N days of the release (a download is a
-    day's, so this is exact to the day it began in, and to its first request's time)."""
+    """Each episode's downloads whose first request came before its release time plus N
+    days (to the second: not whole UTC days, which would give an episode out at 23:00 an hour
+    for its first day); None for a time still to come."""
     age = DaysBetween(Download.first_at, Episode.published_at)
     counted = {
         episode_id: counts
