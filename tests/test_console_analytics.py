@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 
 from app.analytics import service as analytics
+from app.console import charts
 from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.db.engine import Database
@@ -392,6 +393,21 @@ def test_an_editor_still_sees_the_forms(client: TestClient) -> None:
     assert '<fieldset class="plain">' in show_page
     assert "Save</button>" in show_page
     assert "Save the welcome item" in show_page
+
+
+@pytest.mark.parametrize(
+    ("top", "ticks"),
+    [
+        (0, [0, 1]),
+        (3, [0, 1, 2, 3]),
+        (57, [0, 20, 40, 60]),
+        (100, [0, 20, 40, 60, 80, 100]),
+        (101, [0, 50, 100, 150]),
+        (1234, [0, 500, 1000, 1500]),
+    ],
+)
+def test_count_ticks_are_1_2_or_5_times_a_power_of_ten_apart(top: int, ticks: list[int]) -> None:
+    assert charts.count_ticks(top) == ticks
 
 
 def y_ticks(svg: str) -> list[int]:

@@ -26,10 +26,9 @@ class DayCounts:
     downloads: list[int]  # one per show, in the dashboard's show order
 
 
-# Same shape as StoredObject in app/storage (three fields, then another record): unrelated
-# things.
 @dataclass(frozen=True)
 class TopEpisode:
+    episode_id: int
     title: str
     show: str
     downloads: int
@@ -91,7 +90,8 @@ def dashboard(session: Session, today: date) -> Dashboard:
         subscribers_last_week=weeks[0].unique_subscribers,
         subscribers_this_week=weeks[-1].unique_subscribers,
         top_episodes=[
-            TopEpisode(row.title, titles.get(row.show_id, ""), row.downloads) for row in top
+            TopEpisode(row.episode_id, row.title, titles.get(row.show_id, ""), row.downloads)
+            for row in top
         ],
         top_apps=analytics.all_shows_report(session, span, Interval.WEEK).apps[:TOP],
         open_alerts=alerts(session, [AlertStatus.OPEN]),
