@@ -174,6 +174,7 @@ class File:
     size: int
     offset: int
     bytes_per_minute: Fraction
+    title: str
 
     @classmethod
     def of(cls, episode: Episode) -> "File":
@@ -184,7 +185,12 @@ class File:
             else Fraction(audio * 8) / Fraction(episode.duration_seconds)
         )
         return cls(
-            episode.id, episode.show_id, episode.audio_size, episode.audio_offset, bits / 8 * 60
+            episode.id,
+            episode.show_id,
+            episode.audio_size,
+            episode.audio_offset,
+            bits / 8 * 60,
+            episode.title,
         )
 
 
@@ -603,6 +609,7 @@ def report_as_csv_rows(report: dict[str, Any]) -> list[dict[str, str]]:
     ]
     rows += [row("app", g["name"], span, g) for g in report["apps"]]
     rows += [row("device_category", g["name"], span, g) for g in report["device_categories"]]
+    rows += [row("episode", e["title"], span, e) for e in report.get("top_episodes", [])]
     return rows
 
 
@@ -618,8 +625,9 @@ def rolled_up(db: Database) -> tuple[set[tuple[Any, ...]], list[Show], dict[int,
 def test_show_report_by_day_and_week_as_json_and_csv(
     admin: TestClient, rolled_up: tuple[set[tuple[Any, ...]], list[Show], dict[int, File]]
 ) -> None:
-    expected, shows, _ = rolled_up
+    expected, shows, files = rolled_up
     show = shows[0]
+    titles = {file.id: file.title for file in files.values()}
     mine = {row for row in expected if row[2] == show.id and DAYS[0] <= row[0] <= DAYS[-1]}
     sunday, monday = DAYS[1], DAYS[2]
     assert (sunday.weekday(), monday.weekday()) == (6, 0)
@@ -637,6 +645,10 @@ def test_show_report_by_day_and_week_as_json_and_csv(
         assert {k: period[k] for k in counts(mine)} == counts({r for r in mine if r[0] == day})
     assert report["apps"] == by(mine, 9)
     assert report["device_categories"] == by(mine, 11)
+    top = sorted(by(mine, 1), key=lambda group: (-group["downloads"], group["name"]))
+    assert [{"name": e.pop("episode_id")} | e for e in report["top_episodes"]] == [
+        group | {"title": titles[group["name"]]} for group in top[: analytics.TOP_EPISODES]
+    ]
     # Listeners are counted per day: one person on two days is two.
     assert report["totals"]["unique_listeners"] == sum(
         p["unique_listeners"] for p in report["periods"]

@@ -671,7 +671,7 @@ def test_an_analyst_sees_the_dashboard_and_is_refused_the_rest(
     )
     expect(page.get_by_role("region", name="Top apps")).to_contain_text("Overcast: 7")
     nav = page.get_by_role("navigation", name="Console")
-    expect(nav.get_by_role("link")).to_have_text(["Dashboard", "API keys"])
+    expect(nav.get_by_role("link")).to_have_text(["Dashboard", "Shows", "API keys"])
     assert_fits_the_width(page)
     if os.environ.get("PODPASS_SCREENSHOT"):
         page.set_viewport_size({"width": 1100, "height": 900})

@@ -15,6 +15,7 @@ from app.analytics.schemas import (
     CsvRow,
     EpisodeReport,
     Interval,
+    Releases,
     ReportFormat,
     ShowReport,
     SubscriberReport,
@@ -107,6 +108,30 @@ def episode_report(
     """An episode's downloads, listeners and subscribers, per day or week, and by app and device."""
     report = service.episode_report(session, episode, span, interval)
     return answer(report, format, f"episode-{episode.id}-{span.start}-{span.end}")
+
+
+@router.get("/shows/{slug}/releases", response_model=Releases, responses=CSV_ANSWER)
+def show_releases(
+    show: ShowDep, session: SessionDep, clock: ClockDep, format: FormatQuery = ReportFormat.JSON
+) -> Releases | Response:
+    """Each released episode's downloads 1, 7, 30 and 90 days after its release (the numbers
+    podcasters compare); a day that has not come yet is null."""
+    releases = service.show_releases(session, show, clock())
+    return answer(releases, format, f"{show.slug}-releases")
+
+
+# Same shape as show_releases: the same numbers about another subject (one episode).
+@router.get("/episodes/{episode_id}/release", response_model=Releases, responses=CSV_ANSWER)
+def episode_release(
+    episode: EpisodeDep,
+    session: SessionDep,
+    clock: ClockDep,
+    format: FormatQuery = ReportFormat.JSON,
+) -> Releases | Response:
+    """The episode's downloads 1, 7, 30 and 90 days after its release (no row before it is
+    out); a day that has not come yet is null."""
+    releases = service.episode_release(session, episode, clock())
+    return answer(releases, format, f"episode-{episode.id}-release")
 
 
 @router.get("/subscribers/{subscriber_id}", response_model=SubscriberReport, responses=CSV_ANSWER)

@@ -74,14 +74,69 @@ class Report(BaseModel):
                 yield (section, group.name or "", *span, *group.cells())
 
 
+class EpisodeCounts(Counts):
+    episode_id: int
+    title: str
+
+
 class ShowReport(Report):
     show: str
+    top_episodes: list[EpisodeCounts] = Field(
+        description="Its most downloaded episodes over the span (at most 10), most first."
+    )
+
+    def csv_rows(self) -> Iterator[CsvRow]:
+        yield from super().csv_rows()
+        span = (self.start.isoformat(), self.end.isoformat())
+        for episode in self.top_episodes:
+            yield ("episode", episode.title, *span, *episode.cells())
 
 
 class EpisodeReport(Report):
     show: str
     episode_id: int
     title: str
+
+
+# The days after its release at which an episode's downloads are compared.
+RELEASE_DAYS = (1, 7, 30, 90)
+
+
+class Milestone(BaseModel):
+    days: int
+    until: datetime = Field(description="Its release time plus `days` days.")
+    downloads: int | None = Field(
+        description="Downloads from its release until `until`; None: that time has not come."
+    )
+
+
+class EpisodeRelease(BaseModel):
+    episode_id: int
+    title: str
+    published_at: datetime
+    after: list[Milestone] = Field(description="One per day count: 1, 7, 30 and 90.")
+
+
+class Releases(BaseModel):
+    show: str
+    as_of: datetime
+    episodes: list[EpisodeRelease] = Field(description="Its released episodes, newest first.")
+
+    CSV_HEADER: ClassVar[tuple[str, ...]] = (
+        "episode_id",
+        "title",
+        "published_at",
+        *(f"after_{days}_day{'s' if days > 1 else ''}" for days in RELEASE_DAYS),
+    )
+
+    def csv_rows(self) -> Iterator[CsvRow]:
+        for episode in self.episodes:
+            counts = (_count_or_blank(milestone.downloads) for milestone in episode.after)
+            yield (episode.episode_id, episode.title, _when(episode.published_at), *counts)
+
+
+def _count_or_blank(count: int | None) -> str | int:
+    return "" if count is None else count
 
 
 class Feed(BaseModel):

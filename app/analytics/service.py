@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import (
     CursorResult,
     Date,
+    Float,
     Select,
     SQLColumnExpression,
     String,
@@ -32,12 +33,17 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from app.analytics.schemas import (
+    RELEASE_DAYS,
     Counts,
+    EpisodeCounts,
+    EpisodeRelease,
     EpisodeReport,
     Feed,
     Group,
     Interval,
+    Milestone,
     Period,
+    Releases,
     Report,
     ShowReport,
     SubscriberAlert,
@@ -48,6 +54,7 @@ from app.core.errors import InvalidInput
 from app.models import (
     Download,
     Episode,
+    EpisodeStatus,
     EventKind,
     ListenEvent,
     Show,
@@ -60,6 +67,7 @@ from app.sharing.schemas import AlertOut
 DOWNLOAD_STATUSES = (200, 206, 302)
 DEFAULT_REPORT_DAYS = 30
 MAX_REPORT_DAYS = 3660  # ten years of days is still a small answer
+TOP_EPISODES = 10
 
 
 def day_start(day: date) -> datetime:
@@ -191,6 +199,25 @@ def _week_start_sqlite(element: WeekStart, compiler: SQLCompiler, **kw: Any) -> 
     return f"date({compiler.process(element.clauses, **kw)}, '-6 days', 'weekday 1')"
 
 
+class DaysBetween(FunctionElement[float]):
+    """How many days (with their fraction) a time is after another."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(DaysBetween)
+def _days_between(element: DaysBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0)"
+
+
+@compiles(DaysBetween, "sqlite")
+def _days_between_sqlite(element: DaysBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"(julianday({later}) - julianday({earlier}))"
+
+
 @dataclass(frozen=True)
 class DateRange:
     start: date
@@ -294,7 +321,26 @@ def _report(
 
 def show_report(session: Session, show: Show, span: DateRange, interval: Interval) -> ShowReport:
     report = _report(session, Download.show_id == show.id, span, interval)
-    return ShowReport(show=show.slug, **dict(report))
+    return ShowReport(
+        show=show.slug, top_episodes=_top_of_show(session, show, span), **dict(report)
+    )
+
+
+def _top_of_show(session: Session, show: Show, span: DateRange) -> list[EpisodeCounts]:
+    within = [Download.show_id == show.id, Download.day.between(span.start, span.end)]
+    counted = _count(session, within, Download.episode_id)
+    top = sorted(counted, key=lambda row: (-row.downloads, row.key))[:TOP_EPISODES]
+    titles = dict(
+        session.execute(
+            select(Episode.id, Episode.title).where(Episode.id.in_([row.key for row in top]))
+        ).all()
+    )
+    return [
+        EpisodeCounts(
+            episode_id=row.key, title=titles.get(row.key, ""), **row.counts().model_dump()
+        )
+        for row in top
+    ]
 
 
 def all_shows_report(session: Session, span: DateRange, interval: Interval) -> Report:
@@ -329,6 +375,72 @@ def episode_report(
     report = _report(session, Download.episode_id == episode.id, span, interval)
     show = session.get_one(Show, episode.show_id)
     return EpisodeReport(show=show.slug, episode_id=episode.id, title=episode.title, **dict(report))
+
+
+def show_releases(session: Session, show: Show, now: datetime) -> Releases:
+    """Each of the show's released episodes' downloads 1, 7, 30 and 90 days after its release,
+    newest first."""
+    released = session.scalars(
+        select(Episode)
+        .where(
+            Episode.show_id == show.id,
+            Episode.status == EpisodeStatus.PUBLISHED,
+            Episode.published_at <= now,
+        )
+        .order_by(Episode.published_at.desc(), Episode.id.desc())
+    ).all()
+    return Releases(show=show.slug, as_of=now, episodes=_releases(session, released, now))
+
+
+def episode_release(session: Session, episode: Episode, now: datetime) -> Releases:
+    """The episode's downloads 1, 7, 30 and 90 days after its release (none if it is not
+    out yet)."""
+    show = session.get_one(Show, episode.show_id)
+    published = episode.published_at
+    out = episode.status == EpisodeStatus.PUBLISHED and published is not None and published <= now
+    released = [episode] if out else []
+    return Releases(show=show.slug, as_of=now, episodes=_releases(session, released, now))
+
+
+def _releases(session: Session, released: Sequence[Episode], now: datetime) -> list[EpisodeRelease]:
+    """Each episode's downloads whose first request came before its release time plus N
+    days (to the second: not whole UTC days, which would give an episode out at 23:00 an hour
+    for its first day); None for a time still to come."""
+    age = DaysBetween(Download.first_at, Episode.published_at)
+    counted = {
+        episode_id: counts
+        for episode_id, *counts in session.execute(
+            select(
+                Download.episode_id,
+                *(func.sum(case((age < days, 1), else_=0)) for days in RELEASE_DAYS),
+            )
+            .join(Episode, Episode.id == Download.episode_id)
+            .where(
+                Download.episode_id.in_([episode.id for episode in released]),
+                age < max(RELEASE_DAYS),
+            )
+            .group_by(Download.episode_id)
+        )
+    }
+    answer = []
+    for episode in released:
+        assert episode.published_at is not None  # released
+        counts = counted.get(episode.id, [0] * len(RELEASE_DAYS))
+        milestones = []
+        for days, count in zip(RELEASE_DAYS, counts, strict=True):
+            until = episode.published_at + timedelta(days=days)
+            milestones.append(
+                Milestone(days=days, until=until, downloads=count if until <= now else None)
+            )
+        answer.append(
+            EpisodeRelease(
+                episode_id=episode.id,
+                title=episode.title,
+                published_at=episode.published_at,
+                after=milestones,
+            )
+        )
+    return answer
 
 
 def _tallies(

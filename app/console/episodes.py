@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, ValidationError
 
-from app.console.deps import EDITOR, EDITOR_FORM
+from app.console.deps import EDITOR_FORM, READER
 from app.console.forms import SAVED_FILES, Times, TimesDep, duration, form_values, problems
 from app.console.pages import redirect, render
 from app.core.db.session import SessionDep
@@ -25,7 +25,7 @@ from app.text import when
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
-@router.get("/shows/{slug}/episodes", dependencies=EDITOR)
+@router.get("/shows/{slug}/episodes", dependencies=READER)
 def episodes_page(
     request: Request, show: ShowDep, session: SessionDep, settings: SettingsDep, times: TimesDep
 ) -> Response:
@@ -105,7 +105,7 @@ def _episode_page(
     )
 
 
-@router.get("/episodes/{episode_id}", dependencies=EDITOR)
+@router.get("/episodes/{episode_id}", dependencies=READER)
 def episode_page(
     request: Request,
     episode: EpisodeDep,
@@ -167,7 +167,7 @@ def unpublish_episode(episode: EpisodeDep, session: SessionDep, clock: ClockDep)
     )
 
 
-@router.get("/episodes/{episode_id}/artwork.{extension}", dependencies=EDITOR)
+@router.get("/episodes/{episode_id}/artwork.{extension}", dependencies=READER)
 def episode_artwork(episode: EpisodeDep, extension: str, files: FilesDep) -> Response:
     """The episode's artwork (read from its file, or uploaded), whether published or not."""
     return files.artwork(episode.artwork_key, extension, private=True)

@@ -26,10 +26,9 @@ class DayCounts:
     downloads: list[int]  # one per show, in the dashboard's show order
 
 
-# Same shape as StoredObject in app/storage (three fields, then another record): unrelated
-# things.
 @dataclass(frozen=True)
 class TopEpisode:
+    episode_id: int
     title: str
     show: str
     downloads: int
@@ -62,21 +61,18 @@ def dashboard(session: Session, today: date) -> Dashboard:
     span = analytics.DateRange(today - timedelta(days=DASHBOARD_DAYS - 1), today)
     listed = list(shows.list_all(session))
     reports = [analytics.show_report(session, show, span, Interval.DAY) for show in listed]
-    days = [period.start for period in reports[0].periods] if reports else []
-    per_day = [
-        DayCounts(day, [report.periods[i].downloads for report in reports])
-        for i, day in enumerate(days)
-    ]
-    # Imported here: pygal (2 MB) is loaded by the first dashboard, not by every worker.
+    # Imported here: pygal (2 MB) is loaded by the first chart, not by every worker.
     from app.console import charts
 
-    chart = charts.per_day(
-        days,
+    days, series = charts.from_first_data(
+        [period.start for period in reports[0].periods] if reports else [],
         [
             charts.Series(show.title, [p.downloads for p in report.periods])
             for show, report in zip(listed, reports, strict=True)
         ],
     )
+    per_day = [DayCounts(day, [one.values[i] for one in series]) for i, day in enumerate(days)]
+    chart = charts.per_period(days, series)
     # Monday to Sunday weeks: the one before this one, and this one so far.
     this_monday = today - timedelta(days=today.weekday())
     weeks = analytics.all_shows_report(
@@ -85,7 +81,7 @@ def dashboard(session: Session, today: date) -> Dashboard:
     titles = {show.id: show.title for show in listed}
     top = analytics.top_episodes(session, span, TOP)
     return Dashboard(
-        start=span.start,
+        start=days[0] if days else span.start,
         end=span.end,
         shows=listed,
         totals=[report.totals.downloads for report in reports],
@@ -94,7 +90,8 @@ def dashboard(session: Session, today: date) -> Dashboard:
         subscribers_last_week=weeks[0].unique_subscribers,
         subscribers_this_week=weeks[-1].unique_subscribers,
         top_episodes=[
-            TopEpisode(row.title, titles.get(row.show_id, ""), row.downloads) for row in top
+            TopEpisode(row.episode_id, row.title, titles.get(row.show_id, ""), row.downloads)
+            for row in top
         ],
         top_apps=analytics.all_shows_report(session, span, Interval.WEEK).apps[:TOP],
         open_alerts=alerts(session, [AlertStatus.OPEN]),

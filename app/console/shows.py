@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel, ValidationError
 
-from app.console.deps import EDITOR, EDITOR_FORM
+from app.console.deps import EDITOR_FORM, READER
 from app.console.forms import SAVED_FILES, form_values, problems
 from app.console.pages import redirect, render
 from app.core.db.session import SessionDep
@@ -73,7 +73,7 @@ class ShowForm(BaseModel):
         )
 
 
-@router.get("/shows", dependencies=EDITOR)
+@router.get("/shows", dependencies=READER)
 def shows_page(request: Request, session: SessionDep, urls: UrlsDep) -> Response:
     listed = shows.list_all(session)
     return render(request, "shows.html", {"shows": listed, "urls": urls})
@@ -146,7 +146,7 @@ def _show_page(
     )
 
 
-@router.get("/shows/{slug}", dependencies=EDITOR)
+@router.get("/shows/{slug}", dependencies=READER)
 def show_page(request: Request, show: ShowDep, session: SessionDep, urls: UrlsDep) -> Response:
     return _show_page(request, show, session, urls, ShowForm.of(show))
 
