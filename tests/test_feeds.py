@@ -22,7 +22,7 @@ from app.feeds.documents import _links, archive_pages
 from app.feeds.render import render_feed
 from app.feeds.router import router as feeds_router
 from app.models import Show
-from app.portal.router import router as portal_router
+from app.portal import router as portal
 from tests import parsers
 from tests.conftest import M4A, MP3, Clock, feed_path, subscribe, upload
 from tests.media import chaptered_mp3
@@ -99,7 +99,7 @@ def test_head_and_gzip(client: TestClient, subscriber: dict[str, Any]) -> None:
 
 def test_every_public_get_answers_head_too() -> None:
     # Apps, link checkers and uptime monitors ask with HEAD first; a 405 reads as broken.
-    for router in (feeds_router, portal_router, site_root):
+    for router in (feeds_router, portal.my, portal.public, portal.unsubscribing, site_root):
         methods: dict[str, set[str]] = {}
         for route in router.routes:
             assert isinstance(route, APIRoute)
