@@ -28,6 +28,7 @@ from app.billing.router import webhooks as webhooks_router
 from app.console.deps import install_login_redirect
 from app.console.episodes import router as console_episodes_router
 from app.console.pages import STATIC, error_page
+from app.console.password_reset import router as console_password_reset_router
 from app.console.plans import router as console_plans_router
 from app.console.router import router as console_router
 from app.console.router import site_root
@@ -288,6 +289,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         console_shows_router,
         console_episodes_router,
         console_plans_router,
+        console_password_reset_router,
         site_root,
         outbox_router,
         webhook_endpoints_router,
