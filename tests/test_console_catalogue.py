@@ -14,11 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 
+from app.accounts.sessions import COOKIE
 from app.core.config import Settings
+from app.core.tokens import SignedValues
 from tests.browser import assert_fits_the_width
 from tests.conftest import (
     M4A,
     MP3,
+    SECRET_KEY,
     Clock,
     create_show,
     feed_path,
@@ -28,7 +31,15 @@ from tests.conftest import (
 )
 from tests.media import chaptered_mp3, image
 from tests.parsers import gpodder, universal
-from tests.test_console_publishing import ADMIN, Console, console_as, log_in, make_staff
+from tests.test_console import log_in as log_in_as
+from tests.test_console_publishing import (
+    ADMIN,
+    PASSWORD,
+    Console,
+    console_as,
+    log_in,
+    make_staff,
+)
 
 
 @contextmanager
@@ -397,3 +408,72 @@ def test_the_episode_search_at_desktop_width(
     page.get_by_role("link", name="Show all").click()
     expect(page.get_by_role("row")).to_have_count(4)
     assert_fits_the_width(page)
+
+
+def test_a_form_posted_after_the_session_ended_comes_back_filled_in_after_login(
+    editor: Console, clock: Clock
+) -> None:
+    """Issue 24: after a session ended, a form post lost every edit."""
+    episode = api_upload(editor, "Before")
+    page = f"/console/episodes/{episode['id']}"
+    csrf = editor.csrf
+    clock.advance(timedelta(hours=12, seconds=1))  # the session has ended
+    posted = editor.client.post(
+        page,
+        data={"csrf": csrf, "title": "After", "show_notes": "<p>New notes</p>", "free": "true"},
+        headers={"Referer": f"http://testserver{page}"},
+        follow_redirects=False,
+    )
+    login = posted.headers["location"]
+    assert login == f"/console/login?next=%2Fconsole%2Fepisodes%2F{episode['id']}&unsaved=kept"
+    assert "with what you typed in the form" in editor.client.get(login).text
+    kept = SignedValues(SECRET_KEY, "podpass.console-unsaved-form").loads(
+        posted.cookies["podpass_unsaved"]
+    )
+    assert kept["fields"] == [
+        ["title", "After"],
+        ["show_notes", "<p>New notes</p>"],
+        ["free", "true"],
+    ]
+
+    assert log_in_as(editor.client, "editor@example.com", PASSWORD).status_code == 303
+    restored = editor.client.get(page).text
+    assert '<script type="application/json" id="restored-form">' in restored
+    assert "New notes" in restored
+    assert "What you typed before your session ended is back" in restored
+    assert "restored-form" not in editor.client.get(page).text  # once
+    unchanged = editor.client.get(f"/admin/episodes/{episode['id']}", headers=ADMIN).json()
+    assert unchanged["title"] == "Before"
+
+
+def test_edits_survive_a_login_in_the_browser(
+    browser: Browser, live: tuple[str, httpx.Client]
+) -> None:
+    base, admin = live
+    create_show(admin)
+    make_staff(admin, "editor@example.com", "editor")
+    episode = admin.post(
+        "/admin/shows/sharp-tech/episodes",
+        data={"title": "Before"},
+        files={"audio": ("e.mp3", MP3.read_bytes(), "audio/mpeg")},
+    ).json()
+    page = log_in(browser, base, "editor@example.com", f"/console/episodes/{episode['id']}")
+    page.get_by_label("Title").fill("After the break")
+    page.get_by_label("Season").fill("3")
+    page.get_by_label("Free (on the public feed too)").check()
+    page.context.clear_cookies(name=COOKIE)  # the session ends while the page is open
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_contain_text("with what you typed in the form")
+    page.get_by_label("Email").fill("editor@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/console/episodes/{episode['id']}")
+    expect(page.locator("#restored-banner")).to_be_visible()
+    expect(page.get_by_label("Title")).to_have_value("After the break")
+    expect(page.get_by_label("Season")).to_have_value("3")
+    expect(page.get_by_label("Free (on the public feed too)")).to_be_checked()
+    assert_fits_the_width(page)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").first).to_contain_text("After the break: saved.")
+    saved = admin.get(f"/admin/episodes/{episode['id']}").json()
+    assert (saved["title"], saved["season"], saved["free"]) == ("After the break", 3, True)

@@ -54,6 +54,8 @@ def forgot_password_form(request: Request, forms: FormTokensDep) -> Response:
     return _forgot_page(request, forms)
 
 
+# Same shape as email_my_links in portal/router.py (an emailed link asked for by address,
+# counted by outbox.link_requested): a staff account, its own page, email and link.
 @router.post("/forgot-password")
 def forgot_password(
     request: Request,
@@ -134,6 +136,8 @@ def reset_form(
     return _reset_page(request, signed, _user_of(session, settings, signed, clock))
 
 
+# The shape of change_password in console/router.py (a new password typed twice): no
+# session here, and the link stands for the current password.
 @router.post("/password-reset/{signed}")
 def reset_password(
     request: Request,
@@ -146,8 +150,7 @@ def reset_password(
 ) -> Response:
     user = _user_of(session, settings, signed, clock)
     try:
-        if new != again:
-            raise InvalidInput("new password: the two differ; nothing was changed.")
+        accounts.check_typed_twice(new, again)
         accounts.set_password(session, user, new, now=clock())
     except InvalidInput as refused:
         return _reset_page(request, signed, user, refused.detail)

@@ -210,7 +210,8 @@ def request_links(
     per_network: int,
 ) -> None:
     """Email an active subscriber at `email` a fresh page link. Known and unknown
-    addresses are counted and answered alike, so the answer never tells who subscribes."""
+    addresses are counted and answered alike, so the answer never tells who subscribes.
+    (The limits' parameters are outbox.link_requested's, which counts them.)"""
     email = email.strip().lower()
     over = outbox.link_requested(
         session,
