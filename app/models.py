@@ -551,8 +551,9 @@ class WebhookAttempt(Base):
 
 
 class LinkRequest(_Attempts, Base):
-    """An "email me my links" request, counted per address (hashed under the server key:
-    most addresses asked for belong to no subscriber) and per client network."""
+    """An "email me my links" or a staff "forgot password" request, counted per address
+    (hashed under the server key: most addresses asked for belong to no one) and per client
+    network (app/outbox/service.py link_requested)."""
 
     __tablename__ = "link_requests"
     __table_args__ = (Index(None, "email_hash", "at"), Index(None, "ip", "at"))
