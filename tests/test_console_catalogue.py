@@ -28,6 +28,7 @@ from tests.conftest import (
     refused_writes,
     stored_files,
     subscribe,
+    upload,
 )
 from tests.media import chaptered_mp3, image
 from tests.parsers import gpodder, universal
@@ -348,11 +349,7 @@ def test_an_episode_is_heard_replaced_and_deleted_on_a_phone(
     base, admin = live
     create_show(admin)
     make_staff(admin, "editor@example.com", "editor")
-    episode = admin.post(
-        "/admin/shows/sharp-tech/episodes",
-        data={"title": "Take one", "publish": "true"},
-        files={"audio": ("take-one.mp3", MP3.read_bytes(), "audio/mpeg")},
-    ).json()
+    episode = upload(admin, "sharp-tech", title="Take one", publish=True).json()
     subscriber = admin.post(
         "/admin/subscribers", json={"email": "jane@example.com", "shows": ["sharp-tech"]}
     ).json()
@@ -391,11 +388,7 @@ def test_the_episode_search_at_desktop_width(
     create_show(admin)
     make_staff(admin, "editor@example.com", "editor")
     for title in ("Monday Update", "Tuesday Update", "An interview"):
-        admin.post(
-            "/admin/shows/sharp-tech/episodes",
-            data={"title": title},
-            files={"audio": ("e.mp3", MP3.read_bytes(), "audio/mpeg")},
-        )
+        upload(admin, "sharp-tech", title=title)
     page = log_in(browser, base, "editor@example.com", "/console/shows/sharp-tech/episodes")
     page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_label("Title contains").fill("update")
@@ -452,11 +445,7 @@ def test_edits_survive_a_login_in_the_browser(
     base, admin = live
     create_show(admin)
     make_staff(admin, "editor@example.com", "editor")
-    episode = admin.post(
-        "/admin/shows/sharp-tech/episodes",
-        data={"title": "Before"},
-        files={"audio": ("e.mp3", MP3.read_bytes(), "audio/mpeg")},
-    ).json()
+    episode = upload(admin, "sharp-tech", title="Before").json()
     page = log_in(browser, base, "editor@example.com", f"/console/episodes/{episode['id']}")
     page.get_by_label("Title").fill("After the break")
     page.get_by_label("Season").fill("3")
