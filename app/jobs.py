@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.analytics import service as analytics
 from app.billing import service as billing
+from app.console.emails import StaffEmails
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db.engine import Database
@@ -193,8 +194,10 @@ def email_composers(settings: Settings, links: PageLinks) -> dict[EmailTemplate,
     """What each email says, composed by the domain it belongs to, for the outbox's sender."""
     urls = Urls(settings.public_base_url)
     alerts = AlertEmails(settings, urls)
+    staff = StaffEmails(settings, urls)
     return SubscriberEmails(settings, urls, links).composers() | {
-        EmailTemplate.SHARING_ALERT: alerts.compose
+        EmailTemplate.SHARING_ALERT: alerts.compose,
+        EmailTemplate.PASSWORD_RESET: staff.password_reset,
     }
 
 

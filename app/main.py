@@ -31,6 +31,7 @@ from app.console.billing import router as console_billing_router
 from app.console.deps import install_login_redirect
 from app.console.episodes import router as console_episodes_router
 from app.console.pages import STATIC, error_page
+from app.console.password_reset import router as console_password_reset_router
 from app.console.plans import router as console_plans_router
 from app.console.router import router as console_router
 from app.console.router import site_root
@@ -298,6 +299,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         console_webhooks_router,
         console_billing_router,
         console_analytics_router,
+        console_password_reset_router,
         site_root,
         outbox_router,
         webhook_endpoints_router,

@@ -142,6 +142,9 @@ class Episode(Base):
     audio_size: Mapped[int] = mapped_column(BigInteger)
     # Bytes before the audio frames (an ID3 tag, say): a download's first minute starts there.
     audio_offset: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    # 1 for the audio first uploaded, one more each time it is replaced: the enclosure URL
+    # carries it (apps keep a download by its URL, and fetch the new file at a new one).
+    audio_version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     duration_seconds: Mapped[float] = mapped_column(Float)
     bitrate: Mapped[int] = mapped_column(Integer)
     artwork_key: Mapped[str | None] = mapped_column(String(512))
@@ -552,8 +555,9 @@ class WebhookAttempt(Base):
 
 
 class LinkRequest(_Attempts, Base):
-    """An "email me my links" request, counted per address (hashed under the server key:
-    most addresses asked for belong to no subscriber) and per client network."""
+    """An "email me my links" or a staff "forgot password" request, counted per address
+    (hashed under the server key: most addresses asked for belong to no one) and per client
+    network (app/outbox/service.py link_requested)."""
 
     __tablename__ = "link_requests"
     __table_args__ = (Index(None, "email_hash", "at"), Index(None, "ip", "at"))

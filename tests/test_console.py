@@ -794,6 +794,8 @@ def test_an_owner_adds_an_editor_and_a_key_on_a_phone(
     editor_row = page.get_by_role("row").filter(has_text="editor@example.com")
     disable = editor_row.get_by_role("button", name="Disable editor@example.com")
     expect(disable).to_be_hidden()
+    editor_row.get_by_text("Manage…").click()
+    expect(disable).to_be_hidden()
     editor_row.get_by_text("Disable…").click()
     expect(disable).to_be_visible()
 

@@ -21,6 +21,7 @@ from app.core.db.engine import Database
 from app.core.db.session import after_commit, after_rollback, get_by_id, transaction
 from app.core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
 from app.core.fields import email_address, normalise_email
+from app.core.tokens import LinkExpired, LinkInvalid, SignedValues
 from app.models import ApiKey, LoginFailure, Role, StaffUser
 
 
@@ -175,6 +176,12 @@ def set_password(session: Session, user: StaffUser, password: str, *, now: datet
     return user
 
 
+def check_typed_twice(new: str, again: str) -> None:
+    """A new password typed twice on a form (there is nothing to see it by) must match."""
+    if new != again:
+        raise InvalidInput("new password: the two differ; nothing was changed.")
+
+
 def change_own_password(
     session: Session, user: StaffUser, *, current: str, new: str, now: datetime
 ) -> StaffUser:
@@ -217,6 +224,56 @@ def principal_for_session(session: Session, user_id: int, issued_at: datetime) -
     if user.sessions_valid_after is not None and issued_at < user.sessions_valid_after:
         return None
     return _principal(user)
+
+
+# Forgotten passwords: a signed link, emailed, that sets a new one
+
+
+RESET_LINK_LIFETIME = timedelta(hours=1)
+
+
+class PasswordResets:
+    """Links that set a staff member's password: signed (only the server can make one),
+    expiring (RESET_LINK_LIFETIME after they are made) and single use: the signature covers a
+    digest of the password hash as it is when the link is made, and setting a password (by
+    this link, or any other way) changes the hash, so the link no longer matches."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._values = SignedValues(secret_key, "podpass.staff-password-reset")
+
+    def make(self, user: StaffUser, now: datetime) -> str:
+        return self._values.dumps(
+            {"user": user.id, "hash": _hash_digest(user), "at": int(now.timestamp())}
+        )
+
+    def user_of(self, session: Session, signed: str, now: datetime) -> StaffUser:
+        """The account the link resets. Raises LinkExpired, or LinkInvalid (not ours, used
+        already, or the account disabled or gone)."""
+        value = self._values.loads(signed)
+        if not isinstance(value, dict) or not {"user", "hash", "at"} <= value.keys():
+            raise LinkInvalid
+        if now.timestamp() - value["at"] > RESET_LINK_LIFETIME.total_seconds():
+            raise LinkExpired
+        user = session.get(StaffUser, value["user"])
+        if user is None or user.disabled_at is not None:
+            raise LinkInvalid
+        if not hmac.compare_digest(str(value["hash"]), _hash_digest(user)):
+            raise LinkInvalid
+        return user
+
+
+def _hash_digest(user: StaffUser) -> str:
+    """Enough of the password hash to tell when it changes; none of it readable back."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:32]
+
+
+def resettable(session: Session, email: str) -> StaffUser | None:
+    """The account a forgotten-password request for `email` is for: an enabled one."""
+    try:
+        user = user_by_email(session, email)
+    except NotFound:
+        return None
+    return user if user.disabled_at is None else None
 
 
 # Logins

@@ -9,27 +9,36 @@ from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, Form, Request, Response
 from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData
 
 from app.accounts import service as accounts
 from app.accounts.deps import SessionsDep
 from app.accounts.service import Permission, Principal
 from app.accounts.sessions import COOKIE, StaffSession
+from app.console import kept
+from app.console.kept import KeptForm
 from app.core.db.session import SessionDep
 from app.core.deps import ClockDep
 from app.core.errors import Forbidden
 
 CONSOLE = "/console"
 LOGIN = f"{CONSOLE}/login"
+# The login page's `unsaved` when the form's fields were kept (kept.py), not only refused.
+KEPT = "kept"
 
 
 class LoginRequired(Exception):
     """No valid session: the browser goes to the login page, and back to `next_path` after.
-    `unsaved`: what the request sent (a form) was not saved, and the login page says so."""
+    `unsaved`: what the request sent (a form) was not saved, and the login page says so;
+    `kept`: its fields, to put back into the form once logged in (app/console/kept.py)."""
 
-    def __init__(self, next_path: str, *, unsaved: bool = False) -> None:
+    def __init__(
+        self, next_path: str, *, unsaved: bool = False, kept: KeptForm | None = None
+    ) -> None:
         super().__init__(next_path)
         self.next_path = next_path
         self.unsaved = unsaved
+        self.kept = kept
 
 
 # Same shape as NotDue and Claimed in outbox/service.py (an exception that keeps one value,
@@ -49,22 +58,30 @@ def safe_next(path: str | None) -> str:
     return f"{CONSOLE}/"
 
 
-def _login_required(request: Request) -> LoginRequired:
+def _login_required(request: Request, form: FormData | None = None) -> LoginRequired:
     """Back here after logging in. After logging in the browser can only GET: a form post
-    goes back to the page the form was on (its Referer, when that is a console page)."""
+    goes back to the page the form was on (its Referer, when that is a console page), with
+    the form's fields when they are given."""
     if request.method in ("GET", "HEAD"):
         query = request.url.query
         return LoginRequired(request.url.path + (f"?{query}" if query else ""))
     referer = urlsplit(request.headers.get("referer", ""))
     same_site = not referer.netloc or referer.netloc == request.url.netloc
     page = referer.path + (f"?{referer.query}" if referer.query else "")
-    return LoginRequired(safe_next(page if same_site else None), unsaved=True)
+    kept = KeptForm.of(request.url.path, form) if form is not None and same_site else None
+    return LoginRequired(
+        safe_next(page if same_site else None),
+        unsaved=True,
+        kept=kept if kept is not None and kept.fields else None,  # a button's form: nothing
+    )
 
 
 async def staff_session(request: Request, sessions: SessionsDep, clock: ClockDep) -> StaffSession:
     found = sessions.read(request.cookies.get(COOKIE), clock())
     if found is None:
-        raise _login_required(request)
+        # A console form's fields were read already (FastAPI reads the body first).
+        posted = request.method == "POST" and request.url.path.startswith(f"{CONSOLE}/")
+        raise _login_required(request, await request.form() if posted else None)
     return found
 
 
@@ -120,10 +137,16 @@ OWNER_FORM = [needs(Permission.ACCOUNTS), CsrfChecked]
 SIGNED_IN_FORM = [CsrfChecked]
 
 
-def _to_login(_: Request, exc: Exception) -> Response:
+def _to_login(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoginRequired)
-    query = {"next": exc.next_path} | ({"unsaved": "1"} if exc.unsaved else {})
-    return RedirectResponse(f"{LOGIN}?{urlencode(query)}", status_code=303)
+    response = RedirectResponse(LOGIN, status_code=303)
+    unsaved = "1" if exc.unsaved else None
+    now = request.app.state.clock()
+    if exc.kept is not None and kept.keep(request, response, exc.kept, exc.next_path, now):
+        unsaved = KEPT
+    query = {"next": exc.next_path} | ({"unsaved": unsaved} if unsaved else {})
+    response.headers["Location"] = f"{LOGIN}?{urlencode(query)}"
+    return response
 
 
 def install_login_redirect(app: FastAPI) -> None:

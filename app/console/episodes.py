@@ -3,42 +3,84 @@ artwork. Audio, artwork, chapters and transcripts go to the admin API from the p
 as on the show pages (app/console/shows.py)."""
 
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from app.console.deps import EDITOR_FORM, READER
 from app.console.forms import SAVED_FILES, Times, TimesDep, duration, form_values, problems
 from app.console.pages import redirect, render
+from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import InvalidInput
 from app.episodes import service as episodes
 from app.episodes.deps import EpisodeDep
 from app.episodes.schemas import EpisodeUpdate, PublishRequest
-from app.media.files import FilesDep
+from app.episodes.service import EpisodeState
+from app.media.files import Audio, FilesDep
 from app.models import Episode, EpisodeKind, EpisodeType, Show
 from app.shows.deps import ShowDep
+from app.storage import StorageDep
 from app.text import when
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
+EPISODES_PER_PAGE = 50
+
 
 @router.get("/shows/{slug}/episodes", dependencies=READER)
 def episodes_page(
-    request: Request, show: ShowDep, session: SessionDep, settings: SettingsDep, times: TimesDep
+    request: Request,
+    show: ShowDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    times: TimesDep,
+    q: Annotated[str, Query(max_length=500)] = "",
+    state: EpisodeState | Literal[""] = "",
+    kind: EpisodeKind | Literal[""] = "",
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> Response:
+    """The show's episodes, drafts first then the newest, a page at a time: those whose title
+    holds `q`, in a state, of a kind."""
+    found = episodes.search(
+        session,
+        show,
+        title=q,
+        state=EpisodeState(state) if state else None,
+        kind=EpisodeKind(kind) if kind else None,
+        now=times.now,
+        limit=EPISODES_PER_PAGE + 1,  # one more: is there a next page?
+        offset=offset,
+    )
+    asked = {"q": q, "state": state, "kind": kind}
     return render(
         request,
         "episodes.html",
         {
             "show": show,
-            "episodes": episodes.list_for_show(session, show),
+            "episodes": found[:EPISODES_PER_PAGE],
             "times": times,
             "duration": duration,
             "max_upload_mb": settings.max_upload_mb,
+            "asked": asked,
+            "filtered": any(asked.values()),
+            "states": list(EpisodeState),
+            "kinds": list(EpisodeKind),
+            "earlier": _page(asked, offset - EPISODES_PER_PAGE) if offset else None,
+            "later": (
+                _page(asked, offset + EPISODES_PER_PAGE) if len(found) > EPISODES_PER_PAGE else None
+            ),
         },
+    )
+
+
+def _page(asked: dict[str, str], offset: int) -> str:
+    return "?" + urlencode(
+        {name: value for name, value in asked.items() if value}
+        | ({"offset": offset} if offset > 0 else {})
     )
 
 
@@ -80,6 +122,7 @@ def _episode_page(
     status_code: int = 200,
 ) -> Response:
     artwork = episode.artwork_key
+    audio = PurePosixPath(episode.audio_key).suffix
     return render(
         request,
         "episode.html",
@@ -95,6 +138,9 @@ def _episode_page(
                 if artwork
                 else None
             ),
+            # The version: the browser keeps the file it played at a URL (it is private,
+            # cached for an hour), and a replaced file must not play the old one.
+            "audio_url": f"/console/episodes/{episode.id}/audio{audio}?v={episode.audio_version}",
             "kinds": list(EpisodeKind),
             "types": list(EpisodeType),
             "problems": problems or [],
@@ -171,3 +217,23 @@ def unpublish_episode(episode: EpisodeDep, session: SessionDep, clock: ClockDep)
 def episode_artwork(episode: EpisodeDep, extension: str, files: FilesDep) -> Response:
     """The episode's artwork (read from its file, or uploaded), whether published or not."""
     return files.artwork(episode.artwork_key, extension, private=True)
+
+
+@router.post("/episodes/{episode_id}/delete", dependencies=EDITOR_FORM)
+def delete_episode(
+    episode: EpisodeDep, session: SessionDep, storage: StorageDep, clock: ClockDep
+) -> Response:
+    show = session.get_one(Show, episode.show_id)
+    title = episode.title
+    episodes.delete(session, storage, episode, now=clock())
+    return redirect(
+        f"/console/shows/{show.slug}/episodes",
+        flash=f"{title}: deleted, with its audio. It leaves every feed at the next poll.",
+    )
+
+
+@router.get("/episodes/{episode_id}/audio.{extension}", dependencies=READER)
+def episode_audio(episode: EpisodeDep, extension: str, files: FilesDep) -> Response:
+    """The episode's audio for the page's player, whether published or not (staff need no
+    subscriber's token); with Range, as apps get it."""
+    return files.audio(Audio.of(episode), extension, private=True)

@@ -17,6 +17,8 @@ from app.models import Episode, EpisodeStatus
 # What the page says after its script saved a file through the admin API (a fixed list:
 # the query string never puts text of its own on the page).
 SAVED_FILES = {
+    "audio": "New audio saved: it passed the upload's checks. The GUID is the same and the "
+    "enclosure URL is new, so apps that downloaded the old file fetch this one.",
     "artwork": "New artwork saved: it passed the size check (JPEG or PNG, square, "
     "1400 to 3000 px).",
     "chapters": "Chapters saved.",

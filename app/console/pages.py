@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.accounts.service import Permission
+from app.console import kept
 from app.core.db.engine import Database
 from app.core.db.session import transaction
 from app.outbox import service as outbox
@@ -83,12 +84,22 @@ def render(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """A console page; shows the pending flash message once."""
+    """A console page; shows the pending flash message once, and puts back the fields of a
+    form on it that was posted after its session ended (kept.py), once."""
+    restored = None
+    if kept.COOKIE in request.cookies and status_code == 200:
+        restored = kept.kept_for(request, request.app.state.clock())
     response = templates.TemplateResponse(
-        request, name, context or {}, status_code=status_code, headers=HEADERS | (headers or {})
+        request,
+        name,
+        (context or {}) | {"restored": restored},
+        status_code=status_code,
+        headers=HEADERS | (headers or {}),
     )
     if FLASH_COOKIE in request.cookies:
         response.delete_cookie(FLASH_COOKIE, path="/console")
+    if restored is not None:
+        kept.forget(response)
     return response
 
 

@@ -18,6 +18,7 @@ from app.accounts.sessions import COOKIE
 from app.console import service
 from app.console.deps import (
     CONSOLE,
+    KEPT,
     OWNER,
     OWNER_FORM,
     SIGNED_IN_FORM,
@@ -84,9 +85,16 @@ UNSAVED = (
 )
 
 
+KEPT_FOR_YOU = (
+    "Your session had ended, so what you sent was not saved. Log in, and you are back on "
+    "that page with what you typed in the form (but passwords): check it and send it again."
+)
+
+
 @router.get("/login")
 def login_form(request: Request, next: str = "", unsaved: str = "") -> Response:
-    return _login_page(request, safe_next(next), problem=UNSAVED if unsaved else None)
+    problem = (KEPT_FOR_YOU if unsaved == KEPT else UNSAVED) if unsaved else None
+    return _login_page(request, safe_next(next), problem=problem)
 
 
 # Same shape as email_my_links in portal/router.py (an email form's fields): another
@@ -372,8 +380,7 @@ def change_password(
     me = _me(session, user)
     now = clock()
     try:
-        if new != again:
-            raise InvalidInput("new password: the two differ; nothing was changed.")
+        accounts.check_typed_twice(new, again)
         accounts.change_own_password(session, me, current=current, new=new, now=now)
     except InvalidInput as refused:
         return _password_page(request, refused)

@@ -6,6 +6,7 @@ posted here: the page's script sends them to the admin API itself (with the sess
 the CSRF header), whose middleware authenticates them before reading a byte of the body, and
 which shows the upload's real progress."""
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
@@ -20,10 +21,20 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.models import Show, Welcome
 from app.shows import service as shows
 from app.shows.deps import ShowDep
-from app.shows.schemas import APPLE_CATEGORIES, WELCOME_PAGE_LINK, ShowUpdate, WelcomeIn
+from app.shows.schemas import (
+    APPLE_CATEGORIES,
+    DEFAULT_CATEGORY,
+    SLUG_PATTERN,
+    WELCOME_PAGE_LINK,
+    ShowCreate,
+    ShowUpdate,
+    WelcomeIn,
+)
 from app.storage import StorageDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+
+SLUG = re.compile(SLUG_PATTERN)
 
 # The category picker's value for a subcategory: "News/Tech News" (no Apple name has a "/").
 SUBCATEGORY_SEPARATOR = "/"
@@ -56,27 +67,91 @@ class ShowForm(BaseModel):
             picked = f"{show.category}{SUBCATEGORY_SEPARATOR}{show.subcategory}"
         return cls.model_validate(form_values(show, cls) | {"category": picked})
 
+    def _fields(self) -> dict[str, object]:
+        category, _, subcategory = self.category.partition(SUBCATEGORY_SEPARATOR)
+        return self.model_dump(exclude={"category"}) | {
+            "link": self.link.strip() or None,
+            "category": category,
+            "subcategory": subcategory or None,  # a bare category clears the subcategory
+            "subscribe_url": self.subscribe_url.strip() or None,
+            "feed_limit": self.feed_limit.strip() or None,
+        }
+
     def update(self, page: str) -> ShowUpdate:
         """`page`: the show's public page, its link when the field is emptied (as when a
         show is created without one)."""
-        category, _, subcategory = self.category.partition(SUBCATEGORY_SEPARATOR)
-        fields = self.model_dump(exclude={"category"})
-        return ShowUpdate.model_validate(
-            fields
-            | {
-                "link": self.link.strip() or page,
-                "category": category,
-                "subcategory": subcategory or None,  # a bare category clears the subcategory
-                "subscribe_url": self.subscribe_url.strip() or None,
-                "feed_limit": self.feed_limit.strip() or None,
-            }
-        )
+        fields = self._fields()
+        return ShowUpdate.model_validate(fields | {"link": fields["link"] or page})
+
+
+class NewShowForm(ShowForm):
+    """The new-show form: the show form's fields and the slug, which is fixed once made.
+    The fields it does not show have the API's defaults."""
+
+    slug: str = ""
+    language: str = "en"
+    category: str = DEFAULT_CATEGORY
+    itunes_type: str = "episodic"
+
+    def create(self) -> ShowCreate:
+        slug = self.slug.strip()
+        if not SLUG.fullmatch(slug):
+            raise InvalidInput(
+                "slug: use lower-case letters, digits and dashes, starting with a letter or "
+                "digit (like sharp-tech): it is in the show's addresses, for good."
+            )
+        return ShowCreate.model_validate(self._fields() | {"slug": slug})
+
+
+def _shows_page(
+    request: Request,
+    session: SessionDep,
+    urls: UrlsDep,
+    new_show: NewShowForm | None = None,
+    problems: list[str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "shows.html",
+        {
+            "shows": shows.list_all(session),
+            "urls": urls,
+            "form": new_show or NewShowForm(),
+            "categories": APPLE_CATEGORIES,
+            "separator": SUBCATEGORY_SEPARATOR,
+            "problems": problems or [],
+        },
+        status_code=status_code,
+    )
 
 
 @router.get("/shows", dependencies=READER)
 def shows_page(request: Request, session: SessionDep, urls: UrlsDep) -> Response:
-    listed = shows.list_all(session)
-    return render(request, "shows.html", {"shows": listed, "urls": urls})
+    return _shows_page(request, session, urls)
+
+
+# Same shape as save_show below (the page again with the form's problems, or save and
+# redirect); another form, schema and service.
+@router.post("/shows", dependencies=EDITOR_FORM)
+def create_show(
+    request: Request,
+    form: Annotated[NewShowForm, Form()],
+    session: SessionDep,
+    urls: UrlsDep,
+) -> Response:
+    """A new show; its artwork is added on its page next (by the same uploader as a change
+    of artwork, which sends the file to the admin API)."""
+    try:
+        show = shows.create(session, urls, form.create())
+    except (ValidationError, InvalidInput, Conflict) as exc:  # refused before anything was written
+        status = 422 if isinstance(exc, ValidationError) else exc.status_code
+        return _shows_page(request, session, urls, form, problems(exc), status)
+    return redirect(
+        f"/console/shows/{show.slug}#artwork",
+        flash=f"{show.title} is created, with its public page and feed below. Add its "
+        "artwork next, then upload its first episode.",
+    )
 
 
 class WelcomeForm(BaseModel):

@@ -23,8 +23,12 @@ class FeedPlace:
         """The feed (page 0) or one of its RFC 5005 archive pages."""
         return f"{self.root}/feed.xml" if page == 0 else f"{self.root}/archive/{page}.xml"
 
-    def audio(self, episode_id: int, audio_key: str) -> str:
-        return f"{self.files}/{episode_id}{_suffix(audio_key)}"
+    def audio(self, episode_id: int, audio_key: str, version: int | None = 1) -> str:
+        """`version`: the episode's audio_version (None on a row not stored yet: its first). A
+        replaced file is at a new URL (apps keep a download by its URL); the first one keeps
+        the plain URL it always had."""
+        url = f"{self.files}/{episode_id}{_suffix(audio_key)}"
+        return f"{url}?v={version}" if version is not None and version > 1 else url
 
     def artwork(self, episode_id: int, artwork_key: str) -> str:
         return f"{self.files}/{episode_id}/artwork{_suffix(artwork_key)}"
@@ -74,8 +78,8 @@ class Urls:
         suffix = _suffix(artwork_key) if artwork_key else ".png"
         return f"{self.show_page(slug)}/artwork{suffix}"
 
-    def public_audio(self, slug: str, episode_id: int, audio_key: str) -> str:
-        return self.public(slug).audio(episode_id, audio_key)
+    def public_audio(self, slug: str, episode_id: int, audio_key: str, version: int = 1) -> str:
+        return self.public(slug).audio(episode_id, audio_key, version)
 
     # The subscriber's page (a signed, expiring link) and the lapsed feed's notice.
     def subscriber_page(self, signed: str) -> str:
@@ -114,6 +118,10 @@ class Urls:
     def console_alert(self, alert_id: int, status: str) -> str:
         """The alert's card on the alerts page, which lists the alerts of one status."""
         return f"{self.base}/console/alerts?status={status}#alert-{alert_id}"
+
+    def console_password_reset(self, signed: str) -> str:
+        """A staff member's forgotten-password link (it sets a new password)."""
+        return f"{self.base}/console/password-reset/{signed}"
 
     def feed_page_link(self, token: str) -> str:
         """The subscriber's page, reached through a feed's token: it answers with a fresh

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Form, UploadFile
 from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.core.db.session import SessionDep
-from app.core.deps import ClockDep
+from app.core.deps import ClockDep, RowId
 from app.core.errors import PayloadTooLarge
 from app.episodes import service
 from app.episodes.deps import EpisodeDep
@@ -81,6 +81,19 @@ def delete_episode(
     episode: EpisodeDep, session: SessionDep, storage: StorageDep, clock: ClockDep
 ) -> None:
     service.delete(session, storage, episode, now=clock())
+
+
+@router.put("/episodes/{episode_id}/audio")
+def replace_episode_audio(
+    episode_id: RowId,
+    audio: PostedAudio,
+    session: SessionDep,
+    storage: StorageDep,
+    clock: ClockDep,
+) -> EpisodeOut:
+    """A corrected recording (MP3 or M4A): the same GUID, a new enclosure URL."""
+    replaced = service.replace_audio(session, storage, episode_id, audio, now=clock())
+    return EpisodeOut.model_validate(replaced)
 
 
 @router.put("/episodes/{episode_id}/artwork")

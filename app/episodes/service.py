@@ -1,6 +1,8 @@
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from functools import partial
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, func, select, type_coerce
@@ -24,12 +26,50 @@ def get(session: Session, episode_id: int) -> Episode:
     return get_by_id(session, Episode, episode_id, "episode")
 
 
+# Drafts (no date yet) first, then the newest.
+_AS_LISTED = (Episode.published_at.desc().nulls_first(), Episode.id.desc())
+
+
 def list_for_show(session: Session, show: Show) -> Sequence[Episode]:
     return session.scalars(
-        select(Episode)
-        .where(Episode.show_id == show.id)
-        .order_by(Episode.published_at.desc().nulls_first(), Episode.id.desc())
+        select(Episode).where(Episode.show_id == show.id).order_by(*_AS_LISTED)
     ).all()
+
+
+class EpisodeState(StrEnum):
+    """What the console lists an episode as: a draft, or published and out, or published
+    with a date still to come."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    SCHEDULED = "scheduled"
+
+
+def search(
+    session: Session,
+    show: Show,
+    *,
+    title: str = "",
+    state: EpisodeState | None = None,
+    kind: EpisodeKind | None = None,
+    now: datetime,
+    limit: int,
+    offset: int,
+) -> Sequence[Episode]:
+    """list_for_show(), in its order, narrowed: a title containing `title` (any case), a
+    state as of `now`, a kind."""
+    query = select(Episode).where(Episode.show_id == show.id)
+    if title.strip():
+        query = query.where(Episode.title.icontains(title.strip(), autoescape=True))
+    if state is EpisodeState.DRAFT:
+        query = query.where(Episode.status == EpisodeStatus.DRAFT)
+    elif state is EpisodeState.PUBLISHED:
+        query = query.where(Episode.status == EpisodeStatus.PUBLISHED, Episode.published_at <= now)
+    elif state is EpisodeState.SCHEDULED:
+        query = query.where(Episode.status == EpisodeStatus.PUBLISHED, Episode.published_at > now)
+    if kind is not None:
+        query = query.where(Episode.kind == kind)
+    return session.scalars(query.order_by(*_AS_LISTED).limit(limit).offset(offset)).all()
 
 
 # What an update clears when it gives null (as the console does for an emptied field); any
@@ -80,6 +120,37 @@ def upload(
     session.flush()
     if episode.status == EpisodeStatus.PUBLISHED:
         announcements.episode_published(session, episode, now)
+    return episode
+
+
+def replace_audio(
+    session: Session,
+    storage: Storage,
+    episode_id: int,
+    upload: uploads.Upload,
+    *,
+    now: datetime,
+) -> Episode:
+    """A corrected recording for the same episode: its GUID kept (apps see the same episode)
+    and a new enclosure URL (apps that downloaded it fetch the new file). The new file is
+    checked and stored first; the old one goes only once the change commits, and the new one
+    if it does not (uploads.store_audio). Chapters in the new file replace the episode's; a
+    file without any keeps them. (The episode is read after the file is stored, as upload()
+    reads its show: see uploads.py.)"""
+    key, info = uploads.store_audio(session, storage, "episodes", upload)
+    episode = get(session, episode_id)
+    replaced = episode.audio_key
+    after_commit(session, lambda: storage.delete(replaced))
+    episode.audio_key = key
+    episode.audio_mime = info.mime
+    episode.audio_size = upload.size
+    episode.audio_offset = info.audio_offset
+    episode.duration_seconds = info.duration_seconds
+    episode.bitrate = info.bitrate
+    episode.audio_version += 1
+    if info.chapters:
+        episode.chapters = _chapters_json(info.chapters)
+    _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED, now=now)
     return episode
 
 
@@ -203,12 +274,15 @@ def unpublish(session: Session, episode: Episode, *, now: datetime) -> Episode:
 
 
 def delete(session: Session, storage: Storage, episode: Episode, *, now: datetime) -> None:
-    key = episode.audio_key
+    """For good: its files (audio and artwork) go once the deletion commits. Its GUID goes
+    with the row; apps that downloaded it keep their copy until they drop it."""
+    keys = [key for key in (episode.audio_key, episode.artwork_key) if key]
     session.delete(episode)
     if episode.status == EpisodeStatus.PUBLISHED:
         _touch_show(session, episode.show_id, now)
     session.flush()
-    after_commit(session, lambda: storage.delete(key))
+    for key in keys:
+        after_commit(session, partial(storage.delete, key))
 
 
 def _changed(session: Session, episode: Episode, *, in_feeds: bool, now: datetime) -> None:

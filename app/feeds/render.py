@@ -171,7 +171,7 @@ def _add_episode(fg: FeedGenerator, episode: Episode, links: FeedLinks) -> _Item
         entry.link(href=episode.article_url)
     entry.published(episode.published_at)
     entry.enclosure(
-        files.audio(episode.id, episode.audio_key),
+        files.audio(episode.id, episode.audio_key, episode.audio_version),
         str(episode.audio_size),
         episode.audio_mime,
     )

@@ -18,11 +18,12 @@ class EmailTemplate(StrEnum):
     LINKS = "links"  # asked for with "email me my links"
     NEW_EPISODE = "new_episode"  # opted in to, on the subscriber's page
     SHARING_ALERT = "sharing_alert"  # to PODPASS_ALERTS_EMAIL
+    PASSWORD_RESET = "password_reset"  # noqa: S105 (a template name) to staff who forgot theirs
 
     @property
     def to_publisher(self) -> bool:
-        """Addressed to the publisher's staff, never to the subscriber it is about."""
-        return self is EmailTemplate.SHARING_ALERT
+        """Addressed to the publisher's staff, never to a subscriber."""
+        return self in (EmailTemplate.SHARING_ALERT, EmailTemplate.PASSWORD_RESET)
 
 
 class WebhookEvent(StrEnum):

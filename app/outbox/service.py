@@ -1,20 +1,23 @@
 """The outbox: messages written in the transaction of the change that causes them, then
 claimed, delivered and settled by a sender (app/outbox/sender.py), at least once."""
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.core.db.session import get_by_id
 from app.core.errors import Conflict
-from app.models import OutboxKind, OutboxMessage, OutboxStatus
+from app.models import LinkRequest, OutboxKind, OutboxMessage, OutboxStatus
 from app.outbox.schemas import EmailTemplate
 
+LINK_REQUEST_WINDOW = timedelta(hours=1)
 LEASE_EXPIRED = "the sender stopped during its last try (its claim ran out)"
 
 
@@ -118,6 +121,15 @@ def sharing_alert_email(
     """The publisher's email about a sharing alert that just opened, rendered when sent and
     addressed to PODPASS_ALERTS_EMAIL as it is then (`to`: at queueing, for the admin API)."""
     payload = {"template": EmailTemplate.SHARING_ALERT.value, "to": to, "alert_id": alert_id}
+    return enqueue(session, OutboxKind.EMAIL, payload, now=now)
+
+
+def password_reset_email(
+    session: Session, user_id: int, *, to: str, now: datetime
+) -> OutboxMessage:
+    """A staff member's forgotten-password email. Its link is signed as it goes out (it
+    expires from then), to the account's address as it is then (`to`: at queueing)."""
+    payload = {"template": EmailTemplate.PASSWORD_RESET.value, "to": to, "user_id": user_id}
     return enqueue(session, OutboxKind.EMAIL, payload, now=now)
 
 
@@ -281,3 +293,29 @@ def waiting_emails(session: Session) -> int:
         )
         or 0
     )
+
+
+def link_requested(
+    session: Session,
+    email: str,
+    *,
+    network: str,
+    now: datetime,
+    secret_key: str,
+    per_address: int,
+    per_network: int,
+) -> Literal["address", "network"] | None:
+    """Count a request for an emailed link (a subscriber's "email me my links", a staff
+    member's password reset), whether or not the address is known, so that the answer never
+    tells. The limit it is over, in the last hour (then it is not counted), or None. Addresses
+    are counted hashed under the server key: most of those asked for belong to no one."""
+    email_hash = hmac.new(secret_key.encode(), email.encode(), hashlib.sha256).hexdigest()
+    since = now - LINK_REQUEST_WINDOW
+    session.execute(delete(LinkRequest).where(LinkRequest.at < since))
+    count = select(func.count()).select_from(LinkRequest).where(LinkRequest.at >= since)
+    if (session.scalar(count.where(LinkRequest.email_hash == email_hash)) or 0) >= per_address:
+        return "address"
+    if (session.scalar(count.where(LinkRequest.ip == network)) or 0) >= per_network:
+        return "network"
+    session.add(LinkRequest(email_hash=email_hash, ip=network, at=now))
+    return None

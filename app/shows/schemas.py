@@ -17,7 +17,8 @@ from pydantic.json_schema import SkipJsonSchema
 
 from app.text import FeedHtml, FeedText, Title
 
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
 Name = Annotated[FeedText, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Url = Annotated[HttpUrl, UrlConstraints(max_length=2048)]  # the columns' length
