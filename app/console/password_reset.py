@@ -23,7 +23,7 @@ from app.core.fields import normalise_email
 from app.core.tokens import LinkExpired, LinkInvalid
 from app.models import StaffUser
 from app.outbox import service as outbox
-from app.portal.service import client_network
+from app.portal.deps import AskerDep
 
 router = APIRouter(prefix=CONSOLE, include_in_schema=False)
 
@@ -60,9 +60,9 @@ def forgot_password_form(request: Request, forms: FormTokensDep) -> Response:
 def forgot_password(
     request: Request,
     session: SessionDep,
-    settings: SettingsDep,
     clock: ClockDep,
     forms: FormTokensDep,
+    asker: AskerDep,
     email: Annotated[str, Form(max_length=320)],
     form_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
@@ -71,15 +71,7 @@ def forgot_password(
     if not forms.valid(form_token):
         raise Forbidden("This form was open too long. Reload the page and send it again.")
     now = clock()
-    over = outbox.link_requested(
-        session,
-        normalise_email(email),
-        network=client_network(request.client.host if request.client else ""),
-        now=now,
-        secret_key=settings.secret_key,
-        per_address=settings.links_per_address_per_hour,
-        per_network=settings.links_per_ip_per_hour,
-    )
+    over = outbox.link_requested(session, normalise_email(email), asker, now=now)
     if over is not None:
         whom = "that address" if over == "address" else "this network"
         return _forgot_page(

@@ -295,27 +295,36 @@ def waiting_emails(session: Session) -> int:
     )
 
 
+@dataclass(frozen=True)
+class Asker:
+    """Who asks for an emailed link, as the hour's limits count them: their network, and
+    the limits per address (counted hashed under `secret_key`) and per network."""
+
+    network: str
+    secret_key: str
+    per_address: int
+    per_network: int
+
+
 def link_requested(
     session: Session,
     email: str,
+    asker: Asker,
     *,
-    network: str,
     now: datetime,
-    secret_key: str,
-    per_address: int,
-    per_network: int,
 ) -> Literal["address", "network"] | None:
     """Count a request for an emailed link (a subscriber's "email me my links", a staff
     member's password reset), whether or not the address is known, so that the answer never
     tells. The limit it is over, in the last hour (then it is not counted), or None. Addresses
     are counted hashed under the server key: most of those asked for belong to no one."""
-    email_hash = hmac.new(secret_key.encode(), email.encode(), hashlib.sha256).hexdigest()
+    email_hash = hmac.new(asker.secret_key.encode(), email.encode(), hashlib.sha256).hexdigest()
     since = now - LINK_REQUEST_WINDOW
     session.execute(delete(LinkRequest).where(LinkRequest.at < since))
     count = select(func.count()).select_from(LinkRequest).where(LinkRequest.at >= since)
-    if (session.scalar(count.where(LinkRequest.email_hash == email_hash)) or 0) >= per_address:
+    by_address = count.where(LinkRequest.email_hash == email_hash)
+    if (session.scalar(by_address) or 0) >= asker.per_address:
         return "address"
-    if (session.scalar(count.where(LinkRequest.ip == network)) or 0) >= per_network:
+    if (session.scalar(count.where(LinkRequest.ip == asker.network)) or 0) >= asker.per_network:
         return "network"
-    session.add(LinkRequest(email_hash=email_hash, ip=network, at=now))
+    session.add(LinkRequest(email_hash=email_hash, ip=asker.network, at=now))
     return None

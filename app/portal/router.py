@@ -26,6 +26,7 @@ from app.core.urls import Urls
 from app.feeds import opml
 from app.models import Subscriber, SubscriberStatus
 from app.portal import service
+from app.portal.deps import AskerDep
 from app.portal.service import LinkProblem
 
 # Each router's routes share their tags and answer pages (but where they say otherwise).
@@ -237,6 +238,7 @@ def email_my_links(
     settings: SettingsDep,
     clock: ClockDep,
     forms: FormTokensDep,
+    asker: AskerDep,
     email: Annotated[str, Form(max_length=320)],
     form_token: Annotated[str, Form(max_length=200)],
     origin: Annotated[str | None, Header()] = None,
@@ -249,15 +251,7 @@ def email_my_links(
             "This form was open too long, or was sent from another site. Reload the page "
             "and send it again.",
         )
-    service.request_links(
-        session,
-        email,
-        network=service.client_network(request.client.host if request.client else ""),
-        now=clock(),
-        secret_key=settings.secret_key,
-        per_address=settings.links_per_address_per_hour,
-        per_network=settings.links_per_ip_per_hour,
-    )
+    service.request_links(session, email, asker, now=clock())
     return _page(request, LINKS_ON_THEIR_WAY, {})
 
 

@@ -202,26 +202,15 @@ def client_network(ip: str) -> str:
 def request_links(
     session: Session,
     email: str,
+    asker: outbox.Asker,
     *,
-    network: str,
     now: datetime,
-    secret_key: str,
-    per_address: int,
-    per_network: int,
 ) -> None:
     """Email an active subscriber at `email` a fresh page link. Known and unknown
     addresses are counted and answered alike, so the answer never tells who subscribes.
-    (The limits' parameters are outbox.link_requested's, which counts them.)"""
+    (outbox.link_requested counts them.)"""
     email = email.strip().lower()
-    over = outbox.link_requested(
-        session,
-        email,
-        network=network,
-        now=now,
-        secret_key=secret_key,
-        per_address=per_address,
-        per_network=per_network,
-    )
+    over = outbox.link_requested(session, email, asker, now=now)
     if over == "address":
         raise LinkProblem(
             429,
