@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from app.console.deps import EDITOR_FORM, READER
-from app.console.forms import SAVED_FILES, Times, TimesDep, duration, form_values, problems
+from app.console.forms import SAVED_FILES, Times, TimesDep, duration, form_values, named, problems
 from app.console.pages import redirect, render
 from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
@@ -67,8 +67,8 @@ def episodes_page(
             "max_upload_mb": settings.max_upload_mb,
             "asked": asked,
             "filtered": any(asked.values()),
-            "states": list(EpisodeState),
-            "kinds": list(EpisodeKind),
+            "states": named(EpisodeState),
+            "kinds": {EpisodeKind.EPISODE: "Episode", EpisodeKind.ARTICLE: "Article narration"},
             "earlier": _page(asked, offset - EPISODES_PER_PAGE) if offset else None,
             "later": (
                 _page(asked, offset + EPISODES_PER_PAGE) if len(found) > EPISODES_PER_PAGE else None

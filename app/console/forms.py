@@ -4,6 +4,7 @@ says after a file was saved."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -77,6 +78,11 @@ def _times(settings: SettingsDep, clock: ClockDep) -> Times:
 
 
 TimesDep = Annotated[Times, Depends(_times)]
+
+
+def named(values: type[StrEnum]) -> dict[str, str]:
+    """A filter's choices (choice.html) from an enum: each value, and its words."""
+    return {value: value.replace("_", " ").capitalize() for value in values}
 
 
 def duration(seconds: float) -> str:

@@ -18,7 +18,7 @@ from app.analytics import service as analytics
 from app.billing import service as billing
 from app.console import service
 from app.console.deps import CONSOLE, SUPPORT, SUPPORT_FORM
-from app.console.forms import problems
+from app.console.forms import named, problems
 from app.console.pages import HEADERS, redirect, render
 from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
@@ -114,9 +114,9 @@ def subscriber_list(
         {
             "rows": rows,
             "filters": filters,
-            "statuses": list(SubscriberStatus),
+            "statuses": named(SubscriberStatus),
             "plans": plans,
-            "shows": shows.list_all(session),
+            "shows": {show.slug: show.title for show in shows.list_all(session)},
             "first": offset + 1,
             "previous": None if previous is None else f"?{previous}",
             "next": None if following is None else f"?{following}",
