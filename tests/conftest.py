@@ -23,7 +23,7 @@ from app.core.config import Settings
 from app.core.db.engine import build_engine
 from app.core.db.schema import Base
 from app.main import create_app
-from tests.servers import podpass_server
+from tests.servers import SmtpServer, podpass_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHROMIUM = "/usr/bin/chromium"
@@ -247,6 +247,15 @@ def live_podpass(settings: Settings) -> Iterator[tuple[str, httpx.Client]]:
         ) as admin,
     ):
         yield url, admin
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
+    """aiosmtpd, up: it keeps what it receives."""
+    server = SmtpServer(tmp_path / "maildir")
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")

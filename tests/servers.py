@@ -1,6 +1,6 @@
 """Real servers, started on free ports: S3-protocol ones over HTTP, moto (behaviour) and
 `rclone serve s3` (which checks signatures and expiry); SMTP (aiosmtpd); a webhook
-receiver; Podpass itself."""
+receiver; Podpass itself, in its own process or in a thread of the test's."""
 
 import asyncio
 import base64
@@ -21,7 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
+import uvicorn
 from aiosmtpd.handlers import Mailbox
+from starlette.types import ASGIApp
 
 BIN = Path(sys.executable).parent
 ACCESS_KEY = "podpass-test"
@@ -308,3 +310,43 @@ class FeedHost:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+def until(condition: Callable[[], bool]) -> bool:
+    """Whether the server, in its own thread, brings `condition` about within 20 s."""
+    done = threading.Event()
+    for _ in range(400):
+        if condition():
+            done.set()
+            break
+        done.wait(0.05)
+    return done.is_set()
+
+
+@contextmanager
+def uvicorn_thread(app: ASGIApp, *, port: int | None = None, **options: str) -> Iterator[str]:
+    """uvicorn as `make run` starts it (uvloop, httptools unless told), in this process,
+    so a test can count its open files, or serve an app whose clock it moves; on `port`
+    when the app must know its own address first."""
+    port = port or free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=10,
+        **options,  # type: ignore[arg-type]
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        assert until(lambda: server.started or not thread.is_alive())
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "uvicorn did not stop"

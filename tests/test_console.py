@@ -457,7 +457,7 @@ def test_support_acknowledges_or_rotates_an_alert(console: TestClient, settings:
     done = console.post(f"/console/alerts/{rotated}/rotate", data={"csrf": csrf})
     # Issue 24: the message named "Subscriber 11"; support answers people by their address.
     assert (
-        "Rotated: the shared URL no longer works. sharer@example.com needs their new one"
+        "Rotated: the shared URL no longer works. sharer@example.com is emailed their page link"
         in done.text
     )
     assert console.get(shared_feed).status_code == 404

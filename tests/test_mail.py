@@ -5,10 +5,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import feedparser
@@ -39,14 +37,6 @@ from tests.test_console import log_in, make_staff
 from tests.test_sharing import Feed, add_downloads, detect, network, shared_widely
 
 LINK = re.compile(r"https?://\S+?(?=[\s\"<]|$)")
-
-
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
-    server = SmtpServer(tmp_path / "maildir")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

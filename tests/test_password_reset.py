@@ -17,7 +17,6 @@ from tests.servers import SmtpServer
 from tests.test_console import ADMIN, PASSWORD, log_in, make_staff
 from tests.test_mail import LINK, parts, send_all
 from tests.test_mail import settings as settings
-from tests.test_mail import smtp as smtp
 
 NEW_PASSWORD = "a much longer new passphrase"
 SUBJECT = "Set a new password for the console"

@@ -9,24 +9,21 @@ import os
 import random
 import socket
 import struct
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from app.core.config import Settings
 from app.media.files import Audio, Files
 from app.media.zerocopy import Sent, ZeroCopy, file_part
 from app.storage.local import LocalStorage
 from tests.conftest import MP3, create_show, live_podpass, subscribe
-from tests.servers import free_port
+from tests.servers import until, uvicorn_thread
 
 SIZE = 8 * 1024 * 1024 + 12345  # more than loopback's socket buffers hold at once
 BLOB = 3 * 1024 * 1024
@@ -65,34 +62,6 @@ def file_app(root: Path, sent: Sent) -> FastAPI:
     return app
 
 
-@contextmanager
-def uvicorn_thread(app: ASGIApp, **options: str) -> Iterator[str]:
-    """uvicorn as `make run` starts it (uvloop, httptools unless told), in this process,
-    so a test can count its open files."""
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=10,
-        **options,  # type: ignore[arg-type]
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run)
-    thread.start()
-    try:
-        assert until(lambda: server.started or not thread.is_alive())
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "uvicorn did not stop"
-
-
 @pytest.fixture(params=["uvloop", "asyncio"])
 def served(
     tmp_path: Path, data: bytes, request: pytest.FixtureRequest
@@ -122,17 +91,6 @@ def server_end_held(sock: socket.socket) -> int:
         if int(local.rsplit(":", 1)[1], 16) == theirs and int(remote.rsplit(":", 1)[1], 16) == ours:
             return open_files().count(f"socket:[{inode}]")
     return 0
-
-
-def until(condition: Callable[[], bool]) -> bool:
-    """Whether the server, in its own thread, brings `condition` about within 20 s."""
-    done = threading.Event()
-    for _ in range(400):
-        if condition():
-            done.set()
-            break
-        done.wait(0.05)
-    return done.is_set()
 
 
 def read_response(sock: socket.socket, buffered: bytearray) -> tuple[bytes, bytes]:

@@ -87,7 +87,9 @@ def per_period(
         show_minor_x_labels=False,
         x_labels_major_every=max(1, math.ceil(len(starts) / MOST_X_LABELS)),
         x_label_rotation=0,
-        y_labels=count_ticks(top),
+        # pygal places fixed y labels only with a series to adapt them to: none (no show
+        # yet) fails with an AttributeError, and draws its no_data text without them.
+        y_labels=count_ticks(top) if series else None,
         dots_size=2,
         no_data_text=no_data,
     )

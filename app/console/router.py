@@ -215,8 +215,8 @@ def rotate_alert(alert: AlertDep, session: SessionDep, clock: ClockDep) -> Respo
     holder = subscribers.get(session, alert.subscriber_id)
     return redirect(
         f"{CONSOLE}/alerts",
-        flash=f"Rotated: the shared URL no longer works. {holder.email} needs their new one: "
-        "send them their page link.",
+        flash=f"Rotated: the shared URL no longer works. {holder.email} is emailed their "
+        "page link, which has the new one.",
     )
 
 

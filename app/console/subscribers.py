@@ -425,5 +425,6 @@ def rotate_feed(
     subscribers.rotate(session, subscriber, slug, now=clock())
     return redirect(
         _page_of(subscriber.id),
-        flash="New feed URL made; the old one stopped working. Send them their page link.",
+        flash="New feed URL made; the old one stopped working. They are emailed their page "
+        "link, which has the new one.",
     )
