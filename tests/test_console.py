@@ -437,6 +437,28 @@ def test_waiting_emails_show_on_every_page_and_dead_ones_are_sent_again(
     assert "1 email is waiting" in again.text
 
 
+def test_emails_given_up_on_this_week_show_to_whoever_can_send_them_again(
+    console: TestClient, clock: Clock
+) -> None:
+    """The week's trial: with an SMTP server set that refused them, dead emails piled up
+    and only the Outbox page said so."""
+    subscriber_with_feed(console, "bounced@example.com")
+    subscriber_with_feed(console, "long-ago@example.com")
+    with transaction(console.app.state.db.writer) as session:  # type: ignore[attr-defined]
+        for email, died in (("bounced", clock()), ("long-ago", clock() - timedelta(days=8))):
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.payload["to"].as_string() == f"{email}@example.com")
+                .values(status="dead", last_error="550 refused", next_attempt_at=died)
+            )
+    as_role(console, "support")
+    page = console.get("/console/subscribers").text
+    assert "1 email could not be sent this past week and was given up on." in page
+    assert 'href="/console/outbox?status=dead">See why, and send it again' in page
+    as_role(console, "editor")  # who cannot send it again is not told
+    assert "could not be sent" not in console.get("/console/").text
+
+
 def test_support_acknowledges_or_rotates_an_alert(console: TestClient, settings: Settings) -> None:
     keeper = subscriber_with_feed(console, "keeper@example.com")
     sharer = subscriber_with_feed(console, "sharer@example.com")

@@ -1,6 +1,8 @@
 """Rendering console pages: the shared templates, flash messages carried across a redirect,
 and the HTML error page (console errors are pages, never JSON)."""
 
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -9,6 +11,7 @@ from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from app.accounts.service import Permission
 from app.console import kept
@@ -48,21 +51,30 @@ def _layout(request: Request) -> dict[str, Any]:
     flash = request.cookies.get(FLASH_COOKIE)
     state = request.app.state
     unsent = signed_in is not None and not state.settings.smtp_host
+    # Whoever can send a dead email again hears of those given up on this past week.
+    mends = signed_in is not None and signed_in.principal.can(Permission.SUBSCRIBERS)
+    since = state.clock() - GIVEN_UP_WINDOW
     return {
         "tz": state.settings.timezone,
         "staff": signed_in.principal if signed_in else None,
         "csrf": signed_in.csrf if signed_in else "",
         "flash": unquote(flash) if flash else None,
-        # Emails pile up unseen while no SMTP server is set: every page says so (one count
-        # query a page, and none once it is set).
-        "emails_waiting": _emails_waiting(state.db) if unsent else 0,
+        # Emails pile up unseen while no SMTP server is set, or die unseen when the one set
+        # refuses them: every page says so (a count query each, only when it may matter).
+        "emails_waiting": _count(state.db, outbox.waiting_emails) if unsent else 0,
+        "emails_given_up": _count(state.db, lambda s: outbox.emails_given_up(s, since))
+        if mends
+        else 0,
     }
 
 
-def _emails_waiting(db: Database) -> int:
+GIVEN_UP_WINDOW = timedelta(days=7)
+
+
+def _count(db: Database, count: Callable[[Session], int]) -> int:
     try:
         with transaction(db.reader) as session:
-            return outbox.waiting_emails(session)
+            return count(session)
     except SQLAlchemyError:  # the database is down: the page (an error page) says that
         return 0
 

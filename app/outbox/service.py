@@ -282,16 +282,25 @@ def retry(session: Session, message: OutboxMessage, now: datetime) -> OutboxMess
     return message
 
 
+def _count_emails(session: Session, *which: ColumnElement[bool]) -> int:
+    emails = select(func.count()).select_from(OutboxMessage)
+    return session.scalar(emails.where(OutboxMessage.kind == OutboxKind.EMAIL, *which)) or 0
+
+
 def waiting_emails(session: Session) -> int:
     """Emails not yet sent, nor given up on."""
-    waiting = (OutboxStatus.PENDING, OutboxStatus.SENDING)
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(OutboxMessage.kind == OutboxKind.EMAIL, OutboxMessage.status.in_(waiting))
-        )
-        or 0
+    return _count_emails(
+        session, OutboxMessage.status.in_((OutboxStatus.PENDING, OutboxStatus.SENDING))
+    )
+
+
+def emails_given_up(session: Session, since: datetime) -> int:
+    """Emails given up on since `since`: out of tries (their last claim ended then), or
+    cancelled."""
+    return _count_emails(
+        session,
+        OutboxMessage.status == OutboxStatus.DEAD,
+        OutboxMessage.next_attempt_at >= since,
     )
 
 
