@@ -176,12 +176,6 @@ def set_password(session: Session, user: StaffUser, password: str, *, now: datet
     return user
 
 
-def check_typed_twice(new: str, again: str) -> None:
-    """A new password typed twice on a form (there is nothing to see it by) must match."""
-    if new != again:
-        raise InvalidInput("new password: the two differ; nothing was changed.")
-
-
 def change_own_password(
     session: Session, user: StaffUser, *, current: str, new: str, now: datetime
 ) -> StaffUser:

@@ -1,8 +1,10 @@
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from app.accounts.deps import require
 from app.accounts.service import Permission
@@ -19,6 +21,7 @@ from app.billing.schemas import (
     ProviderEvent,
 )
 from app.core import tokens
+from app.core.config import Settings
 from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, PageLinksDep, SettingsDep, UrlsDep
 from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
@@ -48,6 +51,26 @@ async def raw_body(request: Request) -> bytes:
 
 
 RawBody = Annotated[bytes, Depends(raw_body)]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A billing provider's webhook as it arrived (the exact bytes its signature covers),
+    and what checking and applying it needs."""
+
+    body: bytes
+    session: Session
+    settings: Settings
+    now: datetime
+
+
+def _delivery(
+    body: RawBody, session: SessionDep, settings: SettingsDep, clock: ClockDep
+) -> Delivery:
+    return Delivery(body, session, settings, clock())
+
+
+DeliveryDep = Annotated[Delivery, Depends(_delivery)]
 
 
 @webhooks.post("/webhooks/billing")
@@ -94,87 +117,72 @@ def _secret(value: str, env_var: str) -> str:
 
 
 def _provider_outcome(
-    session: SessionDep, provider: Provider, event: ProviderEvent | None, now: datetime
+    delivery: Delivery, provider: Provider, event: ProviderEvent | None
 ) -> EventOutcome:
     """Apply a provider's event. Unlike Podpass's own webhook, no page link in the answer:
     providers keep responses in dashboards that more people see than should hold one."""
     if event is None:
         return EventOutcome(status="ignored: an event type Podpass does not use")
-    status, subscriber = service.apply_provider(session, provider, event, now=now)
+    status, subscriber = service.apply_provider(delivery.session, provider, event, now=delivery.now)
     return EventOutcome(status=status, subscriber_id=subscriber.id if subscriber else None)
 
 
 @webhooks.post("/webhooks/stripe")
 def stripe_event(
-    body: RawBody,
-    session: SessionDep,
-    settings: SettingsDep,
-    clock: ClockDep,
+    delivery: DeliveryDep,
     signature: Annotated[str | None, Header(alias=stripe.SIGNATURE_HEADER)] = None,
 ) -> EventOutcome:
     """A Stripe event, checked by the `stripe` library against
     PODPASS_STRIPE_WEBHOOK_SECRET (its `whsec_…` signing secret)."""
+    settings = delivery.settings
     secret = _secret(settings.stripe_webhook_secret, "PODPASS_STRIPE_WEBHOOK_SECRET")
     event = stripe.verified_event(
-        secret, signature, body, tolerance=settings.webhook_tolerance_seconds
+        secret, signature, delivery.body, tolerance=settings.webhook_tolerance_seconds
     )
-    return _provider_outcome(session, Provider.STRIPE, stripe.translate(event), clock())
+    return _provider_outcome(delivery, Provider.STRIPE, stripe.translate(event))
 
 
 @webhooks.post("/webhooks/memberful")
 def memberful_event(
-    body: RawBody,
-    session: SessionDep,
-    settings: SettingsDep,
-    clock: ClockDep,
+    delivery: DeliveryDep,
     signature: Annotated[str | None, Header(alias=memberful.SIGNATURE_HEADER)] = None,
 ) -> EventOutcome:
     """A Memberful webhook, signed with PODPASS_MEMBERFUL_WEBHOOK_SECRET."""
-    secret = _secret(settings.memberful_webhook_secret, "PODPASS_MEMBERFUL_WEBHOOK_SECRET")
-    memberful.verify(secret, signature, body)
-    now = clock()
-    return _provider_outcome(session, Provider.MEMBERFUL, memberful.translate(body, now), now)
+    secret = _secret(delivery.settings.memberful_webhook_secret, "PODPASS_MEMBERFUL_WEBHOOK_SECRET")
+    memberful.verify(secret, signature, delivery.body)
+    event = memberful.translate(delivery.body, delivery.now)
+    return _provider_outcome(delivery, Provider.MEMBERFUL, event)
 
 
 @webhooks.post("/webhooks/patreon")
 def patreon_event(
-    body: RawBody,
-    session: SessionDep,
-    settings: SettingsDep,
-    clock: ClockDep,
+    delivery: DeliveryDep,
     signature: Annotated[str | None, Header(alias=patreon.SIGNATURE_HEADER)] = None,
     trigger: Annotated[str | None, Header(alias=patreon.EVENT_HEADER)] = None,
 ) -> EventOutcome:
     """A Patreon webhook (members and pledges), signed with PODPASS_PATREON_WEBHOOK_SECRET."""
-    secret = _secret(settings.patreon_webhook_secret, "PODPASS_PATREON_WEBHOOK_SECRET")
-    patreon.verify(secret, signature, body)
-    now = clock()
-    event = patreon.translate(trigger, body, now)
-    return _provider_outcome(session, Provider.PATREON, event, now)
+    secret = _secret(delivery.settings.patreon_webhook_secret, "PODPASS_PATREON_WEBHOOK_SECRET")
+    patreon.verify(secret, signature, delivery.body)
+    event = patreon.translate(trigger, delivery.body, delivery.now)
+    return _provider_outcome(delivery, Provider.PATREON, event)
 
 
-# Same shape as memberful_event (and patreon_event): each provider's route names its own
-# signature header and verifies with its own adapter; what they share is in _secret and
-# _provider_outcome.
 @webhooks.post("/webhooks/ghost")
 def ghost_event(
-    body: RawBody,
-    session: SessionDep,
-    settings: SettingsDep,
-    clock: ClockDep,
+    delivery: DeliveryDep,
     signature: Annotated[str | None, Header(alias=ghost.SIGNATURE_HEADER)] = None,
 ) -> EventOutcome:
     """A Ghost `member.*` webhook, signed with PODPASS_GHOST_WEBHOOK_SECRET."""
+    settings = delivery.settings
     secret = _secret(settings.ghost_webhook_secret, "PODPASS_GHOST_WEBHOOK_SECRET")
-    now = clock()
     sent_at = ghost.verify(
         secret,
         signature,
-        body,
-        now=now.timestamp(),
+        delivery.body,
+        now=delivery.now.timestamp(),
         tolerance=settings.webhook_tolerance_seconds,
     )
-    return _provider_outcome(session, Provider.GHOST, ghost.translate(body, sent_at), now)
+    return _provider_outcome(delivery, Provider.GHOST, ghost.translate(delivery.body, sent_at))
 
 
 def _plan_out(plan: Plan) -> PlanOut:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends
+from fastapi import Depends, Form
 from pydantic import BaseModel, ValidationError
 
 from app.core.deps import ClockDep, SettingsDep
@@ -78,6 +78,28 @@ def _times(settings: SettingsDep, clock: ClockDep) -> Times:
 
 
 TimesDep = Annotated[Times, Depends(_times)]
+
+
+@dataclass(frozen=True)
+class NewPassword:
+    """A new password as a form posts it: typed twice, as there is nothing to see it by."""
+
+    typed: str
+    again: str
+
+    def checked(self) -> str:
+        if self.typed != self.again:
+            raise InvalidInput("new password: the two differ; nothing was changed.")
+        return self.typed
+
+
+def _new_password(
+    new: Annotated[str, Form(max_length=1024)], again: Annotated[str, Form(max_length=1024)]
+) -> NewPassword:
+    return NewPassword(new, again)
+
+
+NewPasswordDep = Annotated[NewPassword, Depends(_new_password)]
 
 
 def named(values: type[StrEnum]) -> dict[str, str]:

@@ -14,6 +14,7 @@ from app.accounts import service as accounts
 from app.accounts.service import PasswordResets
 from app.console.deps import CONSOLE, LOGIN
 from app.console.emails import MINUTES
+from app.console.forms import NewPasswordDep
 from app.console.pages import redirect, render
 from app.core.config import Settings
 from app.core.db.session import SessionDep
@@ -137,13 +138,11 @@ def reset_password(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    new: Annotated[str, Form(max_length=1024)],
-    again: Annotated[str, Form(max_length=1024)],
+    new: NewPasswordDep,
 ) -> Response:
     user = _user_of(session, settings, signed, clock)
     try:
-        accounts.check_typed_twice(new, again)
-        accounts.set_password(session, user, new, now=clock())
+        accounts.set_password(session, user, new.checked(), now=clock())
     except InvalidInput as refused:
         return _reset_page(request, signed, user, refused.detail)
     return redirect(

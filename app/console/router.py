@@ -30,6 +30,7 @@ from app.console.deps import (
     StaffSessionDep,
     safe_next,
 )
+from app.console.forms import NewPasswordDep
 from app.console.pages import redirect, redirect_showing_once, render, render_showing_once
 from app.core.db.session import SessionDep
 from app.core.deps import (
@@ -374,14 +375,12 @@ def change_password(
     clock: ClockDep,
     user: ConsoleUser,
     current: Annotated[str, Form(max_length=1024)],
-    new: Annotated[str, Form(max_length=1024)],
-    again: Annotated[str, Form(max_length=1024)],
+    new: NewPasswordDep,
 ) -> Response:
     me = _me(session, user)
     now = clock()
     try:
-        accounts.check_typed_twice(new, again)
-        accounts.change_own_password(session, me, current=current, new=new, now=now)
+        accounts.change_own_password(session, me, current=current, new=new.checked(), now=now)
     except InvalidInput as refused:
         return _password_page(request, refused)
     response = redirect(
