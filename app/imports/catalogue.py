@@ -104,18 +104,20 @@ class Retries:
 
 
 @dataclass(frozen=True)
-class _Artwork:
-    data: bytes
-    url: str
-
-
-@dataclass(frozen=True)
 class _Fetched:
     """Everything an episode needs besides its audio, fetched before its transaction."""
 
     artwork: bytes | None
     chapters: Chapters | None
-    transcript: tuple[bytes, str] | None  # data, filename
+    transcript: "_File | None"
+
+
+@dataclass(frozen=True)
+class _File:
+    """A file fetched from the old host, and the name its checks call it by."""
+
+    data: bytes
+    name: str
 
 
 def import_feed(
@@ -204,9 +206,10 @@ def import_feed(
 
 def _fetch_show_artwork(
     source: Source, slug: str, url: str, retries: Retries, report: FeedImport
-) -> _Artwork | None:
+) -> _File | None:
     try:
-        return _Artwork(retries.run(partial(source.fetch, url), "the show's artwork"), url)
+        data = retries.run(partial(source.fetch, url), "the show's artwork")
+        return _File(data, _filename(url, "artwork"))
     except SourceError as exc:
         report.failed.append(f"the show's artwork: {exc}")
     except FeedError as exc:
@@ -226,7 +229,7 @@ def _adopt_channel(
     storage: Storage,
     show: Show,
     channel: SourceChannel,
-    artwork: _Artwork | None,
+    artwork: _File | None,
     report: FeedImport,
     *,
     now: datetime,
@@ -252,9 +255,7 @@ def _adopt_channel(
         shows.update(session, show, ShowUpdate.model_validate(changes), now=now)
     if artwork is not None and show.artwork_key is None:
         try:
-            shows.set_artwork(
-                session, storage, show, artwork.data, _filename(artwork.url, "artwork"), now=now
-            )
+            shows.set_artwork(session, storage, show, artwork.data, artwork.name, now=now)
             taken.insert(0, "artwork")
         except images.REFUSALS as exc:
             report.notes.append(_artwork_left_out(show.slug, exc.detail))
@@ -362,7 +363,7 @@ def _fetch_extras(
     transcript = None
     usable = [t for t in item.transcripts if _transcript_extension(t)]
     if usable and (data := fetch(usable[0].url, "transcript")) is not None:
-        transcript = (data, f"transcript.{_transcript_extension(usable[0])}")
+        transcript = _File(data, f"transcript.{_transcript_extension(usable[0])}")
     elif item.transcripts and not usable:
         notes.append(f"{_named(item)}: no transcript in a type kept here (VTT, SRT, text)")
     return _Fetched(artwork, chapters, transcript)
@@ -426,6 +427,7 @@ def _attach(
         notes.append(f"{_named(item)}: artwork left out: {exc.detail}")
     try:
         if extras.transcript is not None:
-            episodes.set_transcript(session, episode, *extras.transcript, now=now)
+            transcript = extras.transcript
+            episodes.set_transcript(session, episode, transcript.data, transcript.name, now=now)
     except (InvalidInput, UnsupportedMedia) as exc:
         notes.append(f"{_named(item)}: transcript left out: {exc.detail}")
