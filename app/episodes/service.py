@@ -120,7 +120,7 @@ def upload(
         _publish(episode, fields.published_at, now)
         shows.touch(show, now=now)
     session.flush()
-    audit.record(session, Action.EPISODE_UPLOAD, episode, {"file": filename})
+    audit.record(session, Action.EPISODE_UPLOAD, episode, {"file": upload.filename})
     if episode.status == EpisodeStatus.PUBLISHED:
         audit.record(session, Action.EPISODE_PUBLISH, episode, _when(episode))
         announcements.episode_published(session, episode, now)
