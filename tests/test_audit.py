@@ -5,7 +5,9 @@ only owners read it."""
 import re
 import time
 from datetime import timedelta
+from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx2 as httpx
 import pytest
@@ -131,6 +133,10 @@ def test_support_revoking_a_subscriber_in_the_console_is_logged_and_shown(
     assert actions_shown(by_action) == ["subscriber.create"]
     everything = client.get("/console/audit").text
     assert actions_shown(everything)[:2] == ["account.create", "subscriber.revoke"]
+    target = {"target_type": "subscriber", "target_id": subscriber["id"]}
+    assert escape(urlencode(target)) in everything  # each entry links to its history
+    history = client.get("/console/audit", params=target).text
+    assert actions_shown(history) == ["subscriber.revoke", "subscriber.create"]
 
 
 def actions_shown(page_html: str) -> list[str]:
@@ -228,4 +234,7 @@ def test_the_audit_page_on_a_desktop_and_a_phone(
             "a-rather-long-address-2@staff.example.com"
         )
         assert_fits_the_width(page)
+        page.get_by_role("link", name="a-rather-long-address-1@staff.example.com").click()
+        expect(page.locator("tr[data-event]")).to_have_count(1)
+        expect(page.get_by_text("The history of account")).to_be_visible()
         page.context.close()

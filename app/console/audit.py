@@ -29,17 +29,29 @@ def audit_log(
     actor: Annotated[str, Query(max_length=320)] = "",
     first_day: Annotated[date | Literal[""], Query(alias="from")] = "",
     last_day: Annotated[date | Literal[""], Query(alias="to")] = "",
+    target_type: Annotated[str, Query(max_length=32)] = "",
+    target_id: Annotated[str, Query(max_length=255)] = "",
     offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> Response:
+    """`target_type` and `target_id`: one thing's history (each entry's target links there)."""
     filters = audit.day_filters(
         settings.timezone,
         action=action or None,
         actor=actor.strip() or None,
         first_day=first_day or None,
         last_day=last_day or None,
+        target_type=target_type or None,
+        target_id=target_id or None,
     )
     found = audit.list_some(session, filters, limit=EVENTS_PER_PAGE, offset=offset)
-    query = {"action": action, "actor": actor, "from": first_day, "to": last_day}
+    query = {
+        "action": action,
+        "actor": actor,
+        "from": first_day,
+        "to": last_day,
+        "target_type": target_type,
+        "target_id": target_id,
+    }
 
     def page(at: int) -> str:
         return "?" + urlencode(query | {"offset": at})
@@ -54,6 +66,8 @@ def audit_log(
             "actor": actor,
             "first_day": first_day,
             "last_day": last_day,
+            "target_type": target_type,
+            "target_id": target_id,
             "newer": page(max(0, offset - EVENTS_PER_PAGE)) if offset else None,
             "older": page(offset + len(found)) if len(found) == EVENTS_PER_PAGE else None,
         },
