@@ -2,9 +2,10 @@
 through GET /admin/audit and the console's page; a change rolled back leaves no row, and
 only owners read it."""
 
+import io
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -14,20 +15,23 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 
+from app.cli import main as cli
 from app.core.config import Settings
 from tests.browser import assert_fits_the_width
-from tests.conftest import ADMIN_KEY, SHOW, Clock, refused_writes, upload
+from tests.conftest import ADMIN_KEY, SHOW, Clock, feed_path, refused_writes, subscribe, upload
 from tests.test_billing_providers import (
     CUSTOMER,
     EMAIL,
     checkout,
+    run_past_due_job,
     send_stripe,
     stripe_event,
     subscription,
 )
 from tests.test_billing_providers import plans as plans
 from tests.test_billing_providers import settings as settings
-from tests.test_console import as_role, csrf_of, log_in, make_staff, staff_in_browser
+from tests.test_console import PASSWORD, as_role, csrf_of, log_in, make_staff, staff_in_browser
+from tests.test_portal import page_link
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -161,6 +165,45 @@ def test_a_stripe_webhook_is_logged_as_billing(admin: TestClient) -> None:
         ("PODPASS_ADMIN_KEY", "api", "plan.create", "Sharp Tech"),
         ("PODPASS_ADMIN_KEY", "api", "plan.create", "Everything"),
         ("PODPASS_ADMIN_KEY", "api", "plan.update", "Everything"),
+    ]
+
+
+@pytest.mark.usefixtures("plans")
+def test_the_past_due_job_lapsing_a_subscriber_is_logged_as_system(
+    admin: TestClient, clock: Clock
+) -> None:
+    start = int(time.time()) - 60
+    checkout(admin, start)
+    failed = stripe_event("customer.subscription.updated", subscription("past_due"), start + 30)
+    assert send_stripe(admin, failed).json()["status"] == "applied"
+    clock.advance(timedelta(days=4))
+    run_past_due_job(admin, clock)
+    (lapsed,) = audit_log(admin, action="subscriber.lapse")
+    assert said([lapsed]) == [("system", "system", "subscriber.lapse", EMAIL)]
+    # At the job's time (the test's clock, four days on), not the wall clock's.
+    assert datetime.fromisoformat(lapsed["at"]) > datetime.now(UTC) + timedelta(days=3)
+
+
+def test_a_podpass_command_is_logged_as_the_command_line(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    args = ["users", "create", "--email", "ben@example.com", "--role", "owner"]
+    assert cli([*args, "--password-stdin"]) == 0
+    assert said(audit_log(client)) == [("command line", "cli", "account.create", "ben@example.com")]
+
+
+def test_a_subscriber_resetting_their_own_url_is_logged_as_them(admin: TestClient) -> None:
+    admin.post("/admin/shows", json=SHOW)
+    subscriber = subscribe(admin, "listener@example.com", "sharp-tech")
+    path = page_link(admin, subscriber).removeprefix("http://testserver")
+    reset = admin.post(f"{path}/reset/sharp-tech", data={"confirm": "yes"}, follow_redirects=False)
+    assert reset.status_code == 303
+    now = admin.get(f"/admin/subscribers/{subscriber['id']}").json()
+    assert feed_path(now, "sharp-tech") != feed_path(subscriber, "sharp-tech")
+    assert said(audit_log(admin, action="subscriber.rotate")) == [
+        ("listener@example.com", "portal", "subscriber.rotate", "listener@example.com")
     ]
 
 
