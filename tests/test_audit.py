@@ -14,9 +14,12 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
+from sqlalchemy import update
 
 from app.cli import main as cli
 from app.core.config import Settings
+from app.core.db.engine import build_engine
+from app.models import OutboxMessage
 from tests.browser import assert_fits_the_width
 from tests.conftest import ADMIN_KEY, SHOW, Clock, feed_path, refused_writes, subscribe, upload
 from tests.test_billing_providers import (
@@ -30,7 +33,15 @@ from tests.test_billing_providers import (
 )
 from tests.test_billing_providers import plans as plans
 from tests.test_billing_providers import settings as settings
-from tests.test_console import PASSWORD, as_role, csrf_of, log_in, make_staff, staff_in_browser
+from tests.test_console import (
+    PASSWORD,
+    as_role,
+    csrf_of,
+    log_in,
+    make_staff,
+    open_alert,
+    staff_in_browser,
+)
 from tests.test_portal import page_link
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -204,6 +215,33 @@ def test_a_subscriber_resetting_their_own_url_is_logged_as_them(admin: TestClien
     assert feed_path(now, "sharp-tech") != feed_path(subscriber, "sharp-tech")
     assert said(audit_log(admin, action="subscriber.rotate")) == [
         ("listener@example.com", "portal", "subscriber.rotate", "listener@example.com")
+    ]
+
+
+def test_an_acknowledged_alert_and_a_retried_email_are_logged(
+    settings: Settings, admin: TestClient, clock: Clock
+) -> None:
+    show = admin.post("/admin/shows", json=SHOW).json()
+    subscriber = subscribe(admin, "listener@example.com", "sharp-tech")
+    feed_url = subscriber["feeds"][0]["feed_url"]
+    alert_id = open_alert(settings.database_url, feed_url, subscriber["id"], clock())
+    assert admin.post(f"/admin/sharing/alerts/{alert_id}/acknowledge").status_code == 200
+    (welcome,) = admin.get("/admin/outbox").json()
+    engine = build_engine(settings.database_url)
+    with engine.begin() as connection:  # out of tries
+        connection.execute(
+            update(OutboxMessage).where(OutboxMessage.id == welcome["id"]).values(status="dead")
+        )
+    engine.dispose()
+    assert admin.post(f"/admin/outbox/{welcome['id']}/retry").status_code == 200
+    assert said(audit_log(admin))[-2:] == [
+        (
+            "PODPASS_ADMIN_KEY",
+            "api",
+            "alert.acknowledge",
+            f"subscriber #{subscriber['id']}'s feed of show #{show['id']}",
+        ),
+        ("PODPASS_ADMIN_KEY", "api", "outbox.retry", "welcome to listener@example.com"),
     ]
 
 

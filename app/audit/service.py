@@ -20,7 +20,9 @@ from app.models import (
     AuditEvent,
     AuditVia,
     Episode,
+    OutboxMessage,
     Plan,
+    SharingAlert,
     Show,
     StaffUser,
     Subscriber,
@@ -58,6 +60,8 @@ class Action(StrEnum):
     WEBHOOK_CREATE = "webhook.create"
     WEBHOOK_ROTATE = "webhook.rotate"
     WEBHOOK_DELETE = "webhook.delete"
+    ALERT_ACKNOWLEDGE = "alert.acknowledge"
+    OUTBOX_RETRY = "outbox.retry"
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,17 @@ def actor_of(session: Session) -> Actor:
     return actor
 
 
-Audited = ApiKey | Episode | Plan | Show | StaffUser | Subscriber | WebhookEndpoint
+Audited = (
+    ApiKey
+    | Episode
+    | OutboxMessage
+    | Plan
+    | SharingAlert
+    | Show
+    | StaffUser
+    | Subscriber
+    | WebhookEndpoint
+)
 
 
 class Target(NamedTuple):
@@ -121,6 +135,13 @@ def target_of(row: Audited) -> Target:
             return Target("apikey", str(row.id), f"{row.name} (pp_{row.key_id}…)")
         case WebhookEndpoint():
             return Target("webhook", str(row.id), row.url)
+        case SharingAlert():
+            where = f"subscriber #{row.subscriber_id}'s feed of show #{row.show_id}"
+            return Target("alert", str(row.id), where)
+        case OutboxMessage():
+            what = row.payload.get("template") or row.payload.get("type") or row.kind
+            to = row.payload.get("to") or f"endpoint #{row.payload.get('endpoint_id')}"
+            return Target("message", str(row.id), f"{what} to {to}")
 
 
 LABEL_LENGTH = AuditEvent.target_label.type.length or 500
