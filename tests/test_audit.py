@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import httpx2 as httpx
 import pytest
@@ -288,6 +289,11 @@ def test_filters_by_day_in_the_publishers_time_and_pages(client: TestClient, clo
     assert newest[0]["target_label"] == "staff2@example.com"
     assert older[0]["target_label"] == "staff1@example.com"
     assert client.get("/admin/audit", params={"action": "episode.eat"}).status_code == 422
+    # The calendar's ends bound nothing, in a time zone either side of UTC too.
+    for zone in ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        client.app.state.settings.timezone = ZoneInfo(zone)  # type: ignore[attr-defined]
+        edges = {"from": "0001-01-01", "to": "9999-12-31"}
+        assert len(audit_log(client, **edges)) == 3
 
 
 def test_the_audit_page_on_a_desktop_and_a_phone(

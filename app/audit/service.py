@@ -7,7 +7,7 @@ imports no domain."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -194,18 +194,23 @@ def day_filters(
 ) -> Filters:
     """Filters over whole days as the publisher reads them (PODPASS_TIMEZONE), both days
     included: the API's `from` and `to`, and the console's."""
-
-    def midnight(day: date) -> datetime:
-        return datetime.combine(day, time(), zone)
-
     return Filters(
         action=action,
         actor=actor,
         target_type=target_type,
         target_id=target_id,
-        since=midnight(first_day) if first_day else None,
-        until=midnight(last_day + timedelta(days=1)) if last_day else None,
+        since=_midnight(first_day, zone) if first_day else None,
+        until=_midnight(last_day, zone, days_after=1) if last_day else None,
     )
+
+
+def _midnight(day: date, zone: tzinfo, *, days_after: int = 0) -> datetime | None:
+    """The start of the day, in UTC; None at the calendar's ends (year 1, 9999), which
+    bound nothing."""
+    try:
+        return datetime.combine(day + timedelta(days=days_after), time(), zone).astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _filtered(filters: Filters) -> Select[AuditEvent]:
