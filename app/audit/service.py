@@ -58,6 +58,7 @@ class Action(StrEnum):
     APIKEY_CREATE = "apikey.create"
     APIKEY_REVOKE = "apikey.revoke"
     WEBHOOK_CREATE = "webhook.create"
+    WEBHOOK_UPDATE = "webhook.update"
     WEBHOOK_ROTATE = "webhook.rotate"
     WEBHOOK_DELETE = "webhook.delete"
     ALERT_ACKNOWLEDGE = "alert.acknowledge"

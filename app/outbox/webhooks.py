@@ -90,6 +90,7 @@ def change_endpoint(session: Session, endpoint: WebhookEndpoint, data: EndpointC
     if data.description is not None:
         endpoint.description = data.description
     session.flush()
+    audit.record(session, Action.WEBHOOK_UPDATE, endpoint, {"events": endpoint.events})
 
 
 def rotate_secret(
