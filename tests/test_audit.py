@@ -42,6 +42,7 @@ from tests.test_console import (
     make_staff,
     open_alert,
     staff_in_browser,
+    subscriber_with_feed,
 )
 from tests.test_portal import page_link
 
@@ -116,11 +117,7 @@ def test_support_revoking_a_subscriber_in_the_console_is_logged_and_shown(
     client: TestClient,
 ) -> None:
     assert client.post("/admin/shows", json=SHOW, headers=ADMIN).status_code == 201
-    subscriber = client.post(
-        "/admin/subscribers",
-        json={"email": "listener@example.com", "shows": ["sharp-tech"]},
-        headers=ADMIN,
-    ).json()
+    subscriber = subscriber_with_feed(client, "listener@example.com")
     as_role(client, "support")
     page = client.get(f"/console/subscribers/{subscriber['id']}")
     revoked = client.post(
