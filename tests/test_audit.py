@@ -22,7 +22,7 @@ from app.core.config import Settings
 from app.core.db.engine import build_engine
 from app.models import OutboxMessage
 from tests.browser import assert_fits_the_width
-from tests.conftest import ADMIN_KEY, SHOW, Clock, feed_path, refused_writes, subscribe, upload
+from tests.conftest import ADMIN_KEY, M4A, SHOW, Clock, feed_path, refused_writes, subscribe, upload
 from tests.test_billing_providers import (
     CUSTOMER,
     EMAIL,
@@ -84,6 +84,8 @@ def test_an_editors_uploads_and_publishes_by_api_key_are_logged(client: TestClie
     uploaded = upload(client, "sharp-tech", title="Daily Update", publish=True)
     assert uploaded.status_code == 201, uploaded.text
     episode_id = uploaded.json()["id"]
+    fixed = {"audio": ("fixed.m4a", M4A.read_bytes(), "audio/mp4")}
+    assert client.put(f"/admin/episodes/{episode_id}/audio", files=fixed).status_code == 200
     assert client.post(f"/admin/episodes/{episode_id}/unpublish").status_code == 200
     assert client.delete(f"/admin/episodes/{episode_id}").status_code == 204
 
@@ -91,11 +93,12 @@ def test_an_editors_uploads_and_publishes_by_api_key_are_logged(client: TestClie
         ("ed@example.com", "console", "apikey.create", f"uploads (pp_{key_id(client)}…)"),
         ("ed@example.com", "api", "episode.upload", "Daily Update"),
         ("ed@example.com", "api", "episode.publish", "Daily Update"),
+        ("ed@example.com", "api", "episode.replace_audio", "Daily Update"),
         ("ed@example.com", "api", "episode.unpublish", "Daily Update"),
         ("ed@example.com", "api", "episode.delete", "Daily Update"),
     ]
     episode_events = audit_log(client, target_type="episode", target_id=str(episode_id))
-    assert len(episode_events) == 4  # the deleted episode's title stays in its events
+    assert len(episode_events) == 5  # the deleted episode's title stays in its events
     assert episode_events[-1]["detail"] == {"file": "episode.mp3"}
     assert {event["actor_user_id"] for event in episode_events} == {
         client.get("/admin/me").json()["user_id"]

@@ -36,6 +36,7 @@ class Action(StrEnum):
     EPISODE_PUBLISH = "episode.publish"
     EPISODE_UNPUBLISH = "episode.unpublish"
     EPISODE_DELETE = "episode.delete"
+    EPISODE_REPLACE_AUDIO = "episode.replace_audio"
     SHOW_CREATE = "show.create"
     SHOW_UPDATE = "show.update"
     PLAN_CREATE = "plan.create"

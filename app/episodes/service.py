@@ -155,6 +155,7 @@ def replace_audio(
     if info.chapters:
         episode.chapters = _chapters_json(info.chapters)
     _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED, now=now)
+    audit.record(session, Action.EPISODE_REPLACE_AUDIO, episode, {"file": upload.filename})
     return episode
 
 
