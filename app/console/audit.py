@@ -61,7 +61,7 @@ def audit_log(
         "audit.html",
         {
             "found": found,
-            "actions": list(Action),
+            "actions": {a.value: a.value for a in Action},
             "action": action,
             "actor": actor,
             "first_day": first_day,
