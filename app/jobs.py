@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.analytics import service as analytics
+from app.audit import service as audit
 from app.billing import service as billing
 from app.console.emails import StaffEmails
 from app.core.clock import Clock
@@ -151,6 +152,7 @@ def in_turn(
                 if not session.scalar(select(locked)):
                     logger.info("Background job %s is running in another worker", name)
                     return
+            audit.act_as(session, audit.SYSTEM, lambda: now)
             work(session, now)
 
     return run

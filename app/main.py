@@ -27,6 +27,7 @@ from app.billing.router import events as billing_events_router
 from app.billing.router import plans as plans_router
 from app.billing.router import webhooks as webhooks_router
 from app.console.analytics import router as console_analytics_router
+from app.console.audit import router as console_audit_router
 from app.console.billing import router as console_billing_router
 from app.console.deps import install_login_redirect
 from app.console.episodes import router as console_episodes_router
@@ -300,6 +301,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         console_billing_router,
         console_analytics_router,
         console_password_reset_router,
+        console_audit_router,
         site_root,
         outbox_router,
         webhook_endpoints_router,

@@ -627,3 +627,40 @@ class Welcome(Base):
     audio_size: Mapped[int | None] = mapped_column(BigInteger)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditVia(StrEnum):
+    CONSOLE = "console"  # a console page, or the console's own calls to the admin API
+    API = "api"  # an API key, or the bootstrap PODPASS_ADMIN_KEY
+    BILLING = "billing"  # a billing provider's webhook
+    CLI = "cli"  # a `podpass` command
+    SYSTEM = "system"  # a background job
+    PORTAL = "portal"  # a subscriber, on their own page
+
+
+class AuditEvent(Base):
+    """Who did what to what, and when: written in the transaction of the change, so a change
+    rolled back leaves no row. `actor` is the label as it was (an email, PODPASS_ADMIN_KEY,
+    billing:stripe, system); `actor_user_id` the staff account, while it exists. The target
+    is named by a label as it was too: the row outlives a deleted episode."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        _one_of("via", AuditVia),
+        Index(None, "action", "at"),
+        Index(None, "actor", "at"),
+        Index(None, "target_type", "target_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
+    actor: Mapped[str] = mapped_column(String(320))
+    via: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(255))
+    target_label: Mapped[str] = mapped_column(String(500))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

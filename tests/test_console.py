@@ -581,8 +581,8 @@ def test_each_user_makes_and_revokes_their_api_keys(console: TestClient) -> None
 # In a browser
 
 
-def staff_in_browser(browser: Browser, base: str, email: str) -> Page:
-    page = open_page(browser, f"{base}/console/")
+def staff_in_browser(browser: Browser, base: str, email: str, *, width: int = 390) -> Page:
+    page = open_page(browser, f"{base}/console/", width=width)
     expect(page.get_by_role("heading", level=1)).to_have_text("Log in to the console")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
@@ -798,6 +798,7 @@ def test_an_owner_adds_an_editor_and_a_key_on_a_phone(
             "Outbox",
             "Accounts",
             "Webhooks",
+            "Audit log",
             "API keys",
         ]
     )

@@ -83,6 +83,13 @@ def test_a_forgotten_password_is_reset_by_email(
     done = set_password(client, path, NEW_PASSWORD)
     assert done.status_code == 303
     assert done.headers["location"] == "/console/login"
+    audit = client.get("/admin/audit", params={"action": "account.password"}, headers=ADMIN)
+    (reset,) = audit.json()  # logged as done by the account itself
+    assert (reset["actor"], reset["via"], reset["target_label"]) == (
+        "editor@example.com",
+        "console",
+        "editor@example.com",
+    )
     assert log_in(client, "editor@example.com", PASSWORD).status_code == 401
     assert log_in(client, "editor@example.com", NEW_PASSWORD).status_code == 303
     # The session from before the reset has ended.

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from app.accounts import service as accounts
+from app.audit import service as audit
 from app.core.clock import utcnow
 from app.core.commands import commands, database
 from app.core.db.session import transaction
@@ -52,6 +53,7 @@ def create_staff_user(
     password = read_password(password_stdin)
     try:
         with database() as db, transaction(db.writer) as session:
+            audit.act_as(session, audit.COMMAND_LINE, utcnow)
             user = accounts.create_user(
                 session, email=email, password=password, role=role, now=utcnow()
             )
@@ -70,6 +72,7 @@ def set_staff_password(
     password = read_password(password_stdin)
     try:
         with database() as db, transaction(db.writer) as session:
+            audit.act_as(session, audit.COMMAND_LINE, utcnow)
             user = accounts.user_by_email(session, email)
             accounts.set_password(session, user, password, now=utcnow())
     except AppError as refused:

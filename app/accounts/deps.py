@@ -17,11 +17,12 @@ from app.accounts import service
 from app.accounts import service as accounts
 from app.accounts.service import Permission, Principal
 from app.accounts.sessions import COOKIE, Sessions
+from app.audit import service as audit
 from app.core.db.engine import Database
 from app.core.db.session import SessionDep, transaction
-from app.core.deps import RowId, built
+from app.core.deps import ClockDep, RowId, built
 from app.core.errors import Forbidden, Unauthorized
-from app.models import StaffUser
+from app.models import AuditVia, StaffUser
 
 
 def path_user(session: SessionDep, user_id: RowId) -> StaffUser:
@@ -99,12 +100,23 @@ async def identify(connection: HTTPConnection) -> Principal:
 
 async def current_principal(
     request: Request,
+    session: SessionDep,
+    clock: ClockDep,
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """`_bearer` documents the scheme in the OpenAPI spec. /admin requests were identified
-    by AdminKeyFirst already, before their body was read."""
+    by AdminKeyFirst already, before their body was read. The request's session acts as
+    them from here on (the audit log's actor)."""
     known: Principal | None = getattr(request.state, PRINCIPAL, None)
-    return known if known is not None else await identify(request)
+    principal = known if known is not None else await identify(request)
+    # A console page's own calls (an upload's progress bar) send its cookie, not a key.
+    via = AuditVia.API if "authorization" in request.headers else AuditVia.CONSOLE
+    audit.act_as(session, actor(principal, via), clock)
+    return principal
+
+
+def actor(principal: Principal, via: AuditVia) -> audit.Actor:
+    return audit.Actor(principal.email, via, principal.user_id)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

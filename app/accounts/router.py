@@ -1,6 +1,7 @@
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from app.accounts import service
 from app.accounts.deps import PrincipalDep, UserDep, require
@@ -14,8 +15,12 @@ from app.accounts.schemas import (
     UserUpdate,
 )
 from app.accounts.service import Permission
+from app.audit import service as audit
+from app.audit.schemas import AuditEventOut
+from app.audit.service import Action
+from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
-from app.core.deps import ClockDep, RowId
+from app.core.deps import ClockDep, RowId, SettingsDep
 from app.core.errors import Conflict
 from app.models import ApiKey, Role, StaffUser
 
@@ -108,3 +113,35 @@ def revoke_api_key(
     api_key_id: RowId, session: SessionDep, user: OwnAccountDep, clock: ClockDep
 ) -> None:
     service.revoke_api_key(session, service.get_api_key(session, user, api_key_id), now=clock())
+
+
+# The audit log is read here, not in app/audit/: every domain imports the audit package to
+# record, so it cannot import this package back for its `require`.
+@router.get("/audit", dependencies=OwnerOnly, summary="The audit log: who did what, and when")
+def list_audit_events(
+    session: SessionDep,
+    settings: SettingsDep,
+    action: Action | None = None,
+    actor: Annotated[str | None, Query(max_length=320)] = None,
+    target_type: Annotated[str | None, Query(max_length=32)] = None,
+    target_id: Annotated[str | None, Query(max_length=255)] = None,
+    first_day: Annotated[date | None, Query(alias="from")] = None,
+    last_day: Annotated[date | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+) -> list[AuditEventOut]:
+    """Uploads, publishes, deletes, rotations, revocations, plan and account changes, from
+    the console, the API, billing webhooks, commands and jobs; newest first. `actor`: an
+    email, PODPASS_ADMIN_KEY, billing:<provider> or system. `from` and `to`: days in
+    PODPASS_TIMEZONE, both included."""
+    filters = audit.day_filters(
+        settings.timezone,
+        action=action,
+        actor=actor,
+        first_day=first_day,
+        last_day=last_day,
+        target_type=target_type,
+        target_id=target_id,
+    )
+    found = audit.list_some(session, filters, limit=limit, offset=offset)
+    return [AuditEventOut.model_validate(event) for event in found]

@@ -17,6 +17,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit
+from app.audit.service import Action
 from app.core.db.engine import Database
 from app.core.db.session import after_commit, after_rollback, get_by_id, transaction
 from app.core.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
@@ -99,6 +101,7 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    audit.record(session, Action.ACCOUNT_CREATE, user, {"role": role})
     return user
 
 
@@ -137,6 +140,7 @@ def set_role(session: Session, user: StaffUser, role: Role) -> StaffUser:
         _refuse_removing_last_owner(session, user, "changing their role")
         user.role = role
         session.flush()
+        audit.record(session, Action.ACCOUNT_ROLE, user, {"role": role})
     return user
 
 
@@ -153,13 +157,16 @@ def disable_user(session: Session, user: StaffUser, *, now: datetime) -> StaffUs
             .values(revoked_at=now)
         )
         session.flush()
+        audit.record(session, Action.ACCOUNT_DISABLE, user)
     return user
 
 
 def enable_user(session: Session, user: StaffUser) -> StaffUser:
     """Re-enable the account. Its old API keys stay revoked."""
-    user.disabled_at = None
-    session.flush()
+    if user.disabled_at is not None:
+        user.disabled_at = None
+        session.flush()
+        audit.record(session, Action.ACCOUNT_ENABLE, user)
     return user
 
 
@@ -171,8 +178,9 @@ def set_password(session: Session, user: StaffUser, password: str, *, now: datet
         raise InvalidInput(f"password: it needs at least {MIN_PASSWORD_LENGTH} characters.")
     user.password_hash = _passwords.hash(password)
     user.sessions_valid_after = now
-    unlock(session, user)
+    _forget_failures(session, user)
     session.flush()
+    audit.record(session, Action.ACCOUNT_PASSWORD, user)
     return user
 
 
@@ -197,7 +205,12 @@ def locked_out(session: Session, now: datetime) -> set[str]:
 
 
 def unlock(session: Session, user: StaffUser) -> None:
-    """Forget the account's failed logins (its owner remembered, or an owner vouches)."""
+    """Forget the account's failed logins (an owner vouches for it)."""
+    _forget_failures(session, user)
+    audit.record(session, Action.ACCOUNT_UNLOCK, user)
+
+
+def _forget_failures(session: Session, user: StaffUser) -> None:
     session.execute(delete(LoginFailure).where(LoginFailure.email == user.email))
 
 
@@ -385,6 +398,7 @@ def create_api_key(
     )
     session.add(api_key)
     session.flush()
+    audit.record(session, Action.APIKEY_CREATE, api_key, {"account": user.email})
     return api_key, key
 
 
@@ -406,6 +420,7 @@ def revoke_api_key(session: Session, key: ApiKey, *, now: datetime) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = now
         session.flush()
+        audit.record(session, Action.APIKEY_REVOKE, key)
     return key
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.deps import require
 from app.accounts.service import Permission
+from app.audit import service as audit
 from app.billing import service
 from app.billing.providers import ghost, memberful, patreon, stripe
 from app.billing.schemas import (
@@ -100,6 +101,7 @@ def billing_event(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InvalidInput(f"Malformed event: {problems}") from None
+    audit.act_as(session, audit.billing("podpass"), clock)
     status, subscriber = service.apply(session, event, now=now)
     if subscriber is None:
         return EventOutcome(status=status)
@@ -123,6 +125,7 @@ def _provider_outcome(
     providers keep responses in dashboards that more people see than should hold one."""
     if event is None:
         return EventOutcome(status="ignored: an event type Podpass does not use")
+    audit.act_as(delivery.session, audit.billing(provider), lambda: delivery.now)
     status, subscriber = service.apply_provider(delivery.session, provider, event, now=delivery.now)
     return EventOutcome(status=status, subscriber_id=subscriber.id if subscriber else None)
 

@@ -11,6 +11,8 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit
+from app.audit.service import Action
 from app.billing.schemas import (
     AllEpisodes,
     BackCatalogueRule,
@@ -308,6 +310,8 @@ def _change_access(
         subscribers.set_shows(session, subscriber, slugs, now=change.applied_at)
         subscribers.set_status(session, subscriber, SubscriberStatus.ACTIVE, now=change.applied_at)
         subscriber.past_due_since = None
+        if subscriber.plan_id != plan.id:
+            audit.record(session, Action.SUBSCRIBER_PLAN, subscriber, {"plan": plan.id})
         subscriber.plan_id = plan.id
     elif change.type is BillingEventType.PAST_DUE:
         # The grace period runs from the first failure, however many retries fail after it.
@@ -346,6 +350,7 @@ def _update_customer(session: Session, change: _Change) -> tuple[str, Subscriber
         if holder is None or holder.external_id is not None:
             return "ignored: no subscriber has this customer_id", None
         holder.external_id = change.customer_id
+        audit.record(session, Action.SUBSCRIBER_UPDATE, holder, {"fields": ["external_id"]})
         return "applied: linked the subscriber with this email", holder
     if holder is subscriber:
         return "applied: the email was already this", subscriber
@@ -353,6 +358,7 @@ def _update_customer(session: Session, change: _Change) -> tuple[str, Subscriber
         return f"ignored: {change.email} belongs to another subscriber", subscriber
     subscriber.email = change.email
     subscriber.updated_at = change.applied_at
+    audit.record(session, Action.SUBSCRIBER_UPDATE, subscriber, {"fields": ["email"]})
     return "applied", subscriber
 
 
@@ -449,6 +455,7 @@ def _new_subscriber(session: Session, change: _Change) -> Subscriber:
         if existing.external_id not in (None, change.customer_id):
             raise InvalidInput(f"{email} already belongs to customer {existing.external_id}.")
         existing.external_id = change.customer_id
+        audit.record(session, Action.SUBSCRIBER_UPDATE, existing, {"fields": ["external_id"]})
         return existing
     return subscribers.create(
         session,
@@ -464,6 +471,7 @@ def put_plan(session: Session, plan_id: str, data: PlanIn) -> Plan:
     wanted = {(provider, ext) for provider, ids in (data.external_ids or {}).items() for ext in ids}
     _refuse_taken(session, plan_id, wanted)
     plan = session.get(Plan, plan_id)
+    action = Action.PLAN_UPDATE if plan else Action.PLAN_CREATE
     if plan is None:
         plan = Plan(id=plan_id, name=data.name)
         session.add(plan)
@@ -474,6 +482,7 @@ def put_plan(session: Session, plan_id: str, data: PlanIn) -> Plan:
     if data.back_catalogue is not None:
         _set_back_catalogue(plan, data.back_catalogue)
     session.flush()
+    audit.record(session, action, plan, {"shows": sorted(data.shows)})
     return plan
 
 
@@ -522,5 +531,6 @@ def delete_plan(session: Session, plan_id: str) -> None:
     plan = session.get(Plan, plan_id)
     if plan is None:
         raise NotFound(f"No plan {plan_id!r}.")
+    audit.record(session, Action.PLAN_DELETE, plan)
     session.delete(plan)
     session.flush()

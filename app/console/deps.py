@@ -12,14 +12,16 @@ from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
 from app.accounts import service as accounts
-from app.accounts.deps import SessionsDep
+from app.accounts.deps import SessionsDep, actor
 from app.accounts.service import Permission, Principal
 from app.accounts.sessions import COOKIE, StaffSession
+from app.audit import service as audit
 from app.console import kept
 from app.console.kept import KeptForm
 from app.core.db.session import SessionDep
 from app.core.deps import ClockDep
 from app.core.errors import Forbidden
+from app.models import AuditVia
 
 CONSOLE = "/console"
 LOGIN = f"{CONSOLE}/login"
@@ -88,12 +90,15 @@ async def staff_session(request: Request, sessions: SessionsDep, clock: ClockDep
 StaffSessionDep = Annotated[StaffSession, Depends(staff_session)]
 
 
-def console_user(request: Request, staff: StaffSessionDep, session: SessionDep) -> Principal:
+def console_user(
+    request: Request, staff: StaffSessionDep, session: SessionDep, clock: ClockDep
+) -> Principal:
     # Read on every request, so disabling an account or changing its role acts at once.
     principal = accounts.principal_for_session(session, staff.user_id, staff.issued_at)
     if principal is None:
         raise _login_required(request)
     request.state.console = SignedIn(principal, staff.csrf)
+    audit.act_as(session, actor(principal, AuditVia.CONSOLE), clock)
     return principal
 
 

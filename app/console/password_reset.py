@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts import service as accounts
 from app.accounts.service import PasswordResets
+from app.audit import service as audit
 from app.console.deps import CONSOLE, LOGIN
 from app.console.emails import MINUTES
 from app.console.forms import NewPasswordDep
@@ -22,7 +23,7 @@ from app.core.deps import ClockDep, FormTokensDep, SettingsDep
 from app.core.errors import Forbidden, InvalidInput
 from app.core.fields import normalise_email
 from app.core.tokens import LinkExpired, LinkInvalid
-from app.models import StaffUser
+from app.models import AuditVia, StaffUser
 from app.outbox import service as outbox
 from app.portal.deps import AskerDep
 
@@ -142,6 +143,7 @@ def reset_password(
 ) -> Response:
     user = _user_of(session, settings, signed, clock)
     try:
+        audit.act_as(session, audit.Actor(user.email, AuditVia.CONSOLE, user.id), clock)
         accounts.set_password(session, user, new.checked(), now=clock())
     except InvalidInput as refused:
         return _reset_page(request, signed, user, refused.detail)

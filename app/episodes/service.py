@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from app import audio, images
+from app.audit import service as audit
+from app.audit.service import Action
 from app.core.db.session import after_commit, get_by_id
 from app.core.errors import InvalidInput, UnsupportedMedia
 from app.episodes.schemas import Chapters, EpisodeFields, EpisodeUpload, PublishRequest
@@ -118,7 +120,9 @@ def upload(
         _publish(episode, fields.published_at, now)
         shows.touch(show, now=now)
     session.flush()
+    audit.record(session, Action.EPISODE_UPLOAD, episode, {"file": upload.filename})
     if episode.status == EpisodeStatus.PUBLISHED:
+        audit.record(session, Action.EPISODE_PUBLISH, episode, _when(episode))
         announcements.episode_published(session, episode, now)
     return episode
 
@@ -151,6 +155,7 @@ def replace_audio(
     if info.chapters:
         episode.chapters = _chapters_json(info.chapters)
     _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED, now=now)
+    audit.record(session, Action.EPISODE_REPLACE_AUDIO, episode, {"file": upload.filename})
     return episode
 
 
@@ -192,6 +197,7 @@ def set_artwork(
         session, storage, data, filename, replacing=episode.artwork_key
     )
     _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED, now=now)
+    audit.record(session, Action.EPISODE_UPDATE, episode, {"fields": ["artwork"]})
     return episode
 
 
@@ -200,6 +206,7 @@ def set_chapters(
 ) -> Episode:
     episode.chapters = chapters.model_dump(mode="json", by_alias=True, exclude_none=True)
     _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED, now=now)
+    audit.record(session, Action.EPISODE_UPDATE, episode, {"fields": ["chapters"]})
     return episode
 
 
@@ -222,6 +229,7 @@ def set_transcript(
     episode.transcript = strip_unrepresentable(text)
     episode.transcript_type = TRANSCRIPT_TYPES[extension]
     _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED, now=now)
+    audit.record(session, Action.EPISODE_UPDATE, episode, {"fields": ["transcript"]})
     return episode
 
 
@@ -233,6 +241,7 @@ def update(session: Session, episode: Episode, fields: EpisodeFields, *, now: da
     for name, value in values.items():
         setattr(episode, name, value)
     _changed(session, episode, in_feeds=episode.status == EpisodeStatus.PUBLISHED, now=now)
+    audit.record(session, Action.EPISODE_UPDATE, episode, {"fields": sorted(values)})
     return episode
 
 
@@ -260,14 +269,21 @@ def publish(
 ) -> Episode:
     _publish(episode, request.published_at, now)
     _changed(session, episode, in_feeds=True, now=now)
+    audit.record(session, Action.EPISODE_PUBLISH, episode, _when(episode))
     announcements.episode_published(session, episode, now)
     return episode
+
+
+def _when(episode: Episode) -> dict[str, str | None]:
+    at = episode.published_at
+    return {"published_at": at.isoformat() if at else None}
 
 
 def unpublish(session: Session, episode: Episode, *, now: datetime) -> Episode:
     was_published = episode.status == EpisodeStatus.PUBLISHED
     episode.status = EpisodeStatus.DRAFT
     _changed(session, episode, in_feeds=was_published, now=now)
+    audit.record(session, Action.EPISODE_UNPUBLISH, episode)
     if was_published:
         announcements.episode_withdrawn(session, episode)
     return episode
@@ -277,6 +293,7 @@ def delete(session: Session, storage: Storage, episode: Episode, *, now: datetim
     """For good: its files (audio and artwork) go once the deletion commits. Its GUID goes
     with the row; apps that downloaded it keep their copy until they drop it."""
     keys = [key for key in (episode.audio_key, episode.artwork_key) if key]
+    audit.record(session, Action.EPISODE_DELETE, episode)
     session.delete(episode)
     if episode.status == EpisodeStatus.PUBLISHED:
         _touch_show(session, episode.show_id, now)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.progress import DownloadColumn, Progress, TaskID, TransferSpeedColumn
 
+from app.audit import service as audit
 from app.core.clock import utcnow
 from app.core.commands import commands, database
 from app.core.config import get_settings
@@ -98,6 +99,7 @@ def import_subscribers(
     """Create or update subscribers from a CSV file."""
     try:
         with database() as db, transaction(db.writer) as session:
+            audit.act_as(session, audit.COMMAND_LINE, utcnow)
             result = subscriber_csv.import_subscribers(
                 session, file.read_text(encoding="utf-8-sig"), welcome=welcome, now=utcnow()
             )

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit
+from app.audit.service import Action
 from app.core.db.session import get_by_id
 from app.core.errors import Conflict
 from app.models import LinkRequest, OutboxKind, OutboxMessage, OutboxStatus
@@ -279,6 +281,7 @@ def retry(session: Session, message: OutboxMessage, now: datetime) -> OutboxMess
     message.attempts = 0
     message.next_attempt_at = now
     session.flush()
+    audit.record(session, Action.OUTBOX_RETRY, message)
     return message
 
 

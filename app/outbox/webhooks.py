@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit
+from app.audit.service import Action
 from app.core.db.session import get_by_id
 from app.core.errors import InvalidInput, NotFound
 from app.core.tokens import webhook_secret
@@ -69,6 +71,7 @@ def create_endpoint(
     )
     session.add(endpoint)
     session.flush()
+    audit.record(session, Action.WEBHOOK_CREATE, endpoint, {"events": endpoint.events})
     return endpoint, webhook_secret(secret_key, endpoint.secret_id)
 
 
@@ -87,6 +90,7 @@ def change_endpoint(session: Session, endpoint: WebhookEndpoint, data: EndpointC
     if data.description is not None:
         endpoint.description = data.description
     session.flush()
+    audit.record(session, Action.WEBHOOK_UPDATE, endpoint, {"events": endpoint.events})
 
 
 def rotate_secret(
@@ -96,6 +100,7 @@ def rotate_secret(
     endpoint.secret_id = _new_secret_id()
     endpoint.rotated_at = now
     session.flush()
+    audit.record(session, Action.WEBHOOK_ROTATE, endpoint)
     return webhook_secret(secret_key, endpoint.secret_id)
 
 
@@ -104,6 +109,7 @@ def delete_endpoint(session: Session, endpoint: WebhookEndpoint) -> None:
     ends so after this try (its endpoint's id names no other endpoint: app/models.py)."""
     waiting = select(WebhookDelivery.message_id).where(WebhookDelivery.endpoint_id == endpoint.id)
     outbox.cancel(session, OutboxMessage.id.in_(waiting), reason=ENDPOINT_DELETED)
+    audit.record(session, Action.WEBHOOK_DELETE, endpoint)
     session.delete(endpoint)
     session.flush()
 

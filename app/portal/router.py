@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Header, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from app.audit import service as audit
 from app.core.config import Settings
 from app.core.db.session import SessionDep
 from app.core.deps import (
@@ -24,7 +25,7 @@ from app.core.routing import get_and_head
 from app.core.tokens import FormTokens
 from app.core.urls import Urls
 from app.feeds import opml
-from app.models import Subscriber, SubscriberStatus
+from app.models import AuditVia, Subscriber, SubscriberStatus
 from app.portal import service
 from app.portal.deps import AskerDep
 from app.portal.service import LinkProblem
@@ -93,8 +94,12 @@ def install_problem_pages(app: FastAPI) -> None:
     app.add_exception_handler(LinkProblem, _problem_page)
 
 
-def subscriber_from_link(signed: str, session: SessionDep, links: PageLinksDep) -> Subscriber:
-    return service.subscriber_for(session, links, signed)
+def subscriber_from_link(
+    signed: str, session: SessionDep, links: PageLinksDep, clock: ClockDep
+) -> Subscriber:
+    subscriber = service.subscriber_for(session, links, signed)
+    audit.act_as(session, audit.Actor(subscriber.email, AuditVia.PORTAL), clock)
+    return subscriber
 
 
 LinkedSubscriber = Annotated[Subscriber, Depends(subscriber_from_link)]

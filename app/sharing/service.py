@@ -15,6 +15,8 @@ from typing import NamedTuple
 from sqlalchemy import ColumnElement, Select, distinct, func, select
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit
+from app.audit.service import Action
 from app.core.config import Settings
 from app.core.db.session import conflict_insert, get_by_id
 from app.core.errors import NotFound
@@ -291,6 +293,7 @@ def acknowledge(session: Session, alert: SharingAlert, *, now: datetime) -> Shar
         alert.status = AlertStatus.ACKNOWLEDGED
         alert.closed_at = now
         session.flush()
+        audit.record(session, Action.ALERT_ACKNOWLEDGE, alert)
     return alert
 
 

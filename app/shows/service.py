@@ -5,6 +5,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit
+from app.audit.service import Action
 from app.core.db.session import after_commit
 from app.core.errors import Conflict, NotFound
 from app.core.urls import Urls
@@ -21,6 +23,7 @@ def set_artwork(
     )
     touch(show, now=now)
     session.flush()
+    audit.record(session, Action.SHOW_UPDATE, show, {"fields": ["artwork"]})
     return show
 
 
@@ -64,6 +67,7 @@ def create(session: Session, urls: Urls, data: ShowCreate) -> Show:
     show.link = show.link or urls.show_page(show.slug)
     session.add(show)
     session.flush()
+    audit.record(session, Action.SHOW_CREATE, show)
     return show
 
 
@@ -75,7 +79,11 @@ def update(session: Session, show: Show, data: ShowUpdate, *, now: datetime) -> 
         setattr(show, name, value)
     touch(show, now=now)
     session.flush()
+    audit.record(session, Action.SHOW_UPDATE, show, {"fields": sorted(changes)})
     return show
+
+
+_WELCOME = {"fields": ["welcome"]}
 
 
 def welcome(session: Session, show: Show) -> Welcome:
@@ -93,6 +101,7 @@ def put_welcome(session: Session, show: Show, data: WelcomeIn, *, now: datetime)
     session.add(found)
     touch(show, now=now)
     session.flush()
+    audit.record(session, Action.SHOW_UPDATE, show, _WELCOME)
     return found
 
 
@@ -101,6 +110,7 @@ def delete_welcome(session: Session, storage: Storage, show: Show, *, now: datet
     session.delete(found)
     touch(show, now=now)
     session.flush()
+    audit.record(session, Action.SHOW_UPDATE, show, _WELCOME)
 
 
 def set_welcome_audio(
@@ -115,6 +125,7 @@ def set_welcome_audio(
     found.updated_at = now
     touch(show, now=now)
     session.flush()
+    audit.record(session, Action.SHOW_UPDATE, show, _WELCOME)
     return found
 
 
@@ -127,6 +138,7 @@ def clear_welcome_audio(
     found.updated_at = now
     touch(show, now=now)
     session.flush()
+    audit.record(session, Action.SHOW_UPDATE, show, _WELCOME)
     return found
 
 

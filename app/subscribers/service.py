@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit
+from app.audit.service import Action
 from app.core.db.session import get_by_id
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.tokens import PageLinks, new_token_id
@@ -87,6 +89,7 @@ def create(
     session.add(subscriber)
     _entitle(subscriber, entitled, now)
     session.flush()
+    audit.record(session, Action.SUBSCRIBER_CREATE, subscriber, {"shows": list(data.shows)})
     if emails:
         _email(session, subscriber, EmailTemplate.WELCOME, now)
     webhooks.notify(session, WebhookEvent.SUBSCRIBER_CREATED, subscriber.id, now=now)
@@ -112,6 +115,7 @@ def update(
         subscriber.external_id = data.external_id
     if "name" in given:
         subscriber.name = data.name
+    audit.record(session, Action.SUBSCRIBER_UPDATE, subscriber, {"fields": sorted(given)})
     return _changed(session, subscriber, now)
 
 
@@ -128,7 +132,10 @@ def _ensure_free(session: Session, *, email: str | None, external_id: str | None
 def set_shows(
     session: Session, subscriber: Subscriber, slugs: Sequence[str], *, now: datetime
 ) -> Subscriber:
+    before = _entitled(subscriber)
     _entitle(subscriber, shows.get_many(session, slugs), now)
+    if _entitled(subscriber) != before:  # billing sets a renewing plan's shows again
+        audit.record(session, Action.SUBSCRIBER_SHOWS, subscriber, {"shows": sorted(slugs)})
     return _changed(session, subscriber, now)
 
 
@@ -142,6 +149,7 @@ def set_plan(
         _entitle(subscriber, plan.shows, now)
     if subscriber.plan_id != plan_id:  # the back catalogue their feeds list changes
         feeds_changed(subscriber, now=now)
+        audit.record(session, Action.SUBSCRIBER_PLAN, subscriber, {"plan": plan_id})
     subscriber.plan_id = plan_id
     return _changed(session, subscriber, now)
 
@@ -151,6 +159,10 @@ def _plan(session: Session, plan_id: str) -> Plan:
     if plan is None:
         raise NotFound(f"No plan {plan_id!r}. GET /admin/plans lists them.")
     return plan
+
+
+def _entitled(subscriber: Subscriber) -> set[int]:
+    return {feed.show_id for feed in subscriber.feeds if feed.entitled}
 
 
 def _entitle(subscriber: Subscriber, entitled: Sequence[Show], now: datetime) -> None:
@@ -206,6 +218,7 @@ def set_status(
         _email(session, subscriber, template, now)
     if changed:
         webhooks.notify(session, _STATUS_EVENTS[status], subscriber.id, now=now)
+        audit.record(session, _STATUS_ACTIONS[status], subscriber)
     return _changed(session, subscriber, now)
 
 
@@ -214,6 +227,13 @@ _STATUS_EMAILS = {
     (SubscriberStatus.ACTIVE, SubscriberStatus.LAPSED): EmailTemplate.LAPSED,
     (SubscriberStatus.LAPSED, SubscriberStatus.ACTIVE): EmailTemplate.RENEWED,
     (SubscriberStatus.REVOKED, SubscriberStatus.ACTIVE): EmailTemplate.RENEWED,
+}
+
+
+_STATUS_ACTIONS = {
+    SubscriberStatus.ACTIVE: Action.SUBSCRIBER_REINSTATE,
+    SubscriberStatus.LAPSED: Action.SUBSCRIBER_LAPSE,
+    SubscriberStatus.REVOKED: Action.SUBSCRIBER_REVOKE,
 }
 
 
@@ -230,6 +250,7 @@ def rotate(session: Session, subscriber: Subscriber, slug: str, *, now: datetime
     if feed is None:
         raise NotFound(f"Subscriber {subscriber.id} has no feed for {slug!r}.")
     _rotate(feed, now)
+    audit.record(session, Action.SUBSCRIBER_ROTATE, subscriber, {"show": slug})
     _email(session, subscriber, EmailTemplate.URL_RESET, now, show=slug)
     return _changed(session, subscriber, now)
 
