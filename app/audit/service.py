@@ -172,6 +172,8 @@ def record(
     )
 
 
+# Same shape as ShowFields in shows/schemas.py (optional field after optional field): a
+# query's filters here, a show's fields there.
 @dataclass(frozen=True)
 class Filters:
     """Which events to list; None: any. `until` is exclusive."""

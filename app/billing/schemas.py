@@ -63,6 +63,8 @@ class EventOutcome(BaseModel):
     page_url: str | None = None
 
 
+# Same shape as DeliveryOut in outbox/schemas.py (described fields, then timestamps): an
+# event received here, a delivery sent there.
 class BillingEventOut(BaseModel):
     id: str = Field(description="`<provider>:<its event id>`, or the id in Podpass's format.")
     source: str = Field(description="The provider, or `podpass` (its own format).")

@@ -20,6 +20,8 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 EVENTS_PER_PAGE = 50
 
 
+# Same shape as the episodes list (console/episodes.py): a page's filters as query
+# parameters in FastAPI's idiom; each list its own filters, service and page.
 @router.get("/audit", dependencies=OWNER)
 def audit_log(
     request: Request,

@@ -29,6 +29,8 @@ LOGIN = f"{CONSOLE}/login"
 KEPT = "kept"
 
 
+# Same shape as LinkProblem in portal/service.py (an exception that keeps what its page
+# needs): the console's login redirect, and the portal's problem page.
 class LoginRequired(Exception):
     """No valid session: the browser goes to the login page, and back to `next_path` after.
     `unsaved`: what the request sent (a form) was not saved, and the login page says so;

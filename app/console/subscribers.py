@@ -186,6 +186,8 @@ def new_subscriber_form(request: Request, session: SessionDep) -> Response:
     return _new_page(request, session, NewSubscriberForm())
 
 
+# Same shape as create_show in console/shows.py (the page again with the form's problems,
+# or save and redirect): another form, schema and service.
 @router.post("/subscribers", dependencies=SUPPORT_FORM)
 def add_subscriber(
     request: Request,
@@ -216,6 +218,8 @@ def _import_page(request: Request, refused: list[str] | None = None) -> Response
     )
 
 
+# Same shape as the password form in console/router.py (a form page, and its post that
+# shows the page again with its problems): another form, with a file.
 @router.get("/subscribers/import", dependencies=SUPPORT)
 def import_form(request: Request) -> Response:
     return _import_page(request)

@@ -81,6 +81,8 @@ def put_welcome(show: ShowDep, data: WelcomeIn, session: SessionDep, clock: Cloc
     return _welcome_out(service.put_welcome(session, show, data, now=clock()))
 
 
+# Same shape as delete_episode in episodes/router.py: each resource's own dependency and
+# service, in FastAPI's idiom (the files they leave are removed after the commit).
 @router.delete("/{slug}/welcome", status_code=204)
 def delete_welcome(
     show: ShowDep, session: SessionDep, storage: StorageDep, clock: ClockDep
