@@ -466,3 +466,31 @@ def test_edits_survive_a_login_in_the_browser(
     expect(page.get_by_role("status").first).to_contain_text("After the break: saved.")
     saved = admin.get(f"/admin/episodes/{episode['id']}").json()
     assert (saved["title"], saved["season"], saved["free"]) == ("After the break", 3, True)
+
+
+def test_a_show_title_longer_than_its_column_is_refused_on_the_form(
+    client: TestClient, clock: Clock
+) -> None:
+    """The shows' title column holds 255 characters: a longer title is a problem on the form
+    (and a 422 from the API), never a database error (PostgreSQL refuses what SQLite keeps)."""
+    editor = console_as(client, clock, "editor")
+    form = {
+        "title": "T" * 256,
+        "slug": "long-title",
+        "description": "A show with a very long title.",
+        "author": "Ben",
+        "owner_name": "Ben",
+        "owner_email": "ben@example.com",
+        "language": "en",
+        "category": "News",
+    }
+    refused = editor.post("/console/shows", form)
+    assert refused.status_code == 422
+    assert "title: must be 255 characters or fewer" in refused.text
+    assert f'value="{"T" * 256}"' in refused.text
+    assert 'maxlength="255"' in refused.text
+    api = client.post("/admin/shows", json=form | {"category": "News"}, headers=ADMIN)
+    assert api.status_code == 422
+    assert client.get("/admin/shows/long-title", headers=ADMIN).status_code == 404
+    assert editor.post("/console/shows", form | {"title": "T" * 255}).status_code == 303
+    assert client.get("/admin/shows/long-title", headers=ADMIN).json()["title"] == "T" * 255
