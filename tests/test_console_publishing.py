@@ -117,7 +117,7 @@ def test_show_metadata_saves_through_the_category_picker(editor: Console) -> Non
     assert (show["category"], show["subcategory"]) == ("Technology", None)
     refused = editor.post("/console/shows/sharp-tech", form | {"owner_email": "nobody"})
     assert refused.status_code == 422
-    assert "owner email: value is not a valid email address" in refused.text
+    assert "owner email: must be an email address" in refused.text
     assert 'value="nobody"' in refused.text  # what was typed stays in the form
 
 
@@ -742,3 +742,25 @@ def test_a_refused_upload_empties_the_bar_and_an_ended_session_says_log_in(
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{base}/console/shows/sharp-tech/episodes")
     assert admin.get("/admin/shows/sharp-tech/episodes").json() == []
+
+
+def test_an_empty_owner_a_mistyped_email_and_language_are_said_in_a_persons_words(
+    client: TestClient, editor: Console
+) -> None:
+    """The trial: "Value should have at least 1 item after validation, not 0", "String
+    should match pattern '^[a-z]{2,3}…'" and "value is not a valid email address" showed on
+    the show form as pydantic says them."""
+    path = "/console/shows/sharp-tech"
+    form = SHOW_FORM | {"owner_name": "", "owner_email": "nobody", "language": "english"}
+    refused = editor.post(path, form)
+    assert refused.status_code == 422
+    assert "owner name: must not be empty" in refused.text
+    assert "owner email: must be an email address: An email address must have an @-sign." in (
+        refused.text
+    )
+    assert "language: is not in the form shown beside it" in refused.text
+    for pydantic_words in ("Value should", "String should", "value is not a valid"):
+        assert pydantic_words not in refused.text
+    assert 'value="english"' in refused.text
+    shown = client.get("/admin/shows/sharp-tech", headers=ADMIN).json()
+    assert shown["language"] == "en"
