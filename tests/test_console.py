@@ -495,6 +495,22 @@ def test_revoking_a_key_and_rotating_a_feed_url_ask_first(
     assert console.get(feed_path(sharer, "sharp-tech")).status_code == 404
 
 
+def test_a_blank_key_name_is_refused_on_the_form(console: TestClient) -> None:
+    """The trial: a name of spaces passed the browser's `required` and made a key with no
+    name (its Revoke button named nothing); the admin API refuses the same name."""
+    as_role(console, "owner")
+    csrf = csrf_of(console.get("/console/keys").text)
+    for blank in ({"name": "   "}, {}):
+        refused = console.post("/console/keys", data={"csrf": csrf} | blank)
+        assert refused.status_code == 422
+        assert "name: must not be empty" in refused.text
+        assert 'id="key-name"' in refused.text  # the form, not an error page
+    assert console.get("/admin/me/api-keys").json() == []
+    too_long = console.post("/console/keys", data={"csrf": csrf, "name": "k" * 101})
+    assert "name: must be 100 characters or fewer" in too_long.text
+    assert f'value="{"k" * 101}"' in too_long.text
+
+
 def test_the_owner_manages_accounts(console: TestClient) -> None:
     as_role(console, "owner")
     page = console.get("/console/accounts")
