@@ -562,7 +562,13 @@ def test_an_episode_dropped_on_the_page_uploads(
     expect(page.get_by_role("heading", level=1)).to_have_text("Dropped in")
     expect(page.locator("#duration")).to_have_text("0:03")
 
-    # Chapters and a transcript, sent to the admin API by the page's script.
+    # Chapters and a transcript, sent to the admin API by the page's script. The trial: a
+    # file that is not JSON said "Not saved: 0: JSON decode error".
+    page.get_by_label("Chapters (Podcasting 2.0 JSON").set_input_files(MP3)
+    page.get_by_role("button", name="Upload chapters").click()
+    expect(page.locator("form:has(#chapters-file) .api-status")).to_have_text(
+        "Not saved: episode.mp3 is not a JSON file; chapters are Podcasting 2.0 JSON."
+    )
     chapters = tmp_path / "chapters.json"
     chapters.write_text(
         '{"version": "1.2.0", "chapters": [{"startTime": 0, "title": "Hello"},'
