@@ -356,7 +356,18 @@ def test_plans_page_sets_each_plans_back_catalogue(client: TestClient, clock: Cl
 
     refused = support.post("/console/plans", basic | {"back_catalogue": "latest"})
     assert refused.status_code == 422
-    assert "back catalogue, episodes: Field required" in refused.text
+    assert "back catalogue, episodes: is needed" in refused.text
+    assert rule() == {"rule": "since_joining", "days_before": 7}
+    # The trial: "Input should be less than or equal to 100000", as pydantic says it.
+    too_many = support.post(
+        "/console/plans", basic | {"back_catalogue": "latest", "episodes": "99999999999"}
+    )
+    assert too_many.status_code == 422
+    assert "back catalogue, episodes: must be 100000 or less" in too_many.text
+    too_long_ago = support.post(
+        "/console/plans", basic | {"back_catalogue": "since_joining", "days_before": "-1"}
+    )
+    assert "back catalogue, days before: must be 0 or more" in too_long_ago.text
     assert rule() == {"rule": "since_joining", "days_before": 7}
     support.post("/console/plans", basic | {"back_catalogue": "all", "days_before": "7"})
     assert rule() == {"rule": "all"}

@@ -104,7 +104,8 @@ _SAID = {
 }
 
 
-def _said(error: Any) -> str:
+def said(error: Any) -> str:
+    """One pydantic error's message in a person's words."""
     words = _SAID.get(error["type"])
     context = error.get("ctx") or {}
     if error["type"] == "value_error" and "reason" in context:  # only EmailStr gives a reason
@@ -122,5 +123,5 @@ def problems(exc: ValidationError | AppError) -> list[str]:
     found: dict[str, str] = {}
     for error in exc.errors():
         field = str(error["loc"][0]).replace("_", " ") if error["loc"] else "form"
-        found.setdefault(field, _said(error))
+        found.setdefault(field, said(error))
     return [f"{field}: {message}" for field, message in found.items()]
