@@ -781,3 +781,20 @@ def test_an_empty_owner_a_mistyped_email_and_language_are_said_in_a_persons_word
     assert 'value="english"' in refused.text
     shown = client.get("/admin/shows/sharp-tech", headers=ADMIN).json()
     assert shown["language"] == "en"
+
+
+def test_a_title_without_spaces_wraps_on_a_phone(
+    browser: Browser, live: tuple[str, httpx.Client]
+) -> None:
+    """The trial: a show titled with one long word (a pasted URL, a product code) pushed the
+    dashboard 4,000 px past a phone's edge, where its link sits in a sentence."""
+    base, admin = live
+    long_word = "Sharp" + "Tech" * 60
+    assert admin.post("/admin/shows", json=SHOW | {"title": long_word}).status_code == 201
+    make_staff(admin, "owner@example.com", "owner")
+    page = log_in(browser, base, "owner@example.com", "/console/")
+    expect(page.get_by_role("link", name=f"Analytics of {long_word}")).to_be_visible()
+    # The chart's legend names the show whole (charts.py), clipped by the chart's own box.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.goto(f"{base}/console/shows")
+    assert_fits_the_width(page)
