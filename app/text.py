@@ -76,6 +76,12 @@ Title = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
     AfterValidator(_reject_unrepresentable),
 ]
+# An episode's title may be 500 characters; a show's column holds 255.
+ShowTitle = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    AfterValidator(_reject_unrepresentable),
+]
 
 
 def when(moment: datetime | None, zone: tzinfo) -> str:

@@ -486,6 +486,53 @@ def test_support_acknowledges_or_rotates_an_alert(console: TestClient, settings:
     assert console.get(kept_feed).status_code == 200
 
 
+def asks_first(page_html: str, button: str) -> bool:
+    """The button that acts sits inside a <details>, shown only once its summary is opened."""
+    for details in re.findall(r"<details>(.*?)</details>", page_html, re.S):
+        if re.search(
+            rf'<button type="submit" class="danger">{re.escape(button)}</button>', details
+        ):
+            return "<summary>" in details
+    return False
+
+
+def test_revoking_a_key_and_rotating_a_feed_url_ask_first(
+    console: TestClient, settings: Settings
+) -> None:
+    """The trial: a key's Revoke, a subscriber's New URL and an alert's Rotate the URL each
+    acted on one click, and each breaks someone's app or script at once."""
+    sharer = subscriber_with_feed(console, "sharer@example.com")
+    alert = open_alert(
+        settings.database_url, feed_path(sharer, "sharp-tech"), sharer["id"], utcnow()
+    )
+    as_role(console, "owner")
+    keys = console.get("/console/keys")
+    console.post("/console/keys", data={"csrf": csrf_of(keys.text), "name": "upload script"})
+    assert asks_first(console.get("/console/keys").text, "Revoke upload script")
+    subscriber = console.get(f"/console/subscribers/{sharer['id']}").text
+    assert asks_first(subscriber, "New URL for Sharp Tech")
+    assert asks_first(console.get("/console/alerts").text, "Rotate the URL")
+    rotated = console.post(f"/console/alerts/{alert}/rotate", data={"csrf": csrf_of(subscriber)})
+    assert "Rotated: the shared URL no longer works." in rotated.text
+    assert console.get(feed_path(sharer, "sharp-tech")).status_code == 404
+
+
+def test_a_blank_key_name_is_refused_on_the_form(console: TestClient) -> None:
+    """The trial: a name of spaces passed the browser's `required` and made a key with no
+    name (its Revoke button named nothing); the admin API refuses the same name."""
+    as_role(console, "owner")
+    csrf = csrf_of(console.get("/console/keys").text)
+    for blank in ({"name": "   "}, {}):
+        refused = console.post("/console/keys", data={"csrf": csrf} | blank)
+        assert refused.status_code == 422
+        assert "name: must not be empty" in refused.text
+        assert 'id="key-name"' in refused.text  # the form, not an error page
+    assert console.get("/admin/me/api-keys").json() == []
+    too_long = console.post("/console/keys", data={"csrf": csrf, "name": "k" * 101})
+    assert "name: must be 100 characters or fewer" in too_long.text
+    assert f'value="{"k" * 101}"' in too_long.text
+
+
 def test_the_owner_manages_accounts(console: TestClient) -> None:
     as_role(console, "owner")
     page = console.get("/console/accounts")
@@ -749,6 +796,7 @@ def test_support_rotates_a_shared_url_from_an_alert(
     assert_fits_the_width(page)
     page.go_back()
     assert httpx.get(old_url).status_code == 200
+    alert.get_by_text("Rotate the URL…").click()
     alert.get_by_role("button", name="Rotate the URL").click()
     expect(page.get_by_role("status")).to_contain_text("Rotated: the shared URL no longer works.")
     assert httpx.get(old_url).status_code == 404
@@ -828,6 +876,7 @@ def test_an_owner_adds_an_editor_and_a_key_on_a_phone(
     key = page.get_by_label("API key").input_value()
     assert admin.get("/admin/me", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     assert_fits_the_width(page)
+    page.get_by_role("row").filter(has_text="upload script").get_by_text("Revoke…").click()
     page.get_by_role("button", name="Revoke upload script").click()
     expect(page.get_by_role("status")).to_have_text("The key 'upload script' is revoked.")
     assert admin.get("/admin/me", headers={"Authorization": f"Bearer {key}"}).status_code == 401

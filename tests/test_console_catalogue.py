@@ -241,23 +241,26 @@ def test_the_episode_list_searches_filters_and_pages(editor: Console, clock: Clo
     )
 
 
+NEW_SHOW = {
+    "title": "Dithering",
+    "slug": "dithering",
+    "description": "Two people, fifteen minutes.",
+    "author": "Ben & John",
+    "owner_name": "Dithering",
+    "owner_email": "dithering@example.com",
+    "language": "en",
+    "category": "News/Tech News",
+    "explicit": "true",
+}
+
+
 def test_creating_a_show_keeps_the_form_on_a_problem_then_shows_its_links(
     client: TestClient, clock: Clock
 ) -> None:
     with bootstrap_key(client):
         create_show(client)
     editor = console_as(client, clock, "editor")
-    form = {
-        "title": "Dithering",
-        "slug": "sharp-tech",  # taken
-        "description": "Two people, fifteen minutes.",
-        "author": "Ben & John",
-        "owner_name": "Dithering",
-        "owner_email": "dithering@example.com",
-        "language": "en",
-        "category": "News/Tech News",
-        "explicit": "true",
-    }
+    form = NEW_SHOW | {"slug": "sharp-tech"}  # taken
     taken = editor.post("/console/shows", form)
     assert taken.status_code == 409
     assert "A show with slug &#39;sharp-tech&#39; already exists." in taken.text
@@ -466,3 +469,22 @@ def test_edits_survive_a_login_in_the_browser(
     expect(page.get_by_role("status").first).to_contain_text("After the break: saved.")
     saved = admin.get(f"/admin/episodes/{episode['id']}").json()
     assert (saved["title"], saved["season"], saved["free"]) == ("After the break", 3, True)
+
+
+def test_a_show_title_longer_than_its_column_is_refused_on_the_form(
+    client: TestClient, clock: Clock
+) -> None:
+    """The shows' title column holds 255 characters: a longer title is a problem on the form
+    (and a 422 from the API), never a database error (PostgreSQL refuses what SQLite keeps)."""
+    editor = console_as(client, clock, "editor")
+    form = NEW_SHOW | {"title": "T" * 256, "slug": "long-title", "category": "News"}
+    refused = editor.post("/console/shows", form)
+    assert refused.status_code == 422
+    assert "title: must be 255 characters or fewer" in refused.text
+    assert f'value="{"T" * 256}"' in refused.text
+    assert 'maxlength="255"' in refused.text
+    api = client.post("/admin/shows", json=form | {"explicit": True}, headers=ADMIN)
+    assert api.status_code == 422
+    assert client.get("/admin/shows/long-title", headers=ADMIN).status_code == 404
+    assert editor.post("/console/shows", form | {"title": "T" * 255}).status_code == 303
+    assert client.get("/admin/shows/long-title", headers=ADMIN).json()["title"] == "T" * 255

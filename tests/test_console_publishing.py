@@ -117,7 +117,7 @@ def test_show_metadata_saves_through_the_category_picker(editor: Console) -> Non
     assert (show["category"], show["subcategory"]) == ("Technology", None)
     refused = editor.post("/console/shows/sharp-tech", form | {"owner_email": "nobody"})
     assert refused.status_code == 422
-    assert "owner email: value is not a valid email address" in refused.text
+    assert "owner email: must be an email address" in refused.text
     assert 'value="nobody"' in refused.text  # what was typed stays in the form
 
 
@@ -356,7 +356,18 @@ def test_plans_page_sets_each_plans_back_catalogue(client: TestClient, clock: Cl
 
     refused = support.post("/console/plans", basic | {"back_catalogue": "latest"})
     assert refused.status_code == 422
-    assert "back catalogue, episodes: Field required" in refused.text
+    assert "back catalogue, episodes: is needed" in refused.text
+    assert rule() == {"rule": "since_joining", "days_before": 7}
+    # The trial: "Input should be less than or equal to 100000", as pydantic says it.
+    too_many = support.post(
+        "/console/plans", basic | {"back_catalogue": "latest", "episodes": "99999999999"}
+    )
+    assert too_many.status_code == 422
+    assert "back catalogue, episodes: must be 100000 or less" in too_many.text
+    too_long_ago = support.post(
+        "/console/plans", basic | {"back_catalogue": "since_joining", "days_before": "-1"}
+    )
+    assert "back catalogue, days before: must be 0 or more" in too_long_ago.text
     assert rule() == {"rule": "since_joining", "days_before": 7}
     support.post("/console/plans", basic | {"back_catalogue": "all", "days_before": "7"})
     assert rule() == {"rule": "all"}
@@ -562,7 +573,13 @@ def test_an_episode_dropped_on_the_page_uploads(
     expect(page.get_by_role("heading", level=1)).to_have_text("Dropped in")
     expect(page.locator("#duration")).to_have_text("0:03")
 
-    # Chapters and a transcript, sent to the admin API by the page's script.
+    # Chapters and a transcript, sent to the admin API by the page's script. The trial: a
+    # file that is not JSON said "Not saved: 0: JSON decode error".
+    page.get_by_label("Chapters (Podcasting 2.0 JSON").set_input_files(MP3)
+    page.get_by_role("button", name="Upload chapters").click()
+    expect(page.locator("form:has(#chapters-file) .api-status")).to_have_text(
+        "Not saved: episode.mp3 is not a JSON file; chapters are Podcasting 2.0 JSON."
+    )
     chapters = tmp_path / "chapters.json"
     chapters.write_text(
         '{"version": "1.2.0", "chapters": [{"startTime": 0, "title": "Hello"},'
@@ -742,3 +759,42 @@ def test_a_refused_upload_empties_the_bar_and_an_ended_session_says_log_in(
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(f"{base}/console/shows/sharp-tech/episodes")
     assert admin.get("/admin/shows/sharp-tech/episodes").json() == []
+
+
+def test_an_empty_owner_a_mistyped_email_and_language_are_said_in_a_persons_words(
+    client: TestClient, editor: Console
+) -> None:
+    """The trial: "Value should have at least 1 item after validation, not 0", "String
+    should match pattern '^[a-z]{2,3}…'" and "value is not a valid email address" showed on
+    the show form as pydantic says them."""
+    path = "/console/shows/sharp-tech"
+    form = SHOW_FORM | {"owner_name": "", "owner_email": "nobody", "language": "english"}
+    refused = editor.post(path, form)
+    assert refused.status_code == 422
+    assert "owner name: must not be empty" in refused.text
+    assert "owner email: must be an email address: An email address must have an @-sign." in (
+        refused.text
+    )
+    assert "language: is not in the form shown beside it" in refused.text
+    for pydantic_words in ("Value should", "String should", "value is not a valid"):
+        assert pydantic_words not in refused.text
+    assert 'value="english"' in refused.text
+    shown = client.get("/admin/shows/sharp-tech", headers=ADMIN).json()
+    assert shown["language"] == "en"
+
+
+def test_a_title_without_spaces_wraps_on_a_phone(
+    browser: Browser, live: tuple[str, httpx.Client]
+) -> None:
+    """The trial: a show titled with one long word (a pasted URL, a product code) pushed the
+    dashboard 4,000 px past a phone's edge, where its link sits in a sentence."""
+    base, admin = live
+    long_word = "Sharp" + "Tech" * 60
+    assert admin.post("/admin/shows", json=SHOW | {"title": long_word}).status_code == 201
+    make_staff(admin, "owner@example.com", "owner")
+    page = log_in(browser, base, "owner@example.com", "/console/")
+    expect(page.get_by_role("link", name=f"Analytics of {long_word}")).to_be_visible()
+    # The chart's legend names the show whole (charts.py), clipped by the chart's own box.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.goto(f"{base}/console/shows")
+    assert_fits_the_width(page)

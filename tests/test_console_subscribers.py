@@ -223,7 +223,7 @@ def test_a_subscriber_added_in_the_console_gets_a_working_feed(shows: TestClient
             ["goat"],
             "A subscriber with email taken@example.com already exists.",
         ),
-        ("not an email", ["goat"], "email: value is not a valid email address"),
+        ("not an email", ["goat"], "email: must be an email address"),
         ("fresh@example.com", [], "shows: choose a plan, or at least one show."),
     ],
 )

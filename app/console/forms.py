@@ -123,15 +123,21 @@ _SAID = {
     "greater_than": "must be more than {gt}",
     "string_too_short": "must not be empty",
     "string_too_long": "must be {max_length} characters or fewer",
+    # A constrained string whose check ran after another validator (a show's names).
+    "too_short": "must not be empty",
+    "string_pattern_mismatch": "is not in the form shown beside it",
     "url_parsing": "must be a web address, such as https://example.com/page",
     "url_scheme": "must be a web address, such as https://example.com/page",
     "value_error": "{reason}",
 }
 
 
-def _said(error: Any) -> str:
+def said(error: Any) -> str:
+    """One pydantic error's message in a person's words."""
     words = _SAID.get(error["type"])
     context = error.get("ctx") or {}
+    if error["type"] == "value_error" and "reason" in context:  # only EmailStr gives a reason
+        return f"must be an email address: {context['reason']}"
     if words is None or (error["type"] == "value_error" and "error" not in context):
         return str(error["msg"])
     return words.format(**context, reason=str(context.get("error", "")))
@@ -145,5 +151,5 @@ def problems(exc: ValidationError | AppError) -> list[str]:
     found: dict[str, str] = {}
     for error in exc.errors():
         field = str(error["loc"][0]).replace("_", " ") if error["loc"] else "form"
-        found.setdefault(field, _said(error))
+        found.setdefault(field, said(error))
     return [f"{field}: {message}" for field, message in found.items()]

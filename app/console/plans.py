@@ -15,7 +15,7 @@ from app.billing.schemas import (
     SinceJoining,
 )
 from app.console.deps import SUPPORT, SUPPORT_FORM
-from app.console.forms import problems
+from app.console.forms import problems, said
 from app.console.pages import redirect, render
 from app.core.db.session import SessionDep
 from app.core.errors import Conflict, InvalidInput
@@ -96,8 +96,8 @@ class PlanForm(BaseModel):
             return _BACK_CATALOGUE.validate_python({"rule": self.back_catalogue} | given)
         except ValidationError as exc:  # its path names the rule's variant: say the field
             error = exc.errors()[0]
-            field = error["loc"][-1] if error["loc"] else "rule"
-            raise InvalidInput(f"back catalogue, {field}: {error['msg']}") from None
+            field = str(error["loc"][-1]).replace("_", " ") if error["loc"] else "rule"
+            raise InvalidInput(f"back catalogue, {field}: {said(error)}") from None
 
 
 def _plans_page(

@@ -11,11 +11,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
 
 from app.accounts import service as accounts
 from app.accounts.deps import SessionsDep, UserDep
+from app.accounts.schemas import ApiKeyCreate
 from app.accounts.sessions import COOKIE
-from app.console import service
+from app.console import forms, service
 from app.console.deps import (
     CONSOLE,
     KEPT,
@@ -414,15 +416,22 @@ def key_list(request: Request, session: SessionDep, user: ConsoleUser) -> Respon
 
 @router.post("/keys", dependencies=SIGNED_IN_FORM)
 def create_key(
+    request: Request,
     session: SessionDep,
     sessions: SessionsDep,
     clock: ClockDep,
     user: ConsoleUser,
-    name: Annotated[str, Form(min_length=1, max_length=100)],
+    name: Annotated[str, Form()] = "",
 ) -> Response:
     """The key is shown this once, on the page this redirects to, and never stored."""
     me = _me(session, user)
-    _, key = accounts.create_api_key(session, me, name=name.strip(), now=clock())
+    try:
+        wanted = ApiKeyCreate(name=name)  # the admin API's checks: a name of spaces is none
+    except ValidationError as refused:
+        context = {"keys": accounts.list_api_keys(session, me), "typed_name": name}
+        context["problems"] = forms.problems(refused)
+        return render(request, "keys.html", context, status_code=422)
+    _, key = accounts.create_api_key(session, me, name=wanted.name, now=clock())
     return redirect_showing_once(
         f"{CONSOLE}/keys", cookie=NEW_KEY_COOKIE, secret=key, secure=sessions.secure
     )

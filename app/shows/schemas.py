@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from app.text import FeedHtml, FeedText, Title
+from app.text import FeedHtml, FeedText, ShowTitle, Title
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
@@ -138,7 +138,7 @@ class Person(BaseModel):
 
 
 class ShowFields(BaseModel):
-    title: Title | NotNull = None
+    title: ShowTitle | NotNull = None
     description: FeedText | NotNull = None
     author: Name | NotNull = None
     owner_name: Name | NotNull = None
@@ -188,7 +188,7 @@ class ShowFields(BaseModel):
 
 class ShowCreate(ShowFields):
     slug: Slug = Field(description="Lower-case letters, digits and dashes; fixed once created.")
-    title: Title
+    title: ShowTitle
     description: FeedText
     author: Name
     owner_name: Name

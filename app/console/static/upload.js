@@ -110,6 +110,15 @@ function uploadEpisode(form) {
   });
 }
 
+function isJson(text) {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 // Artwork, chapters and transcripts: PUT to the admin API, then reload the page to show them
 // (the form's data-done). Chapters are JSON, sent as the request's body.
 function putFile(form) {
@@ -120,6 +129,12 @@ function putFile(form) {
     const file = input.files[0];
     const json = "json" in form.dataset;
     const body = json ? await file.text() : new FormData(form);
+    if (json && !isJson(body)) {
+      // The API would say "0: JSON decode error".
+      const words = `${file.name} is not a JSON file; chapters are Podcasting 2.0 JSON.`;
+      sayIn(status, `Not saved: ${words}`, true);
+      return;
+    }
     const headers = { "X-CSRF-Token": csrf };
     if (json) headers["Content-Type"] = "application/json";
     sayIn(status, `Sending ${file.name}…`);
