@@ -422,6 +422,9 @@ def test_waiting_emails_show_on_every_page_and_dead_ones_are_sent_again(
     as_role(console, "support")
     dashboard = console.get("/console/").text
     assert "1 email is waiting, and none go out: PODPASS_SMTP_HOST is not set." in dashboard
+    as_role(console, "editor")  # who cannot see the outbox is not told (the trial's #13)
+    assert "none go out" not in console.get("/console/").text
+    assert log_in(console, "support@example.com").status_code == 303
     listed = console.get("/console/outbox").text
     assert "email: welcome" in listed
     assert "waiting@example.com" in listed
@@ -455,7 +458,7 @@ def test_emails_given_up_on_this_week_show_to_whoever_can_send_them_again(
     page = console.get("/console/subscribers").text
     assert "1 email could not be sent this past week and was given up on." in page
     assert 'href="/console/outbox?status=dead">See why, and send it again' in page
-    as_role(console, "editor")  # who cannot send it again is not told
+    as_role(console, "editor")  # who cannot see the outbox is not told
     assert "could not be sent" not in console.get("/console/").text
 
 

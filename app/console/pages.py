@@ -50,9 +50,10 @@ def _layout(request: Request) -> dict[str, Any]:
     signed_in = getattr(request.state, "console", None)
     flash = request.cookies.get(FLASH_COOKIE)
     state = request.app.state
-    unsent = signed_in is not None and not state.settings.smtp_host
-    # Whoever can send a dead email again hears of those given up on this past week.
+    # Who can see the outbox (support, owners) hears of emails waiting for an SMTP server and
+    # of those given up on this past week; the other roles could do nothing about either.
     mends = signed_in is not None and signed_in.principal.can(Permission.SUBSCRIBERS)
+    unsent = mends and not state.settings.smtp_host
     since = state.clock() - GIVEN_UP_WINDOW
     return {
         "tz": state.settings.timezone,
