@@ -234,6 +234,7 @@ def test_a_publishers_team_runs_a_whole_week_from_the_browser(
     go_to(support, "Alerts")
     alert = support.locator("article.alert").filter(has_text="sam@example.com")
     expect(alert).to_contain_text("8 networks")
+    alert.get_by_text("Rotate the URL…").click()  # it asks first
     alert.get_by_role("button", name="Rotate the URL").click()
     expect(support.get_by_role("status")).to_contain_text(
         "sam@example.com is emailed their page link, which has the new one"
