@@ -279,7 +279,7 @@ class PlanExternalId(Base):
 
 
 class WebhookEvent(Base):
-    """A billing event already applied: the same event id twice changes nothing. A
+    """A billing event already recorded: the same event id twice changes nothing. A
     provider's grant for a price no plan lists keeps `payload` (the event as Podpass reads
     it, not the provider's body) until it is applied or PODPASS_EVENT_RETENTION_DAYS pass."""
 
@@ -292,6 +292,10 @@ class WebhookEvent(Base):
     outcome: Mapped[str] = mapped_column(String(255))
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     duplicates: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Whom it concerned, once a subscriber was found for it: their page lists their events.
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
 
 
 class EventKind(StrEnum):

@@ -23,16 +23,19 @@ from tests.browser import assert_fits_the_width
 from tests.conftest import SHOW, Clock, feed_path
 from tests.test_billing import event, send
 from tests.test_billing_providers import (
+    CUSTOMER,
     EMAIL,
     GHOST_MEMBER,
     GHOST_SECRET,
     GHOST_TIER,
     STRIPE_SECRET,
+    TECH_PRICE,
     ghost_member,
     invoice,
     send_ghost,
     send_stripe,
     stripe_event,
+    subscription,
 )
 from tests.test_console import ADMIN, as_role, csrf_of, make_staff, staff_in_browser
 
@@ -137,6 +140,10 @@ def test_a_stripe_invoice_for_an_unlisted_price_is_applied_again_once_a_plan_lis
     assert "applied" in event_row(applied.text, event_id)
     assert "Apply" not in event_row(applied.text, event_id)
     assert_granted(console)
+    (subscriber,) = subscribers(console)
+    (theirs,) = their_events(support.get(f"/console/subscribers/{subscriber['id']}").text)
+    assert theirs.startswith(f"{event_id} ")
+    assert theirs.endswith("applied")
 
     # Applied once: pressing again (an old page), or Stripe resending it, changes nothing.
     again = support.post(
@@ -191,6 +198,69 @@ def test_an_event_still_unlisted_stays_ignored_and_goes_after_the_retention_peri
     assert resent.json()["status"] == "applied", resent.text
 
 
+def their_events(page: str) -> list[str]:
+    """The billing events on a subscriber's page, in its order: each one's id and words."""
+    section = page.partition('id="their-billing-events"')[2].partition("</table>")[0]
+    return [
+        f"{event_id} {event_row(page, event_id).strip()}"
+        for event_id in re.findall(r'<tr data-event="([^"]+)">', section)
+    ]
+
+
+def test_a_subscribers_page_lists_their_billing_events_as_the_api_does(
+    console: TestClient, clock: Clock
+) -> None:
+    list_price(console, "stripe", TECH_PRICE)
+    now = int(time.time())
+    paid = stripe_event("invoice.paid", invoice(), now - 60)
+    cancel = stripe_event("customer.subscription.deleted", subscription("canceled"), now - 10)
+    late = stripe_event("customer.subscription.updated", subscription("active"), now - 30)
+    theirs = stripe_event(
+        "invoice.paid",
+        invoice() | {"customer": "cus_Q9other", "customer_email": "other@example.com"},
+        now - 50,
+    )
+    for sent, status in [(paid, "applied"), (theirs, "applied"), (cancel, "applied")]:
+        assert send_stripe(console, sent).json()["status"] == status
+        clock.advance(timedelta(minutes=1))  # received in this order
+    assert send_stripe(console, late).json()["status"].startswith("stale")
+    assert send_stripe(console, cancel).json()["status"] == "duplicate"
+    payer, other = sorted(subscribers(console), key=lambda s: s["email"] != EMAIL)
+    assert (payer["external_id"], other["external_id"]) == (CUSTOMER, "cus_Q9other")
+
+    support = as_role(console, "support")
+    listed = their_events(support.get(f"/console/subscribers/{payer['id']}").text)
+    assert [row.split(" ", 1)[0] for row in listed] == [
+        f"stripe:{late['id']}",
+        f"stripe:{cancel['id']}",
+        f"stripe:{paid['id']}",
+    ]
+    assert "subscription.plan_changed stripe" in listed[0]
+    assert "stale a later event was already applied" in listed[0]
+    assert "subscription.cancelled stripe" in listed[1]
+    assert "(and 1 duplicate since)" in listed[1]
+    assert "applied" in listed[1]
+    assert "subscription.renewed stripe" in listed[2]
+    assert listed[2].endswith("applied")
+    assert not any(theirs["id"] in row for row in listed)
+
+    # The admin API agrees, and names whom each event concerned.
+    api = console.get(
+        "/admin/billing/events", params={"subscriber_id": payer["id"]}, headers=ADMIN
+    ).json()
+    assert [(e["id"], e["outcome"], e["subscriber_id"]) for e in api] == [
+        (f"stripe:{late['id']}", "stale", payer["id"]),
+        (f"stripe:{cancel['id']}", "applied", payer["id"]),
+        (f"stripe:{paid['id']}", "applied", payer["id"]),
+    ]
+    (only,) = console.get(
+        "/admin/billing/events", params={"subscriber_id": other["id"]}, headers=ADMIN
+    ).json()
+    assert (only["id"], only["subscriber_id"]) == (f"stripe:{theirs['id']}", other["id"])
+    (shown,) = their_events(support.get(f"/console/subscribers/{other['id']}").text)
+    assert shown.startswith(f"stripe:{theirs['id']} ")
+
+
 def test_billing_needs_the_support_role(client: TestClient) -> None:
     editor = as_role(client, "editor")
     assert editor.get("/console/billing").status_code == 403
@@ -215,6 +285,35 @@ def test_support_reads_the_billing_page_in_a_browser(
     expect(own).to_contain_text("subscription.created, applied")
     expect(page.locator('tr[data-source="stripe"]')).to_contain_text("not set")
     expect(page.locator(f'tr[data-event="{body["id"]}"]')).to_contain_text("applied")
+    assert_fits_the_width(page)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_support_reads_a_subscribers_billing_events_in_a_browser(
+    browser: Browser, live: tuple[str, httpx.Client], width: int
+) -> None:
+    base, admin = live
+    assert admin.post("/admin/shows", json=SHOW).status_code == 201
+    plan = {"name": "Sharp Tech", "shows": ["sharp-tech"]}
+    assert admin.put("/admin/plans/tech", json=plan).status_code == 200
+    # Podpass's own format: the live server has no provider's secret.
+    now = int(time.time())
+    for sent in [
+        event("created", now - 60, plan="tech"),
+        event("cancelled", now - 10),
+        event("renewed", now - 30, plan="tech", event_id=f"evt_{'late' * 20}"),
+    ]:
+        send(admin, sent)  # type: ignore[arg-type]
+    (subscriber,) = admin.get("/admin/subscribers").json()
+    make_staff(admin, "support@example.com", "support")
+    page = staff_in_browser(browser, base, "support@example.com")
+    page.set_viewport_size({"width": width, "height": 844})
+    page.goto(f"{base}/console/subscribers/{subscriber['id']}")
+    page.get_by_role("link", name="all their events").click()
+    rows = page.locator("#their-billing-events tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("stale")
+    expect(rows.nth(1)).to_contain_text("subscription.cancelled")
     assert_fits_the_width(page)
 
 

@@ -23,6 +23,7 @@ from app.billing.schemas import (
 )
 from app.core import tokens
 from app.core.config import Settings
+from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
 from app.core.deps import ClockDep, PageLinksDep, SettingsDep, UrlsDep
 from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
@@ -219,12 +220,16 @@ def delete_plan(plan_id: str, session: SessionDep) -> None:
 
 @events.get("")
 def list_events(
-    session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    subscriber_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ROW_ID, description="Only those that concerned them.")
+    ] = None,
 ) -> list[BillingEventOut]:
     """The latest billing events recorded, newest first, with what each did."""
     return [
         BillingEventOut(**row._asdict() | {"prices": list(row.prices)})
-        for row in service.recent_events(session, limit=limit)
+        for row in service.recent_events(session, limit=limit, subscriber_id=subscriber_id)
     ]
 
 

@@ -77,6 +77,10 @@ class BillingEventOut(BaseModel):
     kept: bool = Field(description="Ignored because no plan listed its price: reapply it.")
     prices: list[str]
     plan_id: str | None = Field(description="A kept event's: the plan that lists it now.")
+    subscriber_id: int | None = Field(
+        description="Whom it concerned (none if no subscriber was found for it, or if it "
+        "was recorded before Podpass stored this)."
+    )
 
 
 class AllEpisodes(BaseModel):

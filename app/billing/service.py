@@ -185,6 +185,7 @@ class EventRow(NamedTuple):
     kept: bool
     prices: tuple[str, ...]
     plan_id: str | None
+    subscriber_id: int | None
 
 
 OWN_FORMAT = "podpass"
@@ -211,14 +212,21 @@ def _row(session: Session, record: WebhookEvent) -> EventRow:
         kept=kept is not None,
         prices=prices,
         plan_id=_plan_id_for_prices(session, Provider(kept["provider"]), prices) if kept else None,
+        subscriber_id=record.subscriber_id,
     )
 
 
-def recent_events(session: Session, *, limit: int) -> list[EventRow]:
-    found = session.scalars(
-        select(WebhookEvent).order_by(WebhookEvent.received_at.desc()).limit(limit)
-    )
-    return [_row(session, record) for record in found]
+def recent_events(
+    session: Session, *, limit: int, subscriber_id: int | None = None
+) -> list[EventRow]:
+    """The latest events recorded, newest first; given a subscriber, those that concerned
+    them (events recorded before Podpass stored whom one concerned name no one)."""
+    # Of the same moment (one clock reading), the later-happening first.
+    newest = (WebhookEvent.received_at.desc(), WebhookEvent.occurred_at.desc())
+    query = select(WebhookEvent).order_by(*newest).limit(limit)
+    if subscriber_id is not None:
+        query = query.where(WebhookEvent.subscriber_id == subscriber_id)
+    return [_row(session, record) for record in session.scalars(query)]
 
 
 def last_events(session: Session) -> dict[str, EventRow]:
@@ -288,6 +296,7 @@ def _apply(
         outcome, subscriber = _change_access(session, change, from_provider=from_provider)
     record.outcome = outcome
     record.payload = None
+    record.subscriber_id = subscriber.id if subscriber else None
     session.flush()
     return outcome, subscriber
 

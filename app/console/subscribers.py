@@ -39,6 +39,7 @@ router = APIRouter(prefix=CONSOLE, include_in_schema=False)
 
 PER_PAGE = 50
 LISTENS_SHOWN = 100
+BILLING_EVENTS_SHOWN = 50
 NO_SHOW = "shows: choose a plan, or at least one show."
 NO_SHOW_LEFT = "shows: choose at least one (to stop their access, lapse them)."
 
@@ -303,6 +304,10 @@ class SubscriberPage:
                 "activity": service.activity(session, subscriber, self.now.date()),
                 "listening": analytics.listening(session, subscriber.id, LISTENS_SHOWN),
                 "listens_shown": LISTENS_SHOWN,
+                "billing_events": billing.recent_events(
+                    session, limit=BILLING_EVENTS_SHOWN, subscriber_id=subscriber.id
+                ),
+                "billing_events_shown": BILLING_EVENTS_SHOWN,
                 "alerts": service.alerts(session, list(AlertStatus), subscriber.id),
                 "page_link": subscribers.page_link(self.links, self.urls, subscriber.id),
             },
