@@ -272,7 +272,12 @@ def test_creating_a_show_keeps_the_form_on_a_problem_then_shows_its_links(
     bad = editor.post("/console/shows", form | {"slug": "Dithering!", "owner_email": "nope"})
     assert bad.status_code == 422
     assert "slug: use lower-case letters, digits and dashes" in bad.text
+    assert "owner email: must be an email address" in bad.text  # in the same pass
     assert 'value="Dithering!"' in bad.text
+    empty = editor.post("/console/shows", dict.fromkeys(NEW_SHOW, ""))
+    assert empty.status_code == 422
+    for field in ("slug", "title", "author", "owner name", "owner email"):
+        assert f"<li>{field}: " in empty.text, field
 
     made = editor.post("/console/shows", form | {"slug": "dithering"})
     assert made.status_code == 303

@@ -2,6 +2,7 @@
 the publisher reads and types them, a form's problems in a person's words, and what the page
 says after a file was saved."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -143,13 +144,14 @@ def said(error: Any) -> str:
     return words.format(**context, reason=str(context.get("error", "")))
 
 
-def problems(exc: ValidationError | AppError) -> list[str]:
-    """One line per field, in a person's words. A field that may be left out but not null
-    fails both halves of its union: the first error is the one that explains."""
+def problems(exc: ValidationError | AppError, words: Mapping[str, str] | None = None) -> list[str]:
+    """One line per field, in a person's words (`words`: a field's own, for any problem of
+    it). A field that may be left out but not null fails both halves of its union: the first
+    error is the one that explains."""
     if isinstance(exc, AppError):
         return [exc.detail]
     found: dict[str, str] = {}
     for error in exc.errors():
         field = str(error["loc"][0]).replace("_", " ") if error["loc"] else "form"
-        found.setdefault(field, said(error))
+        found.setdefault(field, (words or {}).get(field) or said(error))
     return [f"{field}: {message}" for field, message in found.items()]
