@@ -130,6 +130,7 @@ _SAID = {
     "url_parsing": "must be a web address, such as https://example.com/page",
     "url_scheme": "must be a web address, such as https://example.com/page",
     "value_error": "{reason}",
+    "enum": "must be one of {choices}",
 }
 
 
@@ -141,7 +142,8 @@ def said(error: Any) -> str:
         return f"must be an email address: {context['reason']}"
     if words is None or (error["type"] == "value_error" and "error" not in context):
         return str(error["msg"])
-    return words.format(**context, reason=str(context.get("error", "")))
+    choices = str(context.get("expected", "")).replace("'", "")  # 'a', 'b' or 'c'
+    return words.format(**context, reason=str(context.get("error", "")), choices=choices)
 
 
 def problems(exc: ValidationError | AppError, words: Mapping[str, str] | None = None) -> list[str]:
