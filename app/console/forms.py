@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Form
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import AppError, InvalidInput
+from app.core.fields import said
 from app.models import Episode, EpisodeStatus
 
 # What the page says after its script saved a file through the admin API (a fixed list:
@@ -112,38 +113,6 @@ def duration(seconds: float) -> str:
     whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
-
-
-# Pydantic's words for a refused value ("Input should be less than or equal to 2147483647"),
-# as a person says them; an error of another type keeps pydantic's message.
-_SAID = {
-    "missing": "is needed",
-    "int_parsing": "must be a whole number",
-    "less_than_equal": "must be {le} or less",
-    "greater_than_equal": "must be {ge} or more",
-    "greater_than": "must be more than {gt}",
-    "string_too_short": "must not be empty",
-    "string_too_long": "must be {max_length} characters or fewer",
-    # A constrained string whose check ran after another validator (a show's names).
-    "too_short": "must not be empty",
-    "string_pattern_mismatch": "is not in the form shown beside it",
-    "url_parsing": "must be a web address, such as https://example.com/page",
-    "url_scheme": "must be a web address, such as https://example.com/page",
-    "value_error": "{reason}",
-    "enum": "must be one of {choices}",
-}
-
-
-def said(error: Any) -> str:
-    """One pydantic error's message in a person's words."""
-    words = _SAID.get(error["type"])
-    context = error.get("ctx") or {}
-    if error["type"] == "value_error" and "reason" in context:  # only EmailStr gives a reason
-        return f"must be an email address: {context['reason']}"
-    if words is None or (error["type"] == "value_error" and "error" not in context):
-        return str(error["msg"])
-    choices = str(context.get("expected", "")).replace("'", "")  # 'a', 'b' or 'c'
-    return words.format(**context, reason=str(context.get("error", "")), choices=choices)
 
 
 def problems(exc: ValidationError | AppError, words: Mapping[str, str] | None = None) -> list[str]:

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from app.accounts.service import Permission
 from app.console import kept
-from app.console.forms import said
 from app.core.db.engine import Database
 from app.core.db.session import transaction
 from app.core.errors import AppError
+from app.core.fields import said
 from app.outbox import service as outbox
 from app.text import when
 
