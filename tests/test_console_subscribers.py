@@ -403,6 +403,17 @@ def test_an_import_through_the_console_adds_what_the_api_then_lists(shows: TestC
     assert welcomed == ["ann@example.com"]
 
 
+def import_command(settings: Settings, path: Path) -> subprocess.CompletedProcess[str]:
+    """`podpass import subscribers <path>`."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "import", "subscribers", str(path)],
+        env=server_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_a_refused_import_lists_the_commands_problems_and_writes_nothing(
     shows: TestClient, settings: Settings, tmp_path: Path
 ) -> None:
@@ -423,13 +434,7 @@ def test_a_refused_import_lists_the_commands_problems_and_writes_nothing(
     # `podpass import subscribers` says the same, line for line, and imports nothing too.
     path = tmp_path / "members.csv"
     path.write_text(BAD_CSV, encoding="utf-8")
-    command = subprocess.run(
-        [sys.executable, "-m", "app.cli", "import", "subscribers", str(path)],
-        env=server_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    command = import_command(settings, path)
     assert command.returncode == 1
     said = command.stderr.splitlines()
     assert said[-1] == f"{path}: nothing was imported."
@@ -455,13 +460,7 @@ def test_a_refused_import_lists_the_commands_problems_and_writes_nothing(
         assert "fix these lines" not in not_csv.text
     assert api_list(shows) == []
     path.write_text("email\nann@example.com\n", encoding="utf-16")
-    command = subprocess.run(
-        [sys.executable, "-m", "app.cli", "import", "subscribers", str(path)],
-        env=server_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    command = import_command(settings, path)
     assert command.returncode == 1
     assert f"{path}: The file is not a CSV in UTF-8" in command.stderr
 
