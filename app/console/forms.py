@@ -120,7 +120,7 @@ def problems(exc: ValidationError | AppError, words: Mapping[str, str] | None = 
     it). A field that may be left out but not null fails both halves of its union: the first
     error is the one that explains."""
     if isinstance(exc, AppError):
-        return [exc.detail]
+        return [exc.message]  # without a hint meant for the API's callers
     found: dict[str, str] = {}
     for error in exc.errors():
         field = str(error["loc"][0]).replace("_", " ") if error["loc"] else "form"
