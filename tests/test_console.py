@@ -929,6 +929,17 @@ def test_an_owner_unlocks_a_locked_out_account_and_resets_its_password(
     )
     assert "pat@example.com may try to log in again now." in unlocked.text
     assert "Unlock pat@example.com" not in unlocked.text
+    short = console.post(
+        f"/console/accounts/{pat['pat@example.com']}/password",
+        data={"csrf": csrf, "password": "short"},
+    )
+    assert short.status_code == 422
+    assert "New password for pat@example.com: it needs at least 12 characters." in short.text
+    row = re.search(r'<tr data-user="pat@example.com">.*?</tr>', short.text, re.S)
+    assert row is not None
+    assert '<details open>\n            <summary aria-label="Manage pat@example.com">' in row[0]
+    assert "<details open>\n              <summary>Reset the password…" in row[0]
+    assert "<details open>" not in short.text.replace(row[0], "")  # the other rows: folded
     reset = console.post(
         f"/console/accounts/{pat['pat@example.com']}/password",
         data={"csrf": csrf, "password": NEW},

@@ -272,7 +272,12 @@ def test_creating_a_show_keeps_the_form_on_a_problem_then_shows_its_links(
     bad = editor.post("/console/shows", form | {"slug": "Dithering!", "owner_email": "nope"})
     assert bad.status_code == 422
     assert "slug: use lower-case letters, digits and dashes" in bad.text
+    assert "owner email: must be an email address" in bad.text  # in the same pass
     assert 'value="Dithering!"' in bad.text
+    empty = editor.post("/console/shows", dict.fromkeys(NEW_SHOW, ""))
+    assert empty.status_code == 422
+    for field in ("slug", "title", "author", "owner name", "owner email"):
+        assert f"<li>{field}: " in empty.text, field
 
     made = editor.post("/console/shows", form | {"slug": "dithering"})
     assert made.status_code == 303
@@ -488,3 +493,31 @@ def test_a_show_title_longer_than_its_column_is_refused_on_the_form(
     assert client.get("/admin/shows/long-title", headers=ADMIN).status_code == 404
     assert editor.post("/console/shows", form | {"title": "T" * 255}).status_code == 303
     assert client.get("/admin/shows/long-title", headers=ADMIN).json()["title"] == "T" * 255
+
+
+def test_a_bad_address_is_said_in_a_persons_words_and_the_api_keeps_its_own(
+    editor: Console,
+) -> None:
+    """The trial: pydantic's words ("state.str-enum[EpisodeState]: Input should be …") and the
+    API's hint ("GET /admin/shows lists them.") on the console's error pages."""
+    refused = {
+        "/console/shows/sharp-tech/episodes?state=nonsense": "This address is not one the "
+        "console makes: state must be one of draft, published or scheduled.",
+        "/console/shows/sharp-tech/episodes?q=" + "x" * 501: "This address is not one the "
+        "console makes: q must be 500 characters or fewer.",
+        "/console/episodes/abc": "There is no episode abc.",
+        "/console/shows/nope": "No show with slug &#39;nope&#39;.",
+    }
+    for address, words in refused.items():
+        page = editor.get(address)
+        assert page.status_code in (404, 422), address
+        assert words in page.text, address
+        assert "Input should" not in page.text
+        assert "GET /admin/shows" not in page.text
+    client = editor.client
+    assert client.get("/admin/shows/nope", headers=ADMIN).json()["detail"] == (
+        "No show with slug 'nope'. GET /admin/shows lists them."
+    )
+    bad_id = client.get("/admin/episodes/abc", headers=ADMIN).json()["detail"]
+    assert bad_id[0]["field"] == "episode_id"
+    assert bad_id[0]["message"].startswith("Input should be a valid integer")

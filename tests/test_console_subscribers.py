@@ -34,6 +34,7 @@ from tests.conftest import (
     server_env,
     upload,
 )
+from tests.media import image
 from tests.parsers import gpodder
 from tests.test_console import (
     ADMIN,
@@ -402,6 +403,17 @@ def test_an_import_through_the_console_adds_what_the_api_then_lists(shows: TestC
     assert welcomed == ["ann@example.com"]
 
 
+def import_command(settings: Settings, path: Path) -> subprocess.CompletedProcess[str]:
+    """`podpass import subscribers <path>`."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "import", "subscribers", str(path)],
+        env=server_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_a_refused_import_lists_the_commands_problems_and_writes_nothing(
     shows: TestClient, settings: Settings, tmp_path: Path
 ) -> None:
@@ -422,28 +434,35 @@ def test_a_refused_import_lists_the_commands_problems_and_writes_nothing(
     # `podpass import subscribers` says the same, line for line, and imports nothing too.
     path = tmp_path / "members.csv"
     path.write_text(BAD_CSV, encoding="utf-8")
-    command = subprocess.run(
-        [sys.executable, "-m", "app.cli", "import", "subscribers", str(path)],
-        env=server_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    command = import_command(settings, path)
     assert command.returncode == 1
     said = command.stderr.splitlines()
     assert said[-1] == f"{path}: nothing was imported."
     assert [line.removeprefix(f"{path}: ") for line in said[:-1]] == shown
-    assert any(line.startswith("line 3: email") for line in shown)
+    assert any(line.startswith("line 3: email: must be an email address: ") for line in shown)
+    assert not any("value is not a valid email address" in line for line in shown)
     assert "line 5: email ann@example.com is on line 2 too" in shown
     assert api_list(shows) == []
 
-    not_text = shows.post(
-        "/console/subscribers/import",
-        data={"csrf": csrf_of(form.text)},
-        files={"file": ("members.csv", b"email\n\xff\xfe\n", "text/csv")},
-    )
-    assert not_text.status_code == 422
-    assert "not UTF-8 text" in not_text.text
+    # No line is at fault in a file that is not a CSV in UTF-8 (the trial: "fix these lines").
+    for name, content in (
+        ("members.csv", b"email\n\xff\xfe\n"),
+        ("cover.png", image(200)),
+        ("members.csv", "email\nann@example.com\n".encode("utf-16-le")),  # no byte-order mark
+    ):
+        not_csv = shows.post(
+            "/console/subscribers/import",
+            data={"csrf": csrf_of(form.text)},
+            files={"file": (name, content, "text/csv")},
+        )
+        assert not_csv.status_code == 422
+        assert "The file is not a CSV in UTF-8" in not_csv.text, name
+        assert "fix these lines" not in not_csv.text
+    assert api_list(shows) == []
+    path.write_text("email\nann@example.com\n", encoding="utf-16")
+    command = import_command(settings, path)
+    assert command.returncode == 1
+    assert f"{path}: The file is not a CSV in UTF-8" in command.stderr
 
 
 # A subscriber's page

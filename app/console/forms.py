@@ -2,10 +2,11 @@
 the publisher reads and types them, a form's problems in a person's words, and what the page
 says after a file was saved."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Form
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.core.deps import ClockDep, SettingsDep
 from app.core.errors import AppError, InvalidInput
+from app.core.fields import said
 from app.models import Episode, EpisodeStatus
 
 # What the page says after its script saved a file through the admin API (a fixed list:
@@ -113,43 +115,14 @@ def duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02}:{rest % 60:02}" if hours else f"{rest // 60}:{rest % 60:02}"
 
 
-# Pydantic's words for a refused value ("Input should be less than or equal to 2147483647"),
-# as a person says them; an error of another type keeps pydantic's message.
-_SAID = {
-    "missing": "is needed",
-    "int_parsing": "must be a whole number",
-    "less_than_equal": "must be {le} or less",
-    "greater_than_equal": "must be {ge} or more",
-    "greater_than": "must be more than {gt}",
-    "string_too_short": "must not be empty",
-    "string_too_long": "must be {max_length} characters or fewer",
-    # A constrained string whose check ran after another validator (a show's names).
-    "too_short": "must not be empty",
-    "string_pattern_mismatch": "is not in the form shown beside it",
-    "url_parsing": "must be a web address, such as https://example.com/page",
-    "url_scheme": "must be a web address, such as https://example.com/page",
-    "value_error": "{reason}",
-}
-
-
-def said(error: Any) -> str:
-    """One pydantic error's message in a person's words."""
-    words = _SAID.get(error["type"])
-    context = error.get("ctx") or {}
-    if error["type"] == "value_error" and "reason" in context:  # only EmailStr gives a reason
-        return f"must be an email address: {context['reason']}"
-    if words is None or (error["type"] == "value_error" and "error" not in context):
-        return str(error["msg"])
-    return words.format(**context, reason=str(context.get("error", "")))
-
-
-def problems(exc: ValidationError | AppError) -> list[str]:
-    """One line per field, in a person's words. A field that may be left out but not null
-    fails both halves of its union: the first error is the one that explains."""
+def problems(exc: ValidationError | AppError, words: Mapping[str, str] | None = None) -> list[str]:
+    """One line per field, in a person's words (`words`: a field's own, for any problem of
+    it). A field that may be left out but not null fails both halves of its union: the first
+    error is the one that explains."""
     if isinstance(exc, AppError):
-        return [exc.detail]
+        return [exc.message]  # without a hint meant for the API's callers
     found: dict[str, str] = {}
     for error in exc.errors():
         field = str(error["loc"][0]).replace("_", " ") if error["loc"] else "form"
-        found.setdefault(field, said(error))
+        found.setdefault(field, (words or {}).get(field) or said(error))
     return [f"{field}: {message}" for field, message in found.items()]

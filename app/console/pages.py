@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,6 +18,8 @@ from app.accounts.service import Permission
 from app.console import kept
 from app.core.db.engine import Database
 from app.core.db.session import transaction
+from app.core.errors import AppError
+from app.core.fields import said
 from app.outbox import service as outbox
 from app.text import when
 
@@ -152,9 +155,35 @@ def render_showing_once(
     return response
 
 
-def error_page(request: Request, status_code: int, detail: object) -> Response:
-    """app/core/errors.py's answer for console paths: the error's message as a page."""
-    if isinstance(detail, list):  # a validation error: one line per field
+def _refused_address(exc: RequestValidationError) -> list[str]:
+    """A request's refused values in a person's words: an address's (its path or query, which
+    the console's own links never get wrong), or a form's fields. A value that fails both
+    halves of a union: the first error is the one that explains."""
+    found: dict[tuple[str, str], str] = {}
+    for error in exc.errors():
+        where = str(error["loc"][0])
+        name = str(error["loc"][1]) if len(error["loc"]) > 1 else where
+        if (where, name) in found:
+            continue
+        if where == "path":
+            found[where, name] = f"There is no {name.removesuffix('_id')} {error['input']}."
+        elif where == "query":
+            found[where, name] = f"This address is not one the console makes: {name} {said(error)}."
+        else:
+            found[where, name] = f"{name.replace('_', ' ')}: {said(error)}"
+    return list(found.values())
+
+
+def error_page(
+    request: Request, status_code: int, detail: object, exc: Exception | None = None
+) -> Response:
+    """app/core/errors.py's answer for console paths: the error's message as a page, without
+    the words meant for the API's callers (pydantic's, a hint naming an API route)."""
+    if isinstance(exc, RequestValidationError):
+        lines = _refused_address(exc)
+    elif isinstance(exc, AppError):
+        lines = [exc.message]
+    elif isinstance(detail, list):  # a validation error: one line per field
         lines = [f"{problem['field']}: {problem['message']}" for problem in detail]
     elif status_code in (404, 405) and detail in ("Not Found", "Method Not Allowed"):
         lines = ["There is no console page at this address."]  # Starlette's routing words

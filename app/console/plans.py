@@ -15,10 +15,11 @@ from app.billing.schemas import (
     SinceJoining,
 )
 from app.console.deps import SUPPORT, SUPPORT_FORM
-from app.console.forms import problems, said
+from app.console.forms import problems
 from app.console.pages import redirect, render
 from app.core.db.session import SessionDep
 from app.core.errors import Conflict, InvalidInput
+from app.core.fields import said
 from app.models import Plan
 from app.shows import service as shows
 

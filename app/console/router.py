@@ -264,9 +264,11 @@ def _accounts_page(
     now: datetime,
     typed: dict[str, str] | None = None,
     refused: InvalidInput | Conflict | None = None,
+    managing: int | None = None,
 ) -> Response:
     """The staff list and the new-account form, with what was typed in it (but the
-    password) when it was refused."""
+    password) when it was refused; `managing`: the account whose reset was refused, whose
+    forms stay unfolded."""
     return render(
         request,
         "accounts.html",
@@ -276,6 +278,7 @@ def _accounts_page(
             "typed": typed or {"email": "", "role": Role.EDITOR},
             "locked": accounts.locked_out(session, now),
             "problems": [refused.detail] if refused else [],
+            "managing": managing,
         },
         status_code=refused.status_code if refused else 200,
     )
@@ -318,7 +321,11 @@ def reset_password(
     try:
         accounts.set_password(session, user, password, now=clock())
     except InvalidInput as refused:
-        return _accounts_page(request, session, clock(), refused=refused)
+        # The service names the field ("password: …"); on a page of many accounts, whose.
+        whose = InvalidInput(
+            f"New password for {user.email}: {refused.detail.removeprefix('password: ')}"
+        )
+        return _accounts_page(request, session, clock(), refused=whose, managing=user.id)
     return redirect(
         f"{CONSOLE}/accounts",
         flash=f"New password set for {user.email}: give it to them in person or by a separate "

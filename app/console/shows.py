@@ -6,7 +6,6 @@ posted here: the page's script sends them to the admin API itself (with the sess
 the CSRF header), whose middleware authenticates them before reading a byte of the body, and
 which shows the upload's real progress."""
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
@@ -24,7 +23,6 @@ from app.shows.deps import ShowDep
 from app.shows.schemas import (
     APPLE_CATEGORIES,
     DEFAULT_CATEGORY,
-    SLUG_PATTERN,
     WELCOME_PAGE_LINK,
     ShowCreate,
     ShowUpdate,
@@ -33,8 +31,6 @@ from app.shows.schemas import (
 from app.storage import StorageDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-
-SLUG = re.compile(SLUG_PATTERN)
 
 # The category picker's value for a subcategory: "News/Tech News" (no Apple name has a "/").
 SUBCATEGORY_SEPARATOR = "/"
@@ -94,13 +90,15 @@ class NewShowForm(ShowForm):
     itunes_type: str = "episodic"
 
     def create(self) -> ShowCreate:
-        slug = self.slug.strip()
-        if not SLUG.fullmatch(slug):
-            raise InvalidInput(
-                "slug: use lower-case letters, digits and dashes, starting with a letter or "
-                "digit (like sharp-tech): it is in the show's addresses, for good."
-            )
-        return ShowCreate.model_validate(self._fields() | {"slug": slug})
+        return ShowCreate.model_validate(self._fields() | {"slug": self.slug.strip()})
+
+
+# The slug's problem in the words of what it is for (pydantic's pattern says only "not in
+# the form shown"), beside the other fields' problems of the same pass.
+SLUG_PROBLEM = {
+    "slug": "use lower-case letters, digits and dashes, starting with a letter or digit "
+    "(like sharp-tech): it is in the show's addresses, for good."
+}
 
 
 def _shows_page(
@@ -146,7 +144,7 @@ def create_show(
         show = shows.create(session, urls, form.create())
     except (ValidationError, InvalidInput, Conflict) as exc:  # refused before anything was written
         status = 422 if isinstance(exc, ValidationError) else exc.status_code
-        return _shows_page(request, session, urls, form, problems(exc), status)
+        return _shows_page(request, session, urls, form, problems(exc, SLUG_PROBLEM), status)
     return redirect(
         f"/console/shows/{show.slug}#artwork",
         flash=f"{show.title} is created, with its public page and feed below. Add its "

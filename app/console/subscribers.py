@@ -210,11 +210,14 @@ def add_subscriber(
 # Importing a CSV file
 
 
-def _import_page(request: Request, refused: list[str] | None = None) -> Response:
+def _import_page(request: Request, refused: subscriber_csv.ImportRefused | None = None) -> Response:
     return render(
         request,
         "subscriber_import.html",
-        {"problems": refused or []},
+        {
+            "problems": refused.problems if refused else [],
+            "not_csv": isinstance(refused, subscriber_csv.NotCsv),
+        },
         status_code=422 if refused else 200,
     )
 
@@ -237,13 +240,10 @@ def import_file(
     """`podpass import subscribers`, from the browser: every line is checked first, and a
     file with any problem imports nothing."""
     try:
-        text = file.file.read().decode("utf-8-sig")  # as the command reads it
-    except UnicodeDecodeError:
-        return _import_page(request, ["The file is not UTF-8 text: save it as CSV UTF-8."])
-    try:
+        text = subscriber_csv.text_of(file.file.read())  # as the command reads it
         result = subscriber_csv.import_subscribers(session, text, welcome=welcome, now=clock())
     except subscriber_csv.ImportRefused as refused:
-        return _import_page(request, refused.problems)
+        return _import_page(request, refused)
     return redirect(
         f"{CONSOLE}/subscribers",
         flash=f"Imported: {result.created} subscriber(s) created, {result.updated} updated, "

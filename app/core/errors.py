@@ -30,9 +30,12 @@ class AppError(Exception):
         if error is not None:
             cls.error = error
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    def __init__(self, detail: str, *, api_hint: str = "") -> None:
+        """`api_hint`: where the admin API finds what was meant ("GET /admin/shows lists
+        them"), said after `detail` in the API's answer but not on a console page."""
+        self.message = detail
+        self.detail = f"{detail} {api_hint}" if api_hint else detail
+        super().__init__(self.detail)
         self.headers: dict[str, str] = {}
 
 
@@ -162,20 +165,26 @@ def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-# An HTML page for an error: (request, status code, the JSON answer's detail).
-ErrorPage = Callable[[Request, int, object], Response]
+# An HTML page for an error: (request, status code, the JSON answer's detail, the error
+# when there is one: the page may say it in other words than the API's).
+ErrorPage = Callable[[Request, int, object, Exception | None], Response]
 Handler = Callable[[Request, Exception], Response]
 JsonHandler = Callable[[Request, Exception], JSONResponse]
 
 
-def as_page(request: Request, answer: JSONResponse, pages: Mapping[str, ErrorPage]) -> Response:
+def as_page(
+    request: Request,
+    answer: JSONResponse,
+    pages: Mapping[str, ErrorPage],
+    exc: Exception | None = None,
+) -> Response:
     """The JSON answer, or for a path under one of `pages`' prefixes (the console, opened in
     a browser) the same status, detail and headers as a page."""
     page = next((p for prefix, p in pages.items() if request.url.path.startswith(prefix)), None)
     if page is None:
         return answer
     body = json.loads(bytes(answer.body))
-    rendered = page(request, answer.status_code, body["detail"])
+    rendered = page(request, answer.status_code, body["detail"], exc)
     for name, value in answer.headers.items():
         if name not in ("content-length", "content-type"):
             rendered.headers[name] = value
@@ -184,7 +193,7 @@ def as_page(request: Request, answer: JSONResponse, pages: Mapping[str, ErrorPag
 
 def _paged(handler: JsonHandler, pages: Mapping[str, ErrorPage]) -> Handler:
     def handle(request: Request, exc: Exception) -> Response:
-        return as_page(request, handler(request, exc), pages)
+        return as_page(request, handler(request, exc), pages, exc)
 
     return handle
 

@@ -101,7 +101,10 @@ def import_subscribers(
         with database() as db, transaction(db.writer) as session:
             audit.act_as(session, audit.COMMAND_LINE, utcnow)
             result = subscriber_csv.import_subscribers(
-                session, file.read_text(encoding="utf-8-sig"), welcome=welcome, now=utcnow()
+                session,
+                subscriber_csv.text_of(file.read_bytes()),
+                welcome=welcome,
+                now=utcnow(),
             )
     except subscriber_csv.ImportRefused as refused:
         for problem in refused.problems:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.core.fields import said
 from app.imports import old_urls
 from app.imports.schemas import (
     COLUMNS,
@@ -43,6 +44,27 @@ class ImportRefused(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__(f"{len(problems)} problem(s)")
         self.problems = problems
+
+
+class NotCsv(ImportRefused):
+    """The file is not a CSV in UTF-8 (a picture, a UTF-16 export): no line is at fault."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ["The file is not a CSV in UTF-8: save it from the spreadsheet as CSV UTF-8."]
+        )
+
+
+def text_of(data: bytes) -> str:
+    """The file's text, or NotCsv. A byte-order mark is dropped, as a spreadsheet's
+    "CSV UTF-8" starts with one; UTF-16 without one decodes as UTF-8, but with NULs."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise NotCsv from None
+    if "\x00" in text:
+        raise NotCsv
+    return text
 
 
 @dataclass(frozen=True)
@@ -147,7 +169,7 @@ def _check_lines(
         except ValidationError as exc:
             for error in exc.errors():
                 where = ".".join(str(part) for part in error["loc"])
-                problems.append(f"line {number}: {where}: {error['msg']}")
+                problems.append(f"line {number}: {where}: {said(error)}")
             continue
         here = len(problems)
         if data.joined is not None and data.joined > now:

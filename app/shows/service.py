@@ -36,7 +36,7 @@ def touch(show: Show, *, now: datetime) -> None:
 def get(session: Session, slug: str) -> Show:
     show = session.scalar(select(Show).where(Show.slug == slug))
     if show is None:
-        raise NotFound(f"No show with slug {slug!r}. GET /admin/shows lists them.")
+        raise NotFound(f"No show with slug {slug!r}.", api_hint="GET /admin/shows lists them.")
     return show
 
 
@@ -45,7 +45,8 @@ def get_many(session: Session, slugs: Sequence[str]) -> list[Show]:
     missing = sorted(set(slugs) - found.keys())
     if missing:
         raise NotFound(
-            f"No show with slug {', '.join(map(repr, missing))}. GET /admin/shows lists them."
+            f"No show with slug {', '.join(map(repr, missing))}.",
+            api_hint="GET /admin/shows lists them.",
         )
     return [found[slug] for slug in dict.fromkeys(slugs)]
 

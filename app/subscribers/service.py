@@ -157,7 +157,7 @@ def set_plan(
 def _plan(session: Session, plan_id: str) -> Plan:
     plan = session.get(Plan, plan_id)
     if plan is None:
-        raise NotFound(f"No plan {plan_id!r}. GET /admin/plans lists them.")
+        raise NotFound(f"No plan {plan_id!r}.", api_hint="GET /admin/plans lists them.")
     return plan
 
 
