@@ -18,9 +18,8 @@ from app.accounts.service import Permission
 from app.audit import service as audit
 from app.audit.schemas import AuditEventOut
 from app.audit.service import Action
-from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
-from app.core.deps import ClockDep, RowId, SettingsDep
+from app.core.deps import ClockDep, Limit, Offset, RowId, SettingsDep
 from app.core.errors import Conflict
 from app.models import ApiKey, Role, StaffUser
 
@@ -127,8 +126,8 @@ def list_audit_events(
     target_id: Annotated[str | None, Query(max_length=255)] = None,
     first_day: Annotated[date | None, Query(alias="from")] = None,
     last_day: Annotated[date | None, Query(alias="to")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[AuditEventOut]:
     """Uploads, publishes, deletes, rotations, revocations, plan and account changes, from
     the console, the API, billing webhooks, commands and jobs; newest first. `actor`: an

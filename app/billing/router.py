@@ -25,7 +25,7 @@ from app.core import tokens
 from app.core.config import Settings
 from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
-from app.core.deps import ClockDep, PageLinksDep, SettingsDep, UrlsDep
+from app.core.deps import ClockDep, Limit, PageLinksDep, SettingsDep, UrlsDep
 from app.core.errors import InvalidInput, NotFound, UnsupportedMedia
 from app.models import Plan
 from app.subscribers import service as subscribers
@@ -218,10 +218,12 @@ def delete_plan(plan_id: str, session: SessionDep) -> None:
     service.delete_plan(session, plan_id)
 
 
+# Same shape as list_deliveries in outbox/router.py (a list route and its page's query): each
+# its own filters, service and schema.
 @events.get("")
 def list_events(
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Limit = 100,
     subscriber_id: Annotated[
         int | None, Query(ge=1, le=MAX_ROW_ID, description="Only those that concerned them.")
     ] = None,

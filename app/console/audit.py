@@ -11,9 +11,8 @@ from app.audit import service as audit
 from app.audit.service import Action
 from app.console.deps import OWNER
 from app.console.pages import render
-from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
-from app.core.deps import SettingsDep
+from app.core.deps import Offset, SettingsDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -33,7 +32,7 @@ def audit_log(
     last_day: Annotated[date | Literal[""], Query(alias="to")] = "",
     target_type: Annotated[str, Query(max_length=32)] = "",
     target_id: Annotated[str, Query(max_length=255)] = "",
-    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     """`target_type` and `target_id`: one thing's history (each entry's target links there)."""
     filters = audit.day_filters(

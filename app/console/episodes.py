@@ -12,9 +12,8 @@ from pydantic import BaseModel, ValidationError
 from app.console.deps import EDITOR_FORM, READER
 from app.console.forms import SAVED_FILES, Times, TimesDep, duration, form_values, named, problems
 from app.console.pages import redirect, render
-from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
-from app.core.deps import ClockDep, SettingsDep
+from app.core.deps import ClockDep, Offset, SettingsDep
 from app.core.errors import InvalidInput
 from app.episodes import service as episodes
 from app.episodes.deps import EpisodeDep
@@ -41,7 +40,7 @@ def episodes_page(
     q: Annotated[str, Query(max_length=500)] = "",
     state: EpisodeState | Literal[""] = "",
     kind: EpisodeKind | Literal[""] = "",
-    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     """The show's episodes, drafts first then the newest, a page at a time: those whose title
     holds `q`, in a state, of a kind."""

@@ -20,9 +20,8 @@ from app.console import service
 from app.console.deps import CONSOLE, SUPPORT, SUPPORT_FORM
 from app.console.forms import named, problems
 from app.console.pages import HEADERS, redirect, render
-from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
-from app.core.deps import ClockDep, PageLinksDep, TokensDep, UrlsDep
+from app.core.deps import ClockDep, Offset, PageLinksDep, TokensDep, UrlsDep
 from app.core.errors import AppError, Conflict, InvalidInput
 from app.core.tokens import FeedTokens, PageLinks
 from app.core.urls import Urls
@@ -99,7 +98,7 @@ def subscriber_list(
     request: Request,
     session: SessionDep,
     filters: FiltersDep,
-    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     """A page of subscribers, with a link to the next one when there are more (one more row
     is read to know)."""

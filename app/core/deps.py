@@ -3,7 +3,7 @@ accounts package's (app/accounts/deps.py); the storage's is app/storage's."""
 
 from typing import Annotated, Any
 
-from fastapi import Path, Request, params
+from fastapi import Path, Query, Request, params
 
 from app.core.clock import Clock
 from app.core.config import Settings
@@ -37,3 +37,6 @@ DatabaseDep = Annotated[Database, built("db")]
 # Ids in paths: a number beyond the id column is refused as a 422 before it reaches the
 # database as an overflow (a 500).
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+# A list's page: how many rows (500 at most), and from which.
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ROW_ID)]

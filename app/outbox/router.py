@@ -1,11 +1,10 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from app.accounts.deps import AdminDep
-from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
-from app.core.deps import ClockDep, RowId, SettingsDep
+from app.core.deps import ClockDep, Limit, Offset, RowId, SettingsDep
 from app.models import OutboxMessage, OutboxStatus, WebhookEndpoint
 from app.outbox import service, webhooks
 from app.outbox.schemas import (
@@ -33,8 +32,8 @@ MessageDep = Annotated[OutboxMessage, Depends(message_by_id)]
 def list_messages(
     session: SessionDep,
     status: OutboxStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[OutboxMessageOut]:
     """Emails waiting, sent or given up on, newest first; `status=dead` lists those that
     ran out of tries or were refused for good."""
@@ -115,8 +114,8 @@ def delete_endpoint(endpoint: EndpointDep, session: SessionDep) -> None:
 def list_deliveries(
     endpoint: EndpointDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[DeliveryOut]:
     """Deliveries newest first, each with its tries and the endpoint's answers. A dead one
     is retried with POST /admin/outbox/{message_id}/retry."""

@@ -6,7 +6,7 @@ from app.accounts.deps import require
 from app.accounts.service import Permission
 from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
-from app.core.deps import ClockDep, TokensDep, UrlsDep
+from app.core.deps import ClockDep, Limit, Offset, TokensDep, UrlsDep
 from app.models import AlertStatus
 from app.sharing import service
 from app.sharing.deps import AlertDep
@@ -22,8 +22,8 @@ def list_alerts(
     session: SessionDep,
     status: Annotated[list[AlertStatus] | None, Query()] = None,
     subscriber_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[AlertOut]:
     """Feed URLs that look shared, newest first: open ones unless `status` (repeatable)
     says otherwise."""

@@ -6,9 +6,8 @@ from fastapi import APIRouter, Depends, Query
 
 from app.accounts.deps import require
 from app.accounts.service import Permission
-from app.core.db.schema import MAX_ROW_ID
 from app.core.db.session import SessionDep
-from app.core.deps import ClockDep, PageLinksDep, TokensDep, UrlsDep
+from app.core.deps import ClockDep, Limit, Offset, PageLinksDep, TokensDep, UrlsDep
 from app.core.tokens import FeedTokens
 from app.core.urls import Urls
 from app.models import Subscriber, SubscriberStatus
@@ -84,8 +83,8 @@ def list_subscribers(
     ] = None,
     plan: Annotated[str | None, Query(description="A plan's id.")] = None,
     show: Annotated[str | None, Query(description="A show's slug they are entitled to.")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[SubscriberOut]:
     found = service.list_some(
         session,
