@@ -134,7 +134,6 @@ CsrfChecked = Depends(check_csrf)
 
 # Route dependencies by what a page needs (the `_FORM` ones also check the form's token).
 STATS = [needs(Permission.STATS)]
-EDITOR = [needs(Permission.SHOWS)]
 READER = [needs(Permission.READ_SHOWS)]  # shows and episodes, their forms hidden without SHOWS
 EDITOR_FORM = [needs(Permission.SHOWS), CsrfChecked]
 SUPPORT = [needs(Permission.SUBSCRIBERS)]
