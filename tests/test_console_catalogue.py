@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, expect
 from app.accounts.sessions import COOKIE
 from app.core.config import Settings
 from app.core.tokens import SignedValues
+from app.main import create_app
 from tests.browser import assert_fits_the_width
 from tests.conftest import (
     M4A,
@@ -409,6 +410,26 @@ def test_the_episode_search_at_desktop_width(
     page.get_by_role("link", name="Show all").click()
     expect(page.get_by_role("row")).to_have_count(4)
     assert_fits_the_width(page)
+
+
+def test_a_kept_form_goes_only_over_https_where_the_console_is_served_so(
+    settings: Settings, clock: Clock
+) -> None:
+    """What was typed (a subscriber's email, say) rides in its cookie as the session does:
+    `Secure` when the console is on HTTPS."""
+    https = settings.model_copy(update={"base_url": "https://podcasts.example.com"})
+    page = "/console/shows/sharp-tech"
+    with TestClient(create_app(https, clock), base_url="https://testserver") as client:
+        posted = client.post(
+            page,
+            data={"csrf": "from a session now gone", "title": "Kept"},
+            headers={"Referer": f"https://testserver{page}"},
+            follow_redirects=False,
+        )
+    assert posted.status_code == 303
+    kept = [c for c in posted.headers.get_list("set-cookie") if c.startswith("podpass_unsaved=")]
+    assert len(kept) == 1
+    assert "secure" in kept[0].lower().split("; ")
 
 
 def test_a_form_posted_after_the_session_ended_comes_back_filled_in_after_login(

@@ -58,6 +58,7 @@ def keep(request: Request, response: Response, form: KeptForm, page: str, now: d
         path="/console",
         httponly=True,
         samesite="lax",
+        secure=request.app.state.sessions.secure,  # over HTTPS, as the session cookie is
     )
     return True
 
